@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * `overlay COMMAND ...`: each command is a module `src/cli/<command>.ts` exporting
+ * `run(argv: string[]): Promise<number>` (the exit status). A user error is one line on
+ * stderr and exit status 2; never a stack trace.
+ */
+import { UsageError } from '../util/errors.js';
+
+export interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, string> = {
+  ping: 'send ICMP echo requests to an overlay host',
+  cat: 'netcat over overlay TCP (or UDP with -u)',
+  proxy: 'the chaos proxy: a router or relay that impairs traffic',
+  chaos: 'change a running proxy\'s impairments through its HTTP API',
+  ss: 'list a process\'s sockets from its /connections endpoint',
+  plot: 'draw cwnd, sequence or RTT plots from a trace as SVG',
+  bench: 'measure goodput and latency against the raw UDP ceiling',
+  demo: 'run the multi-process streaming demo through the chaos proxy',
+};
+
+function help(): string {
+  const rows = Object.entries(COMMANDS).map(([n, d]) => `  ${n.padEnd(8)} ${d}`);
+  return ['usage: overlay COMMAND [options]', '', 'commands:', ...rows, '', "Run 'overlay COMMAND --help' for a command's options."].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(help() + '\n');
+    return cmd ? 0 : 2;
+  }
+  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command '${cmd}' (try 'overlay --help')`);
+  const mod = (await import(`./${cmd}.js`)) as CommandModule;
+  return mod.run(rest);
+}
+
+export function reportFatal(err: unknown): number {
+  const e = err as { code?: string; message?: string };
+  if (err instanceof UsageError) {
+    process.stderr.write(`overlay: ${err.message}\n`);
+    return 2;
+  }
+  const msg = e?.message ?? String(err);
+  process.stderr.write(`overlay: ${msg}\n`);
+  if (process.env.OVERLAY_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+  return e?.code ? 1 : 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.exitCode = reportFatal(err);
+  },
+);

@@ -1,0 +1,58 @@
+/**
+ * The contract of an overlay host as the transports (UDP, ICMP, TCP) and tools see it.
+ * Implemented by `Host` in ./host.ts.
+ */
+import type { Ipv4Header } from '../wire/ipv4.js';
+
+export interface UdpEndpoint {
+  address: string;
+  port: number;
+}
+
+/** A transport protocol's entry points on a host. */
+export interface ProtocolHandler {
+  /** A valid IPv4 packet for this protocol addressed to this host. Must not throw. */
+  onPacket(ip: Ipv4Header, payload: Buffer, packet: Buffer): void;
+  /**
+   * An ICMP error (unreachable, time exceeded) quoting a packet this host sent with
+   * this protocol: `quoted` is the quoted IP header, `quotedPayload` its first bytes.
+   */
+  onIcmpError?(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer, from: number): void;
+}
+
+export type PacketDirection = 'in' | 'out';
+/** Sees every IPv4 packet the host sends or accepts (for pcap capture). */
+export type PacketTap = (direction: PacketDirection, packet: Buffer, timeMs: number) => void;
+
+export interface HostStats {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Drops by reason: ip_bad_checksum, tcp_bad_checksum, no_route, spoofed, ... */
+  drops: Map<string, number>;
+}
+
+export interface HostLike {
+  /** This host's overlay address (uint32) and its dotted form. */
+  readonly address: number;
+  readonly addressString: string;
+  /** Largest IPv4 packet this host emits. */
+  readonly mtu: number;
+  /** Registers the handler for an IP protocol number (1, 6, 17). */
+  setProtocolHandler(protocol: number, handler: ProtocolHandler): void;
+  /**
+   * Sends a complete IPv4 packet (header already written) to its destination through
+   * the peer table. Returns false and counts a drop when there is no route; throws an
+   * EMSGSIZE error when the packet exceeds the MTU.
+   */
+  sendPacket(packet: Buffer, dst: number): boolean;
+  /** A fresh IPv4 identification value. */
+  nextIpId(): number;
+  /** Counts a drop by reason (transports use it for their own drop reasons). */
+  countDrop(reason: string): void;
+  readonly stats: HostStats;
+  addTap(tap: PacketTap): () => void;
+  /** Monotonic clock in ms used by everything on this host. */
+  now(): number;
+}

@@ -1,0 +1,166 @@
+/**
+ * Contracts of the TCP layer, shared by the sans-IO core (connection, listener), the
+ * driver and socket API above it, congestion control beside it, and observability.
+ * Times are milliseconds (float) on the caller's monotonic clock; sizes are bytes.
+ */
+import type { SackBlock, TcpSegment } from '../wire/tcp.js';
+
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
+
+export const TCP_STATES: readonly TcpState[] = [
+  'CLOSED', 'LISTEN', 'SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1',
+  'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT',
+];
+
+/** Overlay addresses are uint32; ports 0..65535. */
+export interface FourTuple {
+  localAddr: number;
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+}
+
+export type CcName = 'tahoe' | 'reno' | 'newreno' | 'cubic' | 'bbr';
+export const CC_NAMES: readonly CcName[] = ['tahoe', 'reno', 'newreno', 'cubic', 'bbr'];
+
+export type RetransmitKind = 'rto' | 'fast' | 'tlp' | 'rack' | 'probe';
+export const RETRANSMIT_KINDS: readonly RetransmitKind[] = ['rto', 'fast', 'tlp', 'rack', 'probe'];
+
+/** Why cwnd or ssthresh changed. */
+export type CwndReason =
+  | 'init'
+  | 'slow_start'
+  | 'congestion_avoidance'
+  | 'fast_retransmit'
+  | 'recovery'
+  | 'recovery_exit'
+  | 'rto'
+  | 'undo'
+  | 'idle_restart'
+  | 'model';
+
+/** Error codes a connection can end with (Node's names). */
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE';
+
+/** Per-connection events, for metrics and the msgpack trace. `t` is the connection's `now`. */
+export type TcpTraceEvent =
+  | { type: 'state'; t: number; from: TcpState; to: TcpState }
+  | { type: 'cwnd'; t: number; cwnd: number; ssthresh: number; reason: CwndReason; inFlight: number }
+  | { type: 'rtt'; t: number; sample: number; srtt: number; rttvar: number; rto: number }
+  | { type: 'send'; t: number; seq: number; len: number; flags: number; retransmit?: RetransmitKind }
+  | { type: 'ack'; t: number; ack: number; window: number; sack?: SackBlock[] }
+  | { type: 'recv'; t: number; seq: number; len: number; flags: number };
+
+export interface TcpConfig {
+  /** Largest MSS we will announce/use: the host MTU minus 40. */
+  mss: number;
+  /** Initial window in segments (RFC 6928 default 10; 1 for the classic behaviour). */
+  initialWindowSegments: number;
+  cc: CcName;
+  /** Pace transmissions (default: on for cubic and bbr). */
+  pacing?: boolean;
+  sack: boolean;
+  timestamps: boolean;
+  windowScale: boolean;
+  /** Receive buffer (the most we advertise) and send buffer, bytes. */
+  rcvBuf: number;
+  sndBuf: number;
+  noDelay: boolean;
+  /** Delayed ACK bound, ms (0 disables delayed ACKs). */
+  delayedAckMs: number;
+  minRto: number;
+  maxRto: number;
+  initialRto: number;
+  synRetries: number;
+  /** Data retransmissions before ETIMEDOUT (like tcp_retries2). */
+  maxRetries: number;
+  /** Overall user timeout (RFC 9293 3.8.3), ms; 0 = off. */
+  userTimeout: number;
+  /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL. */
+  msl: number;
+  keepAlive: boolean;
+  keepAliveIdle: number;
+  keepAliveInterval: number;
+  keepAliveProbes: number;
+  /** Cap on out-of-order bytes held in reassembly. */
+  maxOutOfOrderBytes: number;
+  /** Half-open: after the peer's FIN keep the write side open. */
+  allowHalfOpen: boolean;
+}
+
+/** A TCP_INFO-like snapshot (what `socket.getInfo()` returns; times in ms). */
+export interface TcpInfo {
+  state: TcpState;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  cc: CcName;
+  mss: number;
+  cwnd: number;
+  ssthresh: number;
+  srtt: number;
+  rttvar: number;
+  rto: number;
+  minRtt: number;
+  sndUna: number;
+  sndNxt: number;
+  rcvNxt: number;
+  /** Peer's advertised window (scaled), and the window we advertise. */
+  sndWnd: number;
+  rcvWnd: number;
+  bytesInFlight: number;
+  /** Bytes written by the user but not yet acknowledged, and received but not yet read. */
+  sendQueue: number;
+  recvQueue: number;
+  outOfOrderBytes: number;
+  retransmits: Record<RetransmitKind, number>;
+  segmentsIn: number;
+  segmentsOut: number;
+  bytesSent: number;
+  bytesReceived: number;
+  bytesAcked: number;
+  pacingRate?: number;
+  deliveryRate?: number;
+  inRecovery: boolean;
+}
+
+/** What the driver learns from a connection after an input, a user call or a timer. */
+export interface ConnectionHooks {
+  /** The handshake completed. */
+  onEstablished?(): void;
+  /** Data (or the peer's FIN) became readable. */
+  onReadable?(): void;
+  /** Send-buffer space was freed (acknowledged). */
+  onWritable?(): void;
+  /** The connection reached CLOSED; `error` when it was aborted (RST, timeout). */
+  onClosed?(error?: TcpErrorCode): void;
+  /** Trace/metric events; absent means tracing is off and costs nothing. */
+  onTrace?(ev: TcpTraceEvent): void;
+}
+
+/**
+ * The sans-IO connection as the driver sees it. Every entry point takes `now`; output is
+ * collected and taken with `takeOutput()` after each call.
+ */
+export interface ConnectionIO {
+  readonly state: TcpState;
+  readonly tuple: FourTuple;
+  input(seg: TcpSegment, now: number): void;
+  onTimer(now: number): void;
+  /** When the driver must call onTimer next (absolute ms), or undefined for none. */
+  nextDeadline(): number | undefined;
+  takeOutput(): TcpSegment[];
+  getInfo(now: number): TcpInfo;
+}

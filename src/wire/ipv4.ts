@@ -1,0 +1,103 @@
+/**
+ * IPv4 header (RFC 791). We write a 20-byte header (IHL 5) with DF set; on receive we
+ * accept options (IHL > 5, skipped) and drop, naming the reason, anything malformed.
+ * Fragments are dropped: the overlay never fragments (a datagram over the MTU fails with
+ * EMSGSIZE at the sender), so there is no reassembly.
+ */
+import { internetChecksum } from './checksum.js';
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+export const IPV4_HEADER_LEN = 20;
+export const DEFAULT_TTL = 64;
+const FLAG_DF = 0x4000;
+const FLAG_MF = 0x2000;
+
+export interface Ipv4Header {
+  src: number;
+  dst: number;
+  protocol: number;
+  ttl: number;
+  id: number;
+  tos: number;
+  /** Bytes of the header as received (20 + options). */
+  headerLength: number;
+  totalLength: number;
+  dontFragment: boolean;
+}
+
+export type Ipv4DropReason =
+  | 'ip_truncated'
+  | 'ip_bad_version'
+  | 'ip_bad_ihl'
+  | 'ip_bad_length'
+  | 'ip_bad_checksum'
+  | 'ip_fragment';
+
+export type Ipv4Decoded =
+  | { ok: true; header: Ipv4Header; payload: Buffer }
+  | { ok: false; reason: Ipv4DropReason };
+
+/** Decodes and validates an IPv4 packet. Never throws. */
+export function decodeIpv4(buf: Buffer): Ipv4Decoded {
+  if (buf.length < IPV4_HEADER_LEN) return { ok: false, reason: 'ip_truncated' };
+  const vihl = buf[0]!;
+  if (vihl >> 4 !== 4) return { ok: false, reason: 'ip_bad_version' };
+  const ihl = (vihl & 0x0f) * 4;
+  if (ihl < IPV4_HEADER_LEN || ihl > buf.length) return { ok: false, reason: 'ip_bad_ihl' };
+  const totalLength = buf.readUInt16BE(2);
+  if (totalLength < ihl || totalLength > buf.length) return { ok: false, reason: 'ip_bad_length' };
+  if (internetChecksum(buf, 0, ihl) !== 0) return { ok: false, reason: 'ip_bad_checksum' };
+  const fragWord = buf.readUInt16BE(6);
+  if ((fragWord & FLAG_MF) !== 0 || (fragWord & 0x1fff) !== 0) return { ok: false, reason: 'ip_fragment' };
+  return {
+    ok: true,
+    header: {
+      src: buf.readUInt32BE(12),
+      dst: buf.readUInt32BE(16),
+      protocol: buf[9]!,
+      ttl: buf[8]!,
+      id: buf.readUInt16BE(4),
+      tos: buf[1]!,
+      headerLength: ihl,
+      totalLength,
+      dontFragment: (fragWord & FLAG_DF) !== 0,
+    },
+    // Trailing bytes beyond totalLength (link padding) are ignored.
+    payload: buf.subarray(ihl, totalLength),
+  };
+}
+
+export interface Ipv4Fields {
+  src: number;
+  dst: number;
+  protocol: number;
+  id: number;
+  ttl?: number;
+  tos?: number;
+}
+
+/** Writes a 20-byte IPv4 header at `buf[0..20)` for a packet of `totalLength` bytes. */
+export function writeIpv4Header(buf: Buffer, f: Ipv4Fields, totalLength: number): void {
+  buf[0] = 0x45;
+  buf[1] = f.tos ?? 0;
+  buf.writeUInt16BE(totalLength, 2);
+  buf.writeUInt16BE(f.id & 0xffff, 4);
+  buf.writeUInt16BE(FLAG_DF, 6);
+  buf[8] = f.ttl ?? DEFAULT_TTL;
+  buf[9] = f.protocol;
+  buf.writeUInt16BE(0, 10);
+  buf.writeUInt32BE(f.src >>> 0, 12);
+  buf.writeUInt32BE(f.dst >>> 0, 16);
+  buf.writeUInt16BE(internetChecksum(buf, 0, IPV4_HEADER_LEN), 10);
+}
+
+/** A whole IPv4 packet around an already-encoded transport payload. */
+export function encodeIpv4(f: Ipv4Fields, payload: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + payload.length);
+  writeIpv4Header(buf, f, buf.length);
+  buf.set(payload, IPV4_HEADER_LEN);
+  return buf;
+}

@@ -1,0 +1,256 @@
+/**
+ * TCP header and options (RFC 9293 section 3.1, RFC 7323, RFC 2018).
+ * Pure encode/decode: no state. Decoding never throws; it names a drop reason instead.
+ */
+import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
+import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields } from './ipv4.js';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+export const URG = 0x20;
+export const ECE = 0x40;
+export const CWR = 0x80;
+
+export const TCP_HEADER_LEN = 20;
+export const TCP_MAX_OPTIONS = 40;
+
+export const OPT_EOL = 0;
+export const OPT_NOP = 1;
+export const OPT_MSS = 2;
+export const OPT_WSCALE = 3;
+export const OPT_SACK_PERMITTED = 4;
+export const OPT_SACK = 5;
+export const OPT_TIMESTAMP = 8;
+
+/** A SACK block [left, right) in sequence space. */
+export interface SackBlock {
+  left: number;
+  right: number;
+}
+
+export interface TcpOptions {
+  mss?: number;
+  wscale?: number;
+  sackPermitted?: boolean;
+  sack?: SackBlock[];
+  /** TSval / TSecr (RFC 7323). */
+  ts?: { val: number; ecr: number };
+}
+
+export interface TcpSegment {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  /** The raw 16-bit window field (unscaled). */
+  window: number;
+  urgent: number;
+  options: TcpOptions;
+  payload: Buffer;
+}
+
+export type TcpDropReason = 'tcp_truncated' | 'tcp_bad_offset' | 'tcp_bad_checksum' | 'tcp_bad_option';
+
+export type TcpDecoded = { ok: true; segment: TcpSegment } | { ok: false; reason: TcpDropReason };
+
+const EMPTY = Buffer.alloc(0);
+
+/** SEG.LEN: payload bytes plus one for SYN and one for FIN. */
+export function segmentLength(seg: TcpSegment): number {
+  return seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+}
+
+/** Parses the options area; returns undefined when a length is malformed. */
+export function decodeOptions(buf: Buffer, start: number, end: number): TcpOptions | undefined {
+  const o: TcpOptions = {};
+  let i = start;
+  while (i < end) {
+    const kind = buf[i]!;
+    if (kind === OPT_EOL) break;
+    if (kind === OPT_NOP) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return undefined;
+    const len = buf[i + 1]!;
+    if (len < 2 || i + len > end) return undefined;
+    switch (kind) {
+      case OPT_MSS:
+        if (len !== 4) return undefined;
+        o.mss = buf.readUInt16BE(i + 2);
+        break;
+      case OPT_WSCALE:
+        if (len !== 3) return undefined;
+        o.wscale = buf[i + 2]!;
+        break;
+      case OPT_SACK_PERMITTED:
+        if (len !== 2) return undefined;
+        o.sackPermitted = true;
+        break;
+      case OPT_SACK: {
+        if ((len - 2) % 8 !== 0 || len === 2) return undefined;
+        const blocks: SackBlock[] = [];
+        for (let j = i + 2; j < i + len; j += 8) {
+          blocks.push({ left: buf.readUInt32BE(j), right: buf.readUInt32BE(j + 4) });
+        }
+        o.sack = blocks;
+        break;
+      }
+      case OPT_TIMESTAMP:
+        if (len !== 10) return undefined;
+        o.ts = { val: buf.readUInt32BE(i + 2), ecr: buf.readUInt32BE(i + 6) };
+        break;
+      default:
+        // Unknown option: skipped by its length (RFC 9293 3.1, RFC 1122 4.2.2.5).
+        break;
+    }
+    i += len;
+  }
+  return o;
+}
+
+/**
+ * Decodes a TCP segment. When `src`/`dst` are given, the checksum (with the IPv4
+ * pseudo-header) is verified.
+ */
+export function decodeTcp(buf: Buffer, src?: number, dst?: number): TcpDecoded {
+  if (buf.length < TCP_HEADER_LEN) return { ok: false, reason: 'tcp_truncated' };
+  const offset = (buf[12]! >> 4) * 4;
+  if (offset < TCP_HEADER_LEN || offset > buf.length) return { ok: false, reason: 'tcp_bad_offset' };
+  if (src !== undefined && dst !== undefined) {
+    const sum = internetChecksum(buf, 0, buf.length, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length));
+    if (sum !== 0) return { ok: false, reason: 'tcp_bad_checksum' };
+  }
+  const options = offset > TCP_HEADER_LEN ? decodeOptions(buf, TCP_HEADER_LEN, offset) : {};
+  if (!options) return { ok: false, reason: 'tcp_bad_option' };
+  return {
+    ok: true,
+    segment: {
+      srcPort: buf.readUInt16BE(0),
+      dstPort: buf.readUInt16BE(2),
+      seq: buf.readUInt32BE(4),
+      ack: buf.readUInt32BE(8),
+      flags: buf[13]!,
+      window: buf.readUInt16BE(14),
+      urgent: buf.readUInt16BE(18),
+      options,
+      payload: offset === buf.length ? EMPTY : buf.subarray(offset),
+    },
+  };
+}
+
+/** Writes options at buf[start..); returns the end offset (padded with NOPs/EOL to 4). */
+export function encodeOptions(o: TcpOptions, buf: Buffer, start: number): number {
+  let i = start;
+  if (o.mss !== undefined) {
+    buf[i++] = OPT_MSS;
+    buf[i++] = 4;
+    buf.writeUInt16BE(o.mss & 0xffff, i);
+    i += 2;
+  }
+  if (o.sackPermitted && o.ts) {
+    buf[i++] = OPT_SACK_PERMITTED;
+    buf[i++] = 2;
+  } else if (o.sackPermitted) {
+    buf[i++] = OPT_NOP;
+    buf[i++] = OPT_NOP;
+    buf[i++] = OPT_SACK_PERMITTED;
+    buf[i++] = 2;
+  }
+  if (o.ts) {
+    if (!o.sackPermitted) {
+      buf[i++] = OPT_NOP;
+      buf[i++] = OPT_NOP;
+    }
+    buf[i++] = OPT_TIMESTAMP;
+    buf[i++] = 10;
+    buf.writeUInt32BE(o.ts.val >>> 0, i);
+    buf.writeUInt32BE(o.ts.ecr >>> 0, i + 4);
+    i += 8;
+  }
+  if (o.wscale !== undefined) {
+    buf[i++] = OPT_NOP;
+    buf[i++] = OPT_WSCALE;
+    buf[i++] = 3;
+    buf[i++] = o.wscale;
+  }
+  if (o.sack && o.sack.length > 0) {
+    buf[i++] = OPT_NOP;
+    buf[i++] = OPT_NOP;
+    buf[i++] = OPT_SACK;
+    buf[i++] = 2 + 8 * o.sack.length;
+    for (const b of o.sack) {
+      buf.writeUInt32BE(b.left >>> 0, i);
+      buf.writeUInt32BE(b.right >>> 0, i + 4);
+      i += 8;
+    }
+  }
+  while ((i - start) & 3) buf[i++] = OPT_EOL;
+  return i;
+}
+
+/** Exact encoded options length (the layout above, NOP-padded where it pads). */
+export function encodedOptionsLength(o: TcpOptions): number {
+  let n = 0;
+  if (o.mss !== undefined) n += 4;
+  if (o.sackPermitted) n += o.ts ? 2 : 4;
+  if (o.ts) n += o.sackPermitted ? 10 : 12;
+  if (o.wscale !== undefined) n += 4;
+  if (o.sack && o.sack.length > 0) n += 4 + 8 * o.sack.length;
+  return (n + 3) & ~3;
+}
+
+/** Writes the TCP header + payload at buf[start..] and its checksum. Returns the end. */
+export function writeTcp(buf: Buffer, start: number, seg: TcpSegment, src: number, dst: number): number {
+  buf.writeUInt16BE(seg.srcPort, start);
+  buf.writeUInt16BE(seg.dstPort, start + 2);
+  buf.writeUInt32BE(seg.seq >>> 0, start + 4);
+  buf.writeUInt32BE(seg.ack >>> 0, start + 8);
+  const optEnd = encodeOptions(seg.options, buf, start + TCP_HEADER_LEN);
+  const hdrLen = optEnd - start;
+  buf[start + 12] = (hdrLen / 4) << 4;
+  buf[start + 13] = seg.flags & 0xff;
+  buf.writeUInt16BE(seg.window & 0xffff, start + 14);
+  buf.writeUInt16BE(0, start + 16);
+  buf.writeUInt16BE(seg.urgent & 0xffff, start + 18);
+  buf.set(seg.payload, optEnd);
+  const end = optEnd + seg.payload.length;
+  const len = end - start;
+  const sum = sumWords(buf, start, end, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
+  buf.writeUInt16BE(~fold(sum) & 0xffff, start + 16);
+  return end;
+}
+
+/** The TCP segment alone (header, options, payload) with its checksum. */
+export function encodeTcp(seg: TcpSegment, src: number, dst: number): Buffer {
+  const buf = Buffer.allocUnsafe(TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length);
+  writeTcp(buf, 0, seg, src, dst);
+  return buf;
+}
+
+/** A whole IPv4 packet carrying `seg`, built in one buffer (one copy of the payload). */
+export function encodeTcpPacket(ip: Omit<Ipv4Fields, 'protocol'>, seg: TcpSegment): Buffer {
+  const tcpLen = TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length;
+  const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + tcpLen);
+  writeIpv4Header(buf, { ...ip, protocol: IPPROTO_TCP }, buf.length);
+  writeTcp(buf, IPV4_HEADER_LEN, seg, ip.src, ip.dst);
+  return buf;
+}
+
+/** tcpdump-like flags text: "S." for SYN-ACK, "F." for FIN-ACK, "." for a bare ACK. */
+export function flagsToString(flags: number): string {
+  let s = '';
+  if (flags & SYN) s += 'S';
+  if (flags & FIN) s += 'F';
+  if (flags & RST) s += 'R';
+  if (flags & PSH) s += 'P';
+  if (flags & URG) s += 'U';
+  if (flags & ECE) s += 'E';
+  if (flags & CWR) s += 'W';
+  if (flags & ACK) s += '.';
+  return s || 'none';
+}
