@@ -60,8 +60,14 @@ export interface CongestionControl {
   readonly cwnd: number;
   /** Slow-start threshold, bytes (Infinity until the first loss). */
   readonly ssthresh: number;
-  /** Whether a fast retransmit is followed by fast recovery (false for Tahoe). */
-  readonly fastRecovery: boolean;
+  /**
+   * What loss recovery does after a fast retransmit when SACK is not in use:
+   * 'tahoe' no fast recovery (slow start from 1 MSS, go back to SND.UNA);
+   * 'reno' fast recovery that ends at the first ACK of new data (RFC 5681);
+   * 'newreno' partial ACKs retransmit the next hole and stay in recovery (RFC 6582).
+   * With SACK negotiated, recovery follows RFC 6675 for every style except 'tahoe'.
+   */
+  readonly recoveryStyle: 'tahoe' | 'reno' | 'newreno';
   /** Pacing rate in bytes/s, or undefined to let the connection derive it from cwnd/srtt. */
   pacingRate?(): number | undefined;
   onAck(ev: AckEvent): void;
