@@ -1,0 +1,143 @@
+/**
+ * What every overlay command shares: the host flags, building a Host (and its
+ * observability) from them, the "listening" line tests wait for, and shutdown hooks.
+ *
+ *   --addr A.B.C.D          this process's overlay address (required)
+ *   --udp HOST:PORT         local UDP bind (port 0 = any; default 127.0.0.1:0)
+ *   --peer PREFIX=HOST:PORT route an overlay prefix (address or CIDR) to a UDP endpoint (repeatable)
+ *   --mtu N                 largest IPv4 packet (68..65507, default 1472)
+ *   --learn                 learn a /32 route to the sender of a packet from an unknown source
+ *   --metrics HOST:PORT, --pcap FILE, --trace FILE   observability (src/cli/observe.ts)
+ */
+import { lookup } from 'node:dns/promises';
+import { isIPv4 } from 'node:net';
+import { Host, DEFAULT_MTU, MAX_MTU, MIN_MTU, type HostOptions } from '../host/host.js';
+import type { UdpEndpoint } from '../host/types.js';
+import { UsageError } from '../util/errors.js';
+import { parseEndpoint, parseIpv4, parsePrefix } from '../wire/addr.js';
+import { listFlag, numberFlag, stringFlag, boolFlag, type FlagSpecs, type Parsed } from './args.js';
+import { startObservability, type Observability } from './observe.js';
+
+export const hostFlagSpecs: FlagSpecs = {
+  addr: { kind: 'string', description: 'overlay address of this host, A.B.C.D (required)' },
+  udp: { kind: 'string', description: 'local UDP bind HOST:PORT, port 0 = any', default: '127.0.0.1:0' },
+  peer: { kind: 'list', description: 'route PREFIX (A.B.C.D or A.B.C.D/N) to UDP HOST:PORT, as PREFIX=HOST:PORT (repeatable)' },
+  mtu: { kind: 'number', description: `largest IPv4 packet in bytes (${MIN_MTU}..${MAX_MTU})`, default: DEFAULT_MTU },
+  learn: { kind: 'boolean', description: 'learn a /32 route to the UDP sender of a packet from an unknown source' },
+  metrics: { kind: 'string', description: 'serve Prometheus /metrics and /connections on HOST:PORT' },
+  pcap: { kind: 'string', description: 'write every overlay packet to this pcap FILE' },
+  trace: { kind: 'string', description: 'write TCP trace events to this FILE' },
+  help: { kind: 'boolean', short: 'h', description: 'show this help' },
+};
+
+/** Validates an overlay address flag value. */
+export function parseAddressArg(name: string, text: string | undefined): string {
+  if (text === undefined) throw new UsageError(`option --${name} is required`);
+  if (parseIpv4(text) === undefined) throw new UsageError(`option --${name}: '${text}' is not an IPv4 address`);
+  return text;
+}
+
+/** Parses HOST:PORT, resolving a host name to an IPv4 address (anti-spoofing compares addresses). */
+export async function parseEndpointArg(name: string, text: string, allowZeroPort: boolean): Promise<UdpEndpoint> {
+  const ep = parseEndpoint(text);
+  if (!ep) throw new UsageError(`option --${name}: '${text}' is not HOST:PORT (port 0..65535)`);
+  if (!allowZeroPort && ep.port === 0) throw new UsageError(`option --${name}: port 0 is not a destination in '${text}'`);
+  if (isIPv4(ep.address)) return ep;
+  try {
+    const r = await lookup(ep.address, { family: 4 });
+    return { address: r.address, port: ep.port };
+  } catch {
+    throw new UsageError(`option --${name}: cannot resolve '${ep.address}' to an IPv4 address`);
+  }
+}
+
+/** Parses one --peer value PREFIX=HOST:PORT. */
+export async function parsePeerArg(text: string): Promise<{ prefix: string; endpoint: UdpEndpoint }> {
+  const eq = text.indexOf('=');
+  if (eq < 0) throw new UsageError(`option --peer: '${text}' is not PREFIX=HOST:PORT`);
+  const prefix = text.slice(0, eq);
+  if (!parsePrefix(prefix)) throw new UsageError(`option --peer: '${prefix}' is not an address or A.B.C.D/N prefix`);
+  return { prefix, endpoint: await parseEndpointArg('peer', text.slice(eq + 1), false) };
+}
+
+/** The HostOptions the flags describe (validated; throws UsageError). */
+export async function hostOptionsFromFlags(p: Parsed): Promise<HostOptions> {
+  const address = parseAddressArg('addr', stringFlag(p, 'addr'));
+  const udp = await parseEndpointArg('udp', stringFlag(p, 'udp') ?? '127.0.0.1:0', true);
+  const mtu = numberFlag(p, 'mtu', MIN_MTU, MAX_MTU) ?? DEFAULT_MTU;
+  const peers = [];
+  for (const v of listFlag(p, 'peer')) peers.push(await parsePeerArg(v));
+  return { address, udp, mtu, peers, learn: boolFlag(p, 'learn') };
+}
+
+/** Builds the Host and starts observability (--metrics, --pcap, --trace) for it. */
+export async function hostFromFlags(p: Parsed): Promise<{ host: Host; observe: Observability }> {
+  const opts = await hostOptionsFromFlags(p);
+  const metrics = stringFlag(p, 'metrics');
+  if (metrics !== undefined) await parseEndpointArg('metrics', metrics, true);
+  const host = await Host.create(opts);
+  let observe: Observability;
+  try {
+    const o: { metrics?: string; pcap?: string; trace?: string } = {};
+    if (metrics !== undefined) o.metrics = metrics;
+    const pcap = stringFlag(p, 'pcap');
+    if (pcap !== undefined) o.pcap = pcap;
+    const trace = stringFlag(p, 'trace');
+    if (trace !== undefined) o.trace = trace;
+    observe = await startObservability([host], o);
+  } catch (e) {
+    await host.close();
+    throw e;
+  }
+  return { host, observe };
+}
+
+/**
+ * The line tests (and people) wait for once a command is ready, on stderr:
+ *   listening 10.77.0.3 udp=127.0.0.1:40123
+ * followed by ` port=N` (the overlay port) when there is one.
+ */
+export function announceListening(host: Host, overlayPort?: number): void {
+  const ep = host.endpoint;
+  process.stderr.write(
+    `listening ${host.addressString} udp=${ep.address}:${ep.port}${overlayPort !== undefined ? ` port=${overlayPort}` : ''}\n`,
+  );
+}
+
+type Cleanup = (signal: NodeJS.Signals) => void | Promise<void>;
+const cleanups: Cleanup[] = [];
+let installed = false;
+let shuttingDown = false;
+
+/**
+ * Runs `fn` once on the first SIGINT or SIGTERM (all registered cleanups run, latest
+ * first), then exits with process.exitCode if a cleanup set it, else 128 + signal number.
+ * Returns a function that unregisters `fn`.
+ */
+export function onShutdown(fn: Cleanup): () => void {
+  cleanups.push(fn);
+  if (!installed) {
+    installed = true;
+    const handle = (signal: NodeJS.Signals): void => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      void (async () => {
+        for (const c of cleanups.splice(0).reverse()) {
+          try {
+            await c(signal);
+          } catch {
+            // A failing cleanup must not stop the others.
+          }
+        }
+        const code = typeof process.exitCode === 'number' ? process.exitCode : 128 + (signal === 'SIGINT' ? 2 : 15);
+        process.exit(code);
+      })();
+    };
+    process.on('SIGINT', handle);
+    process.on('SIGTERM', handle);
+  }
+  return () => {
+    const i = cleanups.indexOf(fn);
+    if (i >= 0) cleanups.splice(i, 1);
+  };
+}

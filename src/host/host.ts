@@ -1,0 +1,348 @@
+/**
+ * Host: one overlay IPv4 address on one real UDP socket (UdpLink). It owns the peer
+ * table (which UDP endpoint carries which overlay prefix), validates every arriving
+ * packet (dropping and counting the bad ones by reason), checks that the packet came
+ * from the UDP endpoint its source address maps to (anti-spoofing), demultiplexes by IP
+ * protocol, and answers ICMP. Several hosts can live in one process.
+ *
+ * The overlay never fragments: every packet is sent with DF, a packet over the MTU fails
+ * with EMSGSIZE, and arriving fragments are dropped (ip_fragment).
+ */
+import { performance } from 'node:perf_hooks';
+import { inventory } from '../metrics/inventory.js';
+import { makeError, type NodeStyleError } from '../util/errors.js';
+import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
+import { ICMP_ECHO_REQUEST, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
+import { decodeIpv4, encodeIpv4, IPPROTO_ICMP } from '../wire/ipv4.js';
+import { encodeIcmp } from '../wire/icmp.js';
+import { UdpLink, type LinkRemote } from '../link/udp-link.js';
+import { IcmpModule, type EchoReply } from './icmp.js';
+import { PeerTable } from './peers.js';
+import type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './types.js';
+
+export const DEFAULT_MTU = 1472;
+/** Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). */
+export const MAX_MTU = 65507;
+export const MIN_MTU = 68;
+
+export interface HostOptions {
+  /** The overlay address, "A.B.C.D". */
+  address: string;
+  /** The local UDP socket (default 127.0.0.1:0, any port). */
+  udp?: UdpEndpoint;
+  peers?: Array<{ prefix: string; endpoint: UdpEndpoint }>;
+  /** Largest IPv4 packet (default 1472, at most 65507). */
+  mtu?: number;
+  /** Learn a /32 route to the sender of a packet whose source has no route (default false). */
+  learn?: boolean;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+}
+
+export interface PingOptions {
+  id?: number;
+  seq: number;
+  /** ICMP payload bytes (default 56, like ping). */
+  size?: number;
+  timeoutMs: number;
+}
+
+export class Host implements HostLike {
+  readonly address: number;
+  readonly addressString: string;
+  readonly mtu: number;
+  readonly learn: boolean;
+  readonly stats: HostStats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() };
+  /** Datagrams that arrived on the link (each ends as exactly one packetsIn or one IP-level drop). */
+  datagramsIn = 0;
+  readonly peers = new PeerTable();
+  readonly icmp: IcmpModule;
+  private readonly handlers: Array<ProtocolHandler | undefined> = new Array(256);
+  private readonly taps = new Set<PacketTap>();
+  private ipId: number;
+  private readonly pingId: number;
+  private closed = false;
+  private readonly unregister: () => void;
+
+  private constructor(
+    address: number,
+    readonly link: UdpLink,
+    opts: HostOptions,
+  ) {
+    this.address = address;
+    this.addressString = formatIpv4(address);
+    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    this.learn = opts.learn ?? false;
+    this.ipId = Math.floor(Math.random() * 0x10000);
+    this.pingId = Math.floor(Math.random() * 0x10000);
+    for (const p of opts.peers ?? []) this.addPeer(p.prefix, p.endpoint);
+    this.icmp = new IcmpModule({
+      address,
+      countDrop: (r) => this.countDrop(r),
+      sendPacket: (p, d) => this.sendPacket(p, d),
+      nextIpId: () => this.nextIpId(),
+      now: () => this.now(),
+      handlerFor: (proto) => this.handlers[proto],
+    });
+    this.handlers[IPPROTO_ICMP] = this.icmp;
+    link.onPacket((packet, rinfo) => this.receive(packet, rinfo));
+    this.unregister = inventory.add({ host: () => this.snapshot() });
+  }
+
+  static async create(opts: HostOptions): Promise<Host> {
+    const address = parseIpv4(opts.address);
+    if (address === undefined) throw makeError('EINVAL', 'host', { message: `bad overlay address '${opts.address}'` });
+    const mtu = opts.mtu ?? DEFAULT_MTU;
+    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+      throw makeError('EINVAL', 'host', { message: `mtu ${mtu} out of range ${MIN_MTU}..${MAX_MTU}` });
+    }
+    for (const p of opts.peers ?? []) {
+      if (!parsePrefix(p.prefix)) throw makeError('EINVAL', 'host', { message: `bad prefix '${p.prefix}'` });
+    }
+    const udp = opts.udp ?? { address: '127.0.0.1', port: 0 };
+    const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
+    if (opts.recvBufferSize !== undefined) linkOpts.recvBufferSize = opts.recvBufferSize;
+    if (opts.sendBufferSize !== undefined) linkOpts.sendBufferSize = opts.sendBufferSize;
+    const link = await UdpLink.bind(linkOpts);
+    return new Host(address, link, opts);
+  }
+
+  /** The bound UDP address and port of this host's link. */
+  get endpoint(): UdpEndpoint {
+    return this.link.local();
+  }
+
+  // ---- peer table ----
+
+  addPeer(prefix: string, endpoint: UdpEndpoint): void {
+    this.peers.add(prefix, endpoint);
+  }
+
+  removePeer(prefix: string): boolean {
+    return this.peers.remove(prefix);
+  }
+
+  route(dst: string | number): UdpEndpoint | undefined {
+    const a = typeof dst === 'number' ? dst : parseIpv4(dst);
+    return a === undefined ? undefined : this.peers.lookup(a);
+  }
+
+  // ---- HostLike ----
+
+  setProtocolHandler(protocol: number, handler: ProtocolHandler): void {
+    this.handlers[protocol & 0xff] = handler;
+  }
+
+  /** Removes a protocol handler (only if it is still `handler`, when given). */
+  clearProtocolHandler(protocol: number, handler?: ProtocolHandler): void {
+    if (!handler || this.handlers[protocol & 0xff] === handler) this.handlers[protocol & 0xff] = undefined;
+  }
+
+  sendPacket(packet: Buffer, dst: number): boolean {
+    if (packet.length > this.mtu) {
+      throw makeError('EMSGSIZE', 'send', { message: `packet of ${packet.length} bytes exceeds the MTU ${this.mtu}` });
+    }
+    if (this.closed) {
+      this.countDrop('host_closed');
+      return false;
+    }
+    if (dst === this.address) {
+      // To ourselves: deliver on a later tick, like loopback, never re-entrantly.
+      this.countOut(packet);
+      setImmediate(() => this.receive(packet, undefined));
+      return true;
+    }
+    const ep = this.peers.lookup(dst);
+    if (!ep) {
+      this.countDrop('no_route');
+      return false;
+    }
+    this.countOut(packet);
+    this.link.send(packet, ep.port, ep.address);
+    return true;
+  }
+
+  nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  countDrop(reason: string): void {
+    this.stats.drops.set(reason, (this.stats.drops.get(reason) ?? 0) + 1);
+  }
+
+  addTap(tap: PacketTap): () => void {
+    this.taps.add(tap);
+    return () => {
+      this.taps.delete(tap);
+    };
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  // ---- receive path ----
+
+  /**
+   * One datagram from the link (or from ourselves when `rinfo` is undefined). Never
+   * throws: every packet ends either accepted (stats.packetsIn) or dropped by one reason.
+   */
+  private receive(packet: Buffer, rinfo: LinkRemote | undefined): void {
+    this.datagramsIn++;
+    try {
+      this.receiveUnsafe(packet, rinfo);
+    } catch {
+      this.countDrop('internal_error');
+    }
+  }
+
+  private receiveUnsafe(packet: Buffer, rinfo: LinkRemote | undefined): void {
+    if (this.closed) {
+      this.countDrop('host_closed');
+      return;
+    }
+    const d = decodeIpv4(packet);
+    if (!d.ok) {
+      this.countDrop(d.reason);
+      return;
+    }
+    const ip = d.header;
+    if (ip.dst !== this.address) {
+      this.countDrop('not_for_us');
+      return;
+    }
+    if (rinfo) {
+      // Anti-spoofing: the source must come from the endpoint its address routes to.
+      const ep = this.peers.lookup(ip.src);
+      if (ep) {
+        if (ep.port !== rinfo.port || ep.address !== rinfo.address) {
+          this.countDrop('spoofed');
+          return;
+        }
+      } else if (this.learn) {
+        this.peers.add({ network: ip.src, length: 32 }, { address: rinfo.address, port: rinfo.port });
+      } else {
+        this.countDrop('unknown_endpoint');
+        return;
+      }
+    }
+    const handler = this.handlers[ip.protocol];
+    if (!handler) {
+      this.countDrop('no_handler');
+      // RFC 1122 3.2.2.1: protocol unreachable for a transport we do not speak.
+      this.icmp.sendError(ICMP_DEST_UNREACH, UNREACH_PROTOCOL, packet.subarray(0, ip.totalLength), ip.headerLength);
+      return;
+    }
+    this.stats.packetsIn++;
+    this.stats.bytesIn += ip.totalLength;
+    if (this.taps.size > 0) this.tap('in', packet.subarray(0, ip.totalLength));
+    handler.onPacket(ip, d.payload, packet);
+  }
+
+  private countOut(packet: Buffer): void {
+    this.stats.packetsOut++;
+    this.stats.bytesOut += packet.length;
+    if (this.taps.size > 0) this.tap('out', packet);
+  }
+
+  private tap(dir: 'in' | 'out', packet: Buffer): void {
+    const t = this.now();
+    for (const tap of this.taps) {
+      try {
+        tap(dir, packet, t);
+      } catch {
+        this.countDrop('tap_error');
+      }
+    }
+  }
+
+  // ---- ICMP ----
+
+  /**
+   * Sends an ICMP error about `offendingPacket` (quoting its IP header + 8 bytes).
+   * Never about an ICMP error; rate-limited. Returns whether it was sent.
+   */
+  sendIcmpError(type: number, code: number, offendingPacket: Buffer, ipHeaderLength: number, rest = 0): boolean {
+    return this.icmp.sendError(type, code, offendingPacket, ipHeaderLength, rest);
+  }
+
+  /** One ICMP echo: resolves with the reply's RTT, TTL and size. */
+  echo(dst: string | number, opts: PingOptions): Promise<EchoReply> {
+    const to = typeof dst === 'number' ? dst : parseIpv4(dst);
+    if (to === undefined) return Promise.reject(makeError('EINVAL', 'ping', { message: `bad address '${String(dst)}'` }));
+    const id = (opts.id ?? this.pingId) & 0xffff;
+    const seq = opts.seq & 0xffff;
+    const size = opts.size ?? 56;
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = (0x10 + i) & 0xff; // like ping's pattern
+    const key = echoRest(id, seq);
+    const packet = encodeIpv4(
+      { src: this.address, dst: to, protocol: IPPROTO_ICMP, id: this.nextIpId() },
+      encodeIcmp({ type: ICMP_ECHO_REQUEST, code: 0, rest: key, payload }),
+    );
+    return new Promise<EchoReply>((resolve, reject) => {
+      const address = formatIpv4(to);
+      const timer = setTimeout(() => {
+        if (this.icmp.pending.get(key)?.resolve !== done) return;
+        this.icmp.pending.delete(key);
+        reject(makeError('ETIMEDOUT', 'ping', { address }));
+      }, opts.timeoutMs);
+      const done = (r: EchoReply): void => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const fail = (e: Error): void => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      this.icmp.expect(key, { sentAt: this.now(), dst: to, resolve: done, reject: fail });
+      let sent: boolean;
+      try {
+        sent = this.sendPacket(packet, to);
+      } catch (e) {
+        this.icmp.pending.delete(key);
+        fail(e as NodeStyleError);
+        return;
+      }
+      if (!sent) {
+        this.icmp.pending.delete(key);
+        fail(makeError('EHOSTUNREACH', 'ping', { address }));
+      }
+    });
+  }
+
+  /** Sends one echo request and resolves with the round-trip time in ms. */
+  async ping(dst: string | number, opts: PingOptions): Promise<number> {
+    return (await this.echo(dst, opts)).rttMs;
+  }
+
+  snapshot(): { address: string; packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; drops: Record<string, number> } {
+    return {
+      address: this.addressString,
+      packetsIn: this.stats.packetsIn,
+      packetsOut: this.stats.packetsOut,
+      bytesIn: this.stats.bytesIn,
+      bytesOut: this.stats.bytesOut,
+      drops: Object.fromEntries(this.stats.drops),
+    };
+  }
+
+  /** Total drops (all reasons). */
+  totalDrops(): number {
+    let n = 0;
+    for (const v of this.stats.drops.values()) n += v;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unregister();
+    for (const [key, p] of this.icmp.pending) {
+      this.icmp.pending.delete(key);
+      p.reject(makeError('ERR_SOCKET_CLOSED', 'ping'));
+    }
+    await this.link.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * UdpLink: one real UDP socket that carries overlay IPv4 packets (IP-in-UDP, like Linux
+ * FOU with ipproto 4: each UDP payload is exactly one IPv4 packet).
+ *
+ * dgram-as-promised handles the slow path (bind, close). The per-packet path uses the raw
+ * node:dgram socket (`.socket`): the synchronous 'message' event for receive, and
+ * `socket.send(packet, port, address)` without awaiting for send. Awaiting per packet
+ * would starve timers and incoming packets (see the anchors: never await per packet).
+ */
+import type { Socket } from 'node:dgram';
+import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+
+export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
+
+export interface UdpLinkOptions {
+  address: string;
+  port: number;
+  /** SO_RCVBUF / SO_SNDBUF in bytes (default 4 MiB each; the kernel may cap them). */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+}
+
+export interface LinkRemote {
+  address: string;
+  port: number;
+}
+
+export type LinkPacketHandler = (packet: Buffer, rinfo: LinkRemote) => void;
+
+export interface UdpLinkStats {
+  packetsIn: number;
+  packetsOut: number;
+  sendErrors: number;
+  /** Socket-level errors reported through the 'error' event. */
+  socketErrors: number;
+}
+
+export class UdpLink {
+  /** The raw dgram socket (the per-packet path). */
+  readonly socket: Socket;
+  readonly stats: UdpLinkStats = { packetsIn: 0, packetsOut: 0, sendErrors: 0, socketErrors: 0 };
+  private handler: LinkPacketHandler | undefined;
+  private closed = false;
+  private readonly onSendDone = (err: Error | null): void => {
+    if (err) this.stats.sendErrors++;
+  };
+
+  private constructor(private readonly promised: SocketAsPromised) {
+    this.socket = promised.socket;
+    this.socket.on('message', (msg: Buffer, rinfo) => {
+      this.stats.packetsIn++;
+      const h = this.handler;
+      if (h) h(msg, { address: rinfo.address, port: rinfo.port });
+    });
+    // An unhandled 'error' would crash the process; the link counts it instead.
+    this.socket.on('error', () => {
+      this.stats.socketErrors++;
+    });
+  }
+
+  static async bind(opts: UdpLinkOptions): Promise<UdpLink> {
+    const promised = DgramAsPromised.createSocket({ type: 'udp4' });
+    const link = new UdpLink(promised);
+    await promised.bind(opts.port, opts.address);
+    // Buffer sizes can only be set on a bound socket.
+    trySetBuffer(() => promised.socket.setRecvBufferSize(opts.recvBufferSize ?? DEFAULT_SOCKET_BUFFER));
+    trySetBuffer(() => promised.socket.setSendBufferSize(opts.sendBufferSize ?? DEFAULT_SOCKET_BUFFER));
+    return link;
+  }
+
+  /** Sends one packet; never awaits, never throws (errors are counted). */
+  send(packet: Buffer, port: number, address: string): void {
+    if (this.closed) {
+      this.stats.sendErrors++;
+      return;
+    }
+    try {
+      this.socket.send(packet, port, address, this.onSendDone);
+      this.stats.packetsOut++;
+    } catch {
+      this.stats.sendErrors++;
+    }
+  }
+
+  /** Sets the (single) receive callback. */
+  onPacket(cb: LinkPacketHandler): void {
+    this.handler = cb;
+  }
+
+  local(): LinkRemote {
+    const a = this.socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.handler = undefined;
+    await this.promised.close();
+  }
+}
+
+function trySetBuffer(set: () => void): void {
+  try {
+    set();
+  } catch {
+    // The kernel may refuse (e.g. above net.core.rmem_max without privileges); keep the default.
+  }
+}
