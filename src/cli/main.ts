@@ -17,7 +17,6 @@ const COMMANDS: Record<string, string> = {
   chaos: 'change a running proxy\'s impairments through its HTTP API',
   ss: 'list a process\'s sockets from its /connections endpoint',
   plot: 'draw cwnd, sequence or RTT plots from a trace as SVG',
-  bench: 'measure goodput and latency against the raw UDP ceiling',
   demo: 'run the multi-process streaming demo through the chaos proxy',
 };
 
