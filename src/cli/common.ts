@@ -104,6 +104,47 @@ export function announceListening(host: Host, overlayPort?: number): void {
   );
 }
 
+/** The flags of `overlay cat` (shared by the UDP and TCP modes; src/cli/cat.ts parses with them). */
+export const catFlagSpecs: FlagSpecs = {
+  ...hostFlagSpecs,
+  dgram: { kind: 'boolean', short: 'u', description: 'UDP instead of TCP' },
+  listen: { kind: 'boolean', short: 'l', description: 'listen on PORT instead of connecting to DEST PORT' },
+  keep: { kind: 'boolean', short: 'k', description: 'with -l (TCP): keep listening after a client leaves' },
+  quit: { kind: 'number', short: 'q', description: 'after EOF on stdin, wait SECONDS then quit (default: keep running; TCP: half-close)' },
+};
+
+export interface CatTarget {
+  listen: boolean;
+  keep: boolean;
+  /** -q: seconds to linger after stdin EOF, if given. */
+  quitAfterEofS: number | undefined;
+  /** The destination (connect mode) or the local bind address (listen mode, optional). */
+  address: string | undefined;
+  port: number;
+}
+
+/** Validates cat's positional arguments: `DEST PORT`, or with -l `[ADDR] PORT`. */
+export function catTarget(p: Parsed): CatTarget {
+  const listen = boolFlag(p, 'listen');
+  const pos = p.positional;
+  const want = listen ? 'PORT or ADDR PORT' : 'DEST PORT';
+  if (listen ? pos.length < 1 || pos.length > 2 : pos.length !== 2) throw new UsageError(`cat needs ${want}`);
+  const portText = pos[pos.length - 1]!;
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535 || (port === 0 && !listen)) {
+    throw new UsageError(`cat: '${portText}' is not a port (${listen ? 0 : 1}..65535)`);
+  }
+  const address = pos.length === 2 ? pos[0]! : undefined;
+  if (address !== undefined && parseIpv4(address) === undefined) throw new UsageError(`cat: '${address}' is not an IPv4 address`);
+  return {
+    listen,
+    keep: boolFlag(p, 'keep'),
+    quitAfterEofS: numberFlag(p, 'quit', 0, 86400, false),
+    address,
+    port,
+  };
+}
+
 type Cleanup = (signal: NodeJS.Signals) => void | Promise<void>;
 const cleanups: Cleanup[] = [];
 let installed = false;
