@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { fold, incrementalUpdate, internetChecksum, sumWords } from '../../src/wire/checksum.js';
+import { encodeIpv4 } from '../../src/wire/ipv4.js';
+
+/** The textbook RFC 1071 checksum: 16-bit big-endian pairs, carry folded after every add. */
+function naiveChecksum(buf: Uint8Array, start: number, end: number): number {
+  let sum = 0;
+  for (let i = start; i < end; i += 2) {
+    const hi = buf[i]!;
+    const lo = i + 1 < end ? buf[i + 1]! : 0;
+    sum += (hi << 8) | lo;
+    sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  return ~sum & 0xffff;
+}
+
+describe('wire: Internet checksum (RFC 1071, RFC 1624)', () => {
+  it('matches the RFC 1071 section 3 example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2', () => {
+    const b = Buffer.from('0001f203f4f5f6f7', 'hex');
+    expect(fold(sumWords(b))).to.equal(0xddf2);
+    expect(internetChecksum(b)).to.equal(0x220d);
+  });
+
+  it('the 32-bit word implementation equals a naive byte-pair reference at any offset and length', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+        fc.nat(),
+        fc.nat(),
+        (data, a, b) => {
+          const s = data.length === 0 ? 0 : a % (data.length + 1);
+          const e = s + (data.length - s === 0 ? 0 : b % (data.length - s + 1));
+          expect(internetChecksum(data, s, e)).to.equal(naiveChecksum(data, s, e));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('large sums of 0xff bytes fold correctly (carry-heavy input)', () => {
+    for (const n of [1, 2, 3, 4, 5, 65535, 65536, 200_001]) {
+      const b = new Uint8Array(n).fill(0xff);
+      expect(internetChecksum(b), `n=${n}`).to.equal(naiveChecksum(b, 0, n));
+    }
+  });
+
+  it('a buffer with its own checksum inserted verifies to 0', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 2, maxLength: 200 }), (data) => {
+        const b = Buffer.from(data.length % 2 ? [...data, 0] : data);
+        b.writeUInt16BE(0, 0);
+        b.writeUInt16BE(internetChecksum(b), 0);
+        expect(internetChecksum(b)).to.equal(0);
+      }),
+    );
+  });
+
+  it('incremental update (RFC 1624 eqn. 3) after a TTL decrement equals a full recompute', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          src: fc.integer({ min: 0, max: 0xffffffff }),
+          dst: fc.integer({ min: 0, max: 0xffffffff }),
+          protocol: fc.integer({ min: 0, max: 255 }),
+          id: fc.integer({ min: 0, max: 0xffff }),
+          ttl: fc.integer({ min: 1, max: 255 }),
+          tos: fc.integer({ min: 0, max: 255 }),
+        }),
+        (f) => {
+          const p = encodeIpv4(f, Buffer.alloc(0));
+          const oldCk = p.readUInt16BE(10);
+          const oldWord = p.readUInt16BE(8);
+          p[8] = f.ttl - 1;
+          const newWord = p.readUInt16BE(8);
+          const inc = incrementalUpdate(oldCk, oldWord, newWord);
+          p.writeUInt16BE(0, 10);
+          const full = internetChecksum(p, 0, 20);
+          expect(inc).to.equal(full);
+          p.writeUInt16BE(inc, 10);
+          expect(internetChecksum(p, 0, 20)).to.equal(0);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
