@@ -9,19 +9,23 @@ import type { CcOptions, CongestionControl } from './types.js';
 import { Reno } from './reno.js';
 import { NewReno } from './newreno.js';
 import { Tahoe } from './tahoe.js';
+import { Cubic } from './cubic.js';
+import { Bbr } from './bbr.js';
 
 export type { AckEvent, CcOptions, CongestionControl, CongestionEvent, CongestionKind, RateSample } from './types.js';
 export { Reno } from './reno.js';
 export { NewReno } from './newreno.js';
 export { Tahoe } from './tahoe.js';
+export { Cubic, cubicK, cubicWindow, CUBIC_C, CUBIC_BETA, CUBIC_ALPHA } from './cubic.js';
+export { HyStartPlusPlus, HYSTART } from './hystart.js';
+export { Bbr, BBR, type BbrState } from './bbr.js';
 
 const FACTORIES: Record<CcName, (opts: CcOptions) => CongestionControl> = {
   tahoe: (o) => new Tahoe(o),
   reno: (o) => new Reno(o),
   newreno: (o) => new NewReno(o),
-  // TEMPORARY until cubic.ts / bbr.ts land (same session, within the hour).
-  cubic: (o) => new NewReno(o),
-  bbr: (o) => new NewReno(o),
+  cubic: (o) => new Cubic(o),
+  bbr: (o) => new Bbr(o),
 };
 
 /** Create the named algorithm. Throws ERR_INVALID_ARG_VALUE for an unknown name. */

@@ -27,6 +27,7 @@ export const ABC_LIMIT_SEGMENTS = 2;
 
 /**
  * Slow-start growth for one ACK (RFC 3465 ABC with L = 2*SMSS), capped at ssthresh.
+ * `divisor` slows the growth down (RFC 9406 CSS: min(N, L*SMSS) / CSS_GROWTH_DIVISOR).
  * Returns the new cwnd and the acknowledged bytes left over once ssthresh is reached (which
  * belong to congestion avoidance, as in Linux tcp_slow_start).
  */
@@ -35,10 +36,11 @@ export function slowStartIncrease(
   ssthresh: number,
   bytesAcked: number,
   mss: number,
+  divisor = 1,
 ): { cwnd: number; leftover: number } {
-  const counted = Math.min(bytesAcked, ABC_LIMIT_SEGMENTS * mss);
+  const counted = Math.min(bytesAcked, ABC_LIMIT_SEGMENTS * mss) / divisor;
   const next = Math.min(cwnd + counted, Math.max(ssthresh, cwnd));
-  return { cwnd: next, leftover: Math.max(0, bytesAcked - (next - cwnd)) };
+  return { cwnd: next, leftover: Math.max(0, bytesAcked - (next - cwnd) * divisor) };
 }
 
 /** RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS). */
