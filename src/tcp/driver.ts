@@ -1,0 +1,654 @@
+/**
+ * The TCP driver: binds sans-IO Connections and Listeners to one Host and to real timers.
+ *
+ *   packet in -> decode + checksum (pseudo-header) -> demux by 4-tuple -> Connection.input
+ *             -> else the listener on the local port -> else an RST (RFC 9293 3.10.7.1)
+ *   after every input, user call or timer: drain takeOutput() and encode each segment into
+ *   an IPv4 packet sent at once (one synchronous burst, never an await per packet), then
+ *   re-arm the connection's single timer at nextDeadline().
+ *
+ * Timers are lazy: a connection keeps one real timer; when the deadline moves later (the
+ * RTO restarted by an ACK, the common case on the hot path) the armed timer is left alone,
+ * and when it fires early it simply re-arms. Only an earlier deadline re-arms at once.
+ *
+ * One TcpStack per host (`TcpStack.for(host)`), registered as the host's IPPROTO_TCP
+ * handler and as an inventory source (connections, listeners, totals).
+ */
+import type { HostLike, ProtocolHandler } from '../host/types.js';
+import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
+import { makeError } from '../util/errors.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
+import type { Ipv4Header } from '../wire/ipv4.js';
+import { decodeTcp, encodeTcpPacket, RST, type TcpSegment } from '../wire/tcp.js';
+import { defaultTcpConfig } from './config.js';
+import { Connection } from './connection.js';
+import { Listener } from './listener.js';
+import { rstFor } from './rst.js';
+import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
+
+export const IPPROTO_TCP = 6;
+export const EPHEMERAL_LOW = 49152;
+export const EPHEMERAL_HIGH = 65535;
+
+/** TCP settings a socket or server may override (TcpConfig fields plus node:net's names). */
+export interface TcpOptionsOverride extends Partial<TcpConfig> {
+  /** node:net's name for the keep-alive idle time, ms. */
+  keepAliveInitialDelay?: number;
+}
+
+/** What a socket learns from its connection. */
+export interface TcpConnHooks {
+  onEstablished?(): void;
+  onReadable?(): void;
+  onWritable?(): void;
+  /** CLOSED; `code` when aborted, with the syscall node:net would name. */
+  onClosed?(code?: string, syscall?: string): void;
+}
+
+export interface ConnectRequest {
+  remoteAddr: number;
+  remotePort: number;
+  localPort?: number | undefined;
+  localAddress?: string | undefined;
+  config?: TcpOptionsOverride;
+}
+
+export interface ListenRequest {
+  port: number;
+  address?: string | undefined;
+  backlog: number;
+  config?: TcpOptionsOverride;
+}
+
+export interface TcpListenerHandle {
+  readonly address: string;
+  readonly port: number;
+  close(): void;
+}
+
+/** A connection as the socket layer sees it: user calls that flush and re-arm. */
+export class TcpConn {
+  hooks: TcpConnHooks = {};
+  timer: NodeJS.Timeout | undefined;
+  /** The deadline the armed timer was set for. */
+  armedFor = Infinity;
+  readonly label: string;
+  established = false;
+  closed = false;
+  shutdownDone = false;
+  released = false;
+  /** Set when a listener child becomes established and waits for accept. */
+  owner: ListenerEntry | undefined;
+
+  constructor(
+    readonly stack: TcpStack,
+    readonly c: Connection,
+  ) {
+    const t = c.tuple;
+    this.label = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+  }
+
+  get tuple(): FourTuple {
+    return this.c.tuple;
+  }
+
+  get state(): string {
+    return this.c.state;
+  }
+
+  setHooks(h: TcpConnHooks): void {
+    this.hooks = h;
+  }
+
+  /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
+  write(data: Buffer): number {
+    return this.stack.call(this, () => this.c.send(data, this.stack.now()));
+  }
+
+  /** In-order bytes, or undefined when none are buffered. */
+  read(): Buffer | undefined {
+    if (this.c.readableLength === 0) return undefined;
+    return this.stack.call(this, () => this.c.read() ?? undefined);
+  }
+
+  /** The peer's FIN was received and everything before it was read. */
+  readEnded(): boolean {
+    return this.c.remoteClosed && this.c.readableLength === 0;
+  }
+
+  hasUnread(): boolean {
+    return this.c.readableLength > 0;
+  }
+
+  /** FIN after the queued data (node's end()). */
+  shutdown(): void {
+    if (this.shutdownDone || this.closed) return;
+    this.shutdownDone = true;
+    this.stack.call(this, () => this.c.shutdown(this.stack.now()));
+  }
+
+  /** RST now. */
+  abort(): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.abort(this.stack.now()));
+  }
+
+  /**
+   * The socket is gone: the connection finishes on its own (FIN, TIME-WAIT), or is reset
+   * when `reset` (an error, unread data, unsent data).
+   */
+  release(reset: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.hooks = {};
+    if (this.closed) return;
+    if (reset) this.abort();
+    else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+  }
+
+  setNoDelay(on: boolean): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.setNoDelay(on, this.stack.now()));
+  }
+
+  setKeepAlive(on: boolean, idleMs: number): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.setKeepAlive(on, idleMs > 0 ? idleMs : undefined, this.stack.now()));
+  }
+
+  info(): TcpInfo {
+    return this.c.getInfo(this.stack.now());
+  }
+}
+
+interface ListenerEntry {
+  readonly listener: Listener;
+  readonly port: number;
+  readonly onConnection: (conn: TcpConn) => void;
+  closed: boolean;
+}
+
+/** node:net style errors from a connection's abort reason. */
+function syscallFor(code: TcpErrorCode, established: boolean): string {
+  if (code === 'ECONNREFUSED') return 'connect';
+  if (code === 'EPIPE') return 'write';
+  return established ? 'read' : 'connect';
+}
+
+export class TcpStack implements ProtocolHandler {
+  private static readonly stacks = new WeakMap<HostLike, TcpStack>();
+
+  /** The stack of `host`, created (and registered as its TCP handler) on first use. */
+  static for(host: HostLike): TcpStack {
+    let s = TcpStack.stacks.get(host);
+    if (!s) {
+      s = new TcpStack(host);
+      TcpStack.stacks.set(host, s);
+    }
+    return s;
+  }
+
+  /** Connections by (localPort << 16 | remotePort), then by remote address. */
+  private readonly conns = new Map<number, Map<number, TcpConn>>();
+  private readonly listeners = new Map<number, ListenerEntry>();
+  /** How many connections use each local port (for ephemeral-port choice). */
+  private readonly portUse = new Map<number, number>();
+  private readonly totals: TcpStackTotals = emptyTotals();
+  /** Retransmits of connections that have closed. */
+  private readonly closedRetransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 };
+  private depth = 0;
+  private readonly dirty = new Set<TcpConn>();
+  private readonly unregister: () => void;
+  private connCount = 0;
+
+  private constructor(readonly host: HostLike) {
+    host.setProtocolHandler(IPPROTO_TCP, this);
+    this.unregister = inventory.add({
+      tcpConnections: (now) => this.connectionInfos(now),
+      tcpListeners: () => this.listenerSnapshots(),
+      tcpTotals: () => this.snapshotTotals(),
+    });
+  }
+
+  now(): number {
+    return this.host.now();
+  }
+
+  /** Live connections (any state but CLOSED), including TIME-WAIT. */
+  get connectionCount(): number {
+    return this.connCount;
+  }
+
+  // ---- configuration ----
+
+  /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
+  configFor(o: TcpOptionsOverride = {}): TcpConfig {
+    const { keepAliveInitialDelay, ...rest } = o;
+    const cfg = defaultTcpConfig({ ...rest });
+    cfg.mss = Math.min(o.mss ?? Infinity, this.host.mtu - 40);
+    if (keepAliveInitialDelay !== undefined && keepAliveInitialDelay > 0) cfg.keepAliveIdle = keepAliveInitialDelay;
+    // The socket layer implements node:net's allowHalfOpen itself (it ends the write side
+    // after 'end'); the connection must never send a FIN the application did not ask for.
+    cfg.allowHalfOpen = true;
+    return cfg;
+  }
+
+  private checkLocalAddress(address: string | undefined, syscall: string, port: number): void {
+    if (address === undefined || address === '0.0.0.0' || address === this.host.addressString) return;
+    if (parseIpv4(address) === undefined) {
+      throw makeError('ERR_INVALID_ARG_VALUE', syscall, { message: `'${address}' is not an IPv4 address` });
+    }
+    throw makeError('EADDRNOTAVAIL', syscall, { address, port });
+  }
+
+  // ---- opening ----
+
+  /** Active open. Throws EADDRNOTAVAIL / EADDRINUSE synchronously. */
+  connect(req: ConnectRequest, hooks: TcpConnHooks): TcpConn {
+    this.checkLocalAddress(req.localAddress, 'connect', req.localPort ?? 0);
+    const localAddr = this.host.address;
+    let localPort = req.localPort ?? 0;
+    if (localPort !== 0) {
+      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
+        throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
+      }
+    } else {
+      localPort = this.ephemeralPort(req.remoteAddr, req.remotePort);
+    }
+    const tuple: FourTuple = { localAddr, localPort, remoteAddr: req.remoteAddr, remotePort: req.remotePort };
+    const c = Connection.connect(tuple, this.configFor(req.config), this.now());
+    const tc = new TcpConn(this, c);
+    tc.hooks = hooks;
+    this.install(tc);
+    this.totals.events.active_open++;
+    this.flush(tc);
+    return tc;
+  }
+
+  private ephemeralPort(remoteAddr: number, remotePort: number): number {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    let p = EPHEMERAL_LOW + Math.floor(Math.random() * span);
+    for (let i = 0; i < span; i++) {
+      if (!this.listeners.has(p) && !this.portUse.has(p)) return p;
+      p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
+    }
+    // Every port has some connection: share a local port with a different 4-tuple.
+    for (let i = 0; i < span; i++) {
+      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr)) return p;
+      p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
+    }
+    throw makeError('EADDRNOTAVAIL', 'connect', { message: 'no free ephemeral port' });
+  }
+
+  /** Passive open. Throws EADDRINUSE / EADDRNOTAVAIL synchronously. */
+  listen(req: ListenRequest, onConnection: (conn: TcpConn) => void): TcpListenerHandle {
+    this.checkLocalAddress(req.address, 'listen', req.port);
+    let port = req.port;
+    if (port === 0) {
+      port = this.ephemeralPort(0, 0);
+    } else if (this.listeners.has(port)) {
+      throw makeError('EADDRINUSE', 'listen', { address: req.address ?? '0.0.0.0', port });
+    }
+    const listener = new Listener({ addr: this.host.address, port }, this.configFor(req.config), { backlog: req.backlog });
+    const entry: ListenerEntry = { listener, port, onConnection, closed: false };
+    listener.onAcceptable = () => this.drainAccept(entry);
+    this.listeners.set(port, entry);
+    const address = req.address ?? '0.0.0.0';
+    return {
+      address,
+      port,
+      close: () => {
+        if (entry.closed) return;
+        entry.closed = true;
+        this.listeners.delete(port);
+        listener.close(this.now());
+        this.flushListener(listener);
+      },
+    };
+  }
+
+  private drainAccept(entry: ListenerEntry): void {
+    if (entry.closed) return;
+    for (let c = entry.listener.accept(); c; c = entry.listener.accept()) {
+      const tc = this.lookup(c.tuple.localPort, c.tuple.remotePort, c.tuple.remoteAddr);
+      if (!tc || tc.c !== c || tc.closed) continue;
+      tc.established = true;
+      entry.onConnection(tc);
+    }
+  }
+
+  // ---- the connection table ----
+
+  private lookup(localPort: number, remotePort: number, remoteAddr: number): TcpConn | undefined {
+    return this.conns.get(localPort * 65536 + remotePort)?.get(remoteAddr);
+  }
+
+  private install(tc: TcpConn): void {
+    const t = tc.tuple;
+    const key = t.localPort * 65536 + t.remotePort;
+    let m = this.conns.get(key);
+    if (!m) this.conns.set(key, (m = new Map()));
+    m.set(t.remoteAddr, tc);
+    this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
+    this.connCount++;
+    const hooks: ConnectionHooks = {
+      onEstablished: () => {
+        if (tc.owner) return; // a listener child: delivered through accept()
+        tc.established = true;
+        tc.hooks.onEstablished?.();
+      },
+      onReadable: () => tc.hooks.onReadable?.(),
+      onWritable: () => tc.hooks.onWritable?.(),
+      onClosed: (error) => this.onClosed(tc, error),
+    };
+    if (observers.trace || observers.rtt) {
+      const trace = observers.trace;
+      const rtt = observers.rtt;
+      const label = tc.label;
+      hooks.onTrace = (ev) => {
+        if (trace) trace(label, ev);
+        if (rtt && ev.type === 'rtt') rtt(ev.sample / 1000);
+      };
+    }
+    // Chain any hooks the connection already has (a Listener may watch its children).
+    const prev = tc.c.hooks;
+    tc.c.hooks = chainHooks(prev, hooks);
+  }
+
+  private remove(tc: TcpConn): void {
+    const t = tc.tuple;
+    const key = t.localPort * 65536 + t.remotePort;
+    const m = this.conns.get(key);
+    if (m?.get(t.remoteAddr) === tc) {
+      m.delete(t.remoteAddr);
+      if (m.size === 0) this.conns.delete(key);
+      const n = (this.portUse.get(t.localPort) ?? 1) - 1;
+      if (n <= 0) this.portUse.delete(t.localPort);
+      else this.portUse.set(t.localPort, n);
+      this.connCount--;
+    }
+    if (tc.timer) clearTimeout(tc.timer);
+    tc.timer = undefined;
+    tc.armedFor = Infinity;
+  }
+
+  private onClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
+    if (tc.closed) return;
+    tc.closed = true;
+    // Flush first: the connection's last segments (an RST, a final ACK) must still leave.
+    this.dirty.add(tc);
+    try {
+      const info = tc.c.getInfo(this.now());
+      for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += info.retransmits[k] ?? 0;
+    } catch {
+      // getInfo must not break closing.
+    }
+    if (error === 'ECONNRESET') this.totals.events.reset_in++;
+    else if (error === 'ETIMEDOUT') this.totals.events.timeout++;
+    else if (error === 'ECONNREFUSED') this.totals.events.refused++;
+    const hooks = tc.hooks;
+    const established = tc.established;
+    // Removal happens after the flush (see flushDirty).
+    hooks.onClosed?.(error, error ? syscallFor(error, established) : undefined);
+  }
+
+  // ---- driving ----
+
+  /** Runs a user call on `tc`, then flushes and re-arms (unless inside another entry point). */
+  call<T>(tc: TcpConn, fn: () => T): T {
+    this.depth++;
+    let r: T;
+    try {
+      r = fn();
+    } finally {
+      this.depth--;
+      this.dirty.add(tc);
+      if (this.depth === 0) this.flushDirty();
+    }
+    return r;
+  }
+
+  private flush(tc: TcpConn): void {
+    this.dirty.add(tc);
+    if (this.depth === 0) this.flushDirty();
+  }
+
+  private flushDirty(): void {
+    // Hooks called while flushing may dirty more connections; loop until quiet.
+    this.depth++;
+    try {
+      while (this.dirty.size > 0) {
+        const list = [...this.dirty];
+        this.dirty.clear();
+        for (const tc of list) this.flushOne(tc);
+      }
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private flushOne(tc: TcpConn): void {
+    const segs = tc.c.takeOutput();
+    if (segs.length > 0) {
+      const t = tc.c.tuple;
+      for (let i = 0; i < segs.length; i++) this.transmit(segs[i]!, t.localAddr, t.remoteAddr);
+    }
+    if (tc.closed) this.remove(tc);
+    else this.arm(tc);
+  }
+
+  private transmit(seg: TcpSegment, src: number, dst: number): void {
+    const pkt = encodeTcpPacket({ src, dst, id: this.host.nextIpId() }, seg);
+    this.totals.segmentsOut++;
+    this.totals.bytesOut += seg.payload.length;
+    if (seg.flags & RST) this.totals.events.reset_out++;
+    try {
+      this.host.sendPacket(pkt, dst);
+    } catch {
+      // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.
+      this.host.countDrop('tcp_emsgsize');
+    }
+  }
+
+  /** One lazy timer per connection (see the header comment). */
+  private arm(tc: TcpConn): void {
+    const d = tc.c.nextDeadline();
+    if (d === undefined) return; // an armed timer fires and finds nothing to do
+    if (tc.timer && tc.armedFor <= d) return;
+    if (tc.timer) clearTimeout(tc.timer);
+    this.setTimer(tc, d);
+  }
+
+  private setTimer(tc: TcpConn, d: number): void {
+    const delay = Math.max(0, Math.ceil(d - this.now()));
+    tc.armedFor = d;
+    tc.timer = setTimeout(() => this.onTimerFired(tc), delay);
+    tc.timer.unref();
+  }
+
+  private onTimerFired(tc: TcpConn): void {
+    tc.timer = undefined;
+    tc.armedFor = Infinity;
+    const d = tc.c.nextDeadline();
+    if (d === undefined) return;
+    const now = this.now();
+    if (now < d) {
+      this.setTimer(tc, d);
+      return;
+    }
+    this.depth++;
+    try {
+      tc.c.onTimer(now);
+    } finally {
+      this.depth--;
+    }
+    this.flush(tc);
+  }
+
+  // ---- receive path (ProtocolHandler) ----
+
+  onPacket(ip: Ipv4Header, payload: Buffer): void {
+    const d = decodeTcp(payload, ip.src, ip.dst);
+    if (!d.ok) {
+      this.host.countDrop(d.reason);
+      return;
+    }
+    const seg = d.segment;
+    this.totals.segmentsIn++;
+    this.totals.bytesIn += seg.payload.length;
+    const now = this.now();
+    const tc = this.lookup(seg.dstPort, seg.srcPort, ip.src);
+    if (tc) {
+      this.depth++;
+      try {
+        tc.c.input(seg, now);
+      } finally {
+        this.depth--;
+      }
+      this.flush(tc);
+      return;
+    }
+    const entry = this.listeners.get(seg.dstPort);
+    if (entry && ip.dst === this.host.address) {
+      this.listenerInput(entry, seg, ip.src, now);
+      return;
+    }
+    // RFC 9293 3.10.7.1: CLOSED (no connection): reset anything that is not itself a reset.
+    if (seg.flags & RST) {
+      this.host.countDrop('tcp_rst_no_connection');
+      return;
+    }
+    this.host.countDrop('tcp_no_connection');
+    const rst = rstFor(seg);
+    if (rst) this.transmit(rst, ip.dst, ip.src);
+  }
+
+  private listenerInput(entry: ListenerEntry, seg: TcpSegment, remoteAddr: number, now: number): void {
+    const l = entry.listener;
+    let child: Connection | undefined;
+    this.depth++;
+    try {
+      child = l.input(seg, remoteAddr, now);
+    } finally {
+      this.depth--;
+    }
+    if (child) {
+      const tc = new TcpConn(this, child);
+      tc.owner = entry;
+      this.install(tc);
+      this.totals.events.passive_open++;
+      this.flush(tc);
+    }
+    this.flushListener(l);
+    this.drainAccept(entry);
+  }
+
+  private flushListener(l: Listener): void {
+    for (const o of l.takeOutput()) this.transmit(o.seg, this.host.address, o.remoteAddr);
+  }
+
+  /**
+   * ICMP destination unreachable quoting one of our segments (RFC 1122 4.2.3.9): a hard
+   * error aborts a connection that is still opening; later it is only advisory.
+   */
+  onIcmpError(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer): void {
+    if (type !== ICMP_DEST_UNREACH || quotedPayload.length < 4) return;
+    const localPort = quotedPayload.readUInt16BE(0);
+    const remotePort = quotedPayload.readUInt16BE(2);
+    const tc = this.lookup(localPort, remotePort, quoted.dst);
+    if (!tc || tc.closed || tc.c.state !== 'SYN-SENT') return;
+    let errCode: 'ECONNREFUSED' | 'EHOSTUNREACH';
+    if (code === UNREACH_PORT || code === UNREACH_PROTOCOL) errCode = 'ECONNREFUSED';
+    else if (code === UNREACH_HOST || code === UNREACH_NET) errCode = 'EHOSTUNREACH';
+    else return;
+    if (errCode === 'ECONNREFUSED') this.totals.events.refused++;
+    const hooks = tc.hooks;
+    tc.hooks = {};
+    // In SYN-SENT, ABORT sends nothing (RFC 9293 3.10.4).
+    tc.abort();
+    hooks.onClosed?.(errCode, 'connect');
+  }
+
+  // ---- inventory ----
+
+  private connectionInfos(now: number): TcpInfo[] {
+    const out: TcpInfo[] = [];
+    for (const m of this.conns.values()) {
+      for (const tc of m.values()) {
+        try {
+          out.push(tc.c.getInfo(now));
+        } catch {
+          // a connection that cannot describe itself is skipped, never fatal
+        }
+      }
+    }
+    return out;
+  }
+
+  private listenerSnapshots(): TcpListenerSnapshot[] {
+    return [...this.listeners.values()].map((e) => ({
+      localAddress: this.host.addressString,
+      localPort: e.port,
+      backlog: e.listener.backlog,
+      synQueue: e.listener.synQueueLength,
+      acceptQueue: e.listener.acceptQueueLength,
+    }));
+  }
+
+  private snapshotTotals(): TcpStackTotals {
+    const r = { ...this.closedRetransmits };
+    for (const info of this.connectionInfos(this.now())) {
+      for (const k of Object.keys(r) as RetransmitKind[]) r[k] += info.retransmits[k] ?? 0;
+    }
+    return { ...this.totals, retransmits: r, events: { ...this.totals.events } };
+  }
+
+  /** Running totals (segments, bytes, events, retransmits including closed connections). */
+  stats(): TcpStackTotals {
+    return this.snapshotTotals();
+  }
+
+  /** Aborts every connection, closes every listener and unregisters from the inventory. */
+  destroy(): void {
+    for (const e of [...this.listeners.values()]) {
+      e.closed = true;
+      e.listener.close(this.now());
+      this.flushListener(e.listener);
+    }
+    this.listeners.clear();
+    for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) tc.abort();
+    for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) this.remove(tc);
+    this.unregister();
+    TcpStack.stacks.delete(this.host);
+  }
+}
+
+function chainHooks(a: ConnectionHooks, b: ConnectionHooks): ConnectionHooks {
+  if (!a.onEstablished && !a.onReadable && !a.onWritable && !a.onClosed && !a.onTrace) return b;
+  const out: ConnectionHooks = {
+    onEstablished: () => {
+      a.onEstablished?.();
+      b.onEstablished?.();
+    },
+    onReadable: () => {
+      a.onReadable?.();
+      b.onReadable?.();
+    },
+    onWritable: () => {
+      a.onWritable?.();
+      b.onWritable?.();
+    },
+    onClosed: (e) => {
+      a.onClosed?.(e);
+      b.onClosed?.(e);
+    },
+  };
+  if (a.onTrace || b.onTrace) {
+    out.onTrace = (ev) => {
+      a.onTrace?.(ev);
+      b.onTrace?.(ev);
+    };
+  }
+  return out;
+}

@@ -1,0 +1,432 @@
+/**
+ * Socket: the node:net look-alike stream over one overlay TCP connection (a TcpConn of
+ * the driver). It is a stream.Duplex: writes go into the connection's send buffer,
+ * received bytes are pushed to the readable side, and the events follow node:net's
+ * order: 'connect', 'ready', 'data'..., 'end' (the peer's FIN was read), 'finish' (our
+ * FIN was queued after all data), 'error' (at most one), then 'close'(hadError).
+ *
+ * Backpressure both ways:
+ *  - write: a chunk's callback runs only once the connection's send buffer took all of
+ *    it; until then the rest is held and retried on the connection's onWritable. So the
+ *    Writable's buffer grows and write() returns false, and 'drain' follows.
+ *  - read: when push() returns false we stop taking bytes out of the connection, so its
+ *    receive buffer fills and the advertised window shrinks to zero (the peer persists);
+ *    _read() resumes.
+ */
+import { Duplex } from 'node:stream';
+import type { HostLike } from '../host/types.js';
+import { makeError, type ErrorCode, type NodeStyleError } from '../util/errors.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { TcpStack, type TcpConn, type TcpOptionsOverride } from './driver.js';
+import type { TcpInfo } from './types.js';
+
+export interface SocketOptions extends TcpOptionsOverride {
+  /** The overlay host this socket lives on (required to connect). */
+  via?: HostLike;
+  /** Keep the writable side open after the peer's FIN (default false, like node:net). */
+  allowHalfOpen?: boolean;
+}
+
+export interface SocketConnectOptions extends SocketOptions {
+  /** Remote overlay address "A.B.C.D" (default: the host's own address). */
+  host?: string;
+  port: number;
+  /** Local port to bind (default: a random ephemeral port). */
+  localPort?: number;
+  /** Local address; must be the host's own (EADDRNOTAVAIL otherwise). */
+  localAddress?: string;
+  /** Idle timeout (ms) as with socket.setTimeout(). */
+  timeout?: number;
+}
+
+export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
+
+interface HeldWrite {
+  chunk: Buffer;
+  cb: (err?: Error | null) => void;
+}
+
+export class Socket extends Duplex {
+  /** The driver's connection (set on connect, or by the server for accepted sockets). */
+  private conn: TcpConn | undefined;
+  private via: HostLike | undefined;
+  private readonly tcpOptions: TcpOptionsOverride;
+  connecting = false;
+  private wantRead = true;
+  private pushedEof = false;
+  /** A write that did not fit in the send buffer yet. */
+  private held: HeldWrite | undefined;
+  /** Writes and end() made before the connection opened. */
+  private pendingBeforeConnect: Array<() => void> = [];
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private _bytesRead = 0;
+  private _bytesWritten = 0;
+  private lastInfo: TcpInfo | undefined;
+  private remote: { address: string; port: number } | undefined;
+  private local: { address: string; port: number } | undefined;
+
+  constructor(options: SocketOptions = {}) {
+    // Buffers in and out; no string decoding unless the user calls setEncoding().
+    super({ allowHalfOpen: options.allowHalfOpen ?? false, decodeStrings: true, emitClose: false });
+    this.via = options.via;
+    const { via: _v, allowHalfOpen: _a, ...tcp } = options;
+    this.tcpOptions = tcp;
+    // node:net sockets end their write side themselves when allowHalfOpen is false; Duplex
+    // does that for us ('end' -> end()).
+  }
+
+  // ---- opening ----
+
+  /**
+   * connect(options[, listener]) or connect(port[, host][, listener]).
+   * The host must be given in the constructor or as options.via.
+   */
+  connect(options: SocketConnectOptions, listener?: () => void): this;
+  connect(port: number, host?: string, listener?: () => void): this;
+  connect(port: number, listener?: () => void): this;
+  connect(a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void): this {
+    let opts: SocketConnectOptions;
+    let listener: (() => void) | undefined;
+    if (typeof a === 'number') {
+      opts = { port: a };
+      if (typeof b === 'string') {
+        opts.host = b;
+        listener = c;
+      } else listener = b;
+    } else {
+      opts = a;
+      listener = typeof b === 'function' ? b : c;
+    }
+    if (listener) this.once('connect', listener);
+    if (this.conn || this.connecting) {
+      const err = makeError(this.connecting ? 'ERR_SOCKET_CONNECTING' : 'EISCONN', 'connect', {
+        message: this.connecting ? 'socket is already connecting' : 'socket is already connected',
+      });
+      process.nextTick(() => this.destroy(err));
+      return this;
+    }
+    if (this.destroyed) {
+      process.nextTick(() => this.emit('error', makeError('ERR_SOCKET_CLOSED', 'connect', { message: 'socket is destroyed' })));
+      return this;
+    }
+    const via = opts.via ?? this.via;
+    this.via = via;
+    const port = opts.port;
+    const remoteText = opts.host ?? via?.addressString ?? '';
+    this.connecting = true;
+    const fail = (code: ErrorCode, message: string): this => {
+      const err = makeError(code, 'connect', { address: remoteText, port, message });
+      process.nextTick(() => this.destroy(err));
+      return this;
+    };
+    if (!via) return fail('EINVAL', 'no overlay host: pass { via: host }');
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) return fail('ERR_INVALID_ARG_VALUE', `bad port ${String(port)}`);
+    const remoteAddr = parseIpv4(remoteText);
+    if (remoteAddr === undefined) return fail('ERR_INVALID_ARG_VALUE', `'${remoteText}' is not an IPv4 address`);
+    if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
+    const { via: _v, host: _h, port: _p, localPort, localAddress, timeout: _t, allowHalfOpen: _a, ...tcp } = opts;
+    const stack = TcpStack.for(via);
+    try {
+      this.conn = stack.connect(
+        { remoteAddr, remotePort: port, localPort, localAddress, config: { ...this.tcpOptions, ...tcp } },
+        this.connHooks(),
+      );
+    } catch (e) {
+      this.connecting = false;
+      process.nextTick(() => this.destroy(e as Error));
+      return this;
+    }
+    this.captureAddresses();
+    return this;
+  }
+
+  /** Used by Server: wraps an accepted, established connection. */
+  static fromAccepted(conn: TcpConn, via: HostLike, options: SocketOptions, paused: boolean): Socket {
+    const s = new Socket({ ...options, via });
+    s.conn = conn;
+    s.captureAddresses();
+    conn.setHooks(s.connHooks());
+    if (paused) {
+      s.wantRead = false;
+      s.pause();
+    }
+    // Data may have arrived with the handshake's last ACK.
+    process.nextTick(() => s.pullFromConnection());
+    return s;
+  }
+
+  private captureAddresses(): void {
+    const c = this.conn!;
+    this.local = { address: formatIpv4(c.tuple.localAddr), port: c.tuple.localPort };
+    this.remote = { address: formatIpv4(c.tuple.remoteAddr), port: c.tuple.remotePort };
+  }
+
+  private connHooks(): Parameters<TcpConn['setHooks']>[0] {
+    return {
+      onEstablished: () => this.onEstablished(),
+      onReadable: () => this.pullFromConnection(),
+      onWritable: () => this.flushHeld(),
+      onClosed: (code, syscall) => this.onConnClosed(code, syscall),
+    };
+  }
+
+  private onEstablished(): void {
+    if (!this.connecting) return;
+    this.connecting = false;
+    this.touch();
+    this.emit('connect');
+    this.emit('ready');
+    const pending = this.pendingBeforeConnect;
+    this.pendingBeforeConnect = [];
+    for (const f of pending) f();
+    this.pullFromConnection();
+  }
+
+  // ---- reading ----
+
+  override _read(): void {
+    this.wantRead = true;
+    if (!this.connecting) this.pullFromConnection();
+  }
+
+  /** Moves readable bytes from the connection into the stream while it wants more. */
+  private pullFromConnection(): void {
+    const c = this.conn;
+    if (!c || this.connecting || this.pushedEof || this.destroyed) return;
+    while (this.wantRead) {
+      const data = c.read();
+      if (!data) break;
+      this._bytesRead += data.length;
+      this.touch();
+      if (!this.push(data)) this.wantRead = false;
+    }
+    if (this.wantRead && c.readEnded()) {
+      // The peer's FIN: everything before it was read.
+      this.pushedEof = true;
+      this.push(null);
+    }
+  }
+
+  // ---- writing ----
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.connecting) {
+      this.pendingBeforeConnect.push(() => this._write(chunk, _enc, cb));
+      return;
+    }
+    const c = this.conn;
+    if (!c) {
+      cb(makeError('EPIPE', 'write', { message: 'socket is not connected' }));
+      return;
+    }
+    this.touch();
+    this.held = { chunk, cb };
+    this.flushHeld();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
+    // One concatenation keeps the segments full-sized; cheaper than many partial writes.
+    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(buf, 'binary', cb);
+  }
+
+  /** Offers the held chunk to the send buffer; completes its callback once all was taken. */
+  private flushHeld(): void {
+    const h = this.held;
+    const c = this.conn;
+    if (!h || !c) return;
+    let n: number;
+    try {
+      n = c.write(h.chunk);
+    } catch (e) {
+      this.held = undefined;
+      h.cb(e as Error);
+      return;
+    }
+    this._bytesWritten += n;
+    if (n >= h.chunk.length) {
+      this.held = undefined;
+      h.cb();
+    } else if (n > 0) {
+      h.chunk = h.chunk.subarray(n);
+    }
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.connecting) {
+      this.pendingBeforeConnect.push(() => this._final(cb));
+      return;
+    }
+    const c = this.conn;
+    if (!c) {
+      cb();
+      return;
+    }
+    // All writes were accepted (the stream calls _final after the last callback): FIN.
+    c.shutdown();
+    cb();
+  }
+
+  // ---- closing ----
+
+  private onConnClosed(code: string | undefined, syscall: string | undefined): void {
+    this.lastInfo = this.conn?.info();
+    this.clearIdle();
+    if (code) {
+      const err = makeError(code as ErrorCode, syscall ?? (this.connecting ? 'connect' : 'read'), {
+        address: this.remote?.address,
+        port: this.remote?.port,
+      });
+      this.connecting = false;
+      this.destroy(err);
+      return;
+    }
+    this.connecting = false;
+    // A clean close: deliver whatever is left and the EOF.
+    this.wantRead = true;
+    this.pullFromConnection();
+    if (!this.pushedEof) {
+      this.pushedEof = true;
+      this.push(null);
+    }
+    // Writes still held can never complete.
+    const h = this.held;
+    if (h) {
+      this.held = undefined;
+      h.cb(makeError('EPIPE', 'write', { address: this.remote?.address, port: this.remote?.port }));
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.clearIdle();
+    this.connecting = false;
+    const c = this.conn;
+    if (c) {
+      this.lastInfo = c.info();
+      // Like closing a kernel socket: a graceful FIN when everything was read and written,
+      // otherwise (an error, unread data, data still held) an RST.
+      c.release(err !== null || this.held !== undefined || c.hasUnread());
+    }
+    const h = this.held;
+    this.held = undefined;
+    if (h) h.cb(err ?? makeError('ERR_SOCKET_CLOSED', 'write'));
+    cb(err);
+    // 'close' after 'error' (emitClose is off so that hadError can be passed, like node:net).
+    process.nextTick(() => this.emit('close', err !== null));
+  }
+
+  /** Sends an RST and destroys the socket (like node:net's resetAndDestroy). */
+  resetAndDestroy(): this {
+    const c = this.conn;
+    if (c) c.abort();
+    this.destroy();
+    return this;
+  }
+
+  // ---- options ----
+
+  setNoDelay(noDelay = true): this {
+    this.conn?.setNoDelay(noDelay);
+    if (!this.conn) this.tcpOptions.noDelay = noDelay;
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (this.conn) this.conn.setKeepAlive(enable, initialDelay);
+    else {
+      this.tcpOptions.keepAlive = enable;
+      if (initialDelay > 0) this.tcpOptions.keepAliveInitialDelay = initialDelay;
+    }
+    return this;
+  }
+
+  /** Idle timeout: emits 'timeout' after `ms` without activity (0 disables). Never closes. */
+  setTimeout(ms: number, cb?: () => void): this {
+    this.idleMs = ms;
+    if (cb) {
+      if (ms === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    this.clearIdle();
+    if (ms > 0) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        this.emit('timeout');
+      }, ms);
+      this.idleTimer.unref?.();
+    }
+    return this;
+  }
+
+  private touch(): void {
+    if (this.idleTimer) this.idleTimer.refresh();
+    else if (this.idleMs > 0 && !this.destroyed) this.setTimeout(this.idleMs);
+  }
+
+  private clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  // ---- properties ----
+
+  get bytesRead(): number {
+    return this._bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this._bytesWritten;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.remote?.address;
+  }
+
+  get remotePort(): number | undefined {
+    return this.remote?.port;
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.remote ? 'IPv4' : undefined;
+  }
+
+  get localAddress(): string | undefined {
+    return this.local?.address;
+  }
+
+  get localPort(): number | undefined {
+    return this.local?.port;
+  }
+
+  get pending(): boolean {
+    return !this.conn || this.connecting;
+  }
+
+  get readyState(): ReadyState {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  address(): { address: string; family: 'IPv4'; port: number } | Record<string, never> {
+    return this.local ? { address: this.local.address, family: 'IPv4', port: this.local.port } : {};
+  }
+
+  /** A TCP_INFO-like snapshot of the connection (the last one after it closed). */
+  getInfo(): TcpInfo | undefined {
+    return this.conn && !this.destroyed ? this.conn.info() : this.lastInfo;
+  }
+}
+
+export type { NodeStyleError };
