@@ -47,11 +47,7 @@ export class UdpLink {
 
   private constructor(private readonly promised: SocketAsPromised) {
     this.socket = promised.socket;
-    this.socket.on('message', (msg: Buffer, rinfo) => {
-      this.stats.packetsIn++;
-      const h = this.handler;
-      if (h) h(msg, { address: rinfo.address, port: rinfo.port });
-    });
+    this.socket.on('message', (msg: Buffer, rinfo) => this.deliver(msg, { address: rinfo.address, port: rinfo.port }));
     // An unhandled 'error' would crash the process; the link counts it instead.
     this.socket.on('error', () => {
       this.stats.socketErrors++;
@@ -80,6 +76,16 @@ export class UdpLink {
     } catch {
       this.stats.sendErrors++;
     }
+  }
+
+  /**
+   * The receive path: every datagram from the socket goes through here. Public so tests
+   * (and in-process links) can inject packets on exactly the code path of real ones.
+   */
+  deliver(packet: Buffer, rinfo: LinkRemote): void {
+    this.stats.packetsIn++;
+    const h = this.handler;
+    if (h) h(packet, rinfo);
   }
 
   /** Sets the (single) receive callback. */
