@@ -291,3 +291,107 @@ function round(v: Uint32Array): void {
   v[2] = v2;
   v[3] = v3;
 }
+
+// ---- the listener's hook ----
+
+/** What a valid cookie ACK tells the listener (the shape of listener.ts SynCookieHook). */
+export interface CookieAckResult {
+  mss: number;
+  sackPermitted?: boolean;
+  wscale?: number;
+  ts?: boolean;
+}
+
+export interface SynCookieJarOptions {
+  /** The listener's own address (the local half of every tuple). */
+  localAddr: number;
+  /** Our largest MSS (the cookie encodes min(offered, this)). */
+  mss: number;
+  /** Whether we use SACK / window scaling at all (options a cookie may restore). */
+  sack: boolean;
+  windowScale: boolean;
+  /**
+   * True when the listener puts `synAck().tsval` into its cookie SYN-ACKs: only then can
+   * the ACK's TSecr carry wscale/SACK back. False: those options are dropped (as Linux does
+   * without timestamps) and TSecr is not interpreted.
+   */
+  timestampOptions?: boolean;
+  secret?: CookieSecret;
+}
+
+export interface SynCookieStats {
+  /** Cookie SYN-ACKs issued. */
+  sent: number;
+  /** ACKs that carried a valid cookie (connections created from nothing). */
+  accepted: number;
+  /** Bare ACKs checked that carried no valid cookie. */
+  rejected: number;
+}
+
+/**
+ * SYN cookies for one listener: implements the listener's SynCookieHook (issForSyn,
+ * checkAck) and `synAck()` for listeners that also put the option-bearing TSval in their
+ * SYN-ACK. Stateless apart from its counters.
+ */
+export class SynCookieJar {
+  readonly stats: SynCookieStats = { sent: 0, accepted: 0, rejected: 0 };
+  private readonly secret: CookieSecret;
+
+  constructor(private readonly opts: SynCookieJarOptions) {
+    this.secret = opts.secret ?? processCookieSecret();
+  }
+
+  private tuple(seg: { srcPort: number; dstPort: number }, remoteAddr: number): FourTuple {
+    return { localAddr: this.opts.localAddr, localPort: seg.dstPort, remoteAddr, remotePort: seg.srcPort };
+  }
+
+  /**
+   * The cookie SYN-ACK for a SYN: ISN, MSS to announce and (when the SYN had a timestamp
+   * and we use them) the TSval to send. `tsNow` is our TSval clock.
+   */
+  synAck(seg: SegmentView, remoteAddr: number, now: number, tsNow?: number): Cookie {
+    // RFC 9293 3.7.1: no MSS option means 536.
+    const offered = seg.options.mss ?? 536;
+    const mss = Math.min(offered, this.opts.mss);
+    const o: MakeCookieOptions = { secret: this.secret };
+    if (this.opts.timestampOptions && tsNow !== undefined && seg.options.ts) {
+      const ts: CookieTimestamps = { tsNow, sackOk: this.opts.sack && seg.options.sackPermitted === true };
+      if (this.opts.windowScale && seg.options.wscale !== undefined) ts.wscale = seg.options.wscale;
+      o.timestamps = ts;
+    }
+    this.stats.sent++;
+    return makeCookie(this.tuple(seg, remoteAddr), seg.seq, mss, now, o);
+  }
+
+  /** SynCookieHook.issForSyn: the cookie as our ISS. */
+  issForSyn(seg: SegmentView, remoteAddr: number, now: number): number {
+    return this.synAck(seg, remoteAddr, now).isn;
+  }
+
+  /** SynCookieHook.checkAck: a bare ACK (no SYN/RST) whose SEG.ACK-1 is a valid cookie. */
+  checkAck(seg: SegmentView, remoteAddr: number, now: number): CookieAckResult | undefined {
+    // Only an ACK without SYN and RST can complete a cookie handshake (RFC 4987 3.6).
+    if ((seg.flags & 0x10) === 0 || (seg.flags & 0x06) !== 0) return undefined;
+    const tsecr = this.opts.timestampOptions && seg.options.ts ? seg.options.ts.ecr : undefined;
+    const d = checkCookie(this.tuple(seg, remoteAddr), (seg.ack - 1) >>> 0, (seg.seq - 1) >>> 0, now, tsecr, { secret: this.secret });
+    if (!d) {
+      this.stats.rejected++;
+      return undefined;
+    }
+    this.stats.accepted++;
+    const r: CookieAckResult = { mss: Math.min(d.mss, this.opts.mss), ts: seg.options.ts !== undefined };
+    if (d.sackOk && this.opts.sack) r.sackPermitted = true;
+    if (d.wscale !== undefined && this.opts.windowScale) r.wscale = d.wscale;
+    return r;
+  }
+}
+
+/** The fields of a TCP segment the cookie code reads. */
+export interface SegmentView {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  options: { mss?: number; wscale?: number; sackPermitted?: boolean; ts?: { val: number; ecr: number } };
+}

@@ -10,7 +10,10 @@ import {
   makeCookie,
   mssIndex,
   newCookieSecret,
+  SynCookieJar,
+  type SegmentView,
 } from '../../src/tcp/syncookie.js';
+import { ACK, RST, SYN } from '../../src/wire/tcp.js';
 import type { FourTuple } from '../../src/tcp/types.js';
 
 // Official HalfSipHash-2-4 32-bit vectors (veorq/SipHash vectors_hsip32): key 00..07,
@@ -222,6 +225,55 @@ describe('syncookie', () => {
       const perCookieUs = Number(process.hrtime.bigint() - t0) / 1000 / n;
       expect(x).to.be.a('number');
       expect(perCookieUs).to.be.below(10);
+    });
+  });
+
+  describe('SynCookieJar (the listener hook)', () => {
+    const LOCAL = 0x0a4d0003;
+    const REMOTE = 0x0a4d0002;
+    const syn = (opts: SegmentView['options']): SegmentView => ({ srcPort: 40001, dstPort: 7, seq: 0xfffffff0, ack: 0, flags: SYN, options: opts });
+    const ackFor = (s: SegmentView, iss: number, ecr?: number): SegmentView => ({
+      srcPort: s.srcPort,
+      dstPort: s.dstPort,
+      seq: (s.seq + 1) >>> 0,
+      ack: (iss + 1) >>> 0,
+      flags: ACK,
+      options: ecr === undefined ? {} : { ts: { val: 5, ecr } },
+    });
+
+    it('completes a handshake from the ACK alone, restoring wscale and SACK via TSecr', () => {
+      const jar = new SynCookieJar({ localAddr: LOCAL, mss: 1432, sack: true, windowScale: true, timestampOptions: true });
+      const s = syn({ mss: 1460, wscale: 7, sackPermitted: true, ts: { val: 99, ecr: 0 } });
+      const c = jar.synAck(s, REMOTE, 1000, 123456);
+      expect(c.mss).to.equal(1300);
+      const r = jar.checkAck(ackFor(s, c.isn, c.tsval), REMOTE, 2000);
+      expect(r).to.deep.equal({ mss: 1300, ts: true, sackPermitted: true, wscale: 7 });
+      expect(jar.stats).to.deep.equal({ sent: 1, accepted: 1, rejected: 0 });
+    });
+
+    it('without timestamp options it restores only the MSS (as Linux without timestamps)', () => {
+      const jar = new SynCookieJar({ localAddr: LOCAL, mss: 1432, sack: true, windowScale: true });
+      const s = syn({ mss: 1460, wscale: 7, sackPermitted: true });
+      const iss = jar.issForSyn(s, REMOTE, 1000);
+      expect(jar.checkAck(ackFor(s, iss), REMOTE, 1000)).to.deep.equal({ mss: 1300, ts: false });
+      // A SYN without an MSS option means 536 (RFC 9293 3.7.1).
+      const s2 = syn({});
+      const iss2 = jar.issForSyn(s2, REMOTE, 1000);
+      expect(jar.checkAck(ackFor(s2, iss2), REMOTE, 1000)!.mss).to.equal(536);
+    });
+
+    it('ignores SYN, RST and ACK-less segments, another remote address, and counts rejections', () => {
+      const jar = new SynCookieJar({ localAddr: LOCAL, mss: 1432, sack: true, windowScale: true });
+      const s = syn({ mss: 1460 });
+      const iss = jar.issForSyn(s, REMOTE, 1000);
+      const good = ackFor(s, iss);
+      expect(jar.checkAck({ ...good, flags: ACK | RST }, REMOTE, 1000)).to.equal(undefined);
+      expect(jar.checkAck({ ...good, flags: ACK | SYN }, REMOTE, 1000)).to.equal(undefined);
+      expect(jar.checkAck({ ...good, flags: 0 }, REMOTE, 1000)).to.equal(undefined);
+      expect(jar.checkAck(good, REMOTE + 1, 1000)).to.equal(undefined);
+      expect(jar.checkAck({ ...good, srcPort: 40002 }, REMOTE, 1000)).to.equal(undefined);
+      expect(jar.checkAck(good, REMOTE, 1000)).to.not.equal(undefined);
+      expect(jar.stats.rejected).to.equal(2);
     });
   });
 });
