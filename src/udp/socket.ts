@@ -39,7 +39,7 @@ export interface AddressInfo {
 }
 
 export type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
-type SendCallback = (error: Error | null, bytes?: number) => void;
+export type SendCallback = (error: Error | null, bytes?: number) => void;
 type Msg = Buffer | Uint8Array | string | ReadonlyArray<Buffer | Uint8Array | string>;
 
 const ANY = '0.0.0.0';
@@ -151,9 +151,15 @@ export class Socket extends EventEmitter {
 
   // ---- send ----
 
+  send(msg: Msg, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Msg, port?: number, callback?: SendCallback): void;
+  send(msg: Msg, callback?: SendCallback): void;
+  send(msg: Msg, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: Msg, offset: number, length: number, callback?: SendCallback): void;
   send(msg: Msg, ...args: unknown[]): void {
     this.healthCheck();
     let cb: SendCallback | undefined;
+    while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
     if (typeof args[args.length - 1] === 'function') cb = args.pop() as SendCallback;
     let data = toBuffer(msg);
     // (msg, offset, length, [port, address]) when msg is a single buffer and two numbers follow.
