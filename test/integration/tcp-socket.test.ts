@@ -1,0 +1,328 @@
+/**
+ * The node:net-like Socket and Server over two overlay hosts in one process, on real
+ * loopback UDP: data, event order, half-close, backpressure and zero windows, errors,
+ * stream.pipeline and msgpackr streams, server close/getConnections/maxConnections.
+ */
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PackrStream, UnpackrStream } from 'msgpackr';
+import { Host } from '../../src/host/host.js';
+import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import type { NodeStyleError } from '../../src/util/errors.js';
+
+async function hostPair(mtu = 1472): Promise<[Host, Host]> {
+  const a = await Host.create({ address: '10.77.0.2', mtu });
+  const b = await Host.create({ address: '10.77.0.3', mtu });
+  a.addPeer('10.77.0.3/32', b.endpoint);
+  b.addPeer('10.77.0.2/32', a.endpoint);
+  return [a, b];
+}
+
+/** Resolves with the first event of `names` on `em`, rejecting after `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+function collect(s: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  return new Promise((resolve, reject) => {
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+}
+
+function listening(server: Server, port = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server.address()!.port));
+  });
+}
+
+describe('overlay TCP sockets (two hosts, real UDP)', function () {
+  this.timeout(20_000);
+  let a: Host;
+  let b: Host;
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+
+  beforeEach(async () => {
+    [a, b] = await hostPair();
+  });
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    for (const s of servers.splice(0)) if (s.listening) s.close();
+    await a.close();
+    await b.close();
+  });
+
+  function server(opts: Partial<Parameters<typeof createServer>[0]> = {}, l?: (s: Socket) => void): Server {
+    const srv = createServer({ host: b, ...opts }, (s) => {
+      sockets.push(s);
+      l?.(s);
+    });
+    servers.push(srv);
+    return srv;
+  }
+
+  function client(port: number, opts: Record<string, unknown> = {}): Socket {
+    const s = connect({ via: a, host: '10.77.0.3', port, ...opts });
+    sockets.push(s);
+    return s;
+  }
+
+  it('echoes data and reports addresses', async () => {
+    const port = await listening(server({}, (s) => s.pipe(s)));
+    const c = client(port);
+    await within(once(c, 'connect'), 5000, 'connect');
+    expect(c.remoteAddress).to.equal('10.77.0.3');
+    expect(c.remotePort).to.equal(port);
+    expect(c.remoteFamily).to.equal('IPv4');
+    expect(c.localAddress).to.equal('10.77.0.2');
+    expect(c.localPort).to.be.within(49152, 65535);
+    expect(c.readyState).to.equal('open');
+    const payload = randomBytes(200_000);
+    const got = collect(c);
+    c.end(payload);
+    const echoed = await within(got, 10_000, 'echo');
+    expect(echoed.equals(payload)).to.equal(true);
+    expect(c.bytesWritten).to.equal(payload.length);
+    expect(c.bytesRead).to.equal(payload.length);
+    await within(once(c, 'close'), 5000, 'close');
+    expect(c.readyState).to.equal('closed');
+  });
+
+  it('emits connect, ready, data, end, finish, close in node:net order', async () => {
+    const port = await listening(server({}, (s) => s.end('hello')));
+    const c = client(port);
+    const events: string[] = [];
+    for (const e of ['connect', 'ready', 'data', 'end', 'finish', 'close', 'error']) c.on(e, () => events.push(e));
+    await within(once(c, 'close'), 5000, 'close');
+    // Several 'data' events are allowed; collapse repeats.
+    expect(events.filter((e, i) => e !== events[i - 1])).to.deep.equal(['connect', 'ready', 'data', 'end', 'finish', 'close']);
+  });
+
+  it('queues writes made before the connection opens', async () => {
+    let received: Promise<Buffer> | undefined;
+    const port = await listening(server({}, (s) => (received = collect(s))));
+    const c = client(port);
+    expect(c.pending).to.equal(true);
+    expect(c.connecting).to.equal(true);
+    expect(c.readyState).to.equal('opening');
+    c.write('early ');
+    c.end('bird');
+    await within(once(c, 'close'), 5000, 'close');
+    expect((await received!).toString()).to.equal('early bird');
+  });
+
+  it('keeps the write side open after the peer FIN with allowHalfOpen', async () => {
+    const port = await listening(
+      server({ allowHalfOpen: true }, (s) => {
+        const got = collect(s);
+        void got.then((buf) => {
+          expect(s.readyState).to.equal('writeOnly');
+          // The client has finished sending; answer after its FIN.
+          s.end(`got ${buf.length}`);
+        });
+      }),
+    );
+    const c = client(port);
+    const reply = collect(c);
+    c.end(Buffer.alloc(5000, 1));
+    expect((await within(reply, 5000, 'reply')).toString()).to.equal('got 5000');
+  });
+
+  it('applies backpressure: write() false then drain; a paused reader closes the window, resume recovers', async () => {
+    const srv = server({ pauseOnConnect: true, rcvBuf: 64 * 1024 });
+    const port = await listening(srv);
+    const c = client(port, { sndBuf: 64 * 1024 });
+    const [s] = (await within(once(srv, 'connection'), 5000, 'connection')) as [Socket];
+    const accepted = s;
+    if (c.connecting) await once(c, 'connect');
+    const chunk = Buffer.alloc(16 * 1024, 7);
+    let written = 0;
+    let sawFalse = false;
+    // Fill: bounded by a count so a broken stack cannot loop forever.
+    for (let i = 0; i < 1000 && !sawFalse; i++) {
+      sawFalse = !c.write(chunk);
+      written += chunk.length;
+    }
+    expect(sawFalse, 'write() returned false').to.equal(true);
+    // Keep writing on every drain until the peer's window is zero and we stop draining.
+    let zeroWindow = false;
+    const deadline = Date.now() + 8000;
+    while (!zeroWindow && Date.now() < deadline) {
+      const drained = await Promise.race([once(c, 'drain').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 300))]);
+      const info = c.getInfo()!;
+      if (!drained && info.sndWnd === 0) zeroWindow = true;
+      else if (drained) {
+        while (c.write(chunk)) written += chunk.length;
+        written += chunk.length;
+      }
+    }
+    expect(zeroWindow, 'the paused reader made the window zero').to.equal(true);
+    expect(accepted.getInfo()!.rcvWnd).to.equal(0);
+    const total = written;
+    const hash = createHash('sha256');
+    let n = 0;
+    const done = new Promise<void>((resolve) => {
+      s.on('data', (d: Buffer) => {
+        n += d.length;
+        hash.update(d);
+      });
+      s.on('end', resolve);
+    });
+    c.end();
+    s.resume();
+    await within(done, 10_000, 'all data after resume');
+    expect(n).to.equal(total);
+  });
+
+  it('fails with ECONNREFUSED when nothing listens (RST)', async () => {
+    const c = client(4999);
+    const [err] = (await within(once(c, 'error'), 5000, 'error')) as [NodeStyleError];
+    expect(err.code).to.equal('ECONNREFUSED');
+    expect(err.syscall).to.equal('connect');
+    expect(err.address).to.equal('10.77.0.3');
+    expect(err.port).to.equal(4999);
+    expect(err.message).to.equal('connect ECONNREFUSED 10.77.0.3:4999');
+  });
+
+  it('fails with ECONNRESET when the peer resets, error before close', async () => {
+    const port = await listening(server({}, (s) => setTimeout(() => s.resetAndDestroy(), 20)));
+    const c = client(port);
+    const order: string[] = [];
+    c.on('error', (e: NodeStyleError) => order.push(`error:${e.code}`));
+    const [hadError] = (await within(once(c, 'close'), 5000, 'close')) as [boolean];
+    order.push('close');
+    expect(hadError).to.equal(true);
+    expect(order).to.deep.equal(['error:ECONNRESET', 'close']);
+  });
+
+  it('fails with ETIMEDOUT when the peer host is gone (short timeouts)', async () => {
+    const port = await listening(server());
+    const c = client(port, { minRto: 20, initialRto: 50, maxRto: 100, maxRetries: 3 });
+    await within(once(c, 'connect'), 5000, 'connect');
+    await b.close(); // the peer vanishes without a trace
+    c.write('anyone?');
+    const [err] = (await within(once(c, 'error'), 10_000, 'error')) as [NodeStyleError];
+    expect(err.code).to.equal('ETIMEDOUT');
+  });
+
+  it('fails with ETIMEDOUT when the SYN is never answered', async () => {
+    await b.close();
+    const c = client(80, { initialRto: 50, synRetries: 2 });
+    const [err] = (await within(once(c, 'error'), 10_000, 'error')) as [NodeStyleError];
+    expect(err.code).to.equal('ETIMEDOUT');
+    expect(err.syscall).to.equal('connect');
+  });
+
+  it('refuses a second listener on the same port with EADDRINUSE', async () => {
+    const port = await listening(server());
+    const second = server();
+    const [err] = (await Promise.all([once(second, 'error'), second.listen(port)]))[0] as [NodeStyleError];
+    expect(err.code).to.equal('EADDRINUSE');
+    expect(second.listening).to.equal(false);
+  });
+
+  it('works with stream.pipeline both ways', async () => {
+    const data = randomBytes(1 << 20);
+    const recv = new Promise<string>((resolve, reject) => {
+      void listening(
+        server({}, (s) => {
+          const h = createHash('sha256');
+          pipeline(s, new Writable({ write: (c: Buffer, _e, cb) => (h.update(c), cb()) })).then(() => resolve(h.digest('hex')), reject);
+        }),
+      ).then((port) => {
+        const c = client(port);
+        const chunks = [] as Buffer[];
+        for (let i = 0; i < data.length; i += 10_000) chunks.push(data.subarray(i, i + 10_000));
+        pipeline(Readable.from(chunks), c).catch(reject);
+      });
+    });
+    expect(await within(recv, 10_000, 'pipeline')).to.equal(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it("round-trips objects through msgpackr's PackrStream / UnpackrStream", async () => {
+    const objects = Array.from({ length: 2000 }, (_, i) => ({ i, name: `obj-${i}`, data: [i, i * 2, { deep: i % 7 === 0 }] }));
+    const got: unknown[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      void listening(
+        server({}, (s) => {
+          const u = new UnpackrStream();
+          u.on('data', (o: unknown) => got.push(o));
+          pipeline(s, u).then(() => resolve(), reject);
+        }),
+      ).then((port) => {
+        const c = client(port);
+        const p = new PackrStream();
+        pipeline(p, c).catch(reject);
+        for (const o of objects) p.write(o);
+        p.end();
+      });
+    });
+    await within(done, 10_000, 'msgpack objects');
+    expect(got).to.deep.equal(objects);
+  });
+
+  it('server.close() waits for open connections; getConnections and maxConnections', async () => {
+    const srv = server();
+    srv.maxConnections = 1;
+    const port = await listening(srv);
+    const c1 = client(port);
+    await within(once(srv, 'connection'), 5000, 'first connection');
+    const count = await new Promise<number>((resolve) => srv.getConnections((_e, n) => resolve(n)));
+    expect(count).to.equal(1);
+    // Beyond maxConnections: reset.
+    const c2 = client(port);
+    const [err] = (await within(once(c2, 'error'), 5000, 'refusal of the second')) as [NodeStyleError];
+    expect(err.code).to.equal('ECONNRESET');
+    let closed = false;
+    srv.close(() => {
+      closed = true;
+    });
+    expect(srv.listening).to.equal(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed, 'close waits for the open connection').to.equal(false);
+    c1.end();
+    await within(once(srv, 'close'), 5000, 'server close');
+    expect(closed).to.equal(true);
+    // The port is free again: a connection now gets refused.
+    const c3 = client(port);
+    const [err3] = (await within(once(c3, 'error'), 5000, 'refused')) as [NodeStyleError];
+    expect(err3.code).to.equal('ECONNREFUSED');
+  });
+
+  it('emits timeout after idle time without closing the socket', async () => {
+    const port = await listening(server());
+    const c = client(port, { timeout: 100 });
+    await within(once(c, 'timeout'), 5000, 'timeout');
+    expect(c.destroyed).to.equal(false);
+    c.setTimeout(0);
+  });
+
+  it('getInfo() describes the connection', async () => {
+    const port = await listening(server({}, (s) => s.pipe(s)));
+    const c = client(port, { cc: 'reno', noDelay: true });
+    await within(once(c, 'connect'), 5000, 'connect');
+    c.write('ping');
+    await within(once(c, 'data'), 5000, 'data');
+    const info = c.getInfo()!;
+    expect(info.state).to.equal('ESTABLISHED');
+    expect(info.cc).to.equal('reno');
+    expect(info.localAddress).to.equal('10.77.0.2');
+    expect(info.remotePort).to.equal(port);
+    expect(info.mss).to.be.at.most(1432);
+    expect(info.srtt).to.be.greaterThan(0);
+  });
+});
