@@ -10,7 +10,7 @@
  */
 import type { CwndReason, TcpTraceEvent } from '../tcp/types.js';
 import { seqDiff } from '../tcp/seq.js';
-import { renderChart, type BarSeries, type LineSeries, type Marker, type Point, type Span } from './svg.js';
+import { renderChart, type BarSeries, type LineSeries, type Marker, type Point, type Series, type Span } from './svg.js';
 import type { TraceRecord } from './trace.js';
 
 export type PlotKind = 'cwnd' | 'seq' | 'rtt';
@@ -183,7 +183,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
   const base = first && (first.type === 'send' || first.type === 'recv') ? first.seq : 0;
   const seqU = new Unwrapper(base);
   const sent: BarSeries['bars'] = [];
-  const retx: BarSeries['bars'] = [];
+  const retx: Point[] = [];
   const acks: Point[] = [];
   const wnd: Point[] = [];
   const sacks: BarSeries['bars'] = [];
@@ -198,7 +198,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
       const y1 = seqU.rel(e.seq);
       const y2 = y1 + e.len;
       max = Math.max(max, y2);
-      if (e.retransmit) retx.push({ x, y1, y2 });
+      if (e.retransmit) retx.push({ x, y: y1 });
       else if (n++ % every === 0) sent.push({ x, y1, y2 });
     } else if (!receiverView && e.type === 'ack') {
       ackU ??= new Unwrapper(base);
@@ -218,14 +218,15 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
   const u = byteUnit(max);
   const scaleBars = (bars: BarSeries['bars']): BarSeries['bars'] => bars.map((b) => ({ x: b.x, y1: b.y1 / u.div, y2: b.y2 / u.div }));
   const scalePts = (pts: Point[]): Point[] => pts.map((p) => ({ x: p.x, y: p.y / u.div }));
-  const series: Array<LineSeries | BarSeries> = receiverView
+  const series: Series[] = receiverView
     ? [{ kind: 'bars', label: 'segments received', color: '#1f3fb4', bars: scaleBars(recvd) }]
     : [
         { kind: 'line', label: 'receive window limit (ACK + window)', color: '#bcbd22', points: scalePts(wnd), width: 1 },
         { kind: 'line', label: 'ACK', color: '#2ca02c', points: scalePts(acks), width: 1.5 },
         { kind: 'bars', label: `segments sent${every > 1 ? ` (1 in ${every})` : ''}`, color: '#1f3fb4', bars: scaleBars(sent) },
         { kind: 'bars', label: 'SACK blocks', color: '#9467bd', bars: scaleBars(sacks), width: 3 },
-        { kind: 'bars', label: 'retransmissions', color: '#d62728', bars: scaleBars(retx), width: 2.5 },
+        // Dots: a retransmitted segment is a sliver at large scales, but must stay visible.
+        { kind: 'dots', label: 'retransmissions', color: '#d62728', points: scalePts(retx), radius: 2.5 },
       ];
   return renderChart({
     title: opts.title ?? `Time-sequence graph: ${opts.conn}`,

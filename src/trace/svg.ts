@@ -254,7 +254,7 @@ export function renderChart(spec: ChartSpec): string {
 
   // Legend: one entry per series, span label and marker label, in rows under the x label.
   const entries: Array<{ label: string; color: string; style: 'line' | 'box' | 'dash' | 'dot' }> = [];
-  for (const s of spec.series) entries.push({ label: s.label, color: s.color, style: s.kind === 'dots' ? 'dot' : 'line' });
+  for (const s of spec.series) entries.push({ label: s.label, color: s.color, style: s.kind === 'dots' ? 'dot' : s.kind === 'line' && s.dash ? 'dash' : 'line' });
   const seen = new Set<string>();
   for (const s of spec.spans ?? []) {
     if (!seen.has(s.label)) entries.push({ label: s.label, color: s.color, style: 'box' });

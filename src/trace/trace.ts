@@ -65,7 +65,18 @@ export async function* readTraceWithHeader(path: string): AsyncGenerator<TraceHe
   input.on('error', (e) => decoder.destroy(e));
   input.pipe(decoder);
   let first = true;
-  for await (const obj of decoder as AsyncIterable<unknown>) {
+  const it = (decoder as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  for (;;) {
+    let step: IteratorResult<unknown>;
+    try {
+      step = await it.next();
+    } catch (e) {
+      input.destroy();
+      const why = (e as Error).message;
+      throw new Error(first ? `${path}: not an overlay trace (${why})` : `${path}: corrupt trace (${why})`);
+    }
+    if (step.done) break;
+    const obj = step.value;
     if (first) {
       const h = obj as Partial<TraceHeader>;
       if (!h || h.format !== TRACE_FORMAT) throw new Error(`${path}: not an overlay trace`);
