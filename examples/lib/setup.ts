@@ -112,3 +112,24 @@ export function formatBytes(n: number): string {
 export function mbps(bytes: number, ms: number): number {
   return ms > 0 ? (bytes * 8) / 1000 / ms : 0;
 }
+
+/**
+ * Two overlay hosts in this process, 10.77.0.2 (A, the client) and 10.77.0.3 (B, the
+ * server), each on its own UDP port on 127.0.0.1, routed to each other directly.
+ */
+export async function hostPair(opts: { mtu?: number } = {}): Promise<{ a: Host; b: Host; close(): Promise<void> }> {
+  const { Host } = await import('../../src/host/host.js');
+  const mtu = opts.mtu !== undefined ? { mtu: opts.mtu } : {};
+  const a = await Host.create({ address: CLIENT.addr, udp: { address: '127.0.0.1', port: 0 }, ...mtu });
+  const b = await Host.create({ address: SERVER.addr, udp: { address: '127.0.0.1', port: 0 }, ...mtu });
+  a.addPeer(`${SERVER.addr}/32`, b.endpoint);
+  b.addPeer(`${CLIENT.addr}/32`, a.endpoint);
+  return {
+    a,
+    b,
+    close: async () => {
+      await a.close();
+      await b.close();
+    },
+  };
+}
