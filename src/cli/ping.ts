@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`${r.bytes} bytes from ${formatIpv4(r.from)}: icmp_seq=${seq} ttl=${r.ttl} time=${fmtRtt(r.rttMs)} ms\n`);
       },
       (e: { code?: string; message?: string }) => {
-        if (e.code === 'ETIMEDOUT') return; // like ping: silence, counted as loss
+        if (e.code === 'ETIMEDOUT' || stop) return; // like ping: silence, counted as loss
         process.stdout.write(`From ${host.addressString} icmp_seq=${seq} ${e.code === 'EHOSTUNREACH' ? 'Destination Host Unreachable' : e.message}\n`);
       },
     );
