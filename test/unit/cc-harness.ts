@@ -97,6 +97,8 @@ export class BottleneckSim {
   private minRtt = Infinity;
   private recoveryEnd = -1;
   private inRecovery = false;
+  private lastAckAt = 0;
+  rtos = 0;
 
   constructor(readonly cc: CongestionControl, readonly o: SimOptions) {
     this.rand = prng(o.seed ?? 1);
@@ -110,16 +112,32 @@ export class BottleneckSim {
       const nextAck = this.firstAckAt();
       const canSend = this.inFlight + mss <= this.cc.cwnd;
       const nextSend = canSend ? Math.max(this.now, this.nextSendAt) : Infinity;
-      const t = Math.min(nextAck, nextSend);
+      // Retransmission timeout: only lost packets are outstanding, no ACK will come.
+      const rtoAt = !Number.isFinite(nextAck) && !canSend && this.inFlight > 0
+        ? this.lastAckAt + Math.max(200, 2 * this.srtt) : Infinity;
+      const t = Math.min(nextAck, nextSend, rtoAt);
       if (!Number.isFinite(t) || t >= until) {
         this.now = until;
         break;
       }
       this.now = t;
-      if (nextAck <= nextSend) this.ack();
+      if (t === rtoAt) this.timeout();
+      else if (nextAck <= nextSend) this.ack();
       else this.send();
     }
     return this.delivered - start;
+  }
+
+  private timeout(): void {
+    const lost = this.outstanding.filter((p) => p.lost).length * this.o.mss;
+    this.outstanding.length = 0;
+    this.cc.onCongestion({ kind: 'rto', now: this.now, inFlight: this.inFlight });
+    this.inFlight = 0;
+    this.lostBytes += lost;
+    this.lostSinceSample += lost;
+    this.inRecovery = false;
+    this.lastAckAt = this.now;
+    this.rtos++;
   }
 
   private firstAckAt(): number {
@@ -177,7 +195,8 @@ export class BottleneckSim {
     this.lostSinceSample += newlyLost;
     this.delivered += mss;
     this.deliveredTime = now;
-    const rttSample = now - p.sentAt;
+    this.lastAckAt = now;
+    const rttSample = Math.round((now - p.sentAt) * 1000) / 1000; // µs, like a real clock
     this.srtt = this.srtt === 0 ? rttSample : 0.875 * this.srtt + 0.125 * rttSample;
     this.minRtt = Math.min(this.minRtt, rttSample);
     // Delivery-rate sample.

@@ -17,10 +17,11 @@
  *
  * Loss (BBRv3): during bandwidth probing (REFILL/UP) a round that loses more than 2% of what
  * was in flight ends the probe and sets inflight_hi = max(inflight at round start,
- * beta * BDP) with beta = 0.7; outside probing, any loss round sets
+ * beta * BDP) with beta = 0.7; outside probing, a round over the same 2% threshold sets
  * bw_lo = max(bw_latest, beta * bw_lo) and inflight_lo = max(inflight_latest, beta *
- * inflight_lo). Because the lower bounds never drop below what the last round actually
- * delivered, random loss of ~1% costs little rate, while sustained congestion loss shrinks
+ * inflight_lo). Because loss below 2% of a round's flight is not a congestion signal, and
+ * the lower bounds never drop below what the last round actually delivered, random loss of
+ * ~1% costs little rate, while sustained congestion loss shrinks
  * the flow so it does not starve Reno/CUBIC. Probing (REFILL) clears the lower bounds.
  *
  * Simplifications, documented:
@@ -36,7 +37,7 @@
  */
 import type { CcName } from '../types.js';
 import type { AckEvent, CcOptions, CongestionControl, CongestionEvent, RateSample } from './types.js';
-import { WindowedMax } from './minmax.js';
+import { SlottedMaxFilter } from './minmax.js';
 
 export type BbrState =
   | 'Startup'
@@ -89,7 +90,7 @@ export class Bbr implements CongestionControl {
   private readonly iwSegments: number;
 
   // Model.
-  private readonly maxBwFilter = new WindowedMax(BBR.MAX_BW_FILTER_CYCLES);
+  private readonly maxBwFilter = new SlottedMaxFilter(BBR.MAX_BW_FILTER_CYCLES);
   private cycleCount = 0;
   maxBw = 0;
   bwLo = Infinity;
@@ -117,6 +118,7 @@ export class Bbr implements CongestionControl {
   // Congestion signals of the current round.
   private lossInRound = false;
   private lostInRound = 0;
+  private lossRoundTooHigh = false;
 
   // ProbeBW.
   private cycleStamp = 0;
@@ -261,7 +263,7 @@ export class Bbr implements CongestionControl {
   private updateMaxBw(rs: RateSample): void {
     // Application-limited samples only count if they raise the estimate.
     if (rs.deliveryRate > 0 && (rs.deliveryRate >= this.maxBw || !rs.isAppLimited)) {
-      this.maxBw = this.maxBwFilter.update(this.cycleCount, rs.deliveryRate);
+      this.maxBw = this.maxBwFilter.update(rs.deliveryRate);
     }
   }
 
@@ -288,6 +290,7 @@ export class Bbr implements CongestionControl {
     }
     const roundFlight = Math.max(this.roundStartInFlight, this.mss);
     const tooHigh = this.lostInRound > BBR.LOSS_THRESH * roundFlight && this.lostInRound > 0;
+    this.lossRoundTooHigh = tooHigh;
     if (tooHigh && (this.state === 'ProbeBW_REFILL' || this.state === 'ProbeBW_UP')) {
       // Probing found the loss threshold: remember the safe inflight and stop probing.
       if (!rs.isAppLimited) this.inflightHi = Math.max(this.roundStartInFlight, BBR.BETA * this.bdp(1));
@@ -299,8 +302,10 @@ export class Bbr implements CongestionControl {
       this.inflightHi = Math.max(this.bdp(1), this.inflightLatest);
     }
     if (!this.roundStart) return;
-    // Once per round: adapt the lower bounds to a loss round (not while probing).
-    if (this.lossInRound && !this.isProbingBw()) {
+    // Once per round: adapt the lower bounds to a round whose loss exceeded the threshold
+    // (not while probing). Linux BBRv3 reacts to any loss here; gating on LOSS_THRESH keeps
+    // random loss below 2% from ratcheting the lower bounds down between probes.
+    if (this.lossInRound && this.lossRoundTooHigh && !this.isProbingBw()) {
       if (!Number.isFinite(this.bwLo)) this.bwLo = this.maxBw;
       if (!Number.isFinite(this.inflightLo)) this.inflightLo = this.cwndBytes;
       this.bwLo = Math.max(this.bwLatest, BBR.BETA * this.bwLo);
@@ -343,6 +348,7 @@ export class Bbr implements CongestionControl {
   private startProbeBwDown(now: number): void {
     // A new ProbeBW cycle: advance the max-bandwidth filter's clock (2-cycle window).
     this.cycleCount++;
+    this.maxBwFilter.advance();
     this.roundsSinceBwProbe = 0;
     this.bwProbeWait = BBR.PROBE_WAIT_BASE + this.random() * BBR.PROBE_WAIT_RAND;
     this.cycleStamp = now;
@@ -388,26 +394,25 @@ export class Bbr implements CongestionControl {
       case 'ProbeBW_UP':
         if (this.roundStart) {
           this.probeUpRounds++;
-          // Raise inflight_hi when probing is cwnd-limited by it (BBRProbeInflightHiUpward,
-          // simplified to doubling slope: 1, 2, 4 ... packets per round).
-          if (Number.isFinite(this.inflightHi) && ev.priorInFlight >= this.inflightHi - this.mss) {
+          const limitedByHi = Number.isFinite(this.inflightHi) && ev.priorInFlight >= this.inflightHi - this.mss;
+          if (limitedByHi) {
+            // BBRProbeInflightHiUpward: inflight_hi is what limits the probe, so raise it
+            // with a slope that doubles each round (1, 2, 4 ... packets), and do not take
+            // the bandwidth plateau as "pipe full" yet.
             this.inflightHi += this.mss * 2 ** Math.min(this.probeUpRounds - 1, 10);
-          }
-          if (this.maxBw >= this.fullBw * BBR.FULL_BW_THRESH) {
+            this.fullBw = this.maxBw;
+            this.fullBwCount = 0;
+          } else if (this.maxBw >= this.fullBw * BBR.FULL_BW_THRESH) {
             this.fullBw = this.maxBw;
             this.fullBwCount = 0;
           } else {
             this.fullBwCount++;
           }
         }
-        // BBRIsTimeToGoDown: the pipe is full at 1.25x (inflight reached the target) after
-        // at least one round, or bandwidth has stopped growing.
-        if (
-          this.probeUpRounds >= 1 &&
-          (rs.priorInFlight >= this.bdp(BBR.PROBE_UP_PACING_GAIN) || this.fullBwCount >= BBR.FULL_BW_COUNT)
-        ) {
-          this.startProbeBwDown(ev.now);
-        }
+        // BBRIsTimeToGoDown: the estimated bandwidth has plateaued for FULL_BW_COUNT rounds
+        // (the pipe is full); loss above the threshold ends the probe earlier (see
+        // updateCongestionSignals).
+        if (this.fullBwCount >= BBR.FULL_BW_COUNT) this.startProbeBwDown(ev.now);
         break;
       default:
         break;
