@@ -24,6 +24,8 @@ export const DEFAULT_MTU = 1472;
 /** Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). */
 export const MAX_MTU = 65507;
 export const MIN_MTU = 68;
+/** At most this many /32 routes are learned (`learn: true`). */
+export const MAX_LEARNED_ROUTES = 65536;
 
 export interface HostOptions {
   /** The overlay address, "A.B.C.D". */
@@ -62,6 +64,7 @@ export class Host implements HostLike {
   private ipId: number;
   private readonly pingId: number;
   private closed = false;
+  private learned = 0;
   private readonly unregister: () => void;
 
   private constructor(
@@ -221,6 +224,12 @@ export class Host implements HostLike {
           return;
         }
       } else if (this.learn) {
+        // Bounded: a flood of forged sources must not grow the table without limit.
+        if (this.learned >= MAX_LEARNED_ROUTES) {
+          this.countDrop('learn_table_full');
+          return;
+        }
+        this.learned++;
         this.peers.add({ network: ip.src, length: 32 }, { address: rinfo.address, port: rinfo.port });
       } else {
         this.countDrop('unknown_endpoint');

@@ -47,7 +47,8 @@ export class UdpLink {
 
   private constructor(private readonly promised: SocketAsPromised) {
     this.socket = promised.socket;
-    this.socket.on('message', (msg: Buffer, rinfo) => this.deliver(msg, { address: rinfo.address, port: rinfo.port }));
+    // Node's rinfo already has address and port: pass it on, no per-packet allocation here.
+    this.socket.on('message', (msg: Buffer, rinfo: LinkRemote) => this.deliver(msg, rinfo));
     // An unhandled 'error' would crash the process; the link counts it instead.
     this.socket.on('error', () => {
       this.stats.socketErrors++;

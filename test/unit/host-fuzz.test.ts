@@ -16,7 +16,7 @@ import { encodeTcpPacket, SYN } from '../../src/wire/tcp.js';
 import { encodeUdpPacket } from '../../src/wire/udp.js';
 
 /** Reasons a datagram can be dropped with before it is accepted by the IP layer. */
-const IP_LEVEL = /^(ip_|not_for_us$|spoofed$|unknown_endpoint$|no_handler$|host_closed$|internal_error$)/;
+const IP_LEVEL = /^(ip_|not_for_us$|spoofed$|unknown_endpoint$|learn_table_full$|no_handler$|host_closed$|internal_error$)/;
 
 function prng(seed: number): () => number {
   let s = seed >>> 0 || 1;
