@@ -221,7 +221,7 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
 
   it('fails with ETIMEDOUT when the SYN is never answered', async () => {
     await b.close();
-    const c = client(80, { initialRto: 50, synRetries: 2 });
+    const c = client(80, { initialRto: 50, minRto: 20, maxRto: 100, synRetries: 2 });
     const [err] = (await within(once(c, 'error'), 10_000, 'error')) as [NodeStyleError];
     expect(err.code).to.equal('ETIMEDOUT');
     expect(err.syscall).to.equal('connect');

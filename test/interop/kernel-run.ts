@@ -158,12 +158,17 @@ async function main(): Promise<number> {
   try {
     bridge = tool('tunbridge.py', ['--peer', `127.0.0.1:${host.endpoint.port}`]);
     await bounded(bridge.ready, 10_000, 'tunbridge READY');
-    for (const run of [overlayClientToKernelSink, kernelSourceToOverlayServer, overlayEchoViaKernel]) {
+    const cases: Array<[string, (h: Host) => Promise<CaseResult>]> = [
+      ['overlay-client-to-kernel-sink', overlayClientToKernelSink],
+      ['kernel-source-to-overlay-server', kernelSourceToOverlayServer],
+      ['overlay-echo-via-kernel', overlayEchoViaKernel],
+    ];
+    for (const [name, run] of cases) {
       let r: CaseResult;
       try {
         r = await run(host);
       } catch (e) {
-        r = { case: run.name, ok: false, detail: (e as Error).message };
+        r = { case: name, ok: false, detail: (e as Error).message };
       }
       if (!r.ok) failed++;
       process.stdout.write(JSON.stringify(r) + '\n');

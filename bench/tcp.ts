@@ -1,0 +1,355 @@
+/**
+ * TCP benchmark: one connection's bulk goodput between two processes on loopback, at MTU
+ * 1472 and 65000, against the raw UDP ceiling measured in the same run (two processes
+ * blasting raw dgram datagrams of the same size with a simple windowed flow control, the
+ * receiver counting), and 64-byte ping-pong latency (overlay TCP with noDelay vs raw dgram).
+ *
+ *   node <out>/bench/tcp.js [--seconds N]     prints a table
+ *   npm run bench -- tcp                      the same through the bench orchestrator
+ *
+ * The figures that matter are the ratios, measured in one run on the same (shared, noisy)
+ * machine. Each child process is this file run with `--role NAME`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type RemoteInfo } from 'node:dgram';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Host } from '../src/host/host.js';
+import { connect, createServer, type Socket } from '../src/net.js';
+
+type Row = Record<string, string | number>;
+const SELF = fileURLToPath(import.meta.url);
+const MB = 1e6;
+
+// ---------------------------------------------------------------- child roles
+
+function arg(name: string, dflt?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1]!;
+  if (dflt === undefined) throw new Error(`missing --${name}`);
+  return dflt;
+}
+
+function say(obj: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+/** Counts datagrams; ACKs every 32 with the running count; reports when stdin closes. */
+async function udpRecv(): Promise<void> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  sock.setRecvBufferSize(8 * 1024 * 1024);
+  let count = 0;
+  let bytes = 0;
+  let first = 0;
+  let last = 0;
+  const ack = Buffer.alloc(8);
+  sock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    if (msg.length <= 64) {
+      // a ping-pong probe: echo it
+      sock.send(msg, rinfo.port, rinfo.address);
+      return;
+    }
+    if (count === 0) first = performance.now();
+    last = performance.now();
+    count++;
+    bytes += msg.length;
+    if ((count & 31) === 0) {
+      ack.writeDoubleBE(count, 0);
+      sock.send(ack, rinfo.port, rinfo.address);
+    }
+  });
+  say({ port: sock.address().port });
+  process.stdin.resume();
+  await once(process.stdin, 'end');
+  say({ bytes, seconds: (last - first) / 1000, count });
+  sock.close();
+}
+
+/**
+ * Blasts datagrams of --size bytes for --seconds with at most --window outstanding
+ * (sent minus acknowledged), in synchronous bursts; a stalled window (lost datagrams)
+ * is reopened after 20 ms.
+ */
+async function udpSend(): Promise<void> {
+  const size = Number(arg('size'));
+  const seconds = Number(arg('seconds'));
+  const port = Number(arg('port'));
+  const window = Math.max(64, Math.floor((4 * 1024 * 1024) / size));
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  sock.setSendBufferSize(8 * 1024 * 1024);
+  sock.connect(port, '127.0.0.1');
+  await once(sock, 'connect');
+  const payload = Buffer.alloc(size, 0xab);
+  let sent = 0;
+  let acked = 0;
+  let lastProgress = performance.now();
+  const end = performance.now() + seconds * 1000;
+  let done = false;
+  const pump = (): void => {
+    if (done) return;
+    if (performance.now() >= end) {
+      done = true;
+      return;
+    }
+    while (sent - acked < window) {
+      sock.send(payload);
+      sent++;
+    }
+  };
+  sock.on('message', (m: Buffer) => {
+    const n = m.readDoubleBE(0);
+    if (n > acked) {
+      acked = n;
+      lastProgress = performance.now();
+    }
+    pump();
+  });
+  const stall = setInterval(() => {
+    if (performance.now() - lastProgress > 20) {
+      acked = sent; // assume the outstanding datagrams were lost
+      lastProgress = performance.now();
+      pump();
+    }
+  }, 10);
+  pump();
+  while (!done) await new Promise((r) => setTimeout(r, 50));
+  clearInterval(stall);
+  say({ sent });
+  sock.close();
+}
+
+/** Overlay host 10.77.0.3 listening on 5001; counts bytes; echoes with --echo. */
+async function tcpServer(): Promise<void> {
+  const mtu = Number(arg('mtu'));
+  const echo = process.argv.includes('--echo');
+  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * 1024 * 1024, sendBufferSize: 8 * 1024 * 1024 });
+  const server = createServer({ host, noDelay: echo }, (s: Socket) => {
+    if (echo) {
+      s.pipe(s);
+      return;
+    }
+    let bytes = 0;
+    let first = 0;
+    s.on('data', (d: Buffer) => {
+      if (bytes === 0) first = performance.now();
+      bytes += d.length;
+    });
+    s.on('end', () => {
+      const seconds = (performance.now() - first) / 1000;
+      const info = s.getInfo();
+      say({ bytes, seconds, retransmits: info ? Object.values(info.retransmits).reduce((a, b) => a + b, 0) : -1 });
+    });
+  });
+  await new Promise<void>((r) => server.listen(5001, r));
+  say({ port: host.endpoint.port });
+  process.stdin.resume();
+  await once(process.stdin, 'end');
+  await host.close();
+}
+
+/** Overlay host 10.77.0.2: one connection, writes for --seconds with backpressure, then ends. */
+async function tcpClient(): Promise<void> {
+  const mtu = Number(arg('mtu'));
+  const seconds = Number(arg('seconds'));
+  const port = Number(arg('port'));
+  const host = await Host.create({
+    address: '10.77.0.2',
+    mtu,
+    peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }],
+    recvBufferSize: 8 * 1024 * 1024,
+    sendBufferSize: 8 * 1024 * 1024,
+  });
+  const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
+  await once(s, 'connect');
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    if (!s.write(chunk)) await once(s, 'drain');
+  }
+  s.end();
+  await once(s, 'close');
+  say({ written: s.bytesWritten });
+  await host.close();
+}
+
+// ---------------------------------------------------------------- orchestration
+
+interface Child {
+  proc: ChildProcess;
+  next(): Promise<Record<string, number>>;
+}
+
+const children = new Set<ChildProcess>();
+
+function child(role: string, args: string[] = []): Child {
+  const proc = spawn(process.execPath, [SELF, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  const queue: Record<string, number>[] = [];
+  const waiters: Array<(v: Record<string, number>) => void> = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    let v: Record<string, number>;
+    try {
+      v = JSON.parse(line) as Record<string, number>;
+    } catch {
+      return;
+    }
+    const w = waiters.shift();
+    if (w) w(v);
+    else queue.push(v);
+  });
+  const exited = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`bench child ${role} exited with ${code}`))));
+  exited.catch(() => {});
+  return {
+    proc,
+    next: () => {
+      const q = queue.shift();
+      if (q) return Promise.resolve(q);
+      return Promise.race([new Promise<Record<string, number>>((r) => waiters.push(r)), exited]);
+    },
+  };
+}
+
+function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, rej) => {
+      t = setTimeout(() => rej(new Error(`bench: ${what} took over ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+async function rawUdp(size: number, seconds: number): Promise<number> {
+  const rx = child('udp-recv');
+  const { port } = await rx.next();
+  const tx = child('udp-send', ['--size', String(size), '--seconds', String(seconds), '--port', String(port)]);
+  await timeout(tx.next(), (seconds + 10) * 1000, 'raw UDP sender');
+  await new Promise((r) => setTimeout(r, 100));
+  rx.proc.stdin!.end();
+  const r = await timeout(rx.next(), 5000, 'raw UDP receiver');
+  return r.bytes! / r.seconds! / MB;
+}
+
+async function overlayBulk(mtu: number, seconds: number): Promise<{ mbs: number; retransmits: number }> {
+  const rx = child('tcp-server', ['--mtu', String(mtu)]);
+  const { port } = await rx.next();
+  const tx = child('tcp-client', ['--mtu', String(mtu), '--seconds', String(seconds), '--port', String(port)]);
+  const r = await timeout(rx.next(), (seconds + 20) * 1000, 'overlay TCP transfer');
+  await timeout(tx.next(), 10_000, 'overlay TCP sender close');
+  rx.proc.stdin!.end();
+  return { mbs: r.bytes! / r.seconds! / MB, retransmits: r.retransmits! };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function pingPongRaw(rounds: number): Promise<number[]> {
+  const rx = child('udp-recv');
+  const { port } = await rx.next();
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  sock.connect(port!, '127.0.0.1');
+  await once(sock, 'connect');
+  const probe = Buffer.alloc(64);
+  const rtts: number[] = [];
+  await new Promise<void>((resolve) => {
+    let t0 = 0;
+    sock.on('message', () => {
+      rtts.push((performance.now() - t0) * 1000);
+      if (rtts.length >= rounds) return resolve();
+      t0 = performance.now();
+      sock.send(probe);
+    });
+    t0 = performance.now();
+    sock.send(probe);
+  });
+  sock.close();
+  rx.proc.stdin!.end();
+  await rx.next();
+  return rtts.sort((a, b) => a - b);
+}
+
+async function pingPongOverlay(rounds: number): Promise<number[]> {
+  const rx = child('tcp-server', ['--mtu', '1472', '--echo']);
+  const { port } = await rx.next();
+  const host = await Host.create({ address: '10.77.0.2', peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port: port! } }] });
+  const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
+  await once(s, 'connect');
+  const msg = Buffer.alloc(64, 1);
+  const rtts: number[] = [];
+  await new Promise<void>((resolve) => {
+    let t0 = 0;
+    let got = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got < 64) return;
+      got -= 64;
+      rtts.push((performance.now() - t0) * 1000);
+      if (rtts.length >= rounds) return resolve();
+      t0 = performance.now();
+      s.write(msg);
+    });
+    t0 = performance.now();
+    s.write(msg);
+  });
+  s.destroy();
+  await host.close();
+  rx.proc.stdin!.end();
+  return rtts.sort((a, b) => a - b);
+}
+
+export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
+  const seconds = opts.seconds ?? 5;
+  const rows: Row[] = [];
+  try {
+    for (const mtu of [1472, 65000]) {
+      const raw = await rawUdp(mtu, seconds);
+      const tcp = await overlayBulk(mtu, seconds);
+      rows.push({ test: 'raw UDP ceiling', mtu, 'MB/s': raw, ratio: 1 });
+      rows.push({ test: 'overlay TCP bulk, 1 connection', mtu, 'MB/s': tcp.mbs, ratio: tcp.mbs / raw, retransmits: tcp.retransmits });
+    }
+    const rounds = 5000;
+    const raw = await pingPongRaw(rounds);
+    const ovl = await pingPongOverlay(rounds);
+    rows.push({ test: 'ping-pong raw dgram', mtu: 1472, 'p50 us': percentile(raw, 50), 'p99 us': percentile(raw, 99) });
+    rows.push({ test: 'ping-pong overlay TCP noDelay (64 B)', mtu: 1472, 'p50 us': percentile(ovl, 50), 'p99 us': percentile(ovl, 99), ratio: percentile(ovl, 50) / percentile(raw, 50) });
+  } finally {
+    for (const p of children) p.kill('SIGKILL');
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- entry
+
+const ROLES: Record<string, () => Promise<void>> = {
+  'udp-recv': udpRecv,
+  'udp-send': udpSend,
+  'tcp-server': tcpServer,
+  'tcp-client': tcpClient,
+};
+
+if (process.argv[1] === SELF) {
+  const role = process.argv.includes('--role') ? arg('role') : undefined;
+  if (role) {
+    const f = ROLES[role];
+    if (!f) throw new Error(`unknown role ${role}`);
+    f().then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`bench ${role}: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+  } else {
+    const seconds = process.argv.includes('--seconds') ? Number(arg('seconds')) : undefined;
+    const { formatTable } = await import('./main.js');
+    const rows = await run(seconds ? { seconds } : {});
+    process.stdout.write(formatTable(rows) + '\n');
+    process.exit(0);
+  }
+}
