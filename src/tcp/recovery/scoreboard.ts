@@ -1,0 +1,101 @@
+/**
+ * The RFC 6675 SACK scoreboard over the retransmission queue: SACK block processing
+ * (RFC 2018), D-SACK detection (RFC 2883 section 4), IsLost, pipe (SetPipe) and NextSeg.
+ *
+ * Model (as in Linux): each queued segment is SACKed, lost (awaiting retransmission) or in
+ * flight. `pipe` counts the segments in flight: not SACKed and not lost; a retransmitted
+ * segment is in flight again until it is deemed lost again (RFC 6675 SetPipe's "plus
+ * retransmitted" term with the "lost" term already subtracted).
+ */
+import type { SackBlock } from '../../wire/tcp.js';
+import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
+import { txEnd, txSize, type TxSegment } from '../send.js';
+
+/** RFC 6675 DupThresh. */
+export const DUP_THRESH = 3;
+
+export interface SackResult {
+  /** Bytes newly SACKed by this ACK. */
+  newlySacked: number;
+  /** Segments newly SACKed (for RACK and rate sampling). */
+  newly: TxSegment[];
+  /** The first block was a D-SACK (RFC 2883 4): below SND.UNA or inside another block. */
+  dsack?: SackBlock;
+}
+
+/** Applies the SACK blocks of an ACK (already known valid: above SND.UNA, at most SND.NXT). */
+export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, ack: number, sndNxt: number): SackResult {
+  const res: SackResult = { newlySacked: 0, newly: [] };
+  if (!blocks || blocks.length === 0) return res;
+  let list = blocks;
+  const first = blocks[0]!;
+  // RFC 2883 4: a D-SACK is the first block, below the cumulative ACK or covered by the second.
+  if (seqLe(first.right, ack) || (blocks.length > 1 && seqGe(first.left, blocks[1]!.left) && seqLe(first.right, blocks[1]!.right))) {
+    res.dsack = first;
+    list = blocks.slice(1);
+  }
+  for (const b of list) {
+    // Ignore nonsense (RFC 2018: blocks must lie within (SND.UNA, SND.NXT]).
+    if (!seqLt(b.left, b.right) || seqLt(b.left, ack) || seqGt(b.right, sndNxt)) continue;
+    for (const s of queue) {
+      if (s.sacked) continue;
+      if (seqGe(s.seq, b.right)) break;
+      if (seqGe(s.seq, b.left) && seqLe(txEnd(s), b.right)) {
+        s.sacked = true;
+        s.lost = false;
+        res.newlySacked += txSize(s);
+        res.newly.push(s);
+      }
+    }
+  }
+  return res;
+}
+
+/**
+ * RFC 6675 IsLost for every not-yet-SACKed segment: lost when DupThresh segments, or more than
+ * (DupThresh-1)*SMSS bytes, above it have been SACKed. Marks them; returns the newly lost.
+ */
+export function markLostBySack(queue: TxSegment[], mss: number): TxSegment[] {
+  const newly: TxSegment[] = [];
+  let sackedSegs = 0;
+  let sackedBytes = 0;
+  for (let i = queue.length - 1; i >= 0; i--) {
+    const s = queue[i]!;
+    if (s.sacked) {
+      sackedSegs++;
+      sackedBytes += s.len;
+      continue;
+    }
+    if (!s.lost && s.retransmits === 0 && (sackedSegs >= DUP_THRESH || sackedBytes > (DUP_THRESH - 1) * mss)) {
+      s.lost = true;
+      newly.push(s);
+    }
+  }
+  return newly;
+}
+
+/** RFC 6675 SetPipe: bytes in flight. */
+export function pipe(queue: TxSegment[]): number {
+  let p = 0;
+  for (const s of queue) if (!s.sacked && !s.lost) p += txSize(s);
+  return p;
+}
+
+/** RFC 6675 NextSeg rule 1: the first segment deemed lost (and not SACKed). */
+export function nextLost(queue: TxSegment[]): TxSegment | undefined {
+  for (const s of queue) if (s.lost && !s.sacked) return s;
+  return undefined;
+}
+
+/** Bytes SACKed. */
+export function sackedBytes(queue: TxSegment[]): number {
+  let n = 0;
+  for (const s of queue) if (s.sacked) n += txSize(s);
+  return n;
+}
+
+/** Whether any segment is SACKed. */
+export function anySacked(queue: TxSegment[]): boolean {
+  for (const s of queue) if (s.sacked) return true;
+  return false;
+}

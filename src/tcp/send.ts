@@ -1,0 +1,170 @@
+/**
+ * The send side: the send buffer (bytes from SND.UNA on, written by the user and not yet
+ * acknowledged), the retransmission queue with per-segment state (the RFC 6675 scoreboard,
+ * RACK and delivery-rate fields live on each segment), and the decisions of how much new data
+ * may leave now: Nagle (RFC 896 / RFC 1122 4.2.3.4) and sender silly-window avoidance.
+ */
+import { seqAdd, seqDiff } from './seq.js';
+import type { RetransmitKind } from './types.js';
+
+/** A FIFO of bytes stored as the chunks the user wrote; sliced by offset without copying when possible. */
+export class ByteQueue {
+  private chunks: Buffer[] = [];
+  /** Offset of chunks[0][0] from the logical start (bytes already consumed from chunks[0]). */
+  private headSkip = 0;
+  private len = 0;
+  // Lookup cursor: chunk index and its logical offset, to make sequential slicing O(1).
+  private curIdx = 0;
+  private curOff = 0;
+
+  get length(): number {
+    return this.len;
+  }
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.chunks.push(b);
+    this.len += b.length;
+  }
+
+  /** Removes n bytes from the front. */
+  consume(n: number): void {
+    n = Math.min(n, this.len);
+    this.len -= n;
+    let left = n;
+    while (left > 0 && this.chunks.length > 0) {
+      const avail = this.chunks[0]!.length - this.headSkip;
+      if (left < avail) {
+        this.headSkip += left;
+        left = 0;
+      } else {
+        left -= avail;
+        this.chunks.shift();
+        this.headSkip = 0;
+      }
+    }
+    this.curIdx = 0;
+    this.curOff = 0;
+  }
+
+  /** Bytes [offset, offset+n) (n clipped to what is there). */
+  slice(offset: number, n: number): Buffer {
+    n = Math.max(0, Math.min(n, this.len - offset));
+    if (n === 0) return Buffer.alloc(0);
+    // Position the cursor at the chunk holding `offset`.
+    if (offset < this.curOff) {
+      this.curIdx = 0;
+      this.curOff = 0;
+    }
+    while (this.curIdx < this.chunks.length) {
+      const clen = this.chunks[this.curIdx]!.length - (this.curIdx === 0 ? this.headSkip : 0);
+      if (offset < this.curOff + clen) break;
+      this.curOff += clen;
+      this.curIdx++;
+    }
+    const parts: Buffer[] = [];
+    let idx = this.curIdx;
+    let pos = offset - this.curOff;
+    let left = n;
+    while (left > 0 && idx < this.chunks.length) {
+      const c = this.chunks[idx]!;
+      const start = (idx === 0 ? this.headSkip : 0) + pos;
+      const take = Math.min(left, c.length - start);
+      parts.push(c.subarray(start, start + take));
+      left -= take;
+      pos = 0;
+      idx++;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+
+  /** Takes up to n bytes from the front (copying only when they span chunks). */
+  shift(n: number): Buffer {
+    const b = this.slice(0, n);
+    this.consume(b.length);
+    return b;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.headSkip = 0;
+    this.len = 0;
+    this.curIdx = 0;
+    this.curOff = 0;
+  }
+}
+
+/** One transmitted segment on the retransmission queue. */
+export interface TxSegment {
+  seq: number;
+  /** Data bytes. */
+  len: number;
+  syn: boolean;
+  fin: boolean;
+  /** Last transmission time and first transmission time, ms. */
+  xmitTime: number;
+  firstXmitTime: number;
+  /** Number of retransmissions. */
+  retransmits: number;
+  /** TSval of the last transmission (RFC 7323), for RACK/DSACK disambiguation. */
+  tsVal?: number;
+  /** RFC 6675 scoreboard: SACKed by the peer; deemed lost and awaiting retransmission. */
+  sacked: boolean;
+  lost: boolean;
+  /** Why it is marked lost: the retransmission will be counted under this kind. */
+  lostKind?: RetransmitKind;
+  // Delivery-rate sampling state at the last transmission (draft-cheng-iccrg-delivery-rate-estimation 3.2).
+  delivered: number;
+  deliveredTime: number;
+  firstSentTime: number;
+  appLimited: boolean;
+}
+
+/** SEG.LEN of a queued segment: data plus SYN and FIN. */
+export function txSpan(s: TxSegment): number {
+  return s.len + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);
+}
+
+export function txEnd(s: TxSegment): number {
+  return seqAdd(s.seq, txSpan(s));
+}
+
+/** Bytes a queued segment occupies in the network (SYN/FIN count as one, like Linux's pcount). */
+export function txSize(s: TxSegment): number {
+  return Math.max(1, s.len);
+}
+
+/**
+ * How many new data bytes may be sent now (RFC 1122 4.2.3.4 sender SWS avoidance, with
+ * Nagle as its "D" condition), given:
+ *   usable  = min(peer window, cwnd room) left for new data
+ *   queued  = unsent bytes in the send buffer
+ *   mss     = effective send MSS
+ * Returns 0 when the sender must wait.
+ */
+export function sendableNow(p: {
+  usable: number;
+  queued: number;
+  mss: number;
+  maxSndWnd: number;
+  inFlight: boolean;
+  noDelay: boolean;
+  finQueued: boolean;
+}): number {
+  const { usable, queued, mss } = p;
+  if (queued <= 0 || usable <= 0) return 0;
+  const d = Math.min(usable, queued, mss);
+  if (d >= mss) return d; // a full segment
+  // All the rest of the queued data fits: Nagle holds it while data is unacknowledged,
+  // except the final piece before a FIN (the FIN must not wait: RFC 896 is about small
+  // interactive writes, and a closing sender has nothing more to coalesce).
+  if (d === queued && (p.noDelay || !p.inFlight || p.finQueued)) return d;
+  // At least half the largest window the peer ever offered (Fs = 1/2).
+  if (d >= p.maxSndWnd / 2 && d > 0 && (p.noDelay || !p.inFlight)) return d;
+  return 0;
+}
+
+/** Sequence distance helper for queue offsets. */
+export function offsetOf(seq: number, base: number): number {
+  return seqDiff(seq, base);
+}
