@@ -1,7 +1,7 @@
 /** The chaos proxy: public surface. */
 export { createProxy, type Proxy, type ProxyStats, type LinkInfo, type LaneInfo } from './proxy.js';
 export { type ProxyConfig, type ImpairmentSpec, quickImpairments, resolveConfig, parsePeer } from './config.js';
-export { registerChaosMetrics, startMetricsServer } from './metrics.js';
+export { registerChaosMetrics } from './metrics.js';
 export { startApi, handleApi } from './api.js';
 export { ChaosModel, ALL_LINKS } from './model.js';
 export { Lane, type LaneStats, type ScopedToxic } from './pipeline.js';

@@ -2,15 +2,10 @@
  * Prometheus metrics of the chaos proxy. Nothing is counted per packet here: the lanes
  * keep plain counters, and the collect() callbacks copy them into prom-client at scrape
  * time. Metrics are registered in the Registry passed in, never the global one.
- *
- * (`startMetricsServer` is a minimal /metrics server; unify with src/metrics/server.ts
- * once the observability module provides it.)
+ * `overlay proxy --metrics` serves them with src/metrics/server.ts.
  */
-import http from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
-import { listen, type HttpServerHandle } from './api.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Proxy } from './proxy.js';
-import type { Endpoint } from './router.js';
 import { STAGES } from './rules.js';
 import { VERDICTS } from './stages.js';
 
@@ -98,21 +93,4 @@ export function registerChaosMetrics(registry: Registry, proxy: Proxy): void {
   queueGauge('overlay_chaos_queue_bytes', 'Bytes in the bottleneck queue (including the packet in service).', 1);
   queueGauge('overlay_chaos_queue_packets', 'Packets in the bottleneck queue (including the packet in service).', 0);
   queueGauge('overlay_chaos_queue_delay_seconds', 'Queueing delay a packet arriving now would see at the bottleneck.', 2, 1 / 1000);
-}
-
-/** A minimal /metrics server with its own Registry. */
-export async function startMetricsServer(proxy: Proxy, at: Endpoint): Promise<HttpServerHandle> {
-  const registry = new Registry();
-  registerChaosMetrics(registry, proxy);
-  const server = http.createServer((req, res) => {
-    if ((req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
-    );
-  });
-  return listen(server, at);
 }

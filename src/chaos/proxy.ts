@@ -10,7 +10,7 @@ import { parseIpv4 } from '../wire/addr.js';
 import { resolveConfig, type ProxyConfig, type ResolvedConfig } from './config.js';
 import { DecisionLogWriter, readDecisionLog, replayTable } from './decision-log.js';
 import { ALL_LINKS, ChaosModel } from './model.js';
-import { PcapWriter } from './pcap.js';
+import { PcapWriter } from '../trace/pcap.js';
 import type { Lane, LaneStats, ReplayTable } from './pipeline.js';
 import { Router, type Endpoint } from './router.js';
 import { toxicToJson, type DirSpec, type Direction, type Toxic, type ToxicSpec } from './rules.js';
@@ -129,7 +129,6 @@ class ChaosProxy implements Proxy {
     this.seed = cfg.seed;
     this.releases = new ReleaseQueue(() => this.now());
     if (cfg.log) this.log = new DecisionLogWriter(cfg.log, { seed: cfg.seed, mode: cfg.mode, started: new Date(this.epoch0).toISOString() });
-    if (cfg.pcap) this.pcap = new PcapWriter(cfg.pcap);
     const logw = this.log;
     const opts: ConstructorParameters<typeof ChaosModel>[0] = { seed: cfg.seed, now: () => this.now() };
     if (logw) opts.log = (d: Decision) => logw.write(d);
@@ -152,6 +151,7 @@ class ChaosProxy implements Proxy {
   }
 
   async start(): Promise<void> {
+    if (this.cfg.pcap) this.pcap = await PcapWriter.open(this.cfg.pcap);
     await bindSocket(this.sock, this.cfg.listen);
     for (const i of this.cfg.impairments) this.model.setImpairment(i.link, i.direction, i.stage, i.params);
     for (const t of this.cfg.toxics) this.model.addToxic(t.link, t.spec);
@@ -361,7 +361,7 @@ class ChaosProxy implements Proxy {
     this.sessions.clear();
     await new Promise<void>((resolve) => this.sock.close(() => resolve()));
     this.log?.close();
-    this.pcap?.close();
+    await this.pcap?.close();
   }
 }
 
@@ -383,9 +383,15 @@ export async function createProxy(config: ProxyConfig): Promise<Proxy> {
       proxy.onClose(() => server.close());
     }
     if (cfg.metrics) {
-      const { startMetricsServer } = await import('./metrics.js');
-      const server = await startMetricsServer(proxy, cfg.metrics);
-      proxy.metricsAddress = server.address;
+      const [{ Registry }, { registerChaosMetrics }, { startMetricsServer }] = await Promise.all([
+        import('prom-client'),
+        import('./metrics.js'),
+        import('../metrics/server.js'),
+      ]);
+      const registry = new Registry();
+      registerChaosMetrics(registry, proxy);
+      const server = await startMetricsServer(`${cfg.metrics.address}:${cfg.metrics.port}`, registry);
+      proxy.metricsAddress = { address: cfg.metrics.address, port: server.port };
       proxy.onClose(() => server.close());
     }
   } catch (err) {
