@@ -15,6 +15,8 @@ import {
   ICMP_TIME_EXCEEDED,
   type IcmpMessage,
 } from '../wire/icmp.js';
+import { makeError } from '../util/errors.js';
+import { formatIpv4 } from '../wire/addr.js';
 import { IPPROTO_ICMP, IPV4_HEADER_LEN, encodeIpv4, type Ipv4Header } from '../wire/ipv4.js';
 import type { ProtocolHandler } from './types.js';
 
@@ -190,15 +192,12 @@ export class IcmpModule implements ProtocolHandler {
     const p = this.pending.get(key);
     if (!p || p.dst !== quoted.dst) return;
     this.pending.delete(key);
-    const err = new Error(`ping EHOSTUNREACH (ICMP type ${m.type} code ${m.code})`) as Error & { code: string; syscall: string };
-    err.code = 'EHOSTUNREACH';
-    err.syscall = 'ping';
-    p.reject(err);
+    p.reject(makeError('EHOSTUNREACH', 'ping', { address: formatIpv4(quoted.dst), message: `ICMP type ${m.type} code ${m.code}` }));
   }
 
   /** Registers a pending echo; the caller sends the request and arms the timeout. */
   expect(key: number, p: Pending): void {
-    this.pending.get(key)?.reject(Object.assign(new Error('ping superseded'), { code: 'EINVAL' }));
+    this.pending.get(key)?.reject(makeError('EINVAL', 'ping', { message: 'superseded by a new echo with the same id and sequence' }));
     this.pending.set(key, p);
   }
 

@@ -102,6 +102,24 @@ describe('integration: ICMP error delivery', function () {
     expect(a.stats.drops.get('icmp_bad_quote')).to.equal(1);
   });
 
+  it('host unreachable about an echo request fails that ping with EHOSTUNREACH', async () => {
+    a.addPeer('10.77.0.50', b.endpoint); // b is not 10.77.0.50: it plays a router that has no way on
+    let echo: Buffer | undefined;
+    const off = a.addTap((dir, p) => {
+      if (dir === 'out') echo = Buffer.from(p);
+    });
+    const ping = a.ping('10.77.0.50', { seq: 9, timeoutMs: 3000 }).then(
+      () => undefined,
+      (e: Error & { code?: string; syscall?: string }) => e,
+    );
+    off();
+    expect(echo, 'the echo request was tapped').to.not.equal(undefined);
+    expect(b.sendIcmpError(3, 1, echo!, 20)).to.equal(true);
+    const err = await ping;
+    expect(err?.code).to.equal('EHOSTUNREACH');
+    expect(err?.syscall).to.equal('ping');
+  });
+
   it('rate-limits ICMP errors to the burst', async () => {
     const pkt = encodeIpv4({ src: 0x0a4d0002, dst: 0x0a4d0001, protocol: 99, id: 1 }, Buffer.alloc(8));
     let sent = 0;
