@@ -121,6 +121,17 @@ describe('cc: BBR (BBRv3 design)', () => {
     expect(lossy.goodput).to.be.greaterThan(0);
   });
 
+  it('gives the same result whether the rate sample comes before or after onAck', () => {
+    const a = new RecordingBbr(opts);
+    const b = new RecordingBbr(opts);
+    const sa = new BottleneckSim(a, { ...LINK, loss: 0.01 });
+    const sb = new BottleneckSim(b, { ...LINK, loss: 0.01, sampleAfterAck: true });
+    expect(sb.run(5000)).to.equal(sa.run(5000));
+    // The harness traces cwnd and pacing after both calls for each ACK.
+    expect(sb.trace).to.deep.equal(sa.trace);
+    expect(b.state).to.equal(a.state);
+  });
+
   it('recovery: packet conservation on entry, prior cwnd restored on exit; RTO drops to 1 packet', () => {
     const cc = new Bbr(opts);
     const before = cc.cwnd;

@@ -68,6 +68,8 @@ export interface SimOptions {
   seed?: number;
   /** Use cc.pacingRate() when it returns a number. */
   pace?: boolean;
+  /** Call onAck before onRateSample (as src/tcp/connection.ts does); default: sample first. */
+  sampleAfterAck?: boolean;
   /** Extra one-off RTT added to every packet after this time (ms), for RTT-rise tests. */
   extraDelay?: (now: number) => number;
 }
@@ -214,19 +216,21 @@ export class BottleneckSim {
       this.recoveryEnd = this.nextId;
       this.cc.onCongestion({ kind: 'fast', now, inFlight: priorInFlight });
     }
+    let rs: RateSample | undefined;
     if (interval > 0) {
-      const rs: RateSample = {
+      rs = {
         now, deliveryRate: (deliveredInInterval / interval) * 1000, delivered: deliveredInInterval, interval,
         rtt: rttSample, lost: this.lostSinceSample, priorInFlight, inFlight: this.inFlight,
         isAppLimited: false, totalDelivered: this.delivered,
       };
       this.lostSinceSample = 0;
-      this.cc.onRateSample?.(rs);
     }
+    if (rs && !this.o.sampleAfterAck) this.cc.onRateSample?.(rs);
     this.cc.onAck({
       now, bytesAcked: mss, rttSample, srtt: this.srtt, minRtt: this.minRtt, priorInFlight,
       inFlight: this.inFlight, inRecovery: this.inRecovery, appLimited: false,
     });
+    if (rs && this.o.sampleAfterAck) this.cc.onRateSample?.(rs);
     this.trace.push({ t: now, cwnd: this.cc.cwnd, inFlight: this.inFlight, pacing: this.cc.pacingRate?.() });
   }
 }

@@ -29,9 +29,10 @@
  *   (rs.prior_delivered >= next_round_delivered). RateSample carries no per-packet
  *   prior_delivered, so a round ends when totalDelivered >= delivered-at-round-start +
  *   inflight-at-round-start (every byte outstanding at the start has been delivered).
- * - The model runs in onAck, using the latest RateSample (onRateSample only stores it). If
- *   the connection never supplies rate samples, a crude ACK-rate estimate over one min_rtt
- *   stands in so the algorithm still works.
+ * - An ACK and its RateSample may arrive in either order (onAck then onRateSample, or the
+ *   reverse); the model runs once both are in. An ACK without a sample only updates cwnd.
+ *   If the connection never supplies rate samples, a crude ACK-rate estimate over one
+ *   min_rtt stands in (one ACK late) so the algorithm still works.
  * - No ACK-aggregation (extra_acked) estimator, no idle restart, ProbeRTT cwnd is 4 packets
  *   (BBRv1; v3 uses BDP/2), bw_probe_wait is 2-3 s from a fixed-seed generator.
  */
@@ -139,6 +140,7 @@ export class Bbr implements CongestionControl {
 
   // Inputs.
   private pendingSample: RateSample | undefined;
+  private stashedAck: AckEvent | undefined;
   private ackHistory: Array<{ t: number; delivered: number }> = [];
   private gotRateSamples = false;
   private pacingInitialized = false;
@@ -173,11 +175,6 @@ export class Bbr implements CongestionControl {
     return this.pacing;
   }
 
-  onRateSample(s: RateSample): void {
-    this.gotRateSamples = true;
-    this.pendingSample = s;
-  }
-
   onSend(): void {
     // Nothing: rounds are counted on the delivery side (see the file comment).
   }
@@ -205,29 +202,61 @@ export class Bbr implements CongestionControl {
   onAck(ev: AckEvent): void {
     if (ev.bytesAcked <= 0) return;
     this.pristine = false;
-    const rs = this.pendingSample ?? this.fallbackSample(ev);
-    this.pendingSample = undefined;
     if (!this.pacingInitialized && ev.srtt > 0) {
       // BBRInitPacingRate once the handshake RTT is known: InitialCwnd / SRTT.
       this.pacingInitialized = true;
       if (this.maxBw === 0) this.pacing = BBR.STARTUP_PACING_GAIN * this.initialCwnd / (ev.srtt / 1000);
     }
-    if (!rs) return;
-    this.totalDelivered = rs.totalDelivered;
-    // BBRUpdateModelAndState
-    this.updateRound(rs);
-    this.updateMaxBw(rs);
-    this.updateLatestDeliverySignals(rs);
-    this.updateCongestionSignals(rs);
-    this.checkStartupDone(rs);
-    this.checkDrainDone(ev);
-    this.updateProbeBwCyclePhase(ev, rs);
-    this.updateMinRtt(ev, rs);
-    this.checkProbeRtt(ev);
-    this.advanceLatestDeliverySignals(rs);
+    this.flushStashedAck();
+    const rs = this.pendingSample;
+    if (rs) {
+      // The connection delivered the rate sample first.
+      this.pendingSample = undefined;
+      this.update(ev, rs);
+    } else {
+      // Wait for this ACK's rate sample (onRateSample normally follows at once).
+      this.stashedAck = ev;
+    }
+  }
+
+  onRateSample(s: RateSample): void {
+    this.gotRateSamples = true;
+    const ev = this.stashedAck;
+    if (ev) {
+      this.stashedAck = undefined;
+      this.update(ev, s);
+    } else {
+      this.pendingSample = s;
+    }
+  }
+
+  /** An ACK that got no rate sample: cwnd bookkeeping only (or the fallback estimate). */
+  private flushStashedAck(): void {
+    const ev = this.stashedAck;
+    if (!ev) return;
+    this.stashedAck = undefined;
+    this.update(ev, this.gotRateSamples ? undefined : this.fallbackSample(ev));
+  }
+
+  /** BBRUpdateOnACK: the model and state from a rate sample, then the control parameters. */
+  private update(ev: AckEvent, rs: RateSample | undefined): void {
+    this.totalDelivered = rs ? rs.totalDelivered : this.totalDelivered + ev.bytesAcked;
+    if (rs) {
+      // BBRUpdateModelAndState
+      this.updateRound(rs);
+      this.updateMaxBw(rs);
+      this.updateLatestDeliverySignals(rs);
+      this.updateCongestionSignals(rs);
+      this.checkStartupDone(rs);
+      this.checkDrainDone(ev);
+      this.updateProbeBwCyclePhase(ev, rs);
+      this.updateMinRtt(ev, rs);
+      this.checkProbeRtt(ev);
+      this.advanceLatestDeliverySignals(rs);
+    }
     // BBRUpdateControlParameters
     this.setPacingRate();
-    this.setCwnd(ev, rs);
+    this.setCwnd(ev, rs?.lost ?? 0);
   }
 
   /** Used only if the connection provides no RateSamples: ACK rate over ~one min_rtt. */
@@ -483,14 +512,14 @@ export class Bbr implements CongestionControl {
   }
 
   /** BBRSetCwnd with BBRModulateCwndForRecovery and the ProbeRTT / model bounds. */
-  private setCwnd(ev: AckEvent, rs: RateSample): void {
+  private setCwnd(ev: AckEvent, lost: number): void {
     const quantum = Math.min(Math.max(this.pacing * 0.001, 2 * this.mss), 64 * 1024);
     let maxInflight = this.bdp(this.cwndGain) + 3 * quantum;
     if (this.state === 'ProbeBW_UP') maxInflight += 2 * this.mss;
 
-    if (rs.lost > 0 && this.inRecovery) this.cwndBytes = Math.max(this.cwndBytes - rs.lost, this.mss);
+    if (lost > 0 && this.inRecovery) this.cwndBytes = Math.max(this.cwndBytes - lost, this.mss);
     if (this.packetConservation) {
-      if (rs.totalDelivered >= this.conservationEndDelivered) this.packetConservation = false;
+      if (this.totalDelivered >= this.conservationEndDelivered) this.packetConservation = false;
       else this.cwndBytes = Math.max(this.cwndBytes, ev.inFlight + ev.bytesAcked);
     }
     if (!this.packetConservation) {
