@@ -35,7 +35,7 @@ export interface ListenerOptions {
   backlog?: number;
   /** SYN-queue limit (handshakes in progress); default max(backlog, 128). */
   synBacklog?: number;
-  isn?: IsnGenerator;
+  isn?: Pick<IsnGenerator, 'isn'>;
   synCookies?: SynCookieHook;
   /** TSval offset for children (RFC 7323 5.4). */
   tsOffset?: number;
@@ -53,7 +53,7 @@ export class Listener {
   /** Segments dropped by the listener, by reason. */
   readonly drops: Record<string, number> = {};
 
-  private readonly isn: IsnGenerator;
+  private readonly isn: Pick<IsnGenerator, 'isn'>;
   private readonly tsOffset?: number;
   private readonly synQueue = new Set<Connection>();
   private readonly acceptQueue: Connection[] = [];
