@@ -64,7 +64,7 @@ export class ChaosModel {
 
   /** Toxics of a lane: the '*' ones, then the link's own; a link toxic replaces a '*' one of the same name. */
   toxicsFor(link: string, dir: Direction): ScopedToxic[] {
-    const own = this.toxics.get(link);
+    const own = link === ALL_LINKS ? undefined : this.toxics.get(link);
     const out: ScopedToxic[] = [];
     for (const t of this.toxics.get(ALL_LINKS)?.values() ?? []) {
       if (own?.has(t.name)) continue;
