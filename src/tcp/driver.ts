@@ -311,8 +311,9 @@ export class TcpStack implements ProtocolHandler {
   private drainAccept(entry: ListenerEntry): void {
     if (entry.closed) return;
     for (let c = entry.listener.accept(); c; c = entry.listener.accept()) {
-      const tc = this.lookup(c.tuple.localPort, c.tuple.remotePort, c.tuple.remoteAddr);
-      if (!tc || tc.c !== c || tc.closed) continue;
+      // A SYN-cookie child can be established before input() returned it: adopt it here.
+      const tc = this.lookup(c.tuple.localPort, c.tuple.remotePort, c.tuple.remoteAddr) ?? this.adoptChild(entry, c);
+      if (tc.c !== c || tc.closed) continue;
       tc.established = true;
       entry.onConnection(tc);
     }
@@ -534,14 +535,19 @@ export class TcpStack implements ProtocolHandler {
       this.depth--;
     }
     if (child) {
-      const tc = new TcpConn(this, child);
-      tc.owner = entry;
-      this.install(tc);
-      this.totals.events.passive_open++;
-      this.flush(tc);
+      const known = this.lookup(child.tuple.localPort, child.tuple.remotePort, child.tuple.remoteAddr);
+      this.flush(known?.c === child ? known : this.adoptChild(entry, child));
     }
     this.flushListener(l);
     this.drainAccept(entry);
+  }
+
+  private adoptChild(entry: ListenerEntry, child: Connection): TcpConn {
+    const tc = new TcpConn(this, child);
+    tc.owner = entry;
+    this.install(tc);
+    this.totals.events.passive_open++;
+    return tc;
   }
 
   private flushListener(l: Listener): void {
