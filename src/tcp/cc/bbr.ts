@@ -250,7 +250,7 @@ export class Bbr implements CongestionControl {
       this.checkStartupDone(rs);
       this.checkDrainDone(ev);
       this.updateProbeBwCyclePhase(ev, rs);
-      this.updateMinRtt(ev, rs);
+      this.updateMinRtt(ev);
       this.checkProbeRtt(ev);
       this.advanceLatestDeliverySignals(rs);
     }
@@ -454,8 +454,10 @@ export class Bbr implements CongestionControl {
     this.enter('ProbeBW_REFILL', 1, BBR.DEFAULT_CWND_GAIN);
   }
 
-  private updateMinRtt(ev: AckEvent, rs: RateSample): void {
-    const rtt = rs.rtt > 0 ? rs.rtt : ev.rttSample;
+  private updateMinRtt(ev: AckEvent): void {
+    // The ACK's RTT sample obeys Karn's rule (or comes from timestamps); rs.rtt may be
+    // measured from a retransmission and read far too low, which would poison min_rtt.
+    const rtt = ev.rttSample;
     const probeRttExpired = ev.now > this.probeRttMinStamp + BBR.PROBE_RTT_INTERVAL;
     if (rtt !== undefined && rtt > 0 && (rtt < this.probeRttMinDelay || probeRttExpired)) {
       this.probeRttMinDelay = rtt;
