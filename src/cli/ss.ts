@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../util/errors.js';
 import { boolFlag, parseArgs, usage, type FlagSpecs } from './args.js';
-import type { SocketEntry } from '../metrics/collectors.js';
+import { SSTHRESH_INFINITE, type SocketEntry } from '../metrics/collectors.js';
 
 const SPECS: FlagSpecs = {
   listening: { kind: 'boolean', short: 'l', description: 'listening sockets only' },
@@ -27,7 +27,9 @@ export function connectionsUrl(text: string): string {
 }
 
 const ms = (v: number | null | undefined): string => (typeof v === 'number' ? `${(Math.round(v * 1000) / 1000).toString()}` : '-');
-const bytes = (v: number | null | undefined): string => (typeof v === 'number' ? String(v) : 'inf');
+const bytes = (v: number | null | undefined): string => (typeof v === 'number' ? String(v) : '-');
+/** Like Linux ss: ssthresh is shown only once it is no longer the initial "infinite" value. */
+const ssthresh = (v: number | null | undefined): string => (typeof v === 'number' && v < SSTHRESH_INFINITE ? ` ssthresh:${v}` : '');
 
 /** Formats the socket table (exported for tests). */
 export function formatTable(entries: SocketEntry[], opts: { listening?: boolean; tcp?: boolean; udp?: boolean } = {}): string {
@@ -48,7 +50,7 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
       const r = e.retransmits ?? {};
       const retrans = Object.values(r).reduce((a: number, b) => a + (b as number), 0);
       info.push(
-        `\t ${e.cc} mss:${e.mss} cwnd:${bytes(e.cwnd)} ssthresh:${bytes(e.ssthresh)} rtt:${ms(e.srtt)}/${ms(e.rttvar)} rto:${ms(e.rto)}` +
+        `\t ${e.cc} mss:${e.mss} cwnd:${bytes(e.cwnd)}${ssthresh(e.ssthresh)} rtt:${ms(e.srtt)}/${ms(e.rttvar)} rto:${ms(e.rto)}` +
           ` minrtt:${ms(e.minRtt)} bytes_in_flight:${e.bytesInFlight} bytes_sent:${e.bytesSent} bytes_acked:${e.bytesAcked}` +
           ` bytes_received:${e.bytesReceived} segs_out:${e.segmentsOut} segs_in:${e.segmentsIn} retrans:${retrans}` +
           ` (${Object.entries(r).filter(([, n]) => (n as number) > 0).map(([k, n]) => `${k}:${n as number}`).join(',') || 'none'})` +

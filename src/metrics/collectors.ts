@@ -8,6 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { inventory, emptyTotals, type InventorySource, type TcpStackTotals } from './inventory.js';
 import type { TcpInfo, TcpState } from '../tcp/types.js';
 
+/** ssthresh starts "arbitrarily high" (RFC 5681 3.1); like Linux's ss, such values are not shown. */
+export const SSTHRESH_INFINITE = 0x3fffffff;
+
 /** The `conn` label and trace key of a connection: "LADDR:LPORT-RADDR:RPORT". */
 export function connectionLabel(info: Pick<TcpInfo, 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>): string {
   return `${info.localAddress}:${info.localPort}-${info.remoteAddress}:${info.remotePort}`;

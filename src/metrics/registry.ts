@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { performance } from 'node:perf_hooks';
 import { RETRANSMIT_KINDS, TCP_STATES, type TcpInfo } from '../tcp/types.js';
 import { inventory, type InventorySource, type TcpConnectionEvent } from './inventory.js';
-import { countByState, takeSnapshot, type InventorySnapshot } from './collectors.js';
+import { countByState, takeSnapshot, SSTHRESH_INFINITE, type InventorySnapshot } from './collectors.js';
 
 /** RTT histogram buckets, 50 us to 4 s in a 1-2-5 series (seconds). */
 export const RTT_BUCKETS: readonly number[] = [
@@ -42,10 +42,19 @@ export interface OverlayMetrics {
   observeRtt(seconds: number): void;
 }
 
-/** Per-connection gauges: name, help, and how to read the value from a TcpInfo. */
-const PER_CONNECTION: ReadonlyArray<[string, string, (i: TcpInfo) => number]> = [
+export { SSTHRESH_INFINITE };
+
+/**
+ * Per-connection gauges: name, help, and how to read the value from a TcpInfo
+ * (undefined: no series for this connection).
+ */
+const PER_CONNECTION: ReadonlyArray<[string, string, (i: TcpInfo) => number | undefined]> = [
   ['overlay_tcp_cwnd_bytes', 'Congestion window of the connection.', (i) => i.cwnd],
-  ['overlay_tcp_ssthresh_bytes', 'Slow-start threshold of the connection.', (i) => i.ssthresh],
+  [
+    'overlay_tcp_ssthresh_bytes',
+    'Slow-start threshold of the connection (absent while it is still the initial, infinite value).',
+    (i) => (Number.isFinite(i.ssthresh) && i.ssthresh < SSTHRESH_INFINITE ? i.ssthresh : undefined),
+  ],
   ['overlay_tcp_srtt_seconds', 'Smoothed round-trip time (RFC 6298 SRTT).', (i) => i.srtt / 1000],
   ['overlay_tcp_rttvar_seconds', 'Round-trip time variation (RFC 6298 RTTVAR).', (i) => i.rttvar / 1000],
   ['overlay_tcp_rto_seconds', 'Current retransmission timeout.', (i) => i.rto / 1000],
@@ -85,7 +94,10 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
       collect() {
         // Reset first: series of closed connections disappear.
         this.reset();
-        for (const c of labelled(snapshot())) this.set({ conn: c.conn }, read(c));
+        for (const c of labelled(snapshot())) {
+          const v = read(c);
+          if (v !== undefined) this.set({ conn: c.conn }, v);
+        }
       },
     });
   }

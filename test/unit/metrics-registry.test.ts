@@ -91,6 +91,8 @@ describe('metrics registry (scrape-time collectors)', () => {
     expect(s.get(`overlay_tcp_send_window_bytes{conn="${c}"}`)).to.equal(65535);
     expect(s.get(`overlay_tcp_receive_window_bytes{conn="${c}"}`)).to.equal(131072);
     expect(s.get(`overlay_tcp_ssthresh_bytes{conn="10.77.0.2:40001-10.77.0.3:5001"}`)).to.equal(2864);
+    // The initial "infinite" ssthresh has no series (like ss, which hides it).
+    expect(s.has(`overlay_tcp_ssthresh_bytes{conn="${c}"}`)).to.equal(false);
   });
 
   it('computes aggregate counters from the stack totals and host counters', async () => {
