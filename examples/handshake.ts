@@ -41,7 +41,7 @@ runExample('handshake', async () => {
   // The server: an echo service that closes its side a moment after the client closed
   // its own, so the lecture's four teardown segments stay apart (a real server often
   // sends its FIN together with the ACK of the client's FIN: three segments).
-  const server = createServer({ host: b }, (s: Socket) => {
+  const server = createServer({ host: b, allowHalfOpen: true }, (s: Socket) => {
     s.on('data', (d: Buffer) => s.write(d));
     s.on('end', () => setTimeout(() => s.end(), 300));
   });
@@ -50,13 +50,14 @@ runExample('handshake', async () => {
   console.log(`server ${SERVER.addr}:${port} LISTEN; client ${CLIENT.addr}:${clientPort} connects\n`);
 
   const sock = connect({ via: a, host: SERVER.addr, port, localPort: clientPort, allowHalfOpen: true });
+  const closed = once(sock, 'close');
   await once(sock, 'connect');
   sock.write(message);
   const [echo] = (await once(sock, 'data')) as [Buffer];
   console.log(`\nclient got the echo "${echo.toString()}"; closing\n`);
   sock.end(); // FIN: the client has nothing more to send
   await once(sock, 'end'); // the server's FIN arrived
-  await once(sock, 'close');
+  await closed;
   // Give the last ACK a moment to be seen by the taps, then stop.
   await new Promise((r) => setTimeout(r, 50));
   log.close();
@@ -70,7 +71,7 @@ runExample('handshake', async () => {
 /** The lecture's ladder diagram: client on the left, server on the right. */
 function ladder(records: SegmentRecord[], client: string): string {
   const width = 44;
-  const lines = [`${'client'.padEnd(12)}${' '.repeat(width - 2)}server`, `${'  |'.padEnd(width + 14)}|`];
+  const lines = [`${'client'.padEnd(width + 5)}server`, `${'  |'.padEnd(width + 7)}|`];
   for (const r of records) {
     let label = `${r.flags} seq=${r.relSeq}`;
     if (r.relAck !== undefined) label += ` ack=${r.relAck}`;

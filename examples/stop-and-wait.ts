@@ -195,11 +195,13 @@ async function tcpTransfer(a: Host, b: Host, file: Buffer): Promise<TftpResult &
   });
   const t0 = performance.now();
   const sock = connect({ via: a, host: SERVER.addr, port });
+  const closed = once(sock, 'close');
+  sock.resume(); // read (and discard) to the server's FIN, so the socket can close
   sock.end(file);
   await got; // the receiver has every byte (it saw our FIN after them)
   const ms = performance.now() - t0;
   const info = sock.getInfo();
-  await once(sock, 'close');
+  await closed;
   const retransmissions = info ? Object.values(info.retransmits).reduce((x, y) => x + y, 0) : 0;
   return { bytes: file.length, sha256: createHash('sha256').update(file).digest('hex'), ms, retransmissions, received };
 }

@@ -52,13 +52,21 @@ export class SegmentLog {
   onRecord: ((r: SegmentRecord) => void) | undefined;
   private readonly sides = new Map<string, Side>();
   private readonly t0: number;
+  private readonly clock: (() => number) | undefined;
   private readonly detach: Array<() => void> = [];
 
   constructor(hosts: Host[], private readonly filter?: (seg: TcpSegment) => boolean) {
-    this.t0 = hosts[0]?.now() ?? 0;
+    const h0 = hosts[0];
+    this.clock = h0 ? () => h0.now() : undefined;
+    this.t0 = h0?.now() ?? 0;
     // Only 'out': with every host of the conversation tapped, each packet is seen once, in
     // the order it was sent.
     for (const h of hosts) this.detach.push(h.addTap((dir, packet, now) => dir === 'out' && this.add(packet, now)));
+  }
+
+  /** ms since the log started (the clock of SegmentRecord.t). */
+  elapsed(): number {
+    return (this.clock?.() ?? 0) - this.t0;
   }
 
   close(): void {
