@@ -119,6 +119,7 @@ export class Connection implements ConnectionIO {
   private finSeq = 0;
   private userClosed = false;
   private passive = false;
+  private synRetransmitted = false;
 
   // ---- receive sequence space ----
   irs = 0;
@@ -1533,7 +1534,7 @@ export class Connection implements ConnectionIO {
     this.rtoCount++;
     this.rtt.onTimeout();
     if (opening) {
-      this.rtt.synRetransmitted();
+      this.synRetransmitted = true;
       const syn = this.rtxQ[0]!;
       this.retransmitSeg(syn, 'rto');
       this.armRto(true);
@@ -1711,6 +1712,8 @@ export class Connection implements ConnectionIO {
   }
 
   private establish(): void {
+    // RFC 6298 5.7: a lost SYN without an RTT sample leaves a 3 s RTO for the data phase.
+    if (this.synRetransmitted && !this.rtt.hasSample) this.rtt.synRetransmitted();
     this.setState('ESTABLISHED');
     this.evEstablished = true;
     if (this.rcvAdv === 0 || seqLt(this.rcvAdv, this.rcvNxt)) this.rcvAdv = seqAdd(this.rcvNxt, this.synWindow());
