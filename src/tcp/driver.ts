@@ -80,6 +80,8 @@ export class TcpConn {
   released = false;
   /** Set when a listener child becomes established and waits for accept. */
   owner: ListenerEntry | undefined;
+  /** Called once our FIN has been acknowledged or the connection closed (see release). */
+  onFinished: (() => void) | undefined;
 
   constructor(
     readonly stack: TcpStack,
@@ -136,15 +138,28 @@ export class TcpConn {
 
   /**
    * The socket is gone: the connection finishes on its own (FIN, TIME-WAIT), or is reset
-   * when `reset` (an error, unread data, unsent data).
+   * when `reset` (an error, unread data, unsent data). `onFinished` runs once everything we
+   * sent, FIN included, was acknowledged (FIN-WAIT-2, TIME-WAIT) or the connection closed:
+   * unlike a kernel, this stack dies with its process, so the socket's 'close' waits for it.
    */
-  release(reset: boolean): void {
+  release(reset: boolean, onFinished?: () => void): void {
     if (this.released) return;
     this.released = true;
     this.hooks = {};
-    if (this.closed) return;
-    if (reset) this.abort();
-    else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+    if (!this.closed) {
+      if (reset) this.abort();
+      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+    }
+    if (onFinished) {
+      if (this.finished()) onFinished();
+      else this.onFinished = onFinished;
+    }
+  }
+
+  /** Our side is done: FIN acknowledged, or closed. */
+  finished(): boolean {
+    const st = this.c.state;
+    return this.closed || st === 'CLOSED' || st === 'TIME-WAIT' || st === 'FIN-WAIT-2';
   }
 
   setNoDelay(on: boolean): void {
@@ -437,6 +452,11 @@ export class TcpStack implements ProtocolHandler {
     }
     if (tc.closed) this.remove(tc);
     else this.arm(tc);
+    if (tc.onFinished && tc.finished()) {
+      const f = tc.onFinished;
+      tc.onFinished = undefined;
+      f();
+    }
   }
 
   private transmit(seg: TcpSegment, src: number, dst: number): void {

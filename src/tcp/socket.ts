@@ -302,18 +302,32 @@ export class Socket extends Duplex {
     this.clearIdle();
     this.connecting = false;
     const c = this.conn;
-    if (c) {
-      this.lastInfo = c.info();
-      // Like closing a kernel socket: a graceful FIN when everything was read and written,
-      // otherwise (an error, unread data, data still held) an RST.
-      c.release(err !== null || this.held !== undefined || c.hasUnread());
-    }
     const h = this.held;
     this.held = undefined;
-    if (h) h.cb(err ?? makeError('ERR_SOCKET_CLOSED', 'write'));
-    cb(err);
-    // 'close' after 'error' (emitClose is off so that hadError can be passed, like node:net).
-    process.nextTick(() => this.emit('close', err !== null));
+    const done = (): void => {
+      if (h) h.cb(err ?? makeError('ERR_SOCKET_CLOSED', 'write'));
+      cb(err);
+      // 'close' after 'error' (emitClose is off so that hadError can be passed, like node:net).
+      process.nextTick(() => this.emit('close', err !== null));
+    };
+    if (!c) {
+      done();
+      return;
+    }
+    this.lastInfo = c.info();
+    // Like closing a kernel socket: a graceful FIN when everything was read and written,
+    // otherwise (an error, unread data, data still held) an RST. A graceful close emits
+    // 'close' once our data and FIN are acknowledged, so a process may exit on 'close'.
+    const reset = err !== null || h !== undefined || c.hasUnread();
+    if (reset) {
+      c.release(true);
+      done();
+    } else {
+      c.release(false, () => {
+        this.lastInfo = c.info();
+        done();
+      });
+    }
   }
 
   /** Sends an RST and destroys the socket (like node:net's resetAndDestroy). */
