@@ -509,6 +509,9 @@ export class Connection implements ConnectionIO {
 
   private segmentArrives(seg: TcpSegment): void {
     this.segmentsIn++;
+    // Anything from the peer shows it is alive (keepalive, RFC 1122 4.2.3.6).
+    this.lastRecvAt = this.now;
+    this.kaProbes = 0;
     const tr = this.hooks.onTrace;
     if (tr) tr({ type: 'recv', t: this.now, seq: seg.seq, len: seg.payload.length, flags: seg.flags });
     switch (this._state) {
@@ -604,8 +607,6 @@ export class Connection implements ConnectionIO {
   private synchronizedArrives(seg0: TcpSegment): void {
     let seg = seg0;
     const st = this._state;
-    this.lastRecvAt = this.now;
-    this.kaProbes = 0;
 
     // A SYN on a synchronized connection.
     if (seg.flags & SYN) {
@@ -781,6 +782,8 @@ export class Connection implements ConnectionIO {
 
     const prevWnd = this.sndWnd;
     const priorInFlight = this.flightSize();
+    // Bytes acknowledged by the ACK that ends recovery do not grow cwnd (RFC 6582 3.2 step 3).
+    const wasInRecovery = this.inRecovery;
     const hadOutstanding = this.rtxQ.length > 0;
     // SACK information first (RFC 6675): blocks above the cumulative ACK.
     let newlySacked = 0;
@@ -845,7 +848,7 @@ export class Connection implements ConnectionIO {
           minRtt,
           priorInFlight,
           inFlight,
-          inRecovery: this.inRecovery,
+          inRecovery: this.inRecovery || wasInRecovery,
           appLimited: unsent <= 0 && priorInFlight + this.sndMss < this.cc.cwnd,
         }),
       );
