@@ -62,6 +62,32 @@ export async function freeTcpPort(): Promise<number> {
   });
 }
 
+/** A base port such that base .. base+n-1 are all free (TCP, 127.0.0.1). */
+export async function freeTcpPortRange(n: number): Promise<number> {
+  const tryListen = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 50; i++) {
+    const base = 20000 + Math.floor(Math.random() * 40000);
+    let ok = true;
+    for (let k = 0; k < n && ok; k++) ok = await tryListen(base + k);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports`);
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
 export interface ScrapeTarget {
   target: string;
   labels?: Record<string, string>;

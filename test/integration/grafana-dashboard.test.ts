@@ -4,41 +4,18 @@
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { spawnCli, killAll, type CliChild } from '../helpers/proc.js';
 import {
   checkDashboardLive,
   ensurePrometheus,
+  freeTcpPortRange,
+  pidAlive,
   grafanaDir,
   startPrometheus,
   targetHealth,
   waitUntil,
   type RunningPrometheus,
 } from '../helpers/prometheus.js';
-
-/** A base port with the next two also free (TCP, 127.0.0.1). */
-async function freeBase(): Promise<number> {
-  const tryListen = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 50; i++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    if ((await tryListen(base)) && (await tryListen(base + 1)) && (await tryListen(base + 2))) return base;
-  }
-  throw new Error('no three consecutive free ports');
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('Grafana dashboard against a real Prometheus and the running demo', function () {
   this.timeout(60_000);
@@ -54,7 +31,7 @@ describe('Grafana dashboard against a real Prometheus and the running demo', fun
       this.skip();
     }
     dashboard = JSON.parse(readFileSync(`${grafanaDir()}dashboards/overlay.json`, 'utf8')) as Record<string, unknown>;
-    const base = await freeBase();
+    const base = await freeTcpPortRange(3);
     demo = spawnCli(['demo', '--duration', '40', '--metrics-base', String(base), '--loss', '0.02']);
     await demo.waitFor(/sender\s+pid \d+/, { stream: 'stdout', timeoutMs: 15_000 });
     pids = [...demo.stdout.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
@@ -97,6 +74,6 @@ describe('Grafana dashboard against a real Prometheus and the running demo', fun
     demo!.kill('SIGINT');
     const r = await demo!.exited;
     expect(r.code).to.equal(130);
-    await waitUntil(async () => pids.every((p) => !alive(p)), 5000, 'the children to exit');
+    await waitUntil(async () => pids.every((p) => !pidAlive(p)), 5000, 'the children to exit');
   });
 });
