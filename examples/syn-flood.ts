@@ -53,7 +53,7 @@ export interface FloodOptions {
   /** Target rate, SYNs per second. */
   rate: number;
   seed?: number;
-  /** Send from this socket (already bound); default: a new one on 127.0.0.1:0. */
+  /** Send from this socket (bound and connected to the target, see flooderSocket); default: a new one. */
   socket?: DgramSocket;
   /** Called once after each burst (progress). */
   onBurst?: (sent: number) => void;
@@ -69,57 +69,56 @@ export interface FloodResult {
 const BURST = 500;
 
 /**
- * Sends spoofed SYNs as fast as `rate` allows, in synchronous bursts with a return to the
- * event loop between them (never an await per packet). Resolves when `count` were sent or
- * `maxMs` passed.
+ * Builds the flood: `count` SYNs from random sources in the prefix (never the network or
+ * broadcast address, the victim, or `exclude`), random ports and sequence numbers. Built
+ * before the flood starts so the flood's rate is the sending rate.
  */
-export async function floodSyns(o: FloodOptions): Promise<FloodResult> {
+export function buildSynFlood(o: Pick<FloodOptions, 'dst' | 'dstPort' | 'sourcePrefix' | 'exclude' | 'count' | 'seed'>): Buffer[] {
   const prefix = parsePrefix(o.sourcePrefix);
   if (!prefix) throw new UsageError(`bad source prefix '${o.sourcePrefix}'`);
-  const own = o.socket === undefined;
-  const sock = o.socket ?? createSocket('udp4');
-  if (own) {
-    sock.bind(0, '127.0.0.1');
-    await once(sock, 'listening');
+  const rng = new Xoshiro128(o.seed ?? 1);
+  const hostMask = ~prefixMask(prefix.length) >>> 0;
+  const exclude = new Set(o.exclude ?? []);
+  const out: Buffer[] = new Array(o.count);
+  const empty = Buffer.alloc(0);
+  for (let i = 0; i < o.count; i++) {
+    let src: number;
+    do src = (prefix.network | (rng.nextU32() & hostMask)) >>> 0;
+    while (exclude.has(src) || src === o.dst || (src & hostMask) === 0 || (src & hostMask) === hostMask);
+    const r = rng.nextU32();
+    out[i] = encodeTcpPacket(
+      { src, dst: o.dst, id: r & 0xffff },
+      { srcPort: 1024 + (r % 64000), dstPort: o.dstPort, seq: rng.nextU32(), ack: 0, flags: SYN, window: 64240, urgent: 0, options: { mss: 1460 }, payload: empty },
+    );
   }
+  return out;
+}
+
+/**
+ * Sends prebuilt packets at up to `rate` per second, in synchronous bursts with a return
+ * to the event loop between them (never an await per packet). Resolves when all were sent
+ * or `maxMs` passed. The socket is connected to the target (cheaper sends; it still
+ * receives the victim's SYN-ACKs, which are counted).
+ */
+export async function sendFlood(
+  packets: Buffer[],
+  sock: DgramSocket,
+  o: Pick<FloodOptions, 'rate' | 'maxMs' | 'onBurst'>,
+): Promise<FloodResult> {
   let replies = 0;
   const onMessage = (): void => {
     replies++;
   };
   sock.on('message', onMessage);
-  sock.on('error', () => {});
-  const rng = new Xoshiro128(o.seed ?? 1);
-  const hostMask = ~prefixMask(prefix.length) >>> 0;
-  const exclude = new Set(o.exclude ?? []);
   const start = performance.now();
   let sent = 0;
   try {
-    while (sent < o.count) {
+    while (sent < packets.length) {
       const elapsed = performance.now() - start;
       if (elapsed >= o.maxMs) break;
-      const allowed = Math.min(o.count, Math.floor((elapsed / 1000) * o.rate) + BURST) - sent;
+      const allowed = Math.min(packets.length, Math.floor((elapsed / 1000) * o.rate) + BURST) - sent;
       const n = Math.min(BURST, allowed);
-      for (let i = 0; i < n; i++) {
-        let src: number;
-        do src = (prefix.network | (rng.nextU32() & hostMask)) >>> 0;
-        while (exclude.has(src) || src === o.dst || (src & hostMask) === 0 || (src & hostMask) === hostMask);
-        const r = rng.nextU32();
-        const pkt = encodeTcpPacket(
-          { src, dst: o.dst, id: r & 0xffff },
-          {
-            srcPort: 1024 + (r % 64000),
-            dstPort: o.dstPort,
-            seq: rng.nextU32(),
-            ack: 0,
-            flags: SYN,
-            window: 64240,
-            urgent: 0,
-            options: { mss: 1460 },
-            payload: Buffer.alloc(0),
-          },
-        );
-        sock.send(pkt, o.target.port, o.target.address);
-      }
+      for (let i = 0; i < n; i++) sock.send(packets[sent + i]!);
       sent += n;
       o.onBurst?.(sent);
       // Back to the event loop: timers, replies, and (in-process) the victim itself run.
@@ -127,9 +126,35 @@ export async function floodSyns(o: FloodOptions): Promise<FloodResult> {
     }
   } finally {
     sock.off('message', onMessage);
-    if (own) sock.close();
   }
   return { sent, elapsedMs: performance.now() - start, replies };
+}
+
+/** A UDP socket on 127.0.0.1 connected to `target`, with a large send buffer. */
+export async function flooderSocket(target: { address: string; port: number }): Promise<DgramSocket> {
+  const sock = createSocket('udp4');
+  sock.on('error', () => {});
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  try {
+    sock.setSendBufferSize(4 * 1024 * 1024);
+  } catch {
+    // keep the default
+  }
+  sock.connect(target.port, target.address);
+  await once(sock, 'connect');
+  return sock;
+}
+
+/** Builds and sends a flood on a fresh socket (or `o.socket`, already connected). */
+export async function floodSyns(o: FloodOptions): Promise<FloodResult> {
+  const packets = buildSynFlood(o);
+  const sock = o.socket ?? (await flooderSocket(o.target));
+  try {
+    return await sendFlood(packets, sock, o);
+  } finally {
+    if (!o.socket) sock.close();
+  }
 }
 
 // ---- the flood helper role (a child process of the integration test) ----
@@ -148,9 +173,9 @@ async function flooderRole(argv: string[]): Promise<number> {
     seed: { kind: 'number' as const, default: 1 },
   };
   const p = parseArgs(argv, specs);
-  const target = String(p.flags.target ?? '');
-  const m = /^(127\.\d+\.\d+\.\d+):(\d+)$/.exec(target);
-  if (!m) throw new UsageError(`--target must be 127.x.x.x:PORT (loopback only), got '${target}'`);
+  const targetText = String(p.flags.target ?? '');
+  const m = /^(127\.\d+\.\d+\.\d+):(\d+)$/.exec(targetText);
+  if (!m) throw new UsageError(`--target must be 127.x.x.x:PORT (loopback only), got '${targetText}'`);
   const dst = parseIpv4(String(p.flags.dst));
   if (dst === undefined) throw new UsageError(`bad --dst '${String(p.flags.dst)}'`);
   const exclude = (p.flags.exclude as string[]).map((a) => {
@@ -158,29 +183,19 @@ async function flooderRole(argv: string[]): Promise<number> {
     if (v === undefined) throw new UsageError(`bad --exclude '${a}'`);
     return v;
   });
-  const sock = createSocket('udp4');
-  sock.bind(0, '127.0.0.1');
-  await once(sock, 'listening');
-  // Large send buffer: a burst must not fail with ENOBUFS.
-  try {
-    sock.setSendBufferSize(4 * 1024 * 1024);
-  } catch {
-    // keep the default
-  }
-  process.stderr.write(`flooder udp=127.0.0.1:${sock.address().port}\n`);
-  await once(process.stdin, 'data');
-  const r = await floodSyns({
-    target: { address: m[1]!, port: Number(m[2]) },
+  const target = { address: m[1]!, port: Number(m[2]) };
+  const packets = buildSynFlood({
     dst,
     dstPort: intFlag(p, 'port', 1, 65535),
     sourcePrefix: String(p.flags.prefix),
     exclude,
     count: intFlag(p, 'syns', 1, 10_000_000),
-    rate: intFlag(p, 'rate', 1, 10_000_000),
-    maxMs: intFlag(p, 'max-ms', 1, 60_000),
     seed: intFlag(p, 'seed', 0, 0xffffffff),
-    socket: sock,
   });
+  const sock = await flooderSocket(target);
+  process.stderr.write(`flooder udp=127.0.0.1:${sock.address().port}\n`);
+  await once(process.stdin, 'data');
+  const r = await sendFlood(packets, sock, { rate: intFlag(p, 'rate', 1, 10_000_000), maxMs: intFlag(p, 'max-ms', 1, 60_000) });
   process.stdout.write(`flood sent=${r.sent} ms=${r.elapsedMs.toFixed(0)} synacks=${r.replies}\n`);
   sock.close();
   process.stdin.destroy();
@@ -221,9 +236,7 @@ async function demo(argv: string[]): Promise<number> {
   const backlog = intFlag(p, 'backlog', 1, 65535);
   const port = intFlag(p, 'port', 1, 65535);
   const { a: client, b: server, close } = await hostPair();
-  const flooder = createSocket('udp4');
-  flooder.bind(0, '127.0.0.1');
-  await once(flooder, 'listening');
+  const flooder = await flooderSocket(server.endpoint);
   const fEp = flooder.address();
   // The whole subnet lives behind the flooder's endpoint; the real client keeps its /32.
   server.addPeer('10.77.0.0/16', { address: '127.0.0.1', port: fEp.port });

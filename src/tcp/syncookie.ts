@@ -317,6 +317,8 @@ export interface SynCookieJarOptions {
    */
   timestampOptions?: boolean;
   secret?: CookieSecret;
+  /** Called on every cookie decision (for the stack's counters: 'sent' is the syn_cookie event). */
+  onEvent?: (kind: 'sent' | 'accepted' | 'rejected') => void;
 }
 
 export interface SynCookieStats {
@@ -360,6 +362,7 @@ export class SynCookieJar {
       o.timestamps = ts;
     }
     this.stats.sent++;
+    this.opts.onEvent?.('sent');
     return makeCookie(this.tuple(seg, remoteAddr), seg.seq, mss, now, o);
   }
 
@@ -376,9 +379,11 @@ export class SynCookieJar {
     const d = checkCookie(this.tuple(seg, remoteAddr), (seg.ack - 1) >>> 0, (seg.seq - 1) >>> 0, now, tsecr, { secret: this.secret });
     if (!d) {
       this.stats.rejected++;
+      this.opts.onEvent?.('rejected');
       return undefined;
     }
     this.stats.accepted++;
+    this.opts.onEvent?.('accepted');
     const r: CookieAckResult = { mss: Math.min(d.mss, this.opts.mss), ts: seg.options.ts !== undefined };
     if (d.sackOk && this.opts.sack) r.sackPermitted = true;
     if (d.wscale !== undefined && this.opts.windowScale) r.wscale = d.wscale;
