@@ -25,7 +25,7 @@ import { CC_NAMES } from '../src/tcp/types.js';
 import { UsageError } from '../src/util/errors.js';
 import { onShutdown } from '../src/cli/common.js';
 import {
-  CLIENT, SERVER, announce, exampleFlagSpecs, exampleHost, formatBytes, intFlag, mbps, parseExampleArgs, runExample,
+  CLIENT, SERVER, announce, connected, exampleFlagSpecs, exampleHost, formatBytes, intFlag, mbps, parseExampleArgs, runExample,
 } from './lib/setup.js';
 
 const specs = {
@@ -37,6 +37,7 @@ const specs = {
   out: { kind: 'string' as const, description: 'receiver: also write what arrives to this file' },
   count: { kind: 'number' as const, description: 'receiver: exit after N transfers (0 = forever)', default: 1 },
   cc: { kind: 'string' as const, description: `congestion control (${CC_NAMES.join(', ')})`, default: 'cubic' },
+  'connect-timeout': { kind: 'number' as const, description: 'sender: ms to wait for the handshake', default: 10_000 },
   progress: { kind: 'string' as const, description: 'progress display: auto (bar on a TTY), bar, lines, none', default: 'auto' },
 };
 
@@ -69,7 +70,7 @@ runExample('stream-file', async () => {
       return await receive(host, port, intFlag(p, 'count', 0, 1e9), p.flags.out === undefined ? undefined : String(p.flags.out), cc);
     }
     const mode = progress === 'auto' ? (process.stdout.isTTY ? 'bar' : 'lines') : progress;
-    return await send(host, String(p.flags.server), port, cc, file, mib, mode as 'bar' | 'lines' | 'none');
+    return await send(host, String(p.flags.server), port, cc, file, mib, mode as 'bar' | 'lines' | 'none', intFlag(p, 'connect-timeout', 1, 600_000));
   } finally {
     await close();
   }
@@ -150,10 +151,11 @@ async function send(
   file: string | undefined,
   mib: number,
   mode: 'bar' | 'lines' | 'none',
+  connectTimeout: number,
 ): Promise<number> {
   const total = file !== undefined ? statSync(file).size : mib * 1024 * 1024;
   const sock = connect({ via: host, host: server, port, cc });
-  await once(sock, 'connect');
+  await connected(sock, connectTimeout, `${server}:${port}`);
   console.log(`connected ${sock.localAddress}:${sock.localPort} -> ${server}:${port} (${cc}), sending ${formatBytes(total)}`);
 
   const hash = createHash('sha256');

@@ -13,11 +13,12 @@
  */
 import { once } from 'node:events';
 import { connect } from '../src/net.js';
-import { CLIENT, SERVER, exampleFlagSpecs, exampleHost, intFlag, parseExampleArgs, runExample } from './lib/setup.js';
+import { CLIENT, SERVER, connected, exampleFlagSpecs, exampleHost, intFlag, parseExampleArgs, runExample } from './lib/setup.js';
 
 const specs = exampleFlagSpecs(CLIENT, {
   server: { kind: 'string', description: 'overlay address of the echo server', default: SERVER.addr },
   port: { kind: 'number', description: 'TCP port of the echo server', default: 7 },
+  'connect-timeout': { kind: 'number', description: 'ms to wait for the handshake', default: 10_000 },
 });
 
 runExample('tcp-echo-client', async () => {
@@ -29,7 +30,7 @@ runExample('tcp-echo-client', async () => {
   try {
     // 1. socket() + 2. connect(): the first send of a SYN, from an ephemeral port.
     const sock = connect({ via: host, host: server, port });
-    await once(sock, 'connect');
+    await connected(sock, intFlag(p, 'connect-timeout', 1, 600_000), `${server}:${port}`);
     console.log(`connected ${sock.localAddress}:${sock.localPort} -> ${server}:${port}`);
 
     const expected = messages.map((m) => `${m}\n`).join('');

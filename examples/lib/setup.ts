@@ -10,8 +10,10 @@
  */
 import { hostFlagSpecs, hostFromFlags, announceListening } from '../../src/cli/common.js';
 import { parseArgs, usage, type FlagSpecs, type Parsed } from '../../src/cli/args.js';
-import type { Host } from '../../src/host/host.js';
-import { UsageError } from '../../src/util/errors.js';
+import { Host } from '../../src/host/host.js';
+import { once } from 'node:events';
+import type { Socket as TcpSocket } from '../../src/net.js';
+import { makeError, UsageError } from '../../src/util/errors.js';
 
 export const SERVER = { addr: '10.77.0.3', udp: '127.0.0.1:40003' } as const;
 export const CLIENT = { addr: '10.77.0.2', udp: '127.0.0.1:40002' } as const;
@@ -118,7 +120,6 @@ export function mbps(bytes: number, ms: number): number {
  * server), each on its own UDP port on 127.0.0.1, routed to each other directly.
  */
 export async function hostPair(opts: { mtu?: number } = {}): Promise<{ a: Host; b: Host; close(): Promise<void> }> {
-  const { Host } = await import('../../src/host/host.js');
   const mtu = opts.mtu !== undefined ? { mtu: opts.mtu } : {};
   const a = await Host.create({ address: CLIENT.addr, udp: { address: '127.0.0.1', port: 0 }, ...mtu });
   const b = await Host.create({ address: SERVER.addr, udp: { address: '127.0.0.1', port: 0 }, ...mtu });
@@ -132,4 +133,23 @@ export async function hostPair(opts: { mtu?: number } = {}): Promise<{ a: Host; 
       await b.close();
     },
   };
+}
+
+/**
+ * Waits for a connecting socket's 'connect'; rejects with its 'error' (ECONNREFUSED, ...)
+ * or, after `ms`, destroys it and rejects with ETIMEDOUT (a SYN that nobody answers is
+ * otherwise retried for about two minutes, like the kernel's tcp_syn_retries).
+ */
+export async function connected(sock: TcpSocket, ms: number, what: string): Promise<void> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  try {
+    await once(sock, 'connect', { signal: ac.signal });
+  } catch (e) {
+    if ((e as { name?: string }).name !== 'AbortError') throw e;
+    sock.destroy();
+    throw makeError('ETIMEDOUT', 'connect', { message: `no answer from ${what} within ${ms} ms (is it running, and do the --peer routes point at each other?)` });
+  } finally {
+    clearTimeout(timer);
+  }
 }
