@@ -133,6 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     void c.exit.then(({ code, signal }) => {
       c.exited = true;
+      if (process.env.OVERLAY_DEBUG) process.stderr.write(`[demo] ${role} exited code=${code} signal=${signal} at ${performance.now().toFixed(0)} ms\n`);
       if (!c.stopping && !(code === 0 && (role === 'sender' || role === 'receiver'))) {
         const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         const last = c.stderrTail.length ? `: ${c.stderrTail[c.stderrTail.length - 1]}` : '';

@@ -214,7 +214,11 @@ async function send(o: SenderOptions, host: Host, observe: Observability): Promi
 
 /** Runs `overlay proxy ARGS` in this process; stops it (gracefully) when the parent goes away. */
 export async function runProxy(args: string[]): Promise<number> {
-  exitWithParent(() => process.kill(process.pid, 'SIGTERM'));
+  const detach = exitWithParent(() => process.kill(process.pid, 'SIGTERM'));
   const mod = (await import('../cli/proxy.js')) as { run(argv: string[]): Promise<number> };
-  return mod.run(args);
+  try {
+    return await mod.run(args);
+  } finally {
+    detach();
+  }
 }
