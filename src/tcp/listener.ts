@@ -28,6 +28,12 @@ export interface SynCookieHook {
   issForSyn(seg: TcpSegment, remoteAddr: number, now: number): number | undefined;
   /** A bare ACK matched no connection: when SEG.ACK-1 is a valid cookie, return what the SYN negotiated, else undefined. */
   checkAck(seg: TcpSegment, remoteAddr: number, now: number): { mss: number; sackPermitted?: boolean; wscale?: number; ts?: boolean } | undefined;
+  /**
+   * Optional, preferred over issForSyn: the whole cookie SYN-ACK plan. `tsNow` is our TSval
+   * clock; a returned `tsval` carries the options in its low bits (Linux scheme), and only
+   * then are window scale and SACK-permitted offered (without it they could not be restored).
+   */
+  synAck?(seg: TcpSegment, remoteAddr: number, now: number, tsNow?: number): { isn: number; mss: number; tsval?: number };
 }
 
 export interface ListenerOptions {
@@ -135,12 +141,18 @@ export class Listener {
       return undefined;
     }
     if (this.acceptQueue.length >= this.backlog || this.synQueue.size >= this.synBacklog) {
-      const cookie = this.synCookies?.issForSyn(seg, remoteAddr, now);
+      const hook = this.synCookies;
+      if (hook?.synAck) {
+        const plan = hook.synAck(seg, remoteAddr, now, this.tsNow(now));
+        this.out.push({ seg: this.cookieSynAck(seg, plan.isn >>> 0, now, plan.mss, plan.tsval), remoteAddr });
+        return undefined;
+      }
+      const cookie = hook?.issForSyn(seg, remoteAddr, now);
       if (cookie === undefined) {
         this.drop('queue_full');
         return undefined;
       }
-      this.out.push({ seg: this.cookieSynAck(seg, cookie >>> 0, now), remoteAddr });
+      this.out.push({ seg: this.cookieSynAck(seg, cookie >>> 0, now, this.config.mss, undefined), remoteAddr });
       return undefined;
     }
     const child = Connection.accept(tuple, this.config, seg, now, { iss: this.isn.isn(tuple, now), tsOffset: this.tsOffset });
@@ -149,17 +161,26 @@ export class Listener {
     return child;
   }
 
-  /** A stateless SYN-ACK carrying the cookie as ISS, with the options the SYN offered. */
-  private cookieSynAck(syn: TcpSegment, iss: number, now: number): TcpSegment {
-    const o: TcpOptions = { mss: this.config.mss };
-    if (this.config.windowScale && syn.options.wscale !== undefined) {
+  private tsNow(now: number): number {
+    return (Math.floor(now) + (this.tsOffset ?? 0)) >>> 0;
+  }
+
+  /**
+   * A stateless SYN-ACK carrying the cookie as ISS. With a cookie plan (`planned` set), WS and
+   * SACK-permitted are offered only when the TSval carries them; otherwise the SYN's options
+   * are echoed as for a normal SYN-ACK.
+   */
+  private cookieSynAck(syn: TcpSegment, iss: number, now: number, mss: number, tsval: number | undefined, planned = tsval !== undefined || !!this.synCookies?.synAck): TcpSegment {
+    const o: TcpOptions = { mss };
+    const optionsRestorable = !planned || tsval !== undefined;
+    if (optionsRestorable && this.config.windowScale && syn.options.wscale !== undefined) {
       let ws = 0;
       while (ws < 14 && this.config.rcvBuf > 65535 * 2 ** ws) ws++;
       o.wscale = ws;
     }
-    if (this.config.sack && syn.options.sackPermitted) o.sackPermitted = true;
+    if (optionsRestorable && this.config.sack && syn.options.sackPermitted) o.sackPermitted = true;
     if (this.config.timestamps && syn.options.ts) {
-      o.ts = { val: (Math.floor(now) + (this.tsOffset ?? 0)) >>> 0, ecr: syn.options.ts.val };
+      o.ts = { val: tsval ?? this.tsNow(now), ecr: syn.options.ts.val };
     }
     return {
       srcPort: syn.dstPort,
