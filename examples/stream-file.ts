@@ -11,8 +11,9 @@
  * after the last byte; the receiver reads to end-of-stream, then writes its digest on the
  * direction that is still open, and closes it.
  *
- * On a terminal the sender draws a progress bar (rate, ETA, retransmissions from
- * socket.getInfo()); otherwise it prints a plain progress line every second.
+ * On a terminal the sender draws a progress bar (acknowledged bytes, rate, ETA,
+ * retransmissions and cwnd from socket.getInfo()); otherwise it prints a plain progress line
+ * every second.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
@@ -206,11 +207,13 @@ class Progress {
     private readonly info: () => ReturnType<Socket['getInfo']>,
   ) {}
 
-  private text(done: number, now: number): { pct: number; line: string } {
+  /** `written` is what the application wrote; progress counts what the receiver acknowledged. */
+  private text(written: number, now: number): { pct: number; line: string } {
+    const i = this.info();
+    const done = i ? Math.min(written, i.bytesAcked) : written;
     const secs = (now - this.t0) / 1000;
     const rate = secs > 0 ? done / secs : 0;
     const eta = rate > 0 ? (this.total - done) / rate : Infinity;
-    const i = this.info();
     const retrans = i ? Object.values(i.retransmits).reduce((a, b) => a + b, 0) : 0;
     const cwnd = i ? `cwnd ${formatBytes(i.cwnd)}` : '';
     const pct = this.total > 0 ? Math.min(1, done / this.total) : 1;

@@ -65,6 +65,10 @@ describe('examples: lecture demonstrations', function () {
     const probe = r.stdout.indexOf('PERSIST PROBE #1');
     expect(probe, r.stdout).to.be.greaterThan(r.stdout.indexOf('ZERO WINDOW'));
     expect(r.stdout.indexOf('WINDOW REOPENS')).to.be.greaterThan(probe);
+    // Receiver SWS avoidance: the first non-zero window after the zero is at least min(MSS, buffer/2).
+    const reopen = /win=(\d+) .*WINDOW REOPENS \(\d+ >= min\(MSS (\d+), buffer\/2 (\d+)\)/.exec(r.stdout);
+    expect(reopen, r.stdout).to.not.equal(null);
+    expect(Number(reopen![1])).to.be.at.least(Math.min(Number(reopen![2]), Number(reopen![3])));
     const probes = Number(/persist probes seen on the wire: (\d+)/.exec(r.stdout)?.[1]);
     expect(probes).to.be.at.least(1);
     expect(r.stdout).to.contain('262144 of 262144 bytes arrived, sha256 match');
