@@ -1,7 +1,7 @@
 /** `overlay plot TRACE -o FILE.svg --kind cwnd|seq|rtt [--conn LABEL] [--list]` */
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../util/errors.js';
-import { boolFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
+import { boolFlag, numberFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
 import { groupByConnection, pickConnection, plot, summarize, PLOT_KINDS, type PlotKind } from '../trace/plot.js';
 import { readTrace, type TraceRecord } from '../trace/trace.js';
 
@@ -10,10 +10,12 @@ const SPECS: FlagSpecs = {
   output: { kind: 'string', short: 'o', description: 'SVG file to write (default: standard output)' },
   conn: { kind: 'string', short: 'c', description: 'connection LADDR:LPORT-RADDR:RPORT (default: the one that sent most)' },
   title: { kind: 'string', description: 'plot title' },
+  from: { kind: 'number', description: 'start of the time window, seconds after the connection began' },
+  to: { kind: 'number', description: 'end of the time window, seconds' },
   list: { kind: 'boolean', description: 'list the connections in the trace and exit' },
   help: { kind: 'boolean', short: 'h', description: 'show this help' },
 };
-const SYNOPSIS = 'overlay plot TRACE [-o FILE.svg] [--kind cwnd|seq|rtt] [--conn LABEL] [--list]';
+const SYNOPSIS = 'overlay plot TRACE [-o FILE.svg] [--kind cwnd|seq|rtt] [--conn LABEL] [--from S] [--to S] [--list]';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, SPECS);
@@ -41,7 +43,10 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError(`${file}: ${(e as Error).message}`);
   }
   const title = stringFlag(p, 'title');
-  const svg = plot(kind, groups.get(conn)!, { conn, ...(title ? { title } : {}) });
+  const from = numberFlag(p, 'from', 0, 1e9, false);
+  const to = numberFlag(p, 'to', 0, 1e9, false);
+  if (from !== undefined && to !== undefined && to <= from) throw new UsageError('--to must be after --from');
+  const svg = plot(kind, groups.get(conn)!, { conn, ...(title ? { title } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) });
   const out = stringFlag(p, 'output');
   if (out) {
     await writeFile(out, svg);

@@ -99,6 +99,21 @@ const isHuge = (v: number): boolean => !Number.isFinite(v) || v >= 0x40000000;
 export interface PlotOptions {
   conn: string;
   title?: string;
+  /** Only events from..to seconds after the connection's first event. */
+  from?: number;
+  to?: number;
+  /** Sequence number that plots as 0 (default: the connection's first one, normally the ISS). */
+  seqBase?: number;
+}
+
+/** The events inside the options' time window (times stay relative to the connection's start). */
+function windowed(events: TcpTraceEvent[], opts: PlotOptions): TcpTraceEvent[] {
+  if (opts.from === undefined && opts.to === undefined) return events;
+  const t0 = events[0]?.t ?? 0;
+  const lo = t0 + (opts.from ?? -Infinity) * 1000;
+  const hi = t0 + (opts.to ?? Infinity) * 1000;
+  // Keep the first event as the time origin so the axis still reads from connection start.
+  return events.filter((e, i) => i === 0 || (e.t >= lo && e.t <= hi));
 }
 
 export function plotCwnd(events: TcpTraceEvent[], opts: PlotOptions): string {
@@ -180,7 +195,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
   // Plot the receiving side when this end sent no data (its sends are pure ACKs).
   const receiverView = dataSends.length === 0;
   const first = receiverView ? events.find((e) => e.type === 'recv') : sends[0];
-  const base = first && (first.type === 'send' || first.type === 'recv') ? first.seq : 0;
+  const base = opts.seqBase ?? (first && (first.type === 'send' || first.type === 'recv') ? first.seq : 0);
   const seqU = new Unwrapper(base);
   const sent: BarSeries['bars'] = [];
   const retx: Point[] = [];
@@ -221,7 +236,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
   const series: Series[] = receiverView
     ? [{ kind: 'bars', label: 'segments received', color: '#1f3fb4', bars: scaleBars(recvd) }]
     : [
-        { kind: 'line', label: 'receive window limit (ACK + window)', color: '#bcbd22', points: scalePts(wnd), width: 1 },
+        { kind: 'line', label: 'receive window limit (ACK + window)', color: '#bcbd22', points: scalePts(wnd), width: 1, noExtent: true },
         { kind: 'line', label: 'ACK', color: '#2ca02c', points: scalePts(acks), width: 1.5 },
         { kind: 'bars', label: `segments sent${every > 1 ? ` (1 in ${every})` : ''}`, color: '#1f3fb4', bars: scaleBars(sent) },
         { kind: 'bars', label: 'SACK blocks', color: '#9467bd', bars: scaleBars(sacks), width: 3 },
@@ -233,6 +248,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
     xLabel: 'time (s)',
     yLabel: `relative sequence number (${u.name})`,
     series,
+    yFromZero: false,
   });
 }
 
@@ -261,7 +277,14 @@ export function plotRtt(events: TcpTraceEvent[], opts: PlotOptions): string {
   });
 }
 
-export function plot(kind: PlotKind, events: TcpTraceEvent[], opts: PlotOptions): string {
+export function plot(kind: PlotKind, all: TcpTraceEvent[], opts: PlotOptions): string {
+  const events = windowed(all, opts);
+  if (kind === 'seq' && opts.seqBase === undefined && events !== all) {
+    // Zoomed: keep numbering from the ISS of the whole connection, not the window's start.
+    const sentData = all.some((e) => e.type === 'send' && e.len > 0);
+    const first = all.find((e) => e.type === (sentData ? 'send' : 'recv'));
+    if (first && (first.type === 'send' || first.type === 'recv')) return plotSeq(events, { ...opts, seqBase: first.seq });
+  }
   if (kind === 'cwnd') return plotCwnd(events, opts);
   if (kind === 'seq') return plotSeq(events, opts);
   return plotRtt(events, opts);

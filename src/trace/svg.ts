@@ -17,6 +17,8 @@ export interface LineSeries {
   points: Point[];
   width?: number;
   dash?: string;
+  /** Do not widen the y axis for this series (it is clipped at the top instead). */
+  noExtent?: boolean;
 }
 
 /** Vertical bars from (x, y1) to (x, y2), drawn as one path (tcptrace-style segments). */
@@ -164,7 +166,7 @@ export function renderChart(spec: ChartSpec): string {
     } else {
       for (const p of s.points) {
         seeX(p.x);
-        seeY(p.y);
+        if (!(s.kind === 'line' && s.noExtent)) seeY(p.y);
       }
     }
   }
