@@ -35,7 +35,7 @@ function say(obj: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
-/** Counts datagrams; ACKs every 32 with the running count; reports when stdin closes. */
+/** Counts datagrams; ACKs with the running count; echoes 64-byte probes; reports when stdin closes. */
 async function udpRecv(): Promise<void> {
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
@@ -55,7 +55,8 @@ async function udpRecv(): Promise<void> {
     last = performance.now();
     count++;
     bytes += msg.length;
-    if ((count & 31) === 0) {
+    // ACK every 32 small datagrams, every 4 large ones (the sender's window is in bytes).
+    if (count % (msg.length > 8192 ? 4 : 32) === 0) {
       ack.writeDoubleBE(count, 0);
       sock.send(ack, rinfo.port, rinfo.address);
     }
@@ -76,7 +77,9 @@ async function udpSend(): Promise<void> {
   const size = Number(arg('size'));
   const seconds = Number(arg('seconds'));
   const port = Number(arg('port'));
-  const window = Math.max(64, Math.floor((4 * 1024 * 1024) / size));
+  // Within the receiver's socket buffer (4 MiB here; a datagram costs about twice its
+  // size in kernel memory), so the ceiling is not spoiled by self-inflicted drops.
+  const window = Math.max(16, Math.min(512, Math.floor((1536 * 1024) / size)));
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   sock.setSendBufferSize(8 * 1024 * 1024);
@@ -163,6 +166,7 @@ async function tcpClient(): Promise<void> {
     sendBufferSize: 8 * 1024 * 1024,
   });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
+  s.resume(); // read the server's FIN, so the socket can close
   await once(s, 'connect');
   const chunk = Buffer.alloc(256 * 1024, 0x5a);
   const end = performance.now() + seconds * 1000;

@@ -19,8 +19,8 @@ import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpSt
 import { makeError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
-import type { Ipv4Header } from '../wire/ipv4.js';
-import { decodeTcp, encodeTcpPacket, RST, type TcpSegment } from '../wire/tcp.js';
+import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
+import { decodeTcp, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
 import { defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
@@ -213,6 +213,7 @@ export class TcpStack implements ProtocolHandler {
   /** Retransmits of connections that have closed. */
   private readonly closedRetransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 };
   private depth = 0;
+  private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
   private readonly unregister: () => void;
   private connCount = 0;
@@ -426,6 +427,17 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private flush(tc: TcpConn): void {
+    if (this.depth === 0 && this.dirty.size === 0) {
+      // The hot path: one connection, nothing else pending; no set or array churn.
+      this.depth++;
+      try {
+        this.flushOne(tc);
+      } finally {
+        this.depth--;
+      }
+      if (this.dirty.size > 0) this.flushDirty();
+      return;
+    }
     this.dirty.add(tc);
     if (this.depth === 0) this.flushDirty();
   }
@@ -460,7 +472,15 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private transmit(seg: TcpSegment, src: number, dst: number): void {
-    const pkt = encodeTcpPacket({ src, dst, id: this.host.nextIpId() }, seg);
+    // One buffer per packet, the payload copied once (encodeTcpPacket's layout, without
+    // its per-packet object spread).
+    const ip = this.ipFields;
+    ip.src = src;
+    ip.dst = dst;
+    ip.id = this.host.nextIpId();
+    const pkt = Buffer.allocUnsafe(IPV4_HEADER_LEN + TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length);
+    writeIpv4Header(pkt, ip, pkt.length);
+    writeTcp(pkt, IPV4_HEADER_LEN, seg, src, dst);
     this.totals.segmentsOut++;
     this.totals.bytesOut += seg.payload.length;
     if (seg.flags & RST) this.totals.events.reset_out++;
