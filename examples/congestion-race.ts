@@ -7,7 +7,12 @@
  *
  *   node dist/examples/congestion-race.js                          # reno, cubic, bbr; 20 s
  *   node dist/examples/congestion-race.js --cc reno,reno,cubic --rate 50mbit --rtt 40
- *   node dist/examples/congestion-race.js --metrics 127.0.0.1:9464  # then watch it in Grafana
+ *   node dist/examples/congestion-race.js --metrics 0.0.0.0:9464    # then watch it in Grafana
+ *
+ * With --metrics HOST:PORT the chaos proxy serves its metrics on PORT and the two hosts on
+ * PORT+1: with 9464 that is where grafana/docker-compose.yml's Prometheus already looks
+ * (9464 proxy, 9465 stack), so `docker compose -f grafana/docker-compose.yml up` and
+ * http://localhost:3000 show the race.
  *
  * What to look for: Reno's sawtooth (AIMD: +1 MSS per RTT, halve on loss), CUBIC's
  * faster regrowth towards the last maximum, BBR holding cwnd near its BDP estimate. Loss-
@@ -29,7 +34,7 @@ const specs = {
   duration: { kind: 'number' as const, description: 'seconds to run', default: 20 },
   rate: { kind: 'string' as const, description: 'bottleneck rate', default: '20mbit' },
   rtt: { kind: 'number' as const, description: 'base round-trip time, ms', default: 20 },
-  metrics: { kind: 'string' as const, description: 'serve Prometheus /metrics on HOST:PORT (the proxy\'s on PORT+1)' },
+  metrics: { kind: 'string' as const, description: 'Prometheus /metrics: the proxy on HOST:PORT, the hosts on PORT+1' },
   help: { kind: 'boolean' as const, short: 'h', description: 'show this help' },
 };
 
@@ -65,8 +70,8 @@ runExample('congestion-race', async () => {
   }
   // One bandwidth-delay product of queue: the classic rule of thumb for a router buffer.
   const bdpBytes = Math.max(3000, Math.round((rateBps / 8) * (rtt / 1000)));
-  const metrics = p.flags.metrics === undefined ? undefined : String(p.flags.metrics);
-  const proxyMetrics = metrics ? metrics.replace(/:(\d+)$/, (_, n: string) => `:${Number(n) + 1}`) : undefined;
+  const proxyMetrics = p.flags.metrics === undefined ? undefined : String(p.flags.metrics);
+  const metrics = proxyMetrics?.replace(/:(\d+)$/, (_, n: string) => `:${Number(n) + 1}`);
 
   const path = await impairedPair({
     delayMs: rtt / 2,
@@ -81,10 +86,10 @@ runExample('congestion-race', async () => {
     console.log(`bottleneck: ${path.describe}`);
     console.log(`queue: ${formatBytes(bdpBytes)} (one BDP = ${String(p.flags.rate)} x ${rtt} ms)`);
     if (metrics) {
-      console.log(`metrics: http://${metrics}/metrics (stack), http://${proxyMetrics}/metrics (proxy)`);
-      console.log('Grafana: add Prometheus scraping those targets and open the dashboards in grafana/ for cwnd, RTT and goodput per connection.');
+      console.log(`metrics: http://${proxyMetrics}/metrics (proxy), http://${metrics}/metrics (hosts: cwnd, RTT, retransmissions per connection)`);
+      console.log('Grafana: docker compose -f grafana/docker-compose.yml up, then http://localhost:3000 (its Prometheus scrapes 9464 and 9465).');
     } else {
-      console.log('Tip: run with --metrics 127.0.0.1:9464 and scrape it with Prometheus to watch the race in Grafana (dashboards in grafana/).');
+      console.log('Tip: add --metrics 0.0.0.0:9464 and run grafana/docker-compose.yml to watch the race live in Grafana.');
     }
 
     // The receiver: discards, counting bytes per client port.
