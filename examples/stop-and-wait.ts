@@ -93,7 +93,7 @@ interface TftpResult {
  * duplicate (its ACK was lost) is ACKed again, and the transfer ends with the first block
  * shorter than 512 bytes.
  */
-async function tftpReceiveOne(host: Host): Promise<{ bytes: number; sha256: string }> {
+async function tftpReceiveOne(host: Host, timeoutMs: number): Promise<{ bytes: number; sha256: string }> {
   const listen = createSocket({ type: 'udp4', host });
   await new Promise<void>((r) => listen.bind(TFTP_PORT, r));
   const [req, client] = (await once(listen, 'message')) as [Buffer, RemoteInfo];
@@ -123,10 +123,12 @@ async function tftpReceiveOne(host: Host): Promise<{ bytes: number; sha256: stri
       tid.send(ack(block), client.port, client.address); // our ACK was lost: say it again
     }
   }
-  // Dally (RFC 1350 6): answer a retransmitted last block in case our final ACK was lost.
+  // Dally (RFC 1350 6): answer a retransmitted last block in case our final ACK was lost,
+  // for a few of the sender's timeouts.
   const last = (expected - 1) & 0xffff;
-  const dallyEnd = performance.now() + 1000;
-  for (let left = 1000; left > 0; left = dallyEnd - performance.now()) {
+  const dally = 4 * timeoutMs;
+  const dallyEnd = performance.now() + dally;
+  for (let left = dally; left > 0; left = dallyEnd - performance.now()) {
     const m = await box.next(left);
     if (m && m[0].readUInt16BE(0) === OP_DATA && m[0].readUInt16BE(2) === last) tid.send(ack(last), client.port, client.address);
   }
@@ -224,7 +226,7 @@ runExample('stop-and-wait', async () => {
   console.log(`path: ${path.describe}`);
   console.log(`file: ${formatBytes(file.length)} (${Math.floor(file.length / BLOCK) + 1} TFTP blocks)\n`);
   try {
-    const [srv, sw] = await Promise.all([tftpReceiveOne(path.b), tftpSend(path.a, SERVER.addr, file, timeout)]);
+    const [srv, sw] = await Promise.all([tftpReceiveOne(path.b, timeout), tftpSend(path.a, SERVER.addr, file, timeout)]);
     const swRate = (sw.bytes / sw.ms) * 1000;
     console.log(`stop-and-wait (TFTP/UDP): ${formatBytes(sw.bytes)} in ${(sw.ms / 1000).toFixed(2)} s = ${(swRate / 1024).toFixed(1)} KiB/s, ${sw.retransmissions} retransmissions`);
     console.log(`  sha256 sent ${sw.sha256}`);
