@@ -460,7 +460,11 @@ export class TcpStack implements ProtocolHandler {
     const segs = tc.c.takeOutput();
     if (segs.length > 0) {
       const t = tc.c.tuple;
-      for (let i = 0; i < segs.length; i++) this.transmit(segs[i]!, t.localAddr, t.remoteAddr);
+      let routed = true;
+      for (let i = 0; i < segs.length; i++) routed = this.transmit(segs[i]!, t.localAddr, t.remoteAddr) && routed;
+      // No route for our SYN: fail at once with EHOSTUNREACH, as a kernel does, instead
+      // of retrying into silence until ETIMEDOUT.
+      if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
     }
     if (tc.closed) this.remove(tc);
     else this.arm(tc);
@@ -471,7 +475,8 @@ export class TcpStack implements ProtocolHandler {
     }
   }
 
-  private transmit(seg: TcpSegment, src: number, dst: number): void {
+  /** Encodes and sends one segment; false when the host had no route for it. */
+  private transmit(seg: TcpSegment, src: number, dst: number): boolean {
     // One buffer per packet, the payload copied once (encodeTcpPacket's layout, without
     // its per-packet object spread).
     const ip = this.ipFields;
@@ -485,10 +490,11 @@ export class TcpStack implements ProtocolHandler {
     this.totals.bytesOut += seg.payload.length;
     if (seg.flags & RST) this.totals.events.reset_out++;
     try {
-      this.host.sendPacket(pkt, dst);
+      return this.host.sendPacket(pkt, dst);
     } catch {
       // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.
       this.host.countDrop('tcp_emsgsize');
+      return true;
     }
   }
 
@@ -609,11 +615,16 @@ export class TcpStack implements ProtocolHandler {
     else if (code === UNREACH_HOST || code === UNREACH_NET) errCode = 'EHOSTUNREACH';
     else return;
     if (errCode === 'ECONNREFUSED') this.totals.events.refused++;
+    this.abortOpening(tc, errCode);
+  }
+
+  /** Ends a connection in SYN-SENT with an error the connection itself does not know. */
+  private abortOpening(tc: TcpConn, code: 'ECONNREFUSED' | 'EHOSTUNREACH'): void {
     const hooks = tc.hooks;
     tc.hooks = {};
     // In SYN-SENT, ABORT sends nothing (RFC 9293 3.10.4).
     tc.abort();
-    hooks.onClosed?.(errCode, 'connect');
+    hooks.onClosed?.(code, 'connect');
   }
 
   // ---- inventory ----

@@ -127,6 +127,8 @@ export class Socket extends Duplex {
     if (opts.timeout !== undefined) this.setTimeout(opts.timeout);
     const { via: _v, host: _h, port: _p, localPort, localAddress, timeout: _t, allowHalfOpen: _a, ...tcp } = opts;
     const stack = TcpStack.for(via);
+    // Known now, so errors raised while the SYN is being sent can name the peer.
+    this.remote = { address: remoteText, port };
     try {
       this.conn = stack.connect(
         { remoteAddr, remotePort: port, localPort, localAddress, config: { ...this.tcpOptions, ...tcp } },

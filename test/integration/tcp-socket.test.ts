@@ -201,6 +201,14 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(err.message).to.equal('connect ECONNREFUSED 10.77.0.3:4999');
   });
 
+  it('fails at once with EHOSTUNREACH when the host has no route to the address', async () => {
+    const c = connect({ via: a, host: '10.77.0.99', port: 80 });
+    sockets.push(c);
+    const [err] = (await within(once(c, 'error'), 2000, 'error')) as [NodeStyleError];
+    expect(err.code).to.equal('EHOSTUNREACH');
+    expect(err.message).to.equal('connect EHOSTUNREACH 10.77.0.99:80');
+  });
+
   it('fails with ECONNRESET when the peer resets, error before close', async () => {
     const port = await listening(server({}, (s) => setTimeout(() => s.resetAndDestroy(), 20)));
     const c = client(port);
