@@ -12,8 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { inventory } from '../metrics/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
-import { ICMP_ECHO_REQUEST, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
-import { decodeIpv4, encodeIpv4, IPPROTO_ICMP } from '../wire/ipv4.js';
+import { ICMP_ECHO_REQUEST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
+import { decodeIpv4, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, type Ipv4Header } from '../wire/ipv4.js';
+import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
 import { UdpLink, type LinkRemote } from '../link/udp-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
@@ -66,6 +67,16 @@ export class Host implements HostLike {
   private closed = false;
   private learned = 0;
   private readonly unregister: () => void;
+  /** UDP with no socket open: what answers until a UDP layer registers (see ClosedUdp). */
+  private readonly closedUdp: ProtocolHandler;
+  // One-entry caches of peer-table lookups, valid while `peers.version` is unchanged:
+  // bulk traffic goes to and comes from one peer, so most packets skip the LPM probe.
+  private routeVersion = -1;
+  private routeDst = 0;
+  private routeEp: UdpEndpoint | undefined;
+  private srcVersion = -1;
+  private srcAddr = 0;
+  private srcEp: UdpEndpoint | undefined;
 
   private constructor(
     address: number,
@@ -88,6 +99,8 @@ export class Host implements HostLike {
       handlerFor: (proto) => this.handlers[proto],
     });
     this.handlers[IPPROTO_ICMP] = this.icmp;
+    this.closedUdp = closedUdp(this);
+    this.handlers[IPPROTO_UDP] = this.closedUdp;
     link.onPacket((packet, rinfo) => this.receive(packet, rinfo));
     this.unregister = inventory.add({ host: () => this.snapshot() });
   }
@@ -138,7 +151,10 @@ export class Host implements HostLike {
 
   /** Removes a protocol handler (only if it is still `handler`, when given). */
   clearProtocolHandler(protocol: number, handler?: ProtocolHandler): void {
-    if (!handler || this.handlers[protocol & 0xff] === handler) this.handlers[protocol & 0xff] = undefined;
+    const p = protocol & 0xff;
+    if (handler && this.handlers[p] !== handler) return;
+    // UDP falls back to "every port closed", never to "protocol unreachable".
+    this.handlers[p] = p === IPPROTO_UDP ? this.closedUdp : undefined;
   }
 
   sendPacket(packet: Buffer, dst: number): boolean {
@@ -152,10 +168,12 @@ export class Host implements HostLike {
     if (dst === this.address) {
       // To ourselves: deliver on a later tick, like loopback, never re-entrantly.
       this.countOut(packet);
-      setImmediate(() => this.receive(packet, undefined));
+      // A copy: the caller may reuse its buffer once sendPacket returns, as with a socket.
+      const copy = Buffer.from(packet);
+      setImmediate(() => this.receive(copy, undefined));
       return true;
     }
-    const ep = this.peers.lookup(dst);
+    const ep = this.lookupRoute(dst);
     if (!ep) {
       this.countDrop('no_route');
       return false;
@@ -163,6 +181,26 @@ export class Host implements HostLike {
     this.countOut(packet);
     this.link.send(packet, ep.port, ep.address);
     return true;
+  }
+
+  /** peers.lookup(dst) through the one-entry cache. */
+  private lookupRoute(dst: number): UdpEndpoint | undefined {
+    if (this.routeVersion !== this.peers.version || this.routeDst !== dst) {
+      this.routeEp = this.peers.lookup(dst);
+      this.routeDst = dst;
+      this.routeVersion = this.peers.version;
+    }
+    return this.routeEp;
+  }
+
+  /** peers.lookup(src) for anti-spoofing, through its own one-entry cache. */
+  private lookupSource(src: number): UdpEndpoint | undefined {
+    if (this.srcVersion !== this.peers.version || this.srcAddr !== src) {
+      this.srcEp = this.peers.lookup(src);
+      this.srcAddr = src;
+      this.srcVersion = this.peers.version;
+    }
+    return this.srcEp;
   }
 
   nextIpId(): number {
@@ -217,7 +255,7 @@ export class Host implements HostLike {
     }
     if (rinfo) {
       // Anti-spoofing: the source must come from the endpoint its address routes to.
-      const ep = this.peers.lookup(ip.src);
+      const ep = this.lookupSource(ip.src);
       if (ep) {
         if (ep.port !== rinfo.port || ep.address !== rinfo.address) {
           this.countDrop('spoofed');
@@ -354,4 +392,23 @@ export class Host implements HostLike {
     }
     await this.link.close();
   }
+}
+
+/**
+ * The UDP layer of a host with no datagram socket open (RFC 1122 4.1.3.1): a valid
+ * datagram is for a closed port, answered with ICMP port unreachable, as a kernel always
+ * has UDP. The UDP layer (src/udp/stack.ts) replaces it when the first socket is created.
+ */
+function closedUdp(host: Host): ProtocolHandler {
+  return {
+    onPacket(ip: Ipv4Header, payload: Buffer, packet: Buffer): void {
+      const d = decodeUdp(payload, ip.src, ip.dst);
+      if (!d.ok) {
+        host.countDrop(d.reason);
+        return;
+      }
+      host.countDrop('udp_no_socket');
+      host.sendIcmpError(ICMP_DEST_UNREACH, UNREACH_PORT, packet.subarray(0, ip.totalLength), ip.headerLength);
+    },
+  };
 }

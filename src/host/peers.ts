@@ -17,6 +17,8 @@ export class PeerTable {
   private readonly byLength: Array<Map<number, UdpEndpoint> | undefined> = new Array(33);
   /** Prefix lengths in use, longest first. */
   private lengths: number[] = [];
+  /** Bumped on every change, so callers can cache lookups (see Host's route caches). */
+  version = 0;
 
   /** Adds or replaces the route for `prefix` ("A.B.C.D" or "A.B.C.D/N"). Throws on a bad prefix. */
   add(prefix: string | Prefix, endpoint: UdpEndpoint): void {
@@ -29,6 +31,7 @@ export class PeerTable {
       this.lengths = [...this.lengths, p.length].sort((a, b) => b - a);
     }
     m.set(p.network, { address: endpoint.address, port: endpoint.port });
+    this.version++;
   }
 
   /** Removes the route for exactly this prefix; returns whether one existed. */
@@ -37,6 +40,7 @@ export class PeerTable {
     if (!p) return false;
     const m = this.byLength[p.length];
     if (!m || !m.delete(p.network)) return false;
+    this.version++;
     if (m.size === 0) {
       this.byLength[p.length] = undefined;
       this.lengths = this.lengths.filter((l) => l !== p.length);

@@ -8,6 +8,8 @@
  * would starve timers and incoming packets (see the anchors: never await per packet).
  */
 import type { Socket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 
 export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
@@ -56,9 +58,18 @@ export class UdpLink {
   }
 
   static async bind(opts: UdpLinkOptions): Promise<UdpLink> {
-    const promised = DgramAsPromised.createSocket({ type: 'udp4' });
+    // node:dgram resolves the address of every unconnected send, and dns.lookup answers
+    // even an IPv4 literal on a later tick: a closure and a tick per packet, and the send
+    // itself deferred. Once bound, answer literals synchronously (names still go to DNS).
+    let bound = false;
+    const lookup = (address: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void => {
+      if (bound && isIPv4(address)) cb(null, address, 4);
+      else dnsLookup(address, family, cb);
+    };
+    const promised = DgramAsPromised.createSocket({ type: 'udp4', lookup } as Parameters<typeof DgramAsPromised.createSocket>[0]);
     const link = new UdpLink(promised);
     await promised.bind(opts.port, opts.address);
+    bound = true;
     // Buffer sizes can only be set on a bound socket.
     trySetBuffer(() => promised.socket.setRecvBufferSize(opts.recvBufferSize ?? DEFAULT_SOCKET_BUFFER));
     trySetBuffer(() => promised.socket.setSendBufferSize(opts.sendBufferSize ?? DEFAULT_SOCKET_BUFFER));

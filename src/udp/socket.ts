@@ -53,6 +53,12 @@ export class Socket extends EventEmitter {
   private closed = false;
   private unregister: (() => void) | undefined;
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0 };
+  // One-entry caches of address text <-> number, so that a stream of datagrams to or from
+  // one peer does not parse or format an address per datagram.
+  private dstText = '';
+  private dstAddr = 0;
+  private srcAddr = -1;
+  private srcText = '';
 
   constructor(options: SocketOptions, listener?: MessageListener) {
     super();
@@ -176,20 +182,26 @@ export class Socket extends EventEmitter {
       data = data.subarray(offset, offset + length);
     }
     let port = args[0] as number | undefined;
-    let address = args[1] as string | undefined;
+    const address = args[1] as string | undefined;
+    let dst: number;
     if (this.remote) {
       if (port !== undefined) throw makeError('EISCONN', 'send');
       port = this.remote.port;
-      address = formatIpv4(this.remote.address);
-    } else if (port === undefined) {
-      throw makeError('ENOTCONN', 'send', { message: 'no destination: call connect() or pass a port' });
+      dst = this.remote.address;
+    } else {
+      if (port === undefined) throw makeError('ENOTCONN', 'send', { message: 'no destination: call connect() or pass a port' });
+      const dstText = address ?? this.host.addressString;
+      if (dstText !== this.dstText) {
+        const a = parseIpv4(dstText);
+        if (a === undefined) throw makeError('ERR_INVALID_ARG_VALUE', 'send', { message: `'${dstText}' is not an IPv4 address` });
+        this.dstText = dstText;
+        this.dstAddr = a;
+      }
+      dst = this.dstAddr;
     }
     if (!Number.isInteger(port) || port <= 0 || port > 65535) {
       throw makeError('ERR_INVALID_ARG_VALUE', 'send', { message: `port ${String(port)} is out of range 1..65535` });
     }
-    const dstText = address ?? this.host.addressString;
-    const dst = parseIpv4(dstText);
-    if (dst === undefined) throw makeError('ERR_INVALID_ARG_VALUE', 'send', { message: `'${dstText}' is not an IPv4 address` });
     this.ensureBound();
     const err = this.transmit(data, dst, port);
     if (err) {
@@ -229,9 +241,14 @@ export class Socket extends EventEmitter {
   private deliver(payload: Buffer, src: number, srcPort: number): void {
     this.counters.datagramsIn++;
     this.counters.bytesIn += payload.length;
-    // Copy: the payload is a view into the link's receive buffer.
-    const msg = Buffer.from(payload);
-    const rinfo: RemoteInfo = { address: formatIpv4(src), family: 'IPv4', port: srcPort, size: msg.length };
+    // No copy: the payload is a view into a buffer of this packet alone (node:dgram
+    // allocates one per datagram; the host copies packets it loops back to itself).
+    const msg = payload;
+    if (src !== this.srcAddr) {
+      this.srcAddr = src;
+      this.srcText = formatIpv4(src);
+    }
+    const rinfo: RemoteInfo = { address: this.srcText, family: 'IPv4', port: srcPort, size: msg.length };
     try {
       this.emit('message', msg, rinfo);
     } catch (e) {

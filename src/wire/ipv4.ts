@@ -47,10 +47,10 @@ export function decodeIpv4(buf: Buffer): Ipv4Decoded {
   if (vihl >> 4 !== 4) return { ok: false, reason: 'ip_bad_version' };
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < IPV4_HEADER_LEN || ihl > buf.length) return { ok: false, reason: 'ip_bad_ihl' };
-  const totalLength = buf.readUInt16BE(2);
+  const totalLength = (buf[2]! << 8) | buf[3]!;
   if (totalLength < ihl || totalLength > buf.length) return { ok: false, reason: 'ip_bad_length' };
   if (internetChecksum(buf, 0, ihl) !== 0) return { ok: false, reason: 'ip_bad_checksum' };
-  const fragWord = buf.readUInt16BE(6);
+  const fragWord = (buf[6]! << 8) | buf[7]!;
   if ((fragWord & FLAG_MF) !== 0 || (fragWord & 0x1fff) !== 0) return { ok: false, reason: 'ip_fragment' };
   return {
     ok: true,
@@ -81,17 +81,57 @@ export interface Ipv4Fields {
 
 /** Writes a 20-byte IPv4 header at `buf[0..20)` for a packet of `totalLength` bytes. */
 export function writeIpv4Header(buf: Buffer, f: Ipv4Fields, totalLength: number): void {
-  buf[0] = 0x45;
-  buf[1] = f.tos ?? 0;
-  buf.writeUInt16BE(totalLength, 2);
-  buf.writeUInt16BE(f.id & 0xffff, 4);
-  buf.writeUInt16BE(FLAG_DF, 6);
-  buf[8] = f.ttl ?? DEFAULT_TTL;
-  buf[9] = f.protocol;
-  buf.writeUInt16BE(0, 10);
-  buf.writeUInt32BE(f.src >>> 0, 12);
-  buf.writeUInt32BE(f.dst >>> 0, 16);
-  buf.writeUInt16BE(internetChecksum(buf, 0, IPV4_HEADER_LEN), 10);
+  writeIpv4HeaderAt(buf, 0, f.src, f.dst, f.protocol, f.id, totalLength, f.ttl ?? DEFAULT_TTL, f.tos ?? 0);
+}
+
+/**
+ * The same with the fields as arguments (no object on the per-packet path), at `off`.
+ * The checksum (RFC 791 3.1) is summed from the field values, not re-read from the buffer.
+ */
+export function writeIpv4HeaderAt(
+  buf: Uint8Array,
+  off: number,
+  src: number,
+  dst: number,
+  protocol: number,
+  id: number,
+  totalLength: number,
+  ttl: number,
+  tos: number,
+): void {
+  if (totalLength > 0xffff || totalLength < IPV4_HEADER_LEN) throw new RangeError(`IPv4 total length ${totalLength} out of range`);
+  src >>>= 0;
+  dst >>>= 0;
+  id &= 0xffff;
+  tos &= 0xff;
+  ttl &= 0xff;
+  protocol &= 0xff;
+  buf[off] = 0x45;
+  buf[off + 1] = tos;
+  buf[off + 2] = totalLength >>> 8;
+  buf[off + 3] = totalLength & 0xff;
+  buf[off + 4] = id >>> 8;
+  buf[off + 5] = id & 0xff;
+  buf[off + 6] = FLAG_DF >>> 8;
+  buf[off + 7] = 0;
+  buf[off + 8] = ttl;
+  buf[off + 9] = protocol;
+  buf[off + 12] = src >>> 24;
+  buf[off + 13] = (src >>> 16) & 0xff;
+  buf[off + 14] = (src >>> 8) & 0xff;
+  buf[off + 15] = src & 0xff;
+  buf[off + 16] = dst >>> 24;
+  buf[off + 17] = (dst >>> 16) & 0xff;
+  buf[off + 18] = (dst >>> 8) & 0xff;
+  buf[off + 19] = dst & 0xff;
+  let sum =
+    (0x4500 | tos) + (totalLength & 0xffff) + id + FLAG_DF + ((ttl << 8) | protocol) +
+    (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const ck = ~sum & 0xffff;
+  buf[off + 10] = ck >>> 8;
+  buf[off + 11] = ck & 0xff;
 }
 
 /** A whole IPv4 packet around an already-encoded transport payload. */

@@ -1,6 +1,6 @@
 /** UDP header (RFC 768) with the IPv4 pseudo-header checksum. */
 import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
-import { IPPROTO_UDP, IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields } from './ipv4.js';
+import { DEFAULT_TTL, IPPROTO_UDP, IPV4_HEADER_LEN, writeIpv4HeaderAt, type Ipv4Fields } from './ipv4.js';
 
 export const UDP_HEADER_LEN = 8;
 
@@ -33,15 +33,21 @@ export function decodeUdp(buf: Buffer, src?: number, dst?: number): UdpDecoded {
 
 function writeUdp(buf: Buffer, start: number, d: UdpDatagram, src: number, dst: number): void {
   const length = UDP_HEADER_LEN + d.payload.length;
-  buf.writeUInt16BE(d.srcPort, start);
-  buf.writeUInt16BE(d.dstPort, start + 2);
-  buf.writeUInt16BE(length, start + 4);
-  buf.writeUInt16BE(0, start + 6);
+  if (length > 0xffff) throw new RangeError(`UDP length ${length} out of range`);
+  buf[start] = d.srcPort >>> 8;
+  buf[start + 1] = d.srcPort & 0xff;
+  buf[start + 2] = d.dstPort >>> 8;
+  buf[start + 3] = d.dstPort & 0xff;
+  buf[start + 4] = length >>> 8;
+  buf[start + 5] = length & 0xff;
+  buf[start + 6] = 0;
+  buf[start + 7] = 0;
   buf.set(d.payload, start + UDP_HEADER_LEN);
   let sum = ~fold(sumWords(buf, start, start + length, pseudoHeaderSum(src, dst, IPPROTO_UDP, length))) & 0xffff;
   // A computed 0 is transmitted as all ones (RFC 768); 0 on the wire means "no checksum".
   if (sum === 0) sum = 0xffff;
-  buf.writeUInt16BE(sum, start + 6);
+  buf[start + 6] = sum >>> 8;
+  buf[start + 7] = sum & 0xff;
 }
 
 export function encodeUdp(d: UdpDatagram, src: number, dst: number): Buffer {
@@ -52,7 +58,7 @@ export function encodeUdp(d: UdpDatagram, src: number, dst: number): Buffer {
 
 export function encodeUdpPacket(ip: Omit<Ipv4Fields, 'protocol'>, d: UdpDatagram): Buffer {
   const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + UDP_HEADER_LEN + d.payload.length);
-  writeIpv4Header(buf, { ...ip, protocol: IPPROTO_UDP }, buf.length);
+  writeIpv4HeaderAt(buf, 0, ip.src, ip.dst, IPPROTO_UDP, ip.id, buf.length, ip.ttl ?? DEFAULT_TTL, ip.tos ?? 0);
   writeUdp(buf, IPV4_HEADER_LEN, d, ip.src, ip.dst);
   return buf;
 }
