@@ -83,7 +83,10 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     }
     return cached;
   };
-  const labelled = (s: InventorySnapshot): InventorySnapshot['connections'] => s.connections.slice(0, max);
+  // Per-connection series: live connections only. TIME-WAIT (and CLOSED) ones have
+  // finished their transfer; they are counted in overlay_tcp_connections{state} only.
+  const labelled = (s: InventorySnapshot): InventorySnapshot['connections'] =>
+    s.connections.filter((c) => c.state !== 'TIME-WAIT' && c.state !== 'CLOSED').slice(0, max);
 
   for (const [name, help, read] of PER_CONNECTION) {
     new Gauge({
@@ -106,7 +109,8 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     help: `Connections beyond the per-connection series cap (${max}) that have no per-connection series.`,
     registers: [registry],
     collect() {
-      this.set(Math.max(0, snapshot().connections.length - max));
+      const live = snapshot().connections.filter((c) => c.state !== 'TIME-WAIT' && c.state !== 'CLOSED').length;
+      this.set(Math.max(0, live - max));
     },
   });
   new Gauge({

@@ -128,6 +128,13 @@ describe('metrics registry (scrape-time collectors)', () => {
     expect(text).to.contain('40000');
   });
 
+  it('gives TIME-WAIT connections no per-connection series (they are only counted by state)', async () => {
+    conns.push(fakeInfo({ localPort: 40009, state: 'TIME-WAIT' }));
+    const text = await createMetrics({ sources: () => sources }).registry.metrics();
+    expect(text).to.not.contain('40009');
+    expect(samples(text).get('overlay_tcp_connections{state="TIME-WAIT"}')).to.equal(1);
+  });
+
   it('caps per-connection series and reports the rest', async () => {
     conns = Array.from({ length: 10 }, (_, i) => fakeInfo({ localPort: 41000 + i }));
     const m = createMetrics({ sources: () => sources, maxConnections: 4 });
