@@ -27,8 +27,11 @@
  * Simplifications, documented:
  * - Rounds: the draft ends a round when a packet sent after the round started is delivered
  *   (rs.prior_delivered >= next_round_delivered). RateSample carries no per-packet
- *   prior_delivered, so a round ends when totalDelivered >= delivered-at-round-start +
- *   inflight-at-round-start (every byte outstanding at the start has been delivered).
+ *   prior_delivered, so a round ends when delivered >= delivered-at-round-start +
+ *   inflight-at-round-start (every byte outstanding at the start has been delivered), with
+ *   `delivered` summed from AckEvent.bytesAcked.
+ * - A rate sample may not claim more bytes delivered in its interval than the ACKs reported
+ *   in that interval (a sanity bound that a correct estimator never hits).
  * - An ACK and its RateSample may arrive in either order (onAck then onRateSample, or the
  *   reverse); the model runs once both are in. An ACK without a sample only updates cwnd.
  *   If the connection never supplies rate samples, a crude ACK-rate estimate over one
@@ -109,6 +112,7 @@ export class Bbr implements CongestionControl {
   private roundStart = false;
   private nextRoundDelivered = 0;
   private roundStartInFlight = 0;
+  /** Bytes delivered, summed from AckEvent.bytesAcked (newly acked or SACKed). */
   private totalDelivered = 0;
 
   // Startup exit.
@@ -141,7 +145,9 @@ export class Bbr implements CongestionControl {
   // Inputs.
   private pendingSample: RateSample | undefined;
   private stashedAck: AckEvent | undefined;
-  private ackHistory: Array<{ t: number; delivered: number }> = [];
+  /** (time, totalDelivered) after each ACK, oldest first from logHead. */
+  private readonly deliveredLog: Array<{ t: number; d: number }> = [];
+  private logHead = 0;
   private gotRateSamples = false;
   private pacingInitialized = false;
 
@@ -208,6 +214,8 @@ export class Bbr implements CongestionControl {
       if (this.maxBw === 0) this.pacing = BBR.STARTUP_PACING_GAIN * this.initialCwnd / (ev.srtt / 1000);
     }
     this.flushStashedAck();
+    this.totalDelivered += ev.bytesAcked;
+    this.logDelivered(ev.now);
     const rs = this.pendingSample;
     if (rs) {
       // The connection delivered the rate sample first.
@@ -239,11 +247,11 @@ export class Bbr implements CongestionControl {
   }
 
   /** BBRUpdateOnACK: the model and state from a rate sample, then the control parameters. */
-  private update(ev: AckEvent, rs: RateSample | undefined): void {
-    this.totalDelivered = rs ? rs.totalDelivered : this.totalDelivered + ev.bytesAcked;
+  private update(ev: AckEvent, sample: RateSample | undefined): void {
+    const rs = sample && this.sanitize(ev, sample);
     if (rs) {
       // BBRUpdateModelAndState
-      this.updateRound(rs);
+      this.updateRound(ev);
       this.updateMaxBw(rs);
       this.updateLatestDeliverySignals(rs);
       this.updateCongestionSignals(rs);
@@ -259,33 +267,69 @@ export class Bbr implements CongestionControl {
     this.setCwnd(ev, rs?.lost ?? 0);
   }
 
+  /** Remember (time, bytes delivered so far) for the windows below; ~20 s of history. */
+  private logDelivered(now: number): void {
+    const log = this.deliveredLog;
+    const last = log[log.length - 1];
+    if (last && last.t === now) last.d = this.totalDelivered;
+    else log.push({ t: now, d: this.totalDelivered });
+    while (this.logHead < log.length - 1 && log[this.logHead]!.t < now - 20_000) this.logHead++;
+    if (this.logHead > 4096) {
+      log.splice(0, this.logHead);
+      this.logHead = 0;
+    }
+  }
+
+  /** Bytes delivered (per the ACKs) up to and including time t. */
+  private deliveredAt(t: number): number {
+    const log = this.deliveredLog;
+    let lo = this.logHead;
+    let hi = log.length - 1;
+    if (hi < lo || log[lo]!.t > t) return this.logHead === 0 ? 0 : log[lo]!.d;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (log[mid]!.t <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return log[lo]!.d;
+  }
+
+  /**
+   * A sample cannot have delivered more in its interval than the ACKs reported over the same
+   * interval (the interval is at least the ACK-side elapsed time of the draft). Holding it to
+   * that is a no-op for a correct estimator and keeps one over-counting sample from inflating
+   * max_bw for two whole ProbeBW cycles.
+   */
+  private sanitize(ev: AckEvent, rs: RateSample): RateSample {
+    const cap = this.totalDelivered - this.deliveredAt(ev.now - rs.interval);
+    if (rs.delivered <= cap || !(rs.interval > 0)) return rs;
+    return { ...rs, delivered: cap, deliveryRate: (cap * 1000) / rs.interval };
+  }
+
   /** Used only if the connection provides no RateSamples: ACK rate over ~one min_rtt. */
   private fallbackSample(ev: AckEvent): RateSample | undefined {
-    if (this.gotRateSamples) return undefined;
-    const delivered = this.totalDelivered + ev.bytesAcked;
-    const h = this.ackHistory;
-    h.push({ t: ev.now, delivered });
     const span = ev.minRtt > 0 ? ev.minRtt : ev.srtt > 0 ? ev.srtt : 1;
-    while (h.length > 2 && ev.now - h[1]!.t >= span) h.shift();
-    const first = h[0]!;
-    const interval = ev.now - first.t;
-    const rate = interval > 0 ? ((delivered - first.delivered) / interval) * 1000 : 0;
+    const first = this.deliveredLog[this.logHead];
+    const interval = Math.min(span, ev.now - (first?.t ?? ev.now));
+    if (!(interval > 0)) return undefined;
+    const delivered = this.totalDelivered - this.deliveredAt(ev.now - interval);
     return {
-      now: ev.now, deliveryRate: rate, delivered: delivered - first.delivered, interval,
+      now: ev.now, deliveryRate: (delivered * 1000) / interval, delivered, interval,
       rtt: ev.rttSample ?? -1, lost: 0, priorInFlight: ev.priorInFlight, inFlight: ev.inFlight,
-      isAppLimited: ev.appLimited, totalDelivered: delivered,
+      isAppLimited: ev.appLimited, totalDelivered: this.totalDelivered,
     };
   }
 
-  private updateRound(rs: RateSample): void {
+  /** Rounds are counted with our own delivered count (see the file comment). */
+  private updateRound(ev: AckEvent): void {
     this.roundStart = false;
-    if (rs.totalDelivered >= this.nextRoundDelivered) {
+    if (this.totalDelivered >= this.nextRoundDelivered) {
       this.roundStart = true;
       this.roundCount++;
       this.roundsSinceBwProbe++;
       this.roundsInPhase++;
-      this.nextRoundDelivered = rs.totalDelivered + rs.inFlight;
-      this.roundStartInFlight = rs.inFlight;
+      this.nextRoundDelivered = this.totalDelivered + ev.inFlight;
+      this.roundStartInFlight = ev.inFlight;
     }
   }
 
