@@ -12,12 +12,13 @@ import { DecisionLogWriter, readDecisionLog, replayTable } from './decision-log.
 import { ALL_LINKS, ChaosModel } from './model.js';
 import { PcapWriter } from '../trace/pcap.js';
 import type { Lane, LaneStats, ReplayTable } from './pipeline.js';
-import { Router, type Endpoint } from './router.js';
+import { Router, linkOf, type Endpoint } from './router.js';
 import { toxicToJson, type DirSpec, type Direction, type Toxic, type ToxicSpec } from './rules.js';
 import { ReleaseQueue } from './timers.js';
 import type { Decision } from './stages.js';
 
 export const SOCKET_BUFFER = 4 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface LaneInfo extends LaneStats {
   queuePackets: number;
@@ -80,6 +81,14 @@ export interface Proxy {
   metricsAddress?: Endpoint;
 }
 
+interface Session {
+  sock: Socket;
+  client: Endpoint;
+  connected: boolean;
+  up: Lane;
+  down: Lane;
+}
+
 function bindSocket(sock: Socket, ep: { address: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -112,17 +121,16 @@ class ChaosProxy implements Proxy {
   private readonly epoch0 = Date.now();
   private readonly releases: ReleaseQueue;
   private readonly sock: Socket;
-  private readonly sessions = new Map<string, { sock: Socket; client: Endpoint }>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly sessionByPort = new Map<number, Session>();
   private readonly counters = { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, icmpSent: 0, sendErrors: 0 };
   private readonly relayDrops: Record<string, number> = {};
   private readonly pollAt = new Map<Lane, number>();
+  private readonly laneCache = new Map<number, Map<number, Lane>>();
   private log: DecisionLogWriter | undefined;
   private pcap: PcapWriter | undefined;
   private closers: Array<() => Promise<void> | void> = [];
   private closed = false;
-  private readonly onSendDone = (err: Error | null): void => {
-    if (err) this.counters.sendErrors++;
-  };
 
   constructor(readonly cfg: ResolvedConfig, replay: ReplayTable | undefined) {
     this.mode = cfg.mode;
@@ -175,7 +183,19 @@ class ChaosProxy implements Proxy {
     if (icmp) this.counters.icmpSent++;
     this.pcap?.write(data, this.epoch0 + this.now());
     try {
-      sock.send(data, to.port, to.address, this.onSendDone);
+      sock.send(data, to.port, to.address);
+    } catch {
+      this.counters.sendErrors++;
+    }
+  }
+
+  private sendConnected(data: Buffer, sock: Socket): void {
+    if (this.closed) return;
+    this.counters.packetsOut++;
+    this.counters.bytesOut += data.length;
+    this.pcap?.write(data, this.epoch0 + this.now());
+    try {
+      sock.send(data);
     } catch {
       this.counters.sendErrors++;
     }
@@ -194,22 +214,57 @@ class ChaosProxy implements Proxy {
         else router.drops.no_route = (router.drops.no_route ?? 0) + 1;
       };
     } else {
-      const session = this.sessions.get(lane.link);
       const up = this.cfg.upstream!;
+      let session: Session | undefined;
       deliver =
         lane.dir === 'up'
           ? (data) => {
-              const s = this.sessions.get(lane.link) ?? session;
-              if (s) this.sendNow(data, up, false, s.sock);
+              session ??= this.sessions.get(lane.link);
+              if (!session) return;
+              if (session.connected) this.sendConnected(data, session.sock);
+              else this.sendNow(data, up, false, session.sock);
             }
           : (data) => {
-              const s = this.sessions.get(lane.link) ?? session;
-              if (s) this.sendNow(data, s.client);
+              session ??= this.sessions.get(lane.link);
+              if (session) this.sendNow(data, session.client);
             };
     }
+    // Departures of a lane are nearly always in order (delay preserves order, the
+    // bottleneck is FIFO): keep them in a FIFO drained by one release task at a time;
+    // only an out-of-order departure (delay in reorder mode) gets its own task.
+    const q: Buffer[] = [];
+    const qAt: number[] = [];
+    let head = 0;
+    const drain = (): void => {
+      const limit = this.now() + 0.5;
+      while (head < q.length && qAt[head]! <= limit) {
+        const d = q[head]!;
+        q[head++] = EMPTY;
+        deliver(d);
+      }
+      if (head === q.length) {
+        q.length = qAt.length = head = 0;
+      } else {
+        if (head > 1024) {
+          q.splice(0, head);
+          qAt.splice(0, head);
+          head = 0;
+        }
+        this.releases.push(qAt[head]!, drain);
+      }
+    };
     lane.out = (data, at) => {
-      if (at <= this.now()) deliver(data);
-      else this.releases.push(at, () => deliver(data));
+      if (head === q.length) {
+        if (at <= this.now()) return deliver(data);
+        q.push(data);
+        qAt.push(at);
+        this.releases.push(at, drain);
+      } else if (at >= qAt[qAt.length - 1]!) {
+        q.push(data);
+        qAt.push(at);
+      } else {
+        this.releases.push(at, () => deliver(data));
+      }
     };
   }
 
@@ -232,43 +287,75 @@ class ChaosProxy implements Proxy {
     if (!lane.empty) this.watch(lane);
   }
 
+  /** The lane of a (src, dst) pair, cached by number so the hot path formats no names. */
+  private laneFor(src: number, dst: number): Lane {
+    let m = this.laneCache.get(src);
+    if (!m) {
+      m = new Map();
+      this.laneCache.set(src, m);
+    }
+    let lane = m.get(dst);
+    if (!lane) {
+      const { link, dir } = linkOf(src, dst);
+      lane = this.model.lane(link, dir);
+      m.set(dst, lane);
+    }
+    return lane;
+  }
+
   private onRouterMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.counters.packetsIn++;
     this.counters.bytesIn += msg.length;
     const r = this.router!.route(msg, rinfo);
-    if (r.kind === 'forward') this.push(this.model.lane(r.link, r.dir), r.data);
+    if (r.kind === 'forward') this.push(this.laneFor(r.src, r.dst), r.data);
     else if (r.kind === 'reply') this.sendNow(r.data, r.to, true);
   }
 
   private onClientMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.counters.packetsIn++;
     this.counters.bytesIn += msg.length;
-    const key = `${rinfo.address}:${rinfo.port}`;
-    if (!this.sessions.has(key)) {
-      const client = { address: rinfo.address, port: rinfo.port };
-      const sock = dgram.createSocket('udp4');
-      const up = this.cfg.upstream!;
-      sock.on('error', () => this.counters.sendErrors++);
-      sock.on('message', (m, r) => {
-        this.counters.packetsIn++;
-        this.counters.bytesIn += m.length;
-        if (r.port !== up.port) {
-          this.relayDrops.not_upstream = (this.relayDrops.not_upstream ?? 0) + 1;
-          return;
-        }
-        this.push(this.model.lane(key, 'down'), m);
-      });
-      sock.bind(0, this.cfg.listen.address === '0.0.0.0' ? undefined : this.cfg.listen.address, () => {
-        try {
-          sock.setRecvBufferSize(SOCKET_BUFFER);
-          sock.setSendBufferSize(SOCKET_BUFFER);
-        } catch {
-          // keep the kernel default
-        }
-      });
-      this.sessions.set(key, { sock, client });
+    // Sessions by port first (no string per packet), then the address must match.
+    let session = this.sessionByPort.get(rinfo.port);
+    if (!session || session.client.address !== rinfo.address) {
+      const key = `${rinfo.address}:${rinfo.port}`;
+      session = this.sessions.get(key) ?? this.openSession(key, { address: rinfo.address, port: rinfo.port });
+      this.sessionByPort.set(rinfo.port, session);
     }
-    this.push(this.model.lane(key, 'up'), msg);
+    this.push(session.up, msg);
+  }
+
+  /** A relay client's session: its own upstream socket (connected once bound) and its two lanes. */
+  private openSession(key: string, client: Endpoint): Session {
+    const sock = dgram.createSocket('udp4');
+    const up = this.cfg.upstream!;
+    const session: Session = { sock, client, connected: false, up: undefined as unknown as Lane, down: undefined as unknown as Lane };
+    this.sessions.set(key, session);
+    const lanes = this.model.link(key);
+    session.up = lanes.up;
+    session.down = lanes.down;
+    sock.on('error', () => this.counters.sendErrors++);
+    sock.on('message', (m, r) => {
+      this.counters.packetsIn++;
+      this.counters.bytesIn += m.length;
+      if (r.port !== up.port) {
+        this.relayDrops.not_upstream = (this.relayDrops.not_upstream ?? 0) + 1;
+        return;
+      }
+      this.push(session.down, m);
+    });
+    sock.bind(0, this.cfg.listen.address === '0.0.0.0' ? undefined : this.cfg.listen.address, () => {
+      try {
+        sock.setRecvBufferSize(SOCKET_BUFFER);
+        sock.setSendBufferSize(SOCKET_BUFFER);
+      } catch {
+        // keep the kernel default
+      }
+      // A connected socket sends cheaper and only receives from the upstream.
+      sock.connect(up.port, up.address, () => {
+        session.connected = true;
+      });
+    });
+    return session;
   }
 
   // ------------------------------------------------------------------ control
@@ -359,6 +446,7 @@ class ChaosProxy implements Proxy {
     for (const c of this.closers) await c();
     for (const s of this.sessions.values()) s.sock.close();
     this.sessions.clear();
+    this.sessionByPort.clear();
     await new Promise<void>((resolve) => this.sock.close(() => resolve()));
     this.log?.close();
     await this.pcap?.close();

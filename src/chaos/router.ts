@@ -40,7 +40,7 @@ export interface RouterOptions {
 }
 
 export type RouteResult =
-  | { kind: 'forward'; link: string; dir: Direction; to: Endpoint; data: Buffer }
+  | { kind: 'forward'; link: string; dir: Direction; to: Endpoint; data: Buffer; src: number; dst: number }
   | { kind: 'reply'; to: Endpoint; data: Buffer }
   | { kind: 'drop'; reason: string };
 
@@ -54,6 +54,21 @@ export function linkOf(src: number, dst: number): { link: string; dir: Direction
   return { link: `${formatIpv4(lo)}-${formatIpv4(hi)}`, dir: up ? 'up' : 'down' };
 }
 
+/** A forward verdict whose link name is formatted only when asked for. */
+class ForwardResult {
+  readonly kind = 'forward' as const;
+  src = 0;
+  dst = 0;
+  to: Endpoint = { address: '', port: 0 };
+  data: Buffer = Buffer.alloc(0);
+  get link(): string {
+    return linkOf(this.src, this.dst).link;
+  }
+  get dir(): Direction {
+    return this.src <= this.dst ? 'up' : 'down';
+  }
+}
+
 const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12]);
 
 export class Router {
@@ -62,6 +77,11 @@ export class Router {
   readonly learned = new Map<number, Endpoint>();
   private readonly peers: StaticPeer[];
   private icmpId = 0;
+  /**
+   * The forward result is reused (one allocation less per packet): valid until the next
+   * call. Its link/dir are computed on demand by `linkOf` (see `route`).
+   */
+  private readonly forward: RouteResult & { kind: 'forward' } = new ForwardResult();
 
   constructor(readonly opts: RouterOptions) {
     this.peers = [...opts.peers].sort((a, b) => b.prefix.length - a.prefix.length);
@@ -103,8 +123,12 @@ export class Router {
     const oldWord = (h.ttl << 8) | h.protocol;
     data[8] = h.ttl - 1;
     data.writeUInt16BE(incrementalUpdate(data.readUInt16BE(10), oldWord, oldWord - 0x100), 10);
-    const { link, dir } = linkOf(h.src, h.dst);
-    return { kind: 'forward', link, dir, to, data };
+    const r = this.forward;
+    r.src = h.src;
+    r.dst = h.dst;
+    r.to = to;
+    r.data = data;
+    return r;
   }
 
   /** Packets to the router itself: it answers echo requests (so `ping` and traceroute see it). */
