@@ -70,7 +70,11 @@ export interface TcpListenerHandle {
 /** A connection as the socket layer sees it: user calls that flush and re-arm. */
 export class TcpConn {
   hooks: TcpConnHooks = {};
-  timer: NodeJS.Timeout | undefined;
+  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  timerIsImmediate = false;
+  lastFiredAt = -Infinity;
+  /** The timer callback, allocated once per connection. */
+  readonly fire = (): void => this.stack.onTimerFired(this);
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
   readonly label: string;
@@ -385,9 +389,7 @@ export class TcpStack implements ProtocolHandler {
       else this.portUse.set(t.localPort, n);
       this.connCount--;
     }
-    if (tc.timer) clearTimeout(tc.timer);
-    tc.timer = undefined;
-    tc.armedFor = Infinity;
+    this.clearTimer(tc);
   }
 
   private onClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
@@ -503,18 +505,37 @@ export class TcpStack implements ProtocolHandler {
     const d = tc.c.nextDeadline();
     if (d === undefined) return; // an armed timer fires and finds nothing to do
     if (tc.timer && tc.armedFor <= d) return;
-    if (tc.timer) clearTimeout(tc.timer);
+    this.clearTimer(tc);
     this.setTimer(tc, d);
   }
 
+  /**
+   * Node's timers have 1 ms resolution and may fire up to 1 ms early against
+   * performance.now(); pacing and delayed-ACK deadlines are often closer than that. So a
+   * timer is set for the whole milliseconds of the wait, and the sub-millisecond rest is
+   * covered with setImmediate (a poll through the event loop, I/O included), instead of
+   * rounding every wait up by a millisecond.
+   */
   private setTimer(tc: TcpConn, d: number): void {
-    const delay = Math.max(0, Math.ceil(d - this.now()));
+    const delay = d - this.now();
     tc.armedFor = d;
-    tc.timer = setTimeout(() => this.onTimerFired(tc), delay);
+    // A deadline that onTimer did not move past the time it ran at would spin: 1 ms then.
+    tc.timerIsImmediate = delay < 1 && d > tc.lastFiredAt;
+    tc.timer = tc.timerIsImmediate ? setImmediate(tc.fire) : setTimeout(tc.fire, Math.max(1, Math.floor(delay)));
     tc.timer.unref();
   }
 
-  private onTimerFired(tc: TcpConn): void {
+  private clearTimer(tc: TcpConn): void {
+    const t = tc.timer;
+    if (!t) return;
+    if (tc.timerIsImmediate) clearImmediate(t as NodeJS.Immediate);
+    else clearTimeout(t as NodeJS.Timeout);
+    tc.timer = undefined;
+    tc.armedFor = Infinity;
+  }
+
+  /** @internal (TcpConn.fire) */
+  onTimerFired(tc: TcpConn): void {
     tc.timer = undefined;
     tc.armedFor = Infinity;
     const d = tc.c.nextDeadline();
@@ -524,6 +545,7 @@ export class TcpStack implements ProtocolHandler {
       this.setTimer(tc, d);
       return;
     }
+    tc.lastFiredAt = now;
     this.depth++;
     try {
       tc.c.onTimer(now);
