@@ -167,6 +167,27 @@ describe('chaos proxy over loopback UDP', function () {
     expect(reasons[10]).to.equal('tcp_bad_checksum');
   });
 
+  it('router: MTU with icmp answers a DF packet with fragmentation needed; the bottleneck paces in real time', async () => {
+    const [a, b, port] = await routerWithHosts();
+    proxy!.setImpairment('*', 'up', 'mtu', { mtu: 100, icmp: true });
+    a.send(udp(A, B, 'x'.repeat(200)), port);
+    const [pkt] = await a.waitFor(1);
+    const ip = decodeIpv4(pkt!);
+    const icmp = ip.ok ? decodeIcmp(ip.payload) : undefined;
+    expect(icmp?.ok && [icmp.message.type, icmp.message.code, icmp.message.rest]).to.deep.equal([ICMP_DEST_UNREACH, 4, 100]);
+    expect(b.got).to.have.length(0);
+    proxy!.clearStage('*', 'mtu');
+    // 20 packets of 1250 bytes at 2 Mbit/s: 5 ms each, so the last leaves >= 95 ms after the first arrives.
+    proxy!.setImpairment('*', 'up', 'bottleneck', { rate: '2mbit', queue: 100 });
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) a.send(udp(A, B, 'y'.repeat(1222)), port);
+    await b.waitFor(20);
+    const elapsed = performance.now() - t0;
+    expect(elapsed).to.be.at.least(90);
+    expect(elapsed).to.be.below(2000);
+    expect(b.got.every((p) => p.length === 1250)).to.equal(true);
+  });
+
   it('HTTP API: loss 1.0 stops the flow, reset lets it flow again; bad values are 400', async () => {
     const [a, b, port] = await routerWithHosts({ api: '127.0.0.1:0' });
     const api = `http://127.0.0.1:${proxy!.apiAddress!.port}`;
