@@ -12,7 +12,7 @@
  * Flow control is credit based: the receiver acknowledges every 32 datagrams with its
  * running count, and the sender keeps at most WINDOW datagrams outstanding, sending in
  * synchronous bursts (never awaiting per packet). A stalled window (kernel drops) is
- * reopened after 20 ms. Each child process is this file run with `--role NAME`.
+ * reopened after STALL_MS. Each child process is this file run with `--role NAME`.
  *
  *   node <out>/bench/udp.js [--seconds N] [--prof DIR]   prints a table
  *
@@ -37,6 +37,7 @@ const SIZE = 1472; // one outer datagram = one overlay IPv4 packet of the defaul
 const PAYLOAD = SIZE - 28; // overlay UDP payload
 const ACK_EVERY = 32;
 const WINDOW = 1024; // datagrams outstanding (1.5 MB, well inside the 8 MiB receive buffer)
+const STALL_MS = 100; // no ACK for this long: the outstanding datagrams are taken as lost
 const BUF = 8 * 1024 * 1024;
 const RX = '10.77.0.3';
 const TX = '10.77.0.2';
@@ -107,7 +108,7 @@ function sender(seconds: number, sendOne: () => void): { ack(n: number): void; d
     }
   };
   const stall = setInterval(() => {
-    if (performance.now() - lastProgress > 20) {
+    if (performance.now() - lastProgress > STALL_MS) {
       acked = sent; // the outstanding datagrams were lost: reopen the window
       lastProgress = performance.now();
     }
@@ -150,12 +151,13 @@ async function rawRecv(): Promise<void> {
 }
 
 async function rawSend(): Promise<void> {
-  const sock = createDgram('udp4');
+  // Unconnected, like the overlay link (which talks to many peers from one socket), and
+  // with the link's synchronous lookup of IP literals, so that raw is the same socket.
+  const sock = createDgram({ type: 'udp4', lookup: (a, _f, cb) => (cb as (e: null, a: string, f: number) => void)(null, a, 4) });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   sock.setSendBufferSize(BUF);
   const port = Number(arg('port'));
   const payload = Buffer.alloc(SIZE, 0xab);
-  // Unconnected, like the overlay link (which talks to many peers from one socket).
   const s = sender(Number(arg('seconds')), () => sock.send(payload, port, '127.0.0.1'));
   sock.on('message', (m: Buffer) => s.ack(m.readDoubleBE(0)));
   say({ sent: await s.done, cpu: txCpu });
@@ -382,7 +384,7 @@ export async function run(opts: { seconds?: number; rounds?: number; prof?: stri
   for (let i = 0; i < rounds; i++) for (const k of kinds) results[k]!.push(await pair(k, seconds, nodeArgs));
   const raw = median(results.raw!.map((r) => r.pps));
   const desc: Record<string, string> = {
-    raw: 'node:dgram, unconnected send',
+    raw: 'node:dgram, unconnected send (the ceiling)',
     host: 'Host.sendPacket -> IPPROTO_UDP handler',
     socket: 'overlay dgram socket send -> message',
   };

@@ -3,7 +3,7 @@
  * Pure encode/decode: no state. Decoding never throws; it names a drop reason instead.
  */
 import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
-import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields } from './ipv4.js';
+import { DEFAULT_TTL, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt, type Ipv4Fields } from './ipv4.js';
 
 export const FIN = 0x01;
 export const SYN = 0x02;
@@ -206,23 +206,36 @@ export function encodedOptionsLength(o: TcpOptions): number {
 
 /** Writes the TCP header + payload at buf[start..] and its checksum. Returns the end. */
 export function writeTcp(buf: Buffer, start: number, seg: TcpSegment, src: number, dst: number): number {
-  buf.writeUInt16BE(seg.srcPort, start);
-  buf.writeUInt16BE(seg.dstPort, start + 2);
-  buf.writeUInt32BE(seg.seq >>> 0, start + 4);
-  buf.writeUInt32BE(seg.ack >>> 0, start + 8);
+  put16(buf, start, seg.srcPort);
+  put16(buf, start + 2, seg.dstPort);
+  put32(buf, start + 4, seg.seq);
+  put32(buf, start + 8, seg.ack);
   const optEnd = encodeOptions(seg.options, buf, start + TCP_HEADER_LEN);
   const hdrLen = optEnd - start;
   buf[start + 12] = (hdrLen / 4) << 4;
   buf[start + 13] = seg.flags & 0xff;
-  buf.writeUInt16BE(seg.window & 0xffff, start + 14);
-  buf.writeUInt16BE(0, start + 16);
-  buf.writeUInt16BE(seg.urgent & 0xffff, start + 18);
+  put16(buf, start + 14, seg.window);
+  put16(buf, start + 16, 0);
+  put16(buf, start + 18, seg.urgent);
   buf.set(seg.payload, optEnd);
   const end = optEnd + seg.payload.length;
   const len = end - start;
   const sum = sumWords(buf, start, end, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
-  buf.writeUInt16BE(~fold(sum) & 0xffff, start + 16);
+  put16(buf, start + 16, ~fold(sum) & 0xffff);
   return end;
+}
+
+// Big-endian stores without Buffer's per-call range checks (values are masked instead).
+function put16(buf: Uint8Array, i: number, v: number): void {
+  buf[i] = (v >>> 8) & 0xff;
+  buf[i + 1] = v & 0xff;
+}
+
+function put32(buf: Uint8Array, i: number, v: number): void {
+  buf[i] = v >>> 24;
+  buf[i + 1] = (v >>> 16) & 0xff;
+  buf[i + 2] = (v >>> 8) & 0xff;
+  buf[i + 3] = v & 0xff;
 }
 
 /** The TCP segment alone (header, options, payload) with its checksum. */
@@ -236,7 +249,7 @@ export function encodeTcp(seg: TcpSegment, src: number, dst: number): Buffer {
 export function encodeTcpPacket(ip: Omit<Ipv4Fields, 'protocol'>, seg: TcpSegment): Buffer {
   const tcpLen = TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length;
   const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + tcpLen);
-  writeIpv4Header(buf, { ...ip, protocol: IPPROTO_TCP }, buf.length);
+  writeIpv4HeaderAt(buf, 0, ip.src, ip.dst, IPPROTO_TCP, ip.id, buf.length, ip.ttl ?? DEFAULT_TTL, ip.tos ?? 0);
   writeTcp(buf, IPV4_HEADER_LEN, seg, ip.src, ip.dst);
   return buf;
 }
