@@ -236,6 +236,18 @@ describe('chaos proxy over loopback UDP', function () {
     expect(text).to.include('overlay_chaos_queue_delay_seconds');
   });
 
+  it('--metrics: serves /metrics with the chaos series', async () => {
+    const [a, b, port] = await routerWithHosts({ metrics: '127.0.0.1:0' });
+    proxy!.setImpairment('*', 'up', 'duplicate', { p: 1 });
+    a.send(udp(A, B, 'twice'), port);
+    await b.waitFor(2);
+    const res = await fetch(`http://127.0.0.1:${proxy!.metricsAddress!.port}/metrics`);
+    expect(res.status).to.equal(200);
+    const text = await res.text();
+    expect(text).to.include('overlay_chaos_packets_total{link="10.77.0.2-10.77.0.3",direction="up",stage="duplicate",verdict="duplicated"} 1');
+    expect(text).to.include('overlay_chaos_link_packets_total{link="10.77.0.2-10.77.0.3",direction="up",way="out"} 2');
+  });
+
   it('relay: carries a foreign UDP protocol (arbitrary bytes) both ways, with delay', async () => {
     const upstream = await RawHost.open();
     hosts.push(upstream);

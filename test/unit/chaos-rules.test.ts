@@ -3,6 +3,7 @@
  * forwarding logic, on a virtual clock with packets built by src/wire.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { ChaosModel } from '../../src/chaos/model.js';
 import { ChaosConfigError, compileToxic } from '../../src/chaos/rules.js';
 import { replayTable } from '../../src/chaos/decision-log.js';
@@ -329,5 +330,45 @@ describe('chaos router (forwarding logic)', () => {
     expect(icmp.ok && icmp.message.code === UNREACH_FRAG_NEEDED && icmp.message.rest === 576).to.equal(true);
     // An ICMP error about an ICMP error is never sent.
     expect(r.route(Buffer.from(frag!), { address: '127.0.0.1', port: 9 }).kind).to.equal('drop');
+  });
+});
+
+describe('chaos pipeline properties', () => {
+  it('conserves packets: out = in - drops + extra copies, every departure >= its arrival, queue within limit', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 20 }),
+        (seed, loss, dup, reorder, queue, jitter) => {
+          const { model, out } = vmodel(seed);
+          model.setImpairment('*', 'up', 'loss', { p: loss });
+          model.setImpairment('*', 'up', 'duplicate', { p: dup, count: 2 });
+          model.setImpairment('*', 'up', 'reorder', { p: reorder, k: 3, maxHold: 10 });
+          model.setImpairment('*', 'up', 'delay', { ms: 5, jitter, dist: 'normal' });
+          model.setImpairment('*', 'up', 'bottleneck', { rate: '50mbit', queue });
+          const lane = model.lane('a-b', 'up');
+          const arrival: number[] = [];
+          for (let i = 0; i < 2000; i++) {
+            const b = Buffer.alloc(200 + (i % 1000));
+            b.writeUInt32BE(i, 0);
+            arrival.push(i * 0.1);
+            lane.push(b, i * 0.1);
+          }
+          lane.poll(Infinity);
+          const st = lane.stats.stages;
+          const dropped = (st.loss?.packets.dropped ?? 0) + (st.bottleneck?.packets.dropped ?? 0);
+          const extra = 2 * (st.duplicate?.packets.duplicated ?? 0);
+          expect(out.length).to.equal(2000 - dropped + extra);
+          expect(lane.stats.packetsOut).to.equal(out.length);
+          for (const o of out) expect(o.at).to.be.at.least(arrival[o.data.readUInt32BE(0)]! + 5 - jitter * 10);
+          expect(lane.bottlenecks()[0]!.maxQueuedPackets).to.be.at.most(queue);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
