@@ -12,6 +12,9 @@ import { PackrStream, UnpackrStream } from 'msgpackr';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import type { NodeStyleError } from '../../src/util/errors.js';
+import { inventory, observers } from '../../src/metrics/inventory.js';
+import { TcpStack } from '../../src/tcp/driver.js';
+import type { TcpTraceEvent } from '../../src/tcp/types.js';
 
 async function hostPair(mtu = 1472): Promise<[Host, Host]> {
   const a = await Host.create({ address: '10.77.0.2', mtu });
@@ -322,6 +325,53 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     await within(once(c, 'timeout'), 5000, 'timeout');
     expect(c.destroyed).to.equal(false);
     c.setTimeout(0);
+  });
+
+  it('forwards trace events and RTT samples to the observers, labelled by 4-tuple', async () => {
+    const events: Array<[string, TcpTraceEvent]> = [];
+    const rtts: number[] = [];
+    observers.trace = (conn, ev) => events.push([conn, ev]);
+    observers.rtt = (sec) => rtts.push(sec);
+    try {
+      const port = await listening(server({}, (s) => s.pipe(s)));
+      const c = client(port);
+      const back = collect(c);
+      c.end('trace me');
+      await within(back, 5000, 'echo');
+      const label = `10.77.0.2:${c.localPort}-10.77.0.3:${port}`;
+      const mine = events.filter(([l]) => l === label).map(([, e]) => e);
+      expect(mine.some((e) => e.type === 'state' && e.to === 'ESTABLISHED')).to.equal(true);
+      expect(mine.some((e) => e.type === 'send')).to.equal(true);
+      const peer = events.filter(([l]) => l === `10.77.0.3:${port}-10.77.0.2:${c.localPort}`);
+      expect(peer.length).to.be.greaterThan(0);
+      expect(rtts.length).to.be.greaterThan(0);
+      expect(rtts.every((r) => r > 0 && r < 5)).to.equal(true);
+    } finally {
+      delete observers.trace;
+      delete observers.rtt;
+    }
+  });
+
+  it('reports connections, listeners and totals to the inventory', async () => {
+    const port = await listening(server({}, (s) => s.pipe(s)));
+    const c = client(port);
+    await within(once(c, 'connect'), 5000, 'connect');
+    const now = performance.now();
+    const conns = inventory.sources().flatMap((src) => src.tcpConnections?.(now) ?? []);
+    expect(conns.some((i) => i.localPort === c.localPort && i.remotePort === port && i.state === 'ESTABLISHED')).to.equal(true);
+    const listeners = inventory.sources().flatMap((src) => src.tcpListeners?.() ?? []);
+    expect(listeners.some((l) => l.localAddress === '10.77.0.3' && l.localPort === port)).to.equal(true);
+    const ta = TcpStack.for(a).stats();
+    const tb = TcpStack.for(b).stats();
+    expect(ta.events.active_open).to.equal(1);
+    expect(tb.events.passive_open).to.equal(1);
+    expect(ta.segmentsOut).to.be.greaterThan(1);
+    expect(tb.segmentsIn).to.be.at.least(1);
+    // A connection to a closed port counts a refusal here and an RST out there.
+    const r = client(4998);
+    await within(once(r, 'error').catch(() => undefined), 5000, 'refused');
+    expect(TcpStack.for(a).stats().events.refused).to.equal(1);
+    expect(TcpStack.for(b).stats().events.reset_out).to.equal(1);
   });
 
   it('getInfo() describes the connection', async () => {
