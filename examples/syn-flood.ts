@@ -244,7 +244,9 @@ async function demo(argv: string[]): Promise<number> {
   srv.on('error', () => {});
   srv.listen({ port, backlog });
   await once(srv, 'listening');
-  console.log(`server ${SERVER.addr}:${port} listening, backlog ${backlog}`);
+  // The listener's SYN-queue limit for this backlog (Listener default: max(backlog, 128)).
+  const synLimit = Math.max(backlog, 128);
+  console.log(`server ${SERVER.addr}:${port} listening, backlog ${backlog} (accept queue), SYN queue limit ${synLimit}`);
   console.log(`flood: ${syns} SYNs at ${rate}/s from random sources in 10.77.0.0/16 (spoofed), via udp 127.0.0.1:${fEp.port}`);
 
   let peakSynQueue = 0;
@@ -259,7 +261,7 @@ async function demo(argv: string[]): Promise<number> {
     const startLegit = (): void => {
       legitStarted = true;
       const t0 = performance.now();
-      console.log(`client ${CLIENT.addr} connects to ${SERVER.addr}:${port} during the flood (SYN queue ${peekListener(port, SERVER.addr)?.synQueue ?? '?'}/${backlog})`);
+      console.log(`client ${CLIENT.addr} connects to ${SERVER.addr}:${port} during the flood (SYN queue ${peekListener(port, SERVER.addr)?.synQueue ?? '?'}/${synLimit})`);
       const sock = connect({ via: client, host: SERVER.addr, port }, () => sock.write('hello through the flood'));
       const timer = setTimeout(() => sock.destroy(new Error('no echo within 15 s')), 15_000);
       let got = '';
@@ -301,7 +303,7 @@ async function demo(argv: string[]): Promise<number> {
   const totals = stack.stats();
   const drops = server.snapshot().drops;
   console.log('');
-  console.log(`peak SYN queue            ${peakSynQueue} (backlog ${backlog})`);
+  console.log(`peak SYN queue            ${peakSynQueue} (limit ${synLimit}: beyond it, SYN cookies)`);
   console.log(`SYN cookies issued        ${totals.events.syn_cookie}`);
   console.log(`passive opens             ${totals.events.passive_open}`);
   console.log(`segments in / out         ${totals.segmentsIn} / ${totals.segmentsOut}`);
