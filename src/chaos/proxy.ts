@@ -19,6 +19,8 @@ import type { Decision } from './stages.js';
 
 export const SOCKET_BUFFER = 4 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** A relay session (one upstream socket per client) is closed after this long without a client packet. */
+export const RELAY_IDLE_MS = 120_000;
 
 export interface LaneInfo extends LaneStats {
   queuePackets: number;
@@ -85,6 +87,9 @@ interface Session {
   sock: Socket;
   client: Endpoint;
   connected: boolean;
+  closed: boolean;
+  /** Proxy-clock ms of the client's last packet. */
+  lastSeen: number;
   up: Lane;
   down: Lane;
 }
@@ -129,6 +134,7 @@ class ChaosProxy implements Proxy {
   private readonly laneCache = new Map<number, Map<number, Lane>>();
   private log: DecisionLogWriter | undefined;
   private pcap: PcapWriter | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private closers: Array<() => Promise<void> | void> = [];
   private closed = false;
 
@@ -161,6 +167,10 @@ class ChaosProxy implements Proxy {
   async start(): Promise<void> {
     if (this.cfg.pcap) this.pcap = await PcapWriter.open(this.cfg.pcap);
     await bindSocket(this.sock, this.cfg.listen);
+    if (this.mode === 'relay') {
+      this.sweeper = setInterval(() => this.sweepSessions(), RELAY_IDLE_MS / 4);
+      this.sweeper.unref();
+    }
     for (const i of this.cfg.impairments) this.model.setImpairment(i.link, i.direction, i.stage, i.params);
     for (const t of this.cfg.toxics) this.model.addToxic(t.link, t.spec);
   }
@@ -219,13 +229,13 @@ class ChaosProxy implements Proxy {
       deliver =
         lane.dir === 'up'
           ? (data) => {
-              session ??= this.sessions.get(lane.link);
+              if (!session || session.closed) session = this.sessions.get(lane.link);
               if (!session) return;
               if (session.connected) this.sendConnected(data, session.sock);
               else this.sendNow(data, up, false, session.sock);
             }
           : (data) => {
-              session ??= this.sessions.get(lane.link);
+              if (!session || session.closed) session = this.sessions.get(lane.link);
               if (session) this.sendNow(data, session.client);
             };
     }
@@ -321,14 +331,27 @@ class ChaosProxy implements Proxy {
       session = this.sessions.get(key) ?? this.openSession(key, { address: rinfo.address, port: rinfo.port });
       this.sessionByPort.set(rinfo.port, session);
     }
+    session.lastSeen = this.now();
     this.push(session.up, msg);
+  }
+
+  /** Closes relay sessions idle (no packet from the client) for RELAY_IDLE_MS; their link stats stay. */
+  private sweepSessions(): void {
+    const limit = this.now() - RELAY_IDLE_MS;
+    for (const [key, s] of this.sessions) {
+      if (s.lastSeen >= limit) continue;
+      s.closed = true;
+      s.sock.close();
+      this.sessions.delete(key);
+      if (this.sessionByPort.get(s.client.port) === s) this.sessionByPort.delete(s.client.port);
+    }
   }
 
   /** A relay client's session: its own upstream socket (connected once bound) and its two lanes. */
   private openSession(key: string, client: Endpoint): Session {
     const sock = dgram.createSocket('udp4');
     const up = this.cfg.upstream!;
-    const session: Session = { sock, client, connected: false, up: undefined as unknown as Lane, down: undefined as unknown as Lane };
+    const session: Session = { sock, client, connected: false, closed: false, lastSeen: this.now(), up: undefined as unknown as Lane, down: undefined as unknown as Lane };
     this.sessions.set(key, session);
     const lanes = this.model.link(key);
     session.up = lanes.up;
@@ -444,7 +467,11 @@ class ChaosProxy implements Proxy {
     this.closed = true;
     this.releases.close();
     for (const c of this.closers) await c();
-    for (const s of this.sessions.values()) s.sock.close();
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const s of this.sessions.values()) {
+      s.closed = true;
+      s.sock.close();
+    }
     this.sessions.clear();
     this.sessionByPort.clear();
     await new Promise<void>((resolve) => this.sock.close(() => resolve()));
