@@ -129,6 +129,8 @@ export class ChaosModel {
     const schedule = 'schedule' in patch ? patch.schedule : old.scheduleSpec;
     if (match) spec.match = match;
     if (schedule) spec.schedule = schedule;
+    const toxicity = 'toxicity' in patch ? patch.toxicity : old.toxicity;
+    if (toxicity !== 1) spec.toxicity = toxicity;
     const t = compileToxic(spec, old.addedAt);
     t.version = old.version + 1;
     this.scopeMap(scope).set(name, t);

@@ -470,6 +470,8 @@ export interface ToxicSpec {
   params?: Record<string, unknown>;
   attributes?: Record<string, unknown>;
   schedule?: ScheduleSpec;
+  /** Probability that the toxic acts on a matching packet (default 1). */
+  toxicity?: number;
 }
 
 export interface Toxic {
@@ -486,6 +488,8 @@ export interface Toxic {
   addedAt: number;
   /** Bumped on every update so instances know to reload. */
   version: number;
+  /** Toxiproxy's toxicity: the probability the toxic acts on a matching packet (default 1). */
+  toxicity: number;
 }
 
 const NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -506,6 +510,7 @@ export function compileToxic(raw: unknown, addedAt: number, defaultName?: string
     params: normalizeParams(stage, t.params ?? t.attributes),
     addedAt,
     version: 0,
+    toxicity: num(t as Record<string, unknown>, 'toxicity', 0, 1, 1),
   };
   const match = compileMatch(t.match);
   if (match) {
@@ -524,6 +529,7 @@ export function toxicToJson(t: Toxic, link: string): Record<string, unknown> {
   const out: Record<string, unknown> = { name: t.name, link, stage: t.stage, type: t.stage, direction: t.direction, params: paramsToJson(t.params) };
   if (t.matchSpec) out.match = t.matchSpec;
   if (t.scheduleSpec) out.schedule = t.scheduleSpec;
+  if (t.toxicity !== 1) out.toxicity = t.toxicity;
   return out;
 }
 

@@ -99,6 +99,9 @@ export abstract class StageInstance {
       const base = tx.schedule.from === 'start' ? this.ctx.startTime : tx.addedAt;
       if (!scheduleActive(tx.schedule, t - base)) return false;
     }
+    // Toxicity draws from its own counter (63) so it never disturbs the stage's draws
+    // (in replay the recorded decision governs).
+    if (tx.toxicity < 1 && !this.ctx.replay && !(u01(this.key, p.n, p.c, 63) < tx.toxicity)) return false;
     const m = tx.match;
     if (!m) return true;
     if (m.packets && (p.n < m.packets[0] || p.n > m.packets[1])) return false;

@@ -282,6 +282,33 @@ describe('chaos proxy over loopback UDP', function () {
     expect(decisions.filter((d) => d.v === 'passed').length).to.equal(b.got.length);
   });
 
+  it('replays a recorded decision log: the same traffic gets the same verdicts under another seed', async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'chaos-'));
+    const path = join(tmp, 'rec.msgpack');
+    const runOnce = async (cfg: Record<string, unknown>): Promise<string[]> => {
+      const [a, b, port] = await routerWithHosts(cfg);
+      proxy!.setImpairment('*', 'up', 'loss', { p: 0.5 });
+      for (let i = 0; i < 60; i++) a.send(udp(A, B, `r${i}`), port);
+      await until(() => (proxy!.stats().links['10.77.0.2-10.77.0.3']?.up.packetsIn ?? 0) === 60);
+      const passed = proxy!.stats().links['10.77.0.2-10.77.0.3']!.up.packetsOut;
+      await b.waitFor(passed);
+      await proxy!.close();
+      proxy = undefined;
+      for (const h of hosts) h.close();
+      hosts = [];
+      return b.got.map((p) => {
+        const ip = decodeIpv4(p);
+        return ip.ok ? ip.payload.subarray(8).toString() : '?';
+      });
+    };
+    const recorded = await runOnce({ seed: 11, log: path });
+    const replayed = await runOnce({ seed: 12, replay: path });
+    const fresh = await runOnce({ seed: 12 });
+    expect(recorded.length).to.be.within(10, 50);
+    expect(replayed).to.deep.equal(recorded);
+    expect(fresh).to.not.deep.equal(recorded);
+  });
+
   it('CLI: overlay proxy prints READY and overlay chaos changes it; bad flags exit 2 with one line', async () => {
     const child = spawn(process.execPath, [MAIN, 'proxy', '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', '--seed', '3', '--loss', '0.01'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);

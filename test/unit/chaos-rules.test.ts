@@ -123,6 +123,14 @@ describe('chaos rules: matching on inner headers', () => {
     expect(out.length).to.equal(4);
   });
 
+  it('toxicity: a toxic acts on that fraction of matching packets', () => {
+    const { model, out } = vmodel(9);
+    model.addToxic('*', { name: 'half', stage: 'loss', toxicity: 0.25 });
+    const lane = model.lane('a-b', 'up');
+    for (let i = 0; i < 40_000; i++) lane.push(Buffer.alloc(1), i);
+    expect(1 - out.length / 40_000).to.be.within(0.235, 0.265);
+  });
+
   it('rejects bad values with one-line messages', () => {
     const bad: unknown[] = [
       { stage: 'loss', params: { p: 1.5 } },
