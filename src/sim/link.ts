@@ -29,6 +29,8 @@ export interface LinkOptions {
   encode?: boolean;
   /** Deterministic drop decision, called for every packet with its index on this link. */
   drop?: (seg: TcpSegment, index: number) => boolean;
+  /** Deterministic extra delay (ms) for one packet, e.g. to reorder a chosen segment. */
+  extraDelay?: (seg: TcpSegment, index: number) => number;
 }
 
 export interface LinkStats {
@@ -95,10 +97,12 @@ export class SimLink {
     }
     const copies = o.duplicate && this.rnd() < o.duplicate ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
-    for (let c = 0; c < copies; c++) this.enqueue(seg, src, dst);
+    const extra = o.extraDelay?.(seg, i) ?? 0;
+    if (extra > 0) this.stats.reordered++;
+    for (let c = 0; c < copies; c++) this.enqueue(seg, src, dst, extra);
   }
 
-  private enqueue(seg: TcpSegment, src: number, dst: number): void {
+  private enqueue(seg: TcpSegment, src: number, dst: number, extra: number): void {
     const o = this.opts;
     const now = this.clock.now;
     const size = wireSize(seg);
@@ -116,7 +120,7 @@ export class SimLink {
         this.queued -= size;
       });
     }
-    let delay = o.delay ?? 10;
+    let delay = (o.delay ?? 10) + extra;
     if (o.jitter) delay += this.rnd() * o.jitter;
     if (o.reorder && this.rnd() < o.reorder) {
       delay += o.reorderDelay ?? o.delay ?? 10;

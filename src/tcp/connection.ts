@@ -1691,8 +1691,11 @@ export class Connection implements ConnectionIO {
     if (rate === undefined) return false;
     // A release quantum of ~1 ms or two segments, like Linux's TSO autosizing.
     const quantum = Math.max(1, (2 * this.sndMss) / rate);
-    if (this.nextSendTime <= this.now + quantum) return false;
-    this.timers.set('pacing', this.nextSendTime - quantum);
+    const releaseAt = this.nextSendTime - quantum;
+    // A small tolerance: the timer fires at exactly releaseAt, and float rounding must not
+    // make the same deadline block again (a zero-progress timer loop).
+    if (releaseAt <= this.now + 1e-6) return false;
+    this.timers.set('pacing', releaseAt);
     return true;
   }
 
