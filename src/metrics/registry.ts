@@ -7,7 +7,7 @@
  * Naming follows the Prometheus conventions: prefix `overlay_`, base units (seconds,
  * bytes), `_total` for counters; `promtool check metrics` accepts the output.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { performance } from 'node:perf_hooks';
 import { RETRANSMIT_KINDS, TCP_STATES, type TcpInfo } from '../tcp/types.js';
 import { inventory, type InventorySource, type TcpConnectionEvent } from './inventory.js';
@@ -175,16 +175,64 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     return [...m];
   });
 
-  const rtt = new Histogram({
-    name: 'overlay_tcp_rtt_seconds',
-    help: 'TCP round-trip time samples (all connections).',
-    buckets: [...RTT_BUCKETS],
-    registers: [registry],
-  });
+  const rtt = new FastHistogram('overlay_tcp_rtt_seconds', 'TCP round-trip time samples (all connections).', RTT_BUCKETS);
+  registry.registerMetric(rtt as unknown as Parameters<Registry['registerMetric']>[0]);
   return {
     registry,
-    observeRtt(seconds: number): void {
-      rtt.observe(seconds);
-    },
+    observeRtt: (seconds: number): void => rtt.observe(seconds),
   };
+}
+
+/**
+ * A label-less histogram for a hot path: observe() is a short loop over the bounds and
+ * two additions (prom-client's Histogram hashes labels on every call, ~0.5 us). It
+ * plugs into a prom-client Registry as a metric object: name, help, type and get().
+ */
+export class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    if (!(v >= 0) || !Number.isFinite(v)) return;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        this.counts[i]!++;
+        break;
+      }
+    }
+    this.sum += v;
+    this.count++;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+
+  /** Cumulative buckets as the exposition format wants them. */
+  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> } {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    let acc = 0;
+    this.bounds.forEach((le, i) => {
+      acc += this.counts[i]!;
+      values.push({ metricName: `${this.name}_bucket`, labels: { le }, value: acc });
+    });
+    values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: this.count });
+    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.sum });
+    values.push({ metricName: `${this.name}_count`, labels: {}, value: this.count });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
 }
