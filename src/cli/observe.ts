@@ -12,6 +12,7 @@ import { createMetrics } from '../metrics/registry.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { PcapWriter } from '../trace/pcap.js';
 import { TraceWriter } from '../trace/trace.js';
+import { UsageError } from '../util/errors.js';
 
 export interface ObserveOptions {
   metrics?: string;
@@ -31,6 +32,15 @@ export interface Observability {
   /** The pcap writer (when --pcap was given), also for packets that bypass a host. */
   readonly pcap?: PcapWriter;
   close(): Promise<void>;
+}
+
+/** OVERLAY_METRICS_MAX_CONNECTIONS: the per-connection series cap for every command (default 64). */
+function maxConnectionsFromEnv(): number | undefined {
+  const v = process.env.OVERLAY_METRICS_MAX_CONNECTIONS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`OVERLAY_METRICS_MAX_CONNECTIONS must be a whole number, not '${v}'`);
+  return n;
 }
 
 export async function startObservability(hosts: HostLike[], opts: ObserveOptions): Promise<Observability> {
@@ -53,7 +63,8 @@ export async function startObservability(hosts: HostLike[], opts: ObserveOptions
     let server: MetricsServer | undefined;
     let pcap: PcapWriter | undefined;
     if (opts.metrics !== undefined) {
-      const metrics = createMetrics({ ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) });
+      const maxConnections = opts.maxConnections ?? maxConnectionsFromEnv();
+      const metrics = createMetrics({ ...(opts.registry ? { registry: opts.registry } : {}), ...(maxConnections !== undefined ? { maxConnections } : {}) });
       registry = metrics.registry;
       const previous = observers.rtt;
       observers.rtt = (s) => metrics.observeRtt(s);
