@@ -194,7 +194,17 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(n).to.equal(total);
   });
 
+  it('fails with ECONNREFUSED when the host speaks no TCP (ICMP protocol unreachable)', async () => {
+    // b has no TCP stack at all: it answers our SYN with ICMP protocol unreachable.
+    const c = client(4999);
+    const [err] = (await within(once(c, 'error'), 5000, 'error')) as [NodeStyleError];
+    expect(err.code).to.equal('ECONNREFUSED');
+    expect(TcpStack.for(a).stats().events.refused).to.equal(1);
+    expect(b.stats.drops.get('no_handler')).to.equal(1);
+  });
+
   it('fails with ECONNREFUSED when nothing listens (RST)', async () => {
+    await listening(server()); // b speaks TCP, but not on port 4999
     const c = client(4999);
     const [err] = (await within(once(c, 'error'), 5000, 'error')) as [NodeStyleError];
     expect(err.code).to.equal('ECONNREFUSED');
@@ -202,6 +212,7 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(err.address).to.equal('10.77.0.3');
     expect(err.port).to.equal(4999);
     expect(err.message).to.equal('connect ECONNREFUSED 10.77.0.3:4999');
+    expect(TcpStack.for(b).stats().events.reset_out).to.equal(1);
   });
 
   it('fails at once with EHOSTUNREACH when the host has no route to the address', async () => {
