@@ -190,7 +190,8 @@ export class Connection implements ConnectionIO {
 
   private constructor(tuple: FourTuple, config: TcpConfig, now: number, opts: ConnectOptions) {
     this.tuple = tuple;
-    this.config = config;
+    // A private copy: setNoDelay() changes it, and callers may share one config object.
+    this.config = { ...config };
     this.now = now;
     if (opts.hooks) this.hooks = opts.hooks;
     this.tsOffset = (opts.tsOffset ?? 0) >>> 0;
