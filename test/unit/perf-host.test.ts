@@ -108,3 +108,36 @@ describe('host: UDP without any socket, route caches, loopback copies', function
     expect(seen).to.deep.equal(['first']);
   });
 });
+
+describe('link: send errors counted without a callback on every send', () => {
+  it('checks the first send to a destination, then every send once errors are seen', async () => {
+    const { UdpLink, SEND_CHECK_EVERY } = await import('../../src/link/udp-link.js');
+    const l = await UdpLink.bind({ address: '127.0.0.1', port: 0 });
+    const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+    try {
+      // Broadcast without SO_BROADCAST fails at once in the kernel (EACCES): nothing leaves.
+      for (let i = 0; i < 10; i++) l.send(Buffer.from('x'), 9, '255.255.255.255');
+      await tick();
+      // Only the first send of that burst carried a callback (a new destination).
+      expect(l.stats.sendErrors).to.equal(1);
+      // From now on every send is checked, so each failure counts.
+      for (let i = 0; i < 100; i++) l.send(Buffer.from('x'), 9, '255.255.255.255');
+      await tick();
+      expect(l.stats.sendErrors).to.equal(101);
+      // Healthy sends bring the link back to sampling after SEND_CHECK_EVERY successes.
+      const sink = await UdpLink.bind({ address: '127.0.0.1', port: 0 });
+      try {
+        for (let i = 0; i < SEND_CHECK_EVERY; i++) l.send(Buffer.from('ok'), sink.local().port, '127.0.0.1');
+        await tick();
+        for (let i = 0; i < 10; i++) l.send(Buffer.from('x'), 9, '255.255.255.255');
+        await tick();
+        expect(l.stats.sendErrors).to.equal(102);
+        expect(l.stats.packetsOut).to.equal(10 + 100 + SEND_CHECK_EVERY + 10);
+      } finally {
+        await sink.close();
+      }
+    } finally {
+      await l.close();
+    }
+  });
+});
