@@ -16,6 +16,7 @@
  */
 import type { HostLike, ProtocolHandler } from '../host/types.js';
 import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
+import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST } from '../limits.js';
 import { makeError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
@@ -84,6 +85,8 @@ export class TcpConn {
   released = false;
   /** Set when a listener child becomes established and waits for accept. */
   owner: ListenerEntry | undefined;
+  /** Refused by the host's connection limit (holds no slot). */
+  overLimit = false;
   /** Called once our FIN has been acknowledged or the connection closed (see release). */
   onFinished: (() => void) | undefined;
 
@@ -222,7 +225,14 @@ export class TcpStack implements ProtocolHandler {
   private readonly unregister: () => void;
   private connCount = 0;
 
+  /**
+   * Open connections on this host (src/limits.ts; like RLIMIT_NOFILE): connect() beyond it
+   * fails with EMFILE, and a handshake beyond it on the passive side is reset and counted.
+   */
+  readonly connectionLimit: ConnectionLimit;
+
   private constructor(readonly host: HostLike) {
+    this.connectionLimit = new ConnectionLimit(DEFAULT_MAX_CONNECTIONS_PER_HOST, `host ${host.addressString}`);
     host.setProtocolHandler(IPPROTO_TCP, this);
     this.unregister = inventory.add({
       tcpConnections: (now) => this.connectionInfos(now),
@@ -277,6 +287,8 @@ export class TcpStack implements ProtocolHandler {
       localPort = this.ephemeralPort(req.remoteAddr, req.remotePort);
     }
     const tuple: FourTuple = { localAddr, localPort, remoteAddr: req.remoteAddr, remotePort: req.remotePort };
+    const limitErr = this.connectionLimit.openOrError(formatIpv4(req.remoteAddr), req.remotePort);
+    if (limitErr) throw limitErr;
     const c = Connection.connect(tuple, this.configFor(req.config), this.now());
     const tc = new TcpConn(this, c);
     tc.hooks = hooks;
@@ -388,6 +400,7 @@ export class TcpStack implements ProtocolHandler {
       if (n <= 0) this.portUse.delete(t.localPort);
       else this.portUse.set(t.localPort, n);
       this.connCount--;
+      if (!tc.overLimit) this.connectionLimit.close();
     }
     this.clearTimer(tc);
   }
@@ -613,6 +626,13 @@ export class TcpStack implements ProtocolHandler {
   private adoptChild(entry: ListenerEntry, child: Connection): TcpConn {
     const tc = new TcpConn(this, child);
     tc.owner = entry;
+    if (!this.connectionLimit.tryOpen()) {
+      // Over the host's connection limit: reset the handshake (counted by the limit).
+      tc.overLimit = true;
+      this.install(tc);
+      tc.abort();
+      return tc;
+    }
     this.install(tc);
     this.totals.events.passive_open++;
     return tc;

@@ -330,6 +330,24 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(err3.code).to.equal('ECONNREFUSED');
   });
 
+  it("enforces the host's connection limit: EMFILE on connect, RST beyond it on accept", async () => {
+    const port = await listening(server());
+    TcpStack.for(a).connectionLimit.max = 1;
+    const c1 = client(port);
+    await within(once(c1, 'connect'), 5000, 'first connect');
+    const c2 = client(port);
+    const [e2] = (await within(once(c2, 'error'), 5000, 'EMFILE')) as [NodeStyleError];
+    expect(e2.code).to.equal('EMFILE');
+    // Passive side: b takes one connection (c1 holds it), so the next handshake is reset.
+    TcpStack.for(a).connectionLimit.max = 10;
+    TcpStack.for(b).connectionLimit.max = 1;
+    const c3 = client(port);
+    const [e3] = (await within(once(c3, 'error'), 5000, 'reset')) as [NodeStyleError];
+    expect(e3.code).to.equal('ECONNRESET');
+    expect(TcpStack.for(b).connectionLimit.refusals).to.equal(1);
+    expect(TcpStack.for(b).connectionLimit.open).to.equal(1);
+  });
+
   it('emits timeout after idle time without closing the socket', async () => {
     const port = await listening(server());
     const c = client(port, { timeout: 100 });
