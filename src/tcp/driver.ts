@@ -115,10 +115,10 @@ export class TcpConn {
     return this.stack.call(this, () => this.c.send(data, this.stack.now()));
   }
 
-  /** In-order bytes, or undefined when none are buffered. */
-  read(): Buffer | undefined {
+  /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
+  read(max?: number): Buffer | undefined {
     if (this.c.readableLength === 0) return undefined;
-    return this.stack.call(this, () => this.c.read() ?? undefined);
+    return this.stack.call(this, () => this.c.read(max) ?? undefined);
   }
 
   /** The peer's FIN was received and everything before it was read. */

@@ -39,6 +39,9 @@ export interface SocketConnectOptions extends SocketOptions {
   timeout?: number;
 }
 
+/** Most bytes moved from the connection into the stream per push. */
+const READ_CHUNK = 64 * 1024;
+
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
 
 interface HeldWrite {
@@ -197,7 +200,9 @@ export class Socket extends Duplex {
     const c = this.conn;
     if (!c || this.connecting || this.pushedEof || this.destroyed) return;
     while (this.wantRead) {
-      const data = c.read();
+      // Bounded chunks: what the stream buffers beyond its high-water mark is at most one
+      // chunk, the rest stays in the connection and keeps its window honest.
+      const data = c.read(READ_CHUNK);
       if (!data) break;
       this._bytesRead += data.length;
       this.touch();
