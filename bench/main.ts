@@ -15,6 +15,7 @@ export interface SuiteOptions {
 }
 
 const SUITES: Record<string, string> = {
+  udp: 'per-packet cost of the host layer and the overlay dgram socket vs raw node:dgram',
   tcp: 'single-connection goodput vs the raw UDP ceiling; ping-pong latency',
   proxy: 'chaos proxy forwarding rate vs a plain UDP relay',
   cc: 'congestion control goodput under random loss (simulated link, virtual time) vs the Mathis bound',
