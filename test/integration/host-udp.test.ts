@@ -48,7 +48,7 @@ describe('integration: hosts and datagram sockets over loopback UDP', function (
     a = await Host.create({ address: '10.77.0.1' });
     b = await Host.create({ address: '10.77.0.2', peers: [{ prefix: '10.77.0.0/24', endpoint: a.endpoint }] });
     a.addPeer('10.77.0.2', b.endpoint);
-    // Both speak UDP even with no socket open (otherwise a UDP datagram is "protocol unreachable").
+    // Attach the full UDP layer up front (a host without it still answers port unreachable).
     UdpStack.of(a);
     UdpStack.of(b);
   });
