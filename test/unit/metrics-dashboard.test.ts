@@ -42,6 +42,19 @@ describe('Grafana dashboard and provisioning (static checks)', () => {
     expect(exprs).to.contain('histogram_quantile(').and.contain('$__rate_interval');
   });
 
+  it('lays panels out on the 24-column grid without overlaps', () => {
+    const boxes = (load().panels as Array<{ title: string; gridPos: { x: number; y: number; w: number; h: number } }>).map((p) => ({ t: p.title, ...p.gridPos }));
+    for (const b of boxes) expect(b.x + b.w, b.t).to.be.at.most(24);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i]!;
+        const b = boxes[j]!;
+        const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+        expect(overlap, `${a.t} overlaps ${b.t}`).to.equal(false);
+      }
+    }
+  });
+
   it('names only metrics that are exported', () => {
     expect(checkDashboardNames(load(), exportedNames())).to.deep.equal([]);
   });
