@@ -13,9 +13,10 @@ const SPECS: FlagSpecs = {
   from: { kind: 'number', description: 'start of the time window, seconds after the connection began' },
   to: { kind: 'number', description: 'end of the time window, seconds' },
   list: { kind: 'boolean', description: 'list the connections in the trace and exit' },
+  json: { kind: 'boolean', description: 'print the events as JSON lines (for jq, pandas, ...) instead of plotting' },
   help: { kind: 'boolean', short: 'h', description: 'show this help' },
 };
-const SYNOPSIS = 'overlay plot TRACE [-o FILE.svg] [--kind cwnd|seq|rtt] [--conn LABEL] [--from S] [--to S] [--list]';
+const SYNOPSIS = 'overlay plot TRACE [-o FILE.svg] [--kind cwnd|seq|rtt] [--conn LABEL] [--from S] [--to S] [--list] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, SPECS);
@@ -27,6 +28,14 @@ export async function run(argv: string[]): Promise<number> {
   const kind = stringFlag(p, 'kind') as PlotKind;
   if (!PLOT_KINDS.includes(kind)) throw new UsageError(`--kind must be one of ${PLOT_KINDS.join(', ')}`);
   const file = p.positional[0]!;
+  if (boolFlag(p, 'json')) {
+    const wanted = stringFlag(p, 'conn');
+    for await (const r of readTrace(file)) {
+      if (wanted !== undefined && r.c !== wanted) continue;
+      if (!process.stdout.write(JSON.stringify(r) + '\n')) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    }
+    return 0;
+  }
   const records: TraceRecord[] = [];
   for await (const r of readTrace(file)) records.push(r);
   const groups = groupByConnection(records);

@@ -145,6 +145,15 @@ describe('SVG plots', () => {
       });
     }
 
+    it('prints the events as JSON lines with --json (filtered by --conn)', async () => {
+      const r = await runCli(['plot', trace, '--json', '--conn', '10.77.0.3:5001-10.77.0.2:40000']);
+      expect(r.code, r.stderr).to.equal(0);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TraceRecord);
+      expect(lines).to.deep.equal([{ c: '10.77.0.3:5001-10.77.0.2:40000', type: 'recv', t: 60, seq: 1, len: 1000, flags: 0x18 }]);
+      const all = await runCli(['plot', trace, '--json']);
+      expect(all.stdout.trim().split('\n').length).to.equal(syntheticFlow().length + 1);
+    });
+
     it('lists connections, and rejects a bad kind or unknown connection with exit 2', async () => {
       const l = await runCli(['plot', trace, '--list']);
       expect(l.code).to.equal(0);
