@@ -27,7 +27,7 @@ import { RttEstimator } from './rtt.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import { Timers, type TimerKind } from './timers.js';
 import { isDuplicateAck } from './recovery/dupack.js';
-import { applySack, DUP_THRESH, markLostBySack, nextLost, pipe as scoreboardPipe } from './recovery/scoreboard.js';
+import { applySack, DUP_THRESH, markLostBySack, nextLost } from './recovery/scoreboard.js';
 import { probeTimeout, Rack } from './recovery/rack.js';
 import { rstFor } from './rst.js';
 import type {
@@ -160,6 +160,8 @@ export class Connection implements ConnectionIO {
   private undoPossible = false;
   private undoRetrans = 0;
   private retransRanges: SackBlock[] = [];
+  /** Some queued segment may be SACKed or lost (else pipe is FlightSize and nothing needs repair). */
+  private lossState = false;
   private persistBackoff = 0;
   private persistProbes = 0;
   private nextSendTime = 0;
@@ -792,6 +794,7 @@ export class Connection implements ConnectionIO {
     const delivered: TxSegment[] = [];
     if (this.sackOk && seg.options.sack) {
       const r = applySack(this.rtxQ, seg.options.sack, ack, this.sndNxt);
+      if (r.newly.length > 0) this.lossState = true;
       newlySacked = r.newlySacked;
       newSackInfo = r.newly.length > 0;
       delivered.push(...r.newly);
@@ -959,6 +962,7 @@ export class Connection implements ConnectionIO {
         this.emuSacked = Math.max(0, this.emuSacked - Math.max(0, acked.length - 1));
         const first = this.rtxQ[0];
         if (first && !first.lost && !first.sacked) {
+          this.lossState = true;
           first.lost = true;
           first.lostKind = 'fast';
           this.retransmitSeg(first, 'fast');
@@ -994,7 +998,7 @@ export class Connection implements ConnectionIO {
       if (this.emuSacked < Math.max(0, outstandingSegs - 1)) this.emuSacked++;
     }
     if (this.inRecovery) {
-      if (this.sackOk) for (const s of markLostBySack(this.rtxQ, this.sndMss)) s.lostKind = 'fast';
+      if (this.sackOk) this.markBySack();
       return;
     }
     // RFC 6582 4 / RFC 6675: no new recovery for duplicate ACKs of data sent before the last one ended.
@@ -1005,15 +1009,23 @@ export class Connection implements ConnectionIO {
     if (!first) return;
     let lost = this.dupAcks >= DUP_THRESH;
     if (this.sackOk) {
-      for (const s of markLostBySack(this.rtxQ, this.sndMss)) s.lostKind = 'fast';
+      this.markBySack();
       lost = lost || first.lost;
     }
     if (!lost) return; // RFC 3042 limited transmit happens through the reduced pipe.
     if (!first.sacked) {
+      this.lossState = true;
       first.lost = true;
       first.lostKind = 'fast';
     }
     this.enterRecovery('fast');
+  }
+
+  /** RFC 6675 IsLost over the scoreboard. */
+  private markBySack(): void {
+    const newly = markLostBySack(this.rtxQ, this.sndMss);
+    if (newly.length > 0) this.lossState = true;
+    for (const s of newly) s.lostKind = 'fast';
   }
 
   /**
@@ -1030,6 +1042,7 @@ export class Connection implements ConnectionIO {
     this.ccCall('fast_retransmit', () => this.cc.onCongestion({ kind: 'fast', now: this.now, inFlight }));
     if (this.cc.recoveryStyle === 'tahoe') {
       // Go-back-N from SND.UNA with cwnd = 1 MSS.
+      this.lossState = true;
       for (const s of this.rtxQ) {
         if (!s.sacked && !s.lost) {
           s.lost = true;
@@ -1056,6 +1069,7 @@ export class Connection implements ConnectionIO {
   private rackDetect(): void {
     const reo = this.rack.reoWnd(this.rtt.minRtt, this.rtt.srtt, this.inRecovery);
     const r = this.rack.detectLoss(this.rtxQ, this.now, reo);
+    if (r.lost.length > 0) this.lossState = true;
     for (const s of r.lost) s.lostKind = 'rack';
     if (r.timeout !== undefined) this.timers.set('rack', r.timeout);
     else this.timers.clear('rack');
@@ -1213,24 +1227,32 @@ export class Connection implements ConnectionIO {
 
   /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */
   private trySend(): void {
+    let inPipe = this.pipe();
+    // Segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1). Sending never marks
+    // new ones, so one scan per call is enough (this keeps a large window O(n) per ACK).
+    const lost = this.lossState ? this.rtxQ.filter((s) => s.lost && !s.sacked) : [];
+    let li = 0;
     let guard = 0;
     while (guard++ < 100_000) {
       const cwnd = this.cc.cwnd;
-      const inPipe = this.pipe();
-      // 1. Retransmit segments deemed lost (RFC 6675 NextSeg rule 1).
-      const lost = nextLost(this.rtxQ);
-      if (lost) {
-        if (inPipe === 0 || inPipe + txSize(lost) <= cwnd) {
-          this.retransmitSeg(lost, lost.lostKind ?? 'rto');
+      while (li < lost.length && (!lost[li]!.lost || lost[li]!.sacked)) li++;
+      const s = lost[li];
+      if (s) {
+        if (inPipe === 0 || inPipe + txSize(s) <= cwnd) {
+          this.retransmitSeg(s, s.lostKind ?? 'rto');
+          inPipe += txSize(s);
+          li++;
           continue;
         }
         break;
       }
       // 2. New data (NextSeg rule 2), within cwnd, the peer's window, Nagle/SWS and pacing.
-      const room = cwnd - inPipe;
-      if (!this.sendNew(room)) break;
+      const before = this.rtxQ.length;
+      if (!this.sendNew(cwnd - inPipe)) break;
+      if (this.rtxQ.length > before) inPipe += txSize(this.rtxQ[this.rtxQ.length - 1]!);
     }
   }
+
 
   /** One new segment if allowed. Returns whether one was sent. */
   private sendNew(cwndRoom: number, force = false): boolean {
@@ -1560,6 +1582,7 @@ export class Connection implements ConnectionIO {
     this.tlpHighSeq = undefined;
     this.timers.clear('tlp');
     this.timers.clear('rack');
+    this.lossState = true;
     for (const s of this.rtxQ) {
       if (!s.sacked) {
         s.lost = true;
@@ -1761,9 +1784,23 @@ export class Connection implements ConnectionIO {
     this.ccCall('init', () => this.cc.setMss(mss));
   }
 
-  /** Bytes in flight for congestion control: RFC 6675 pipe, or the dupack-adjusted flight without SACK. */
+  /**
+   * Bytes in flight for congestion control: RFC 6675 pipe, or the dupack-adjusted flight
+   * without SACK. O(1) while no segment is SACKed or lost (then pipe = FlightSize).
+   */
   private pipe(): number {
-    let p = scoreboardPipe(this.rtxQ);
+    let p: number;
+    if (this.lossState) {
+      p = 0;
+      let marked = false;
+      for (const s of this.rtxQ) {
+        if (s.sacked || s.lost) marked = true;
+        else p += txSize(s);
+      }
+      if (!marked) this.lossState = false;
+    } else {
+      p = this.flightSize();
+    }
     if (!this.sackOk && this.emuSacked > 0) p = Math.max(0, p - this.emuSacked * this.sndMss);
     return p;
   }

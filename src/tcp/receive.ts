@@ -8,12 +8,19 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 
 interface OooEntry {
   seq: number;
-  data: Buffer;
+  /** End sequence number (counting the FIN). */
+  end: number;
+  /** The data, as received pieces (contiguous runs are coalesced into one entry). */
+  chunks: Buffer[];
+  bytes: number;
   fin: boolean;
 }
 
-function entryEnd(e: OooEntry): number {
-  return seqAdd(e.seq, e.data.length + (e.fin ? 1 : 0));
+interface Piece {
+  seq: number;
+  end: number;
+  data: Buffer;
+  fin: boolean;
 }
 
 export type InsertResult =
@@ -23,7 +30,10 @@ export type InsertResult =
   /** Over the out-of-order byte bound: dropped. */
   | { kind: 'dropped' };
 
-/** Out-of-order segments above RCV.NXT, sorted and non-overlapping, bounded in bytes. */
+/**
+ * Out-of-order data above RCV.NXT: sorted, non-overlapping, contiguous runs coalesced (so the
+ * entry count is the number of holes, not of segments), bounded in bytes.
+ */
 export class Reassembly {
   private entries: OooEntry[] = [];
   private bytes = 0;
@@ -44,42 +54,64 @@ export class Reassembly {
   insert(seq: number, data: Buffer, fin: boolean): InsertResult {
     // Cut the new segment into the pieces no held entry covers.
     const end = seqAdd(seq, data.length + (fin ? 1 : 0));
-    const pieces: OooEntry[] = [];
+    const pieces: Piece[] = [];
     let cur = seq;
     for (const e of this.entries) {
       if (!seqLt(cur, end)) break;
-      const eEnd = entryEnd(e);
-      if (seqLe(eEnd, cur)) continue;
+      if (seqLe(e.end, cur)) continue;
       if (seqGe(e.seq, end)) break;
       if (seqLt(cur, e.seq)) pieces.push(this.piece(seq, data, fin, cur, e.seq));
-      cur = seqGt(eEnd, cur) ? eEnd : cur;
+      if (seqGt(e.end, cur)) cur = e.end;
     }
     if (seqLt(cur, end)) pieces.push(this.piece(seq, data, fin, cur, end));
     if (pieces.length === 0) return { kind: 'duplicate', dsack: { left: seq, right: end } };
     const added = pieces.reduce((n, p) => n + p.data.length, 0);
     if (this.bytes + added > this.maxBytes) return { kind: 'dropped' };
-    for (const p of pieces) this.insertSorted(p);
+    for (const p of pieces) this.place(p);
     this.bytes += added;
     this.recent = [seq, ...this.recent.filter((s) => s !== seq)].slice(0, 8);
     return { kind: 'queued' };
   }
 
-  private piece(seq: number, data: Buffer, fin: boolean, from: number, to: number): OooEntry {
+  private piece(seq: number, data: Buffer, fin: boolean, from: number, to: number): Piece {
     const a = seqDiff(from, seq);
     const b = Math.min(seqDiff(to, seq), data.length);
     const hasFin = fin && seqDiff(to, seq) === data.length + 1;
-    return { seq: from, data: data.subarray(a, Math.max(a, b)), fin: hasFin };
+    return { seq: from, end: to, data: data.subarray(a, Math.max(a, b)), fin: hasFin };
   }
 
-  private insertSorted(p: OooEntry): void {
+  /** Puts a piece (which lies in a gap) in order, merging it with adjacent entries. */
+  private place(p: Piece): void {
     let i = this.entries.length;
     while (i > 0 && seqGt(this.entries[i - 1]!.seq, p.seq)) i--;
-    this.entries.splice(i, 0, p);
+    const left = this.entries[i - 1];
+    const right = this.entries[i];
+    if (left && !left.fin && left.end === p.seq) {
+      left.chunks.push(p.data);
+      left.bytes += p.data.length;
+      left.end = p.end;
+      left.fin = p.fin;
+      if (right && !left.fin && left.end === right.seq) {
+        for (const c of right.chunks) left.chunks.push(c);
+        left.bytes += right.bytes;
+        left.end = right.end;
+        left.fin = right.fin;
+        this.entries.splice(i, 1);
+      }
+      return;
+    }
+    if (right && !p.fin && p.end === right.seq) {
+      right.chunks.unshift(p.data);
+      right.bytes += p.data.length;
+      right.seq = p.seq;
+      return;
+    }
+    this.entries.splice(i, 0, { seq: p.seq, end: p.end, chunks: [p.data], bytes: p.data.length, fin: p.fin });
   }
 
   /**
    * Takes the entries that became in-order at rcvNxt. Returns the data (in order), the new
-   * RCV.NXT and whether a FIN was reached.
+   * RCV.NXT (counting a FIN) and whether a FIN was reached.
    */
   drain(rcvNxt: number): { data: Buffer[]; rcvNxt: number; fin: boolean } {
     const data: Buffer[] = [];
@@ -89,12 +121,18 @@ export class Reassembly {
       const e = this.entries[0]!;
       if (seqGt(e.seq, nxt)) break;
       this.entries.shift();
-      this.bytes -= e.data.length;
-      const eEnd = entryEnd(e);
-      if (seqLe(eEnd, nxt)) continue; // wholly old
-      const skip = seqDiff(nxt, e.seq);
-      if (skip < e.data.length) data.push(e.data.subarray(skip));
-      nxt = eEnd;
+      this.bytes -= e.bytes;
+      if (seqLe(e.end, nxt)) continue; // wholly old
+      let skip = seqDiff(nxt, e.seq);
+      for (const c of e.chunks) {
+        if (skip >= c.length) {
+          skip -= c.length;
+          continue;
+        }
+        data.push(skip > 0 ? c.subarray(skip) : c);
+        skip = 0;
+      }
+      nxt = e.end;
       if (e.fin) {
         fin = true;
         // Anything held beyond a FIN is meaningless.
@@ -108,15 +146,7 @@ export class Reassembly {
 
   /** Contiguous runs of held data, [left, right), in sequence order. */
   runs(): SackBlock[] {
-    const out: SackBlock[] = [];
-    for (const e of this.entries) {
-      const last = out[out.length - 1];
-      const eEnd = entryEnd(e);
-      if (last && seqGe(last.right, e.seq)) {
-        if (seqGt(eEnd, last.right)) last.right = eEnd;
-      } else out.push({ left: e.seq, right: eEnd });
-    }
-    return out;
+    return this.entries.map((e) => ({ left: e.seq, right: e.end }));
   }
 
   /**
@@ -125,19 +155,20 @@ export class Reassembly {
    */
   sackBlocks(max: number): SackBlock[] {
     if (max <= 0 || this.entries.length === 0) return [];
-    const runs = this.runs();
     const out: SackBlock[] = [];
-    const used = new Set<number>();
-    const runOf = (s: number): number => runs.findIndex((r) => seqLe(r.left, s) && seqLt(s, r.right));
+    const used = new Set<OooEntry>();
     for (const s of this.recent) {
-      const i = runOf(s);
-      if (i >= 0 && !used.has(i)) {
-        used.add(i);
-        out.push({ ...runs[i]! });
+      const e = this.entries.find((x) => seqLe(x.seq, s) && seqLt(s, x.end));
+      if (e && !used.has(e)) {
+        used.add(e);
+        out.push({ left: e.seq, right: e.end });
         if (out.length >= max) return out;
       }
     }
-    for (let i = 0; i < runs.length && out.length < max; i++) if (!used.has(i)) out.push({ ...runs[i]! });
+    for (const e of this.entries) {
+      if (out.length >= max) break;
+      if (!used.has(e)) out.push({ left: e.seq, right: e.end });
+    }
     return out;
   }
 

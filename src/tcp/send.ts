@@ -129,9 +129,12 @@ export function txEnd(s: TxSegment): number {
   return seqAdd(s.seq, txSpan(s));
 }
 
-/** Bytes a queued segment occupies in the network (SYN/FIN count as one, like Linux's pcount). */
+/**
+ * What a queued segment counts for in `pipe`: its sequence space (data plus SYN/FIN), so that
+ * with nothing SACKed or lost, pipe equals FlightSize = SND.NXT - SND.UNA exactly.
+ */
 export function txSize(s: TxSegment): number {
-  return Math.max(1, s.len);
+  return txSpan(s);
 }
 
 /**

@@ -37,7 +37,8 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
   for (const b of list) {
     // Ignore nonsense (RFC 2018: blocks must lie within (SND.UNA, SND.NXT]).
     if (!seqLt(b.left, b.right) || seqLt(b.left, ack) || seqGt(b.right, sndNxt)) continue;
-    for (const s of queue) {
+    for (let i = firstEndingAfter(queue, b.left); i < queue.length; i++) {
+      const s = queue[i]!;
       if (s.sacked) continue;
       if (seqGe(s.seq, b.right)) break;
       if (seqGe(s.seq, b.left) && seqLe(txEnd(s), b.right)) {
@@ -72,6 +73,18 @@ export function markLostBySack(queue: TxSegment[], mss: number): TxSegment[] {
     }
   }
   return newly;
+}
+
+/** Index of the first queued segment whose end is above `seq` (binary search; the queue is in order). */
+export function firstEndingAfter(queue: TxSegment[], seq: number): number {
+  let lo = 0;
+  let hi = queue.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqLe(txEnd(queue[mid]!), seq)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** RFC 6675 SetPipe: bytes in flight. */
