@@ -266,6 +266,7 @@ export async function run(argv: string[]): Promise<number> {
       `sender    pid ${s.proc.pid}  ${SENDER_ADDR} on udp 127.0.0.1:${sendPort}, ${duration} s of random data${cc ? ` with ${cc}` : ''}` +
         `${metricsAt(2) ? `, metrics http://${metricsAt(2)}/metrics` : ''}\n`,
     );
+    if (metricsBase) out.write(`dashboards: docker compose -f grafana/docker-compose.yml up -d, then http://localhost:3000 (docs/observability.md)\n`);
     await until(() => senderResult !== undefined && receiverResult !== undefined && s.exited && r.exited, duration * 1000 + 60000, 'the transfer to finish');
     return await finish();
   } finally {
