@@ -1657,7 +1657,8 @@ export class Connection implements ConnectionIO {
   /** RFC 8985 7.2: arm the PTO after sending new data, when SACK is in use. */
   private armTlp(): void {
     if (!this.sackOk || this.inRecovery || !this.rtt.hasSample || this.tlpHighSeq !== undefined) return;
-    if (this._state !== 'ESTABLISHED' && this._state !== 'CLOSE-WAIT') return;
+    // Also after shutdown(): the tail of a write-then-end flow is the classic TLP case.
+    if (!SENDING.has(this._state)) return;
     const segs = this.rtxQ.length;
     if (segs === 0) return;
     const pto = probeTimeout(this.rtt.srtt, segs, this.rtt.rto);

@@ -83,5 +83,9 @@ export class Rack {
 export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number): number {
   let pto = 2 * srtt;
   if (segmentsInFlight === 1) pto += WC_DEL_ACK_T;
-  return Math.min(pto, rto);
+  // A floor against sub-millisecond loopback RTTs (Linux adds at least 2 ms).
+  return Math.min(Math.max(pto, MIN_PTO), rto);
 }
+
+/** Smallest PTO, ms. */
+export const MIN_PTO = 2;
