@@ -401,7 +401,17 @@ export class Connection implements ConnectionIO {
     }
     this.userClosed = true;
     this.shutdown(now);
+    this.armOrphanTimeout();
     this.flushSafely();
+  }
+
+  /**
+   * Policy (like Linux tcp_fin_timeout): after close(), FIN-WAIT-2 waits at most 2*MSL for the
+   * peer's FIN, so a vanished peer cannot pin the connection forever. After shutdown() alone
+   * the application may still read, so FIN-WAIT-2 lasts as long as it likes.
+   */
+  private armOrphanTimeout(): void {
+    if (this.userClosed && this._state === 'FIN-WAIT-2') this.timers.set('timeWait', this.now + 2 * this.config.msl);
   }
 
   /** ABORT (RFC 9293 3.10.5): RST now if synchronized, then CLOSED. */
@@ -867,7 +877,10 @@ export class Connection implements ConnectionIO {
     const finAcked = this.finSent && seqGt(this.sndUna, this.finSeq);
     switch (this._state) {
       case 'FIN-WAIT-1':
-        if (finAcked) this.setState('FIN-WAIT-2');
+        if (finAcked) {
+          this.setState('FIN-WAIT-2');
+          this.armOrphanTimeout();
+        }
         break;
       case 'CLOSING':
         if (finAcked) this.enterTimeWait();
@@ -1525,7 +1538,8 @@ export class Connection implements ConnectionIO {
         this.onKeepAlive();
         break;
       case 'timeWait':
-        if (this._state === 'TIME-WAIT') this.enterClosed(undefined);
+        // TIME-WAIT ends; or an orphaned FIN-WAIT-2 gives up on the peer's FIN.
+        if (this._state === 'TIME-WAIT' || this._state === 'FIN-WAIT-2') this.enterClosed(undefined);
         break;
       case 'pacing':
         break; // flush() sends what is due

@@ -216,6 +216,21 @@ describe('scenarios: handshake and state machine', () => {
     expect(c.nextDeadline()).to.equal(undefined);
   });
 
+  it('12 (policy) an orphaned FIN-WAIT-2 (after close(), not shutdown()) gives up after 2*MSL', () => {
+    const c = established({ msl: 1000 });
+    c.close(20);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 2 }), 30);
+    expect(c.state).to.equal('FIN-WAIT-2');
+    expect(c.nextDeadline()).to.equal(2030);
+    c.onTimer(2030);
+    expect(c.state).to.equal('CLOSED');
+    const h = established({ msl: 1000 });
+    h.shutdown(20);
+    h.input(seg({ seq: IRS + 1, ack: ISS + 2 }), 30);
+    expect(h.state).to.equal('FIN-WAIT-2');
+    expect(h.nextDeadline()).to.equal(undefined); // half-closed: still reading
+  });
+
   it('13 passive close: FIN -> ACK, CLOSE-WAIT; close() -> LAST-ACK -> CLOSED on the ACK of our FIN', () => {
     const c = established({ allowHalfOpen: true });
     let closed = false;
