@@ -38,7 +38,12 @@ export interface TcpOptionsOverride extends Partial<TcpConfig> {
   keepAliveInitialDelay?: number;
 }
 
-/** What a socket learns from its connection. */
+const EV_ESTABLISHED = 1;
+const EV_READABLE = 2;
+const EV_WRITABLE = 4;
+const EV_CLOSED = 8;
+
+/** What a socket learns from its connection (always on a later tick, in this order). */
 export interface TcpConnHooks {
   onEstablished?(): void;
   onReadable?(): void;
@@ -108,6 +113,46 @@ export class TcpConn {
 
   setHooks(h: TcpConnHooks): void {
     this.hooks = h;
+    // A close that happened before anyone listened (an accepted child reset before its
+    // 'connection' event ran) is delivered to the new listener.
+    if (this.closed && !this.closeDelivered) this.post(EV_CLOSED);
+  }
+
+  // Events reach the socket on a later tick, never from inside the connection or the
+  // receive path: an exception in user code ('data', 'connect' handlers) then surfaces
+  // as in node:net instead of being caught (and counted as a drop) by the stack.
+  private pendingEvents = 0;
+  private scheduled = false;
+  private closeDelivered = false;
+  /** The abort reason to report (the connection's own, or one the driver imposes). */
+  closeCode: string | undefined;
+  closeSyscall: string | undefined;
+  forcedError: 'ECONNREFUSED' | 'EHOSTUNREACH' | undefined;
+  private readonly deliverFn = (): void => this.deliver();
+
+  post(ev: number): void {
+    this.pendingEvents |= ev;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.deliverFn);
+    }
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    const p = this.pendingEvents;
+    this.pendingEvents = 0;
+    // Read this.hooks at each step: a handler may release the connection.
+    if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
+    if (p & EV_READABLE) this.hooks.onReadable?.();
+    if (p & EV_WRITABLE) this.hooks.onWritable?.();
+    if (p & EV_CLOSED) {
+      const f = this.hooks.onClosed;
+      if (f) {
+        this.closeDelivered = true;
+        f(this.closeCode, this.closeSyscall);
+      }
+    }
   }
 
   /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
@@ -192,7 +237,7 @@ interface ListenerEntry {
 }
 
 /** node:net style errors from a connection's abort reason. */
-function syscallFor(code: TcpErrorCode, established: boolean): string {
+function syscallFor(code: string, established: boolean): string {
   if (code === 'ECONNREFUSED') return 'connect';
   if (code === 'EPIPE') return 'write';
   return established ? 'read' : 'connect';
@@ -347,7 +392,11 @@ export class TcpStack implements ProtocolHandler {
       const tc = this.lookup(c.tuple.localPort, c.tuple.remotePort, c.tuple.remoteAddr) ?? this.adoptChild(entry, c);
       if (tc.c !== c || tc.closed) continue;
       tc.established = true;
-      entry.onConnection(tc);
+      // 'connection' runs on a later tick (user code, outside the receive path).
+      process.nextTick(() => {
+        if (entry.closed) tc.abort(); // the server closed before it could take this one
+        else entry.onConnection(tc);
+      });
     }
   }
 
@@ -369,10 +418,10 @@ export class TcpStack implements ProtocolHandler {
       onEstablished: () => {
         if (tc.owner) return; // a listener child: delivered through accept()
         tc.established = true;
-        tc.hooks.onEstablished?.();
+        tc.post(EV_ESTABLISHED);
       },
-      onReadable: () => tc.hooks.onReadable?.(),
-      onWritable: () => tc.hooks.onWritable?.(),
+      onReadable: () => tc.post(EV_READABLE),
+      onWritable: () => tc.post(EV_WRITABLE),
       onClosed: (error) => this.onClosed(tc, error),
     };
     if (observers.trace || observers.rtt) {
@@ -416,13 +465,14 @@ export class TcpStack implements ProtocolHandler {
     } catch {
       // getInfo must not break closing.
     }
-    if (error === 'ECONNRESET') this.totals.events.reset_in++;
-    else if (error === 'ETIMEDOUT') this.totals.events.timeout++;
-    else if (error === 'ECONNREFUSED') this.totals.events.refused++;
-    const hooks = tc.hooks;
-    const established = tc.established;
+    const code = tc.forcedError ?? error;
+    if (code === 'ECONNRESET') this.totals.events.reset_in++;
+    else if (code === 'ETIMEDOUT') this.totals.events.timeout++;
+    else if (code === 'ECONNREFUSED') this.totals.events.refused++;
+    tc.closeCode = code;
+    tc.closeSyscall = code ? syscallFor(code, tc.established) : undefined;
     // Removal happens after the flush (see flushDirty).
-    hooks.onClosed?.(error, error ? syscallFor(error, established) : undefined);
+    tc.post(EV_CLOSED);
   }
 
   // ---- driving ----
@@ -656,17 +706,14 @@ export class TcpStack implements ProtocolHandler {
     if (code === UNREACH_PORT || code === UNREACH_PROTOCOL) errCode = 'ECONNREFUSED';
     else if (code === UNREACH_HOST || code === UNREACH_NET) errCode = 'EHOSTUNREACH';
     else return;
-    if (errCode === 'ECONNREFUSED') this.totals.events.refused++;
     this.abortOpening(tc, errCode);
   }
 
   /** Ends a connection in SYN-SENT with an error the connection itself does not know. */
   private abortOpening(tc: TcpConn, code: 'ECONNREFUSED' | 'EHOSTUNREACH'): void {
-    const hooks = tc.hooks;
-    tc.hooks = {};
-    // In SYN-SENT, ABORT sends nothing (RFC 9293 3.10.4).
+    tc.forcedError = code;
+    // In SYN-SENT, ABORT sends nothing (RFC 9293 3.10.4); onClosed reports `code`.
     tc.abort();
-    hooks.onClosed?.(code, 'connect');
   }
 
   // ---- inventory ----

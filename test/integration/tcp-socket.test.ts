@@ -117,6 +117,24 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(events.filter((e, i) => e !== events[i - 1])).to.deep.equal(['connect', 'ready', 'data', 'end', 'finish', 'close']);
   });
 
+  it("runs user handlers outside the stack's receive path (so their exceptions are not swallowed)", async () => {
+    const stacks: string[] = [];
+    const port = await listening(
+      server({}, (s) => {
+        stacks.push(new Error().stack ?? '');
+        s.on('data', () => stacks.push(new Error().stack ?? ''));
+        s.end('bye');
+      }),
+    );
+    const c = client(port);
+    c.on('connect', () => stacks.push(new Error().stack ?? ''));
+    c.on('data', () => stacks.push(new Error().stack ?? ''));
+    c.end('hi');
+    await within(new Promise((r) => c.on('close', r)), 5000, 'close');
+    expect(stacks.length).to.be.at.least(4);
+    for (const st of stacks) expect(st).to.not.match(/onPacket|Connection\.(input|emitEvents)|receiveUnsafe/);
+  });
+
   it('queues writes made before the connection opens', async () => {
     let received: Promise<Buffer> | undefined;
     const port = await listening(server({}, (s) => (received = collect(s))));
