@@ -65,7 +65,7 @@ export class Rack {
     for (const s of queue) {
       // The queue is in sequence order and first transmissions in time order: past the first
       // never-retransmitted segment sent after the RACK segment nothing was sent before it.
-      if (s.retransmits === 0 && s.xmitTime > this.xmitTime) break;
+      if (s.retransmits === 0 && (s.xmitTime > this.xmitTime || (s.xmitTime === this.xmitTime && !seqLt(txEnd(s), this.endSeq)))) break;
       if (s.sacked || s.lost) continue;
       const sentBefore = s.xmitTime < this.xmitTime || (s.xmitTime === this.xmitTime && seqLt(txEnd(s), this.endSeq));
       if (!sentBefore) continue;
