@@ -187,6 +187,23 @@ describe('sim: core flows on the virtual clock', () => {
     expect(burstiness('reno')).to.be.greaterThan(paced);
   });
 
+  it('delivery-rate samples reach the congestion controller: BBR through a bottleneck measures the link rate and paces', () => {
+    const rate = 1_250_000;
+    const r = runTransfer({
+      clientConfig: conf({ cc: 'bbr' }),
+      ab: { delay: 20, rate, queueBytes: 150_000 },
+      ba: { delay: 20 },
+      upload: pattern(3_000_000, 14),
+      maxTime: 60_000,
+    });
+    expect(r.ok).to.equal(true);
+    const info = r.client.getInfo(r.time);
+    expect(info.cc).to.equal('bbr');
+    expect(info.deliveryRate ?? 0).to.be.within(rate * 0.6, rate * 1.2);
+    expect(info.pacingRate ?? 0).to.be.greaterThan(0);
+    expect(r.time - 1000, 'close to the serialization time (minus TIME-WAIT)').to.be.lessThan(((3_000_000 * 1000) / rate) * 1.35);
+  });
+
   it('trace events cover state, send (with retransmit kind), ack (with SACK blocks), rtt and cwnd', () => {
     const trace: TcpTraceEvent[] = [];
     const r = runTransfer({
