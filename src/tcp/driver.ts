@@ -26,6 +26,7 @@ import { defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
 import { rstFor } from './rst.js';
+import { SynCookieJar } from './syncookie.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 
 export const IPPROTO_TCP = 6;
@@ -367,7 +368,20 @@ export class TcpStack implements ProtocolHandler {
     } else if (this.listeners.has(port)) {
       throw makeError('EADDRINUSE', 'listen', { address: req.address ?? '0.0.0.0', port });
     }
-    const listener = new Listener({ addr: this.host.address, port }, this.configFor(req.config), { backlog: req.backlog });
+    const cfg = this.configFor(req.config);
+    // SYN cookies (RFC 4987; src/tcp/syncookie.ts) answer SYNs statelessly once the SYN or
+    // accept queue is full, so a flood cannot lock legitimate clients out.
+    const synCookies = new SynCookieJar({
+      localAddr: this.host.address,
+      mss: cfg.mss,
+      sack: cfg.sack,
+      windowScale: cfg.windowScale,
+      timestampOptions: cfg.timestamps,
+      onEvent: (kind) => {
+        if (kind === 'sent') this.totals.events.syn_cookie++;
+      },
+    });
+    const listener = new Listener({ addr: this.host.address, port }, cfg, { backlog: req.backlog, synCookies });
     const entry: ListenerEntry = { listener, port, onConnection, closed: false };
     listener.onAcceptable = () => this.drainAccept(entry);
     this.listeners.set(port, entry);
@@ -678,6 +692,7 @@ export class TcpStack implements ProtocolHandler {
     tc.owner = entry;
     if (!this.connectionLimit.tryOpen()) {
       // Over the host's connection limit: reset the handshake (counted by the limit).
+      this.host.countDrop('tcp_conn_limit');
       tc.overLimit = true;
       this.install(tc);
       tc.abort();
