@@ -257,6 +257,7 @@ async function demo(argv: string[]): Promise<number> {
   let legit: { ms: number; ok: boolean; error?: string } | undefined;
   let legitStarted = false;
   const stack = TcpStack.for(server);
+  let flood: Promise<void> = Promise.resolve();
   const legitDone = new Promise<void>((resolve) => {
     const startLegit = (): void => {
       legitStarted = true;
@@ -280,7 +281,7 @@ async function demo(argv: string[]): Promise<number> {
         resolve();
       });
     };
-    void floodSyns({
+    flood = floodSyns({
       target: server.endpoint,
       dst: server.address,
       dstPort: port,
@@ -299,6 +300,8 @@ async function demo(argv: string[]): Promise<number> {
     });
   });
   await legitDone;
+  // The flood is bounded: let it finish before closing its socket.
+  await flood;
   clearInterval(sample);
   const totals = stack.stats();
   const drops = server.snapshot().drops;

@@ -6,6 +6,9 @@
  *   hold out-of-order data; with a 1 MiB window and a 4 KiB cap (under three segments), the held bytes never
  *   exceed the cap (sampled every 2 ms), the excess is dropped and counted ('ooo_full'),
  *   and the stream still arrives intact.
+ * - Connections per host (TcpStack.connectionLimit): connect() beyond the limit fails with
+ *   EMFILE; a handshake beyond it on the passive side is reset (the client sees
+ *   ECONNREFUSED or ECONNRESET) and counted as the host drop 'tcp_conn_limit'.
  * - The process-wide buffered-bytes budget and the connection counter of src/limits.ts:
  *   reservations beyond the limit are refused and counted, EMFILE is a Node-style error.
  */
@@ -14,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { Host } from '../../src/host/host.js';
 import { BufferBudget, ConnectionLimit, processBuffers } from '../../src/limits.js';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, createServer, TcpStack, type Server, type Socket } from '../../src/net.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -93,6 +96,61 @@ describe('hostile: resource limits', function () {
       expect(peak, 'out-of-order data was held').to.be.above(0);
       expect(peak, 'never above the cap').to.be.at.most(CAP);
       expect(drops['ooo_full'] ?? 0, 'segments beyond the cap were dropped and counted').to.be.above(0);
+    });
+  });
+
+  describe('connections per host', () => {
+    const hosts: Host[] = [];
+    const sockets: Socket[] = [];
+    let server: Server | undefined;
+    afterEach(async () => {
+      for (const s of sockets.splice(0)) s.destroy();
+      server?.close();
+      for (const h of hosts.splice(0)) await h.close();
+    });
+
+    function open(a: Host): Promise<Socket> {
+      return new Promise((resolve, reject) => {
+        const s = connect({ via: a, host: B_ADDR, port: PORT }, () => resolve(s));
+        sockets.push(s);
+        s.once('error', reject);
+      });
+    }
+
+    it('connect() beyond the limit fails with EMFILE; a handshake beyond the server host\'s limit gets a RST, counted', async () => {
+      const a = await Host.create({ address: A_ADDR });
+      const b = await Host.create({ address: B_ADDR });
+      hosts.push(a, b);
+      a.addPeer(`${B_ADDR}/32`, b.endpoint);
+      b.addPeer(`${A_ADDR}/32`, a.endpoint);
+      server = createServer({ host: b }, (s) => s.on('error', () => {}));
+      server.on('error', () => {});
+      await new Promise<void>((r) => server!.listen(PORT, r));
+      TcpStack.for(b).connectionLimit.max = 2;
+      TcpStack.for(a).connectionLimit.max = 3;
+      await open(a);
+      await open(a);
+      // The server host is full: the third handshake is reset. (The driver may let the
+      // SYN-ACK out before the RST, like node:net's maxConnections, which accepts and then
+      // destroys: the client then sees 'connect' followed by ECONNRESET.)
+      const third = await new Promise<string>((resolve) => {
+        const s = connect({ via: a, host: B_ADDR, port: PORT });
+        sockets.push(s);
+        s.once('error', (e: Error & { code?: string }) => resolve(e.code ?? 'error'));
+        s.once('close', () => resolve('closed without error'));
+        setTimeout(() => resolve('still open after 3 s'), 3000).unref();
+      });
+      expect(third).to.be.oneOf(['ECONNREFUSED', 'ECONNRESET']);
+      expect(b.stats.drops.get('tcp_conn_limit')).to.equal(1);
+      expect(TcpStack.for(b).connectionLimit.refusals).to.equal(1);
+      // The client host is full (two live, limit two): connect() fails with EMFILE.
+      TcpStack.for(a).connectionLimit.max = 2;
+      const emfile = await open(a).then(
+        () => undefined,
+        (e: Error & { code?: string; syscall?: string }) => `${e.code} ${e.syscall}`,
+      );
+      expect(emfile).to.equal('EMFILE connect');
+      expect(TcpStack.for(a).connectionLimit.open).to.equal(2);
     });
   });
 
