@@ -216,7 +216,7 @@ describe('scenarios: handshake and state machine', () => {
     expect(c.nextDeadline()).to.equal(undefined);
   });
 
-  it('12 (policy) an orphaned FIN-WAIT-2 (after close(), not shutdown()) gives up after 2*MSL', () => {
+  it('policy: an orphaned FIN-WAIT-2 (after close(), not shutdown()) gives up after 2*MSL', () => {
     const c = established({ msl: 1000 });
     c.close(20);
     c.input(seg({ seq: IRS + 1, ack: ISS + 2 }), 30);
