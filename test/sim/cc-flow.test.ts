@@ -5,84 +5,43 @@
  * sawtooth and two flows sharing a bottleneck fairly) is checked on the cwnd trace.
  */
 import { expect } from 'chai';
-import { SimClock, SimNet, type LinkOptions, type SimHost } from '../../src/sim/index.js';
+import type { SimHost, SimNet } from '../../src/sim/index.js';
+import { EndlessFlow, simPair } from '../../bench/cc.js';
 import { defaultTcpConfig } from '../../src/tcp/config.js';
-import type { Connection } from '../../src/tcp/connection.js';
 import type { CcName, TcpConfig, TcpTraceEvent } from '../../src/tcp/types.js';
 import { cubicK, cubicWindow, type Cubic } from '../../src/tcp/cc/cubic.js';
 
 type CwndEvent = Extract<TcpTraceEvent, { type: 'cwnd' }>;
 type SendEv = Extract<TcpTraceEvent, { type: 'send' }>;
 
-/** An endless bulk sender: keeps the send buffer full; the receiver reads and discards. */
-class Flow {
-  readonly cwnd: CwndEvent[] = [];
-  readonly sends: SendEv[] = [];
-  /** Every trace event in order (same-time events keep their order here). */
-  readonly all: TcpTraceEvent[] = [];
-  received = 0;
-  conn!: Connection;
-  private readonly chunk = Buffer.alloc(65536, 0x5a);
+/** An endless bulk flow (bench/cc.ts) whose sender's trace events are kept in order. */
+class Flow extends EndlessFlow {
+  readonly all: TcpTraceEvent[];
 
-  constructor(
-    readonly net: SimNet,
-    readonly a: SimHost,
-    readonly b: SimHost,
-    readonly port: number,
-    readonly config: TcpConfig,
-  ) {}
-
-  start(): this {
-    const clock = this.net.clock;
-    this.b.listen(this.port, this.config);
-    const prev = this.b.onAccept;
-    this.b.onAccept = (c, port) => {
-      if (port !== this.port) return prev?.(c, port);
-      c.hooks.onReadable = () =>
-        clock.schedule(clock.now, () => this.b.call(c, () => {
-          for (let buf = c.read(); buf; buf = c.read()) this.received += buf.length;
-        }));
-    };
-    this.conn = this.a.connect(this.b.addr, this.port, this.config, {
-      hooks: {
-        onTrace: (ev) => {
-          this.all.push(ev);
-          if (ev.type === 'cwnd') this.cwnd.push(ev);
-          else if (ev.type === 'send') this.sends.push(ev);
-        },
-        onEstablished: () => this.fill(),
-        onWritable: () => clock.schedule(clock.now, () => this.fill()),
-      },
-    });
-    return this;
+  constructor(net: SimNet, a: SimHost, b: SimHost, port: number, config: TcpConfig) {
+    const all: TcpTraceEvent[] = [];
+    super(net, a, b, port, config, (ev) => all.push(ev));
+    this.all = all;
   }
 
-  private fill(): void {
-    this.a.call(this.conn, (now) => {
-      while (this.conn.sendBufferFree > 0) {
-        if (this.conn.send(this.chunk.subarray(0, Math.min(this.chunk.length, this.conn.sendBufferFree)), now) === 0) break;
-      }
-    });
+  get cwnd(): CwndEvent[] {
+    return this.all.filter((e): e is CwndEvent => e.type === 'cwnd');
+  }
+
+  get sends(): SendEv[] {
+    return this.all.filter((e): e is SendEv => e.type === 'send');
   }
 
   /** cwnd in force at time t (the last trace event at or before t). */
   cwndAt(t: number): number {
-    let v = this.cwnd[0]?.cwnd ?? 0;
-    for (const e of this.cwnd) {
+    const events = this.cwnd;
+    let v = events[0]?.cwnd ?? 0;
+    for (const e of events) {
       if (e.t > t) break;
       v = e.cwnd;
     }
     return v;
   }
-}
-
-function network(ab: LinkOptions, ba: LinkOptions = { delay: ab.delay ?? 10 }) {
-  const clock = new SimClock();
-  const net = new SimNet(clock);
-  const a = net.host(0x0a4d0001);
-  const b = net.host(0x0a4d0002);
-  const links = net.link(a, b, ab, ba);
-  return { clock, net, a, b, links };
 }
 
 function cfg(cc: CcName, extra: Partial<TcpConfig> = {}): TcpConfig {
@@ -99,7 +58,7 @@ describe('sim: congestion control on whole flows', function () {
 
   it('slow start doubles cwnd every RTT (Reno, IW10, no loss)', () => {
     const rtt = 100;
-    const { clock, net, a, b } = network({ delay: rtt / 2 });
+    const { clock, net, a, b } = simPair({ delay: rtt / 2 });
     const f = new Flow(net, a, b, 80, cfg('reno')).start();
     clock.runUntilTime(rtt * 7);
     const ss = f.cwnd.filter((e) => e.reason === 'slow_start');
@@ -121,7 +80,7 @@ describe('sim: congestion control on whole flows', function () {
     // Drop the 40th data segment once.
     let dataSeen = 0;
     let dropped = -1;
-    const { clock, net, a, b } = network({
+    const { clock, net, a, b } = simPair({
       delay: 20,
       drop: (seg) => {
         if (seg.payload.length === 0) return false;
@@ -153,7 +112,7 @@ describe('sim: congestion control on whole flows', function () {
   it('CUBIC follows W(t) = C(t-K)^3 + W_max on a real flow', () => {
     // 20 Mbit/s, 100 ms: BDP 250 kB (~176 segments), so the cubic term dominates the
     // Reno-friendly estimate; 1 BDP of drop-tail buffer.
-    const { clock, net, a, b } = network({ delay: 50, rate: 2.5e6, queueBytes: 250_000 }, { delay: 50 });
+    const { clock, net, a, b } = simPair({ delay: 50, rate: 2.5e6, queueBytes: 250_000 }, { delay: 50 });
     const f = new Flow(net, a, b, 80, cfg('cubic', { sndBuf: 4 << 20 })).start();
     const cc = f.conn.congestionControl as Cubic;
     // Sample the window every 100 ms; group the samples by congestion-avoidance epoch.
@@ -196,7 +155,7 @@ describe('sim: congestion control on whole flows', function () {
       const rate = 1.25e6; // 10 Mbit/s
       const rtt = 40;
       const bdp = (rate * rtt) / 1000;
-      const { clock, net, a, b } = network({ delay: rtt / 2, rate, queueBytes: bdp }, { delay: rtt / 2 });
+      const { clock, net, a, b } = simPair({ delay: rtt / 2, rate, queueBytes: bdp }, { delay: rtt / 2 });
       const f1 = new Flow(net, a, b, 81, cfg(cc)).start();
       let f2!: Flow;
       clock.schedule(2000, () => {
