@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Bbr, BBR, type BbrState } from '../../src/tcp/cc/bbr.js';
 import { Reno } from '../../src/tcp/cc/reno.js';
 import { SlottedMaxFilter } from '../../src/tcp/cc/minmax.js';
-import type { AckEvent } from '../../src/tcp/cc/types.js';
+import type { AckEvent, RateSample } from '../../src/tcp/cc/types.js';
 import { BottleneckSim, type SimOptions } from './cc-harness.js';
 
 const MSS = 1000;
@@ -130,6 +130,19 @@ describe('cc: BBR (BBRv3 design)', () => {
     // The harness traces cwnd and pacing after both calls for each ACK.
     expect(sb.trace).to.deep.equal(sa.trace);
     expect(b.state).to.equal(a.state);
+  });
+
+  it('holds an over-counting rate sample to what the ACKs reported in its interval', () => {
+    // A connection that counts some bytes twice in its delivery-rate estimator.
+    class Inflated extends RecordingBbr {
+      override onRateSample(s: RateSample): void {
+        super.onRateSample({ ...s, delivered: 2 * s.delivered, deliveryRate: 2 * s.deliveryRate, totalDelivered: 2 * s.totalDelivered });
+      }
+    }
+    const cc = new Inflated(opts);
+    const delivered = new BottleneckSim(cc, { ...LINK, loss: 0 }).run(5000);
+    expect(cc.maxBw).to.be.within(0.9 * LINK.rate, 1.05 * LINK.rate);
+    expect(delivered / 5).to.be.greaterThan(0.85 * LINK.rate);
   });
 
   it('recovery: packet conservation on entry, prior cwnd restored on exit; RTO drops to 1 packet', () => {
