@@ -181,10 +181,6 @@ export class Bbr implements CongestionControl {
     return this.pacing;
   }
 
-  onSend(): void {
-    // Nothing: rounds are counted on the delivery side (see the file comment).
-  }
-
   private get minPipeCwnd(): number {
     return BBR.MIN_PIPE_CWND_SEGMENTS * this.mss;
   }
