@@ -598,8 +598,14 @@ export class TcpStack implements ProtocolHandler {
     tc.armedFor = d;
     // A deadline that onTimer did not move past the time it ran at would spin: 1 ms then.
     tc.timerIsImmediate = delay < 1 && d > tc.lastFiredAt;
-    tc.timer = tc.timerIsImmediate ? setImmediate(tc.fire) : setTimeout(tc.fire, Math.max(1, Math.floor(delay)));
-    tc.timer.unref();
+    if (tc.timerIsImmediate) {
+      // Never unref an immediate: libuv would then block in poll and run it only when some
+      // other event arrives (seconds later on an idle connection). It lasts < 1 ms anyway.
+      tc.timer = setImmediate(tc.fire);
+    } else {
+      tc.timer = setTimeout(tc.fire, Math.max(1, Math.floor(delay)));
+      tc.timer.unref();
+    }
   }
 
   private clearTimer(tc: TcpConn): void {
