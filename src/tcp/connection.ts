@@ -814,7 +814,9 @@ export class Connection implements ConnectionIO {
     let advanced = false;
     if (seqGt(ack, this.sndUna)) {
       advanced = true;
-      delivered.push(...this.processNewAck(ack, seg));
+      // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
+      // the ones delivered by this cumulative ACK count now.
+      for (const s of this.processNewAck(ack, seg)) if (!s.sacked) delivered.push(s);
     }
 
     // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
@@ -847,7 +849,8 @@ export class Connection implements ConnectionIO {
 
     // Rate sample and congestion control.
     if (delivered.length > 0) {
-      for (const s of delivered) this.rate.onDelivered(s, this.now);
+      const ecr = this.tsOk ? seg.options.ts?.ecr : undefined;
+      for (const s of delivered) this.rate.onDelivered(s, this.now, karnSafe(s, ecr));
       const inFlight = this.flightSize();
       const minRtt = Number.isFinite(this.rtt.minRtt) ? this.rtt.minRtt : 0;
       const rs = this.rate.finish(this.now, priorInFlight, inFlight, minRtt || Infinity);
@@ -923,11 +926,8 @@ export class Connection implements ConnectionIO {
         this.rtxQ.shift();
         acked.push(s);
         if (!s.sacked) bytes += txSize(s);
-        if (s.retransmits === 0) rttSample = this.now - s.xmitTime;
-        else if (this.tsOk && seg.options.ts && s.tsVal !== undefined && seg.options.ts.ecr === s.tsVal) {
-          // RFC 7323 4: the echo identifies which transmission was acknowledged.
-          rttSample = this.now - s.xmitTime;
-        }
+        // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
+        if (karnSafe(s, this.tsOk ? seg.options.ts?.ecr : undefined)) rttSample = this.now - s.xmitTime;
         continue;
       }
       if (seqLt(s.seq, ack)) {
@@ -1038,7 +1038,12 @@ export class Connection implements ConnectionIO {
   private markBySack(): void {
     const newly = markLostBySack(this.rtxQ, this.sndMss);
     if (newly.length > 0) this.lossState = true;
-    for (const s of newly) s.lostKind = 'fast';
+    let bytes = 0;
+    for (const s of newly) {
+      s.lostKind = 'fast';
+      bytes += txSize(s);
+    }
+    if (bytes > 0) this.rate.onLost(bytes);
   }
 
   /**
@@ -1597,12 +1602,15 @@ export class Connection implements ConnectionIO {
     this.timers.clear('tlp');
     this.timers.clear('rack');
     this.lossState = true;
+    let lostBytes = 0;
     for (const s of this.rtxQ) {
       if (!s.sacked) {
+        if (!s.lost) lostBytes += txSize(s);
         s.lost = true;
         s.lostKind = 'rto';
       }
     }
+    this.rate.onLost(lostBytes);
     const first = nextLost(this.rtxQ);
     if (first) this.retransmitSeg(first, 'rto');
     this.armRto(true);
@@ -1839,6 +1847,15 @@ export class Connection implements ConnectionIO {
   private drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
   }
+}
+
+/**
+ * Whether now - s.xmitTime is a valid RTT sample for an ACK of `s`: always for a segment sent
+ * once; for a retransmitted one only when the ACK's TSecr equals the TSval of the last
+ * transmission (RFC 7323 4.1; otherwise Karn's rule, RFC 6298 3, forbids it).
+ */
+function karnSafe(s: TxSegment, tsEcr: number | undefined): boolean {
+  return s.retransmits === 0 || (tsEcr !== undefined && s.tsVal !== undefined && tsEcr === s.tsVal);
 }
 
 /** lo <= x < lo + wnd (mod 2^32). */

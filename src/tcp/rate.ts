@@ -44,8 +44,15 @@ export class RateSampler {
     this.appLimited = Math.max(this.delivered + inFlight, 1);
   }
 
-  /** Draft 3.3 UpdateRateSample: one segment was delivered (acked or SACKed) now. */
-  onDelivered(s: TxSegment, now: number): void {
+  /**
+   * Draft 3.3 UpdateRateSample: one segment was delivered (acked or SACKed) now. Call it
+   * exactly once per segment: a segment SACKed earlier and cumulatively acknowledged later
+   * was already delivered (counting it again inflates C.delivered, and all of those bytes land
+   * in the sample of the ACK that fills the hole, which then claims several times the path's
+   * rate). `rttValid` says whether now - xmitTime is a Karn-safe RTT: false for a retransmitted
+   * segment unless the timestamp echo identifies this transmission (RFC 6298 3 / RFC 7323 4).
+   */
+  onDelivered(s: TxSegment, now: number, rttValid: boolean): void {
     this.delivered += txSize(s);
     this.deliveredTime = now;
     if (!this.rsHave || s.delivered > this.rsPriorDelivered || (s.delivered === this.rsPriorDelivered && s.xmitTime > this.rsXmitTime)) {
@@ -56,7 +63,7 @@ export class RateSampler {
       this.rsSendElapsed = s.xmitTime - s.firstSentTime;
       this.rsAckElapsed = now - s.deliveredTime;
       this.rsXmitTime = s.xmitTime;
-      this.rsRtt = now - s.xmitTime;
+      this.rsRtt = rttValid ? now - s.xmitTime : -1;
       this.firstSentTime = s.xmitTime;
     }
   }
