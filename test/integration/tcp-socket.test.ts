@@ -263,6 +263,20 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(err.code).to.equal('ETIMEDOUT');
   });
 
+  it('fires timers on time on an idle connection: keepalive finds a vanished peer', async () => {
+    const port = await listening(server());
+    const c = client(port, { keepAliveInterval: 100, keepAliveProbes: 2 });
+    await within(once(c, 'connect'), 5000, 'connect');
+    c.setKeepAlive(true, 300);
+    await b.close(); // no answers from now on
+    const t0 = performance.now();
+    const [err] = (await within(once(c, 'error'), 5000, 'error')) as [NodeStyleError];
+    const ms = performance.now() - t0;
+    expect(err.code).to.equal('ETIMEDOUT');
+    // Idle 300 ms + 2 probes 100 ms apart (+ the last probe's wait), plus timer slack.
+    expect(ms).to.be.within(250, 1500);
+  });
+
   it('fails with ETIMEDOUT when the SYN is never answered', async () => {
     await b.close();
     const c = client(80, { initialRto: 50, minRto: 20, maxRto: 100, synRetries: 2 });
