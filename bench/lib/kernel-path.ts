@@ -1,0 +1,248 @@
+/**
+ * The impaired path between the Linux kernel's TCP and overlay-tcp, for bench/linux.ts:
+ *
+ *   kernel TCP (10.77.0.1, TUN ovl0, MTU 1472 -> MSS 1432)
+ *     <-> tunbridge.py (UDP 127.0.0.1:40000, --learn)
+ *     <-> chaos proxy, RELAY mode, its own process (seeded loss p + 10 ms delay, each direction)
+ *     <-> overlay host 10.77.0.2 (MTU 1472, every overlay packet goes to the proxy)
+ *
+ * Everything here must run inside ../shared/tools/kernel-peer/in-netns.sh (a private network
+ * namespace: the TUN, the kernel sockets and the per-netns congestion-control sysctl live and
+ * die with it). The kernel-peer plumbing (startTool, prerequisites) is the interop suite's
+ * helper, reused as is.
+ *
+ * Relay mode gives each client endpoint its own upstream socket, so the bridge cannot be told
+ * the overlay's UDP endpoint in advance: it runs with --learn and learns 10.77.0.2 -> the
+ * proxy's upstream socket from the first packet the overlay sends. Before a kernel-initiated
+ * connection the overlay therefore pings the kernel once (`prime`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { Host } from '../../src/host/host.js';
+import { fields, kernelPeerDir, startTool, type Fields, type Tool } from '../../test/helpers/kernel-peer.js';
+
+export const KERNEL = '10.77.0.1';
+export const OVERLAY = '10.77.0.2';
+/** IP-in-UDP MTU on both ends: 1472 - 20 (IPv4) - 20 (TCP) = MSS 1432, like the anchors' reference. */
+export const PATH_MTU = 1472;
+export const BRIDGE_PORT = 40000;
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+
+/** Rejects after `ms` with a message naming what was awaited. */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}
+
+/** Every child started through this module, so a finally block can kill them all. */
+const children = new Set<ChildProcess>();
+
+function track(proc: ChildProcess): void {
+  children.add(proc);
+  proc.once('close', () => children.delete(proc));
+}
+
+/** Kills one child (SIGTERM, then SIGKILL after `graceMs`) and waits for it to be gone. */
+export async function stop(proc: ChildProcess | undefined, graceMs = 2000): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  proc.kill('SIGTERM');
+  await bounded(closed, graceMs, `pid ${proc.pid} exit`).catch(async () => {
+    proc.kill('SIGKILL');
+    await bounded(closed, graceMs, `pid ${proc.pid} exit after SIGKILL`).catch(() => {});
+  });
+}
+
+/** Last resort (process exit paths): SIGKILL whatever is still running. */
+export function killAll(): void {
+  for (const p of children) p.kill('SIGKILL');
+}
+
+/** A kernel-peer tool (tunbridge.py, kernel-echo.py), tracked for cleanup. */
+export function tool(script: string, args: string[]): Tool {
+  const t = startTool(script, args);
+  track(t.proc);
+  return t;
+}
+
+/** The bridge between ovl0 and UDP 127.0.0.1:40000, learning overlay endpoints. */
+export async function startBridge(): Promise<Tool> {
+  const bridge = tool('tunbridge.py', ['--mtu', String(PATH_MTU), '--learn', '--listen', `127.0.0.1:${BRIDGE_PORT}`]);
+  await bounded(bridge.ready, 10_000, 'tunbridge READY');
+  return bridge;
+}
+
+export interface ProxyChild {
+  proc: ChildProcess;
+  port: number;
+  ready: Fields;
+}
+
+/**
+ * `overlay proxy` in relay mode in its own Node process (so its per-packet work does not
+ * share the overlay stack's event loop): Bernoulli loss `loss` and `delayMs` on both
+ * directions, seeded.
+ */
+export async function startProxy(loss: number, delayMs: number, seed: number): Promise<ProxyChild> {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const args = [cli, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${BRIDGE_PORT}`, '--seed', String(seed), '--delay', String(delayMs)];
+  if (loss > 0) args.push('--loss', String(loss));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const ready = new Promise<Fields>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (line.startsWith('READY ')) resolve(fields(line));
+    });
+    proc.once('close', (code) => reject(new Error(`overlay proxy exited with ${code} before READY: ${stderr.trim()}`)));
+  });
+  try {
+    const f = await bounded(ready, 10_000, 'overlay proxy READY');
+    const port = Number(f.listen?.split(':').pop());
+    if (!Number.isInteger(port) || port <= 0) throw new Error(`overlay proxy READY without a port: ${JSON.stringify(f)}`);
+    return { proc, port, ready: f };
+  } catch (err) {
+    await stop(proc);
+    throw err;
+  }
+}
+
+/** Overlay host 10.77.0.2 on a fresh UDP port, sending everything to the proxy. */
+export function createOverlayHost(proxyPort: number): Promise<Host> {
+  return Host.create({
+    address: OVERLAY,
+    udp: { address: '127.0.0.1', port: 0 },
+    peers: [{ prefix: '10.77.0.0/16', endpoint: { address: '127.0.0.1', port: proxyPort } }],
+    mtu: PATH_MTU,
+    recvBufferSize: SOCKET_BUFFER,
+    sendBufferSize: SOCKET_BUFFER,
+  });
+}
+
+/**
+ * Pings the kernel until a reply comes back: the proxy opens this host's relay session and
+ * the bridge learns where 10.77.0.2 lives, so kernel-initiated packets find their way.
+ * Retries because the ping crosses the lossy path too.
+ */
+export async function prime(host: Host, tries = 10): Promise<void> {
+  let last: unknown;
+  for (let seq = 1; seq <= tries; seq++) {
+    try {
+      await host.ping(KERNEL, { seq, timeoutMs: 500 });
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw new Error(`no echo reply from the kernel in ${tries} pings: ${(last as Error)?.message ?? last}`);
+}
+
+/**
+ * Sets this namespace's default congestion control with sysctl (net.ipv4.tcp_congestion_control
+ * is per netns). Returns false when the kernel refuses: outside the initial namespace only the
+ * algorithms in the global net.ipv4.tcp_allowed_congestion_control may become the default
+ * (EPERM otherwise, e.g. cubic when the allowed list is "reno bbr"). kernelEcho() sets the
+ * algorithm per socket as well, so the run does not depend on this succeeding.
+ */
+export async function setKernelCc(cc: string): Promise<boolean> {
+  const proc = spawn('sysctl', ['-q', '-w', `net.ipv4.tcp_congestion_control=${cc}`], { stdio: 'ignore' });
+  const code = await bounded(new Promise<number | null>((resolve) => proc.once('close', resolve)), 5000, 'sysctl');
+  return code === 0 && readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim() === cc;
+}
+
+/**
+ * Runs kernel-echo.py unchanged, with every TCP socket it creates switched to `cc` by
+ * setsockopt(TCP_CONGESTION) (root may pick any available algorithm per socket, restricted or
+ * not; an accepted socket inherits its listener's). argv: LAUNCHER CC SCRIPT ARGS...
+ */
+const PER_SOCKET_CC = `
+import runpy, socket, sys
+cc, script = sys.argv[1].encode(), sys.argv[2]
+class CcSocket(socket.socket):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        if self.family == socket.AF_INET and self.type == socket.SOCK_STREAM:
+            self.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
+socket.socket = CcSocket
+sys.argv = [script] + sys.argv[3:]
+runpy.run_path(script, run_name="__main__")
+`;
+
+/** kernel-echo.py with congestion control `cc` on its sockets; `ready` is its READY line. */
+export function kernelEcho(cc: string, args: string[]): { proc: ChildProcess; ready: Promise<Fields> } {
+  const script = join(kernelPeerDir(), 'kernel-echo.py');
+  const proc = spawn('python3', ['-B', '-c', PER_SOCKET_CC, cc, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const ready = new Promise<Fields>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (line.startsWith('READY ')) resolve(fields(line));
+    });
+    proc.once('close', (code) => reject(new Error(`kernel-echo.py exited with ${code} before READY: ${stderr.trim()}`)));
+  });
+  ready.catch(() => {});
+  return { proc, ready };
+}
+
+/** TcpExt counters of this namespace (/proc/net/netstat is per netns), e.g. TCPTimeouts. */
+export function tcpExt(): Record<string, number> {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const out: Record<string, number> = {};
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    if (names[0] !== 'TcpExt:') continue;
+    for (let k = 1; k < names.length; k++) out[names[k]!] = Number(values[k]);
+  }
+  return out;
+}
+
+/** A kernel socket's TCP_INFO as `ss -tin` prints it (the fields this bench uses). */
+export interface KernelTcpInfo {
+  cc?: string;
+  bytesAcked?: number;
+  bytesReceived?: number;
+  dataSegsOut?: number;
+  totalRetrans?: number;
+  cwnd?: number;
+  rttMs?: number;
+}
+
+/** `ss -tin` for the kernel's connection with the overlay port `overlayPort`, or undefined. */
+export async function kernelTcpInfo(overlayPort: number): Promise<KernelTcpInfo | undefined> {
+  const proc = spawn('ss', ['-tinH', 'dst', `${OVERLAY}:${overlayPort}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await bounded(new Promise<number | null>((resolve) => proc.once('close', resolve)), 5000, 'ss').catch(() => {
+    proc.kill('SIGKILL');
+    return -1;
+  });
+  if (code !== 0 || !out.trim()) return undefined;
+  const num = (re: RegExp): number | undefined => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : undefined;
+  };
+  const info: KernelTcpInfo = {};
+  const cc = /\s(cubic|reno|bbr)\b/.exec(out)?.[1];
+  if (cc) info.cc = cc;
+  const set = (k: keyof Omit<KernelTcpInfo, 'cc'>, v: number | undefined): void => {
+    if (v !== undefined) info[k] = v;
+  };
+  set('bytesAcked', num(/\bbytes_acked:(\d+)/));
+  set('bytesReceived', num(/\bbytes_received:(\d+)/));
+  set('dataSegsOut', num(/\bdata_segs_out:(\d+)/));
+  set('totalRetrans', num(/\bretrans:\d+\/(\d+)/));
+  set('cwnd', num(/\bcwnd:(\d+)/));
+  set('rttMs', num(/\brtt:([\d.]+)\//));
+  return info;
+}
