@@ -1372,7 +1372,11 @@ export class Connection implements ConnectionIO {
         if (this.retransRanges.length < 256) this.retransRanges.push({ left: s.seq, right: txEnd(s) });
       }
     }
-    this.armRto(false);
+    // A repair of the head segment restarts the RTO (as Linux does): the timer guards that
+    // transmission, so a lost fast/RACK retransmission of SND.UNA gets one RTO to be found
+    // lost again by RACK (RFC 8985 6.2 detects lost retransmissions after about one RTT)
+    // instead of an RTO that was armed long before it and collapses cwnd to one segment.
+    this.armRto((kind === 'fast' || kind === 'rack') && s === this.rtxQ[0]);
   }
 
   /** Active or passive SYN: queued on the retransmission queue and sent. */
