@@ -12,10 +12,11 @@
  */
 import { createServer, connect, type Socket } from '../net.js';
 import type { Parsed } from './args.js';
-import { announceListening, catTarget, hostFromFlags, onShutdown } from './common.js';
+import { announceListening, catTarget, hostFromFlags, onShutdown, tcpOptionsFromFlags } from './common.js';
 
 export async function runTcp(p: Parsed): Promise<number> {
   const t = catTarget(p);
+  const tcp = tcpOptionsFromFlags(p);
   const { host, observe } = await hostFromFlags(p);
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (finish = resolve));
@@ -68,7 +69,7 @@ export async function runTcp(p: Parsed): Promise<number> {
   };
 
   if (t.listen) {
-    const server = createServer({ host, allowHalfOpen: true });
+    const server = createServer({ host, allowHalfOpen: true, ...tcp });
     server.on('connection', (s: Socket) => {
       if (current) {
         // One conversation at a time, like netcat: refuse the others.
@@ -90,7 +91,7 @@ export async function runTcp(p: Parsed): Promise<number> {
     server.on('error', (e: Error) => process.stderr.write(`overlay: ${e.message}\n`));
     announceListening(host, server.address()!.port);
   } else {
-    const s = connect({ via: host, host: t.address!, port: t.port, allowHalfOpen: true });
+    const s = connect({ via: host, host: t.address!, port: t.port, allowHalfOpen: true, ...tcp });
     s.once('connect', () => announceListening(host, s.localPort));
     void attach(s).then((code) => void stop(code));
   }

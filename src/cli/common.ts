@@ -13,6 +13,7 @@ import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import { Host, DEFAULT_MTU, MAX_MTU, MIN_MTU, type HostOptions } from '../host/host.js';
 import type { UdpEndpoint } from '../host/types.js';
+import { CC_NAMES, type CcName } from '../tcp/types.js';
 import { UsageError } from '../util/errors.js';
 import { parseEndpoint, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { listFlag, numberFlag, stringFlag, boolFlag, type FlagSpecs, type Parsed } from './args.js';
@@ -111,7 +112,23 @@ export const catFlagSpecs: FlagSpecs = {
   listen: { kind: 'boolean', short: 'l', description: 'listen on PORT instead of connecting to DEST PORT' },
   keep: { kind: 'boolean', short: 'k', description: 'with -l (TCP): keep listening after a client leaves' },
   quit: { kind: 'number', short: 'q', description: 'after EOF on stdin, wait SECONDS then quit (default: keep running; TCP: half-close)' },
+  cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
+  nodelay: { kind: 'boolean', description: 'TCP: disable Nagle (send small writes at once)' },
 };
+
+/** `--cc NAME` and `--nodelay` as TCP socket options; a bad name is a UsageError. */
+export function tcpOptionsFromFlags(p: Parsed): { cc?: CcName; noDelay?: boolean } {
+  const out: { cc?: CcName; noDelay?: boolean } = {};
+  const cc = p.flags['cc'];
+  if (cc !== undefined) {
+    if (!(CC_NAMES as readonly string[]).includes(String(cc))) {
+      throw new UsageError(`option --cc: '${cc}' is not one of ${CC_NAMES.join(', ')}`);
+    }
+    out.cc = cc as CcName;
+  }
+  if (p.flags['nodelay'] === true) out.noDelay = true;
+  return out;
+}
 
 export interface CatTarget {
   listen: boolean;

@@ -120,6 +120,29 @@ describe('overlay cat over TCP between processes', function () {
     expect(r.stderr.trim()).to.equal('overlay: connect ECONNREFUSED 10.77.0.3:5000');
   });
 
+  it('--cc picks the congestion control of the connection; a bad name exits 2 with one line', async () => {
+    const bad = await runCli(['cat', '--cc', 'vegas', '--addr', '10.77.0.2', '10.77.0.3', '7'], { timeoutMs: 10_000 });
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr.trim()).to.equal("overlay: option --cc: 'vegas' is not one of tahoe, reno, newreno, cubic, bbr");
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+    const l = spawnCli(['cat', '--addr', '10.77.0.3', '--learn', '-l', String(port)]);
+    const m = await l.waitFor(/listening \S+ udp=([\d.]+):(\d+)/);
+    const c = spawnCli(['cat', '--cc', 'tahoe', '--nodelay', '--metrics', `127.0.0.1:${metricsPort}`, '--addr', '10.77.0.2',
+      '--peer', `10.77.0.3=${m[1]}:${m[2]}`, '10.77.0.3', String(port)]);
+    await c.waitFor(/listening/);
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/connections`);
+    const conns = (await res.json()) as Array<{ kind?: string; cc?: string; remotePort?: number }>;
+    const mine = conns.filter((x) => x.remotePort === port);
+    expect(mine, JSON.stringify(conns)).to.have.length(1);
+    expect(mine[0]!.cc).to.equal('tahoe');
+    c.proc.stdin!.end('bye\n');
+    await l.waitFor(/bye\n/, { stream: 'stdout' });
+    l.proc.stdin!.end();
+    const [lc, cc] = await Promise.all([l.exited, c.exited]);
+    expect([lc.code, cc.code]).to.deep.equal([0, 0]);
+  });
+
   it('half-closes on stdin EOF and keeps reading the reply', async () => {
     const l = spawnCli(['cat', '--addr', '10.77.0.3', '--learn', '-l', '7']);
     const m = await l.waitFor(/listening \S+ udp=([\d.]+):(\d+)/);
