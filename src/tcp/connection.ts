@@ -450,6 +450,11 @@ export class Connection implements ConnectionIO {
     return this.rcvQ.length;
   }
 
+  /** Bytes held in the out-of-order reassembly queue. */
+  get outOfOrderBytes(): number {
+    return this.reasm.size;
+  }
+
   /** The peer's FIN has been received in sequence: EOF after the buffered data. */
   get remoteClosed(): boolean {
     return this.finReceived;
@@ -919,11 +924,14 @@ export class Connection implements ConnectionIO {
     const acked: TxSegment[] = [];
     let bytes = 0;
     let rttSample: number | undefined;
-    while (this.rtxQ.length > 0) {
-      const s = this.rtxQ[0]!;
+    // Fully acknowledged segments leave the queue front with shift(): V8 left-trims the
+    // array in O(1) (splice(0, k) would move the whole queue: ~6 us per ACK at 3000 segments).
+    const q = this.rtxQ;
+    while (q.length > 0) {
+      const s = q[0]!;
       const end = txEnd(s);
       if (seqLe(end, ack)) {
-        this.rtxQ.shift();
+        q.shift();
         acked.push(s);
         if (!s.sacked) bytes += txSize(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
@@ -1251,6 +1259,9 @@ export class Connection implements ConnectionIO {
     const lost = this.lossState ? this.rtxQ.filter((s) => s.lost && !s.sacked) : [];
     let li = 0;
     let guard = 0;
+    let sentNew = false;
+    // Neither cwnd nor SRTT changes while sending, so the pacing rate is computed once.
+    const rate = this.pacingRateBytesPerMs();
     while (guard++ < 100_000) {
       const cwnd = this.cc.cwnd;
       while (li < lost.length && (!lost[li]!.lost || lost[li]!.sacked)) li++;
@@ -1266,14 +1277,17 @@ export class Connection implements ConnectionIO {
       }
       // 2. New data (NextSeg rule 2), within cwnd, the peer's window, Nagle/SWS and pacing.
       const before = this.rtxQ.length;
-      if (!this.sendNew(cwnd - inPipe)) break;
+      if (!this.sendNew(cwnd - inPipe, false, rate)) break;
+      sentNew = true;
       if (this.rtxQ.length > before) inPipe += txSize(this.rtxQ[this.rtxQ.length - 1]!);
     }
+    // RFC 8985 7.2: the PTO restarts after new data is sent (once per burst: same now).
+    if (sentNew) this.armTlp();
   }
 
 
   /** One new segment if allowed. Returns whether one was sent. */
-  private sendNew(cwndRoom: number, force = false): boolean {
+  private sendNew(cwndRoom: number, force = false, rate = this.pacingRateBytesPerMs()): boolean {
     const off = this.unsentOffset();
     const queued = this.sendQ.length - off;
     const finPending = this.finQueued && !this.finSent && (this._state === 'FIN-WAIT-1' || this._state === 'LAST-ACK' || this._state === 'CLOSING');
@@ -1305,7 +1319,7 @@ export class Connection implements ConnectionIO {
     } else if (!force && cwndRoom <= 0 && this.rtxQ.length > 0) {
       return false; // a bare FIN waits for cwnd like data (it will follow the ACKs)
     }
-    if (!force && n > 0 && this.pacingBlocks()) return false;
+    if (!force && n > 0 && this.pacingBlocks(rate)) return false;
     const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
     const fin = finPending && n === queued;
     const s: TxSegment = {
@@ -1338,10 +1352,10 @@ export class Connection implements ConnectionIO {
     s.tsVal = out.options.ts?.val;
     this.emit(out);
     this.bytesSent += n;
-    if (n > 0) this.pacingSent(n);
+    if (n > 0) this.pacingSent(n, rate);
     if (this.cc.onSend) this.cc.onSend(this.now, txSize(s), this.flightSize());
     this.armRto(false);
-    this.armTlp();
+    if (force) this.armTlp(); // trySend arms it once per burst
     return true;
   }
 
@@ -1432,9 +1446,12 @@ export class Connection implements ConnectionIO {
     return Math.min(this.config.rcvBuf, 65535);
   }
 
-  /** A segment from this connection. ACK segments carry RCV.NXT, the window and SACK blocks. */
+  /**
+   * A segment from this connection. ACK segments carry RCV.NXT, the window and SACK blocks.
+   * `extra` must be a fresh object: it becomes the segment's options (no copy per segment).
+   */
   private ownSeg(seq: number, ack: number, flags: number, payload: Buffer, extra: TcpOptions): TcpSegment {
-    const o: TcpOptions = { ...extra };
+    const o: TcpOptions = extra;
     if (this.tsOk && !(flags & RST)) o.ts = { val: this.tsNow(), ecr: this.tsRecent };
     let window = 0;
     if (flags & ACK) {
@@ -1443,7 +1460,7 @@ export class Connection implements ConnectionIO {
       this.unackedBytes = 0;
       this.timers.clear('delayedAck');
       this.ackNeeded = false;
-      if (this.sackOk && !(flags & RST)) {
+      if (this.sackOk && !(flags & RST) && (this.dsackPending || !this.reasm.isEmpty)) {
         const optRoom = 40 - (o.ts ? TS_OPTION_LEN : 0);
         let maxBlocks = Math.floor((optRoom - 4) / 8);
         // Data segments keep their payload: only as many blocks as fit in the MSS budget.
@@ -1737,8 +1754,7 @@ export class Connection implements ConnectionIO {
   }
 
   /** True when the next paced release is in the future (and arms the pacing deadline). */
-  private pacingBlocks(): boolean {
-    const rate = this.pacingRateBytesPerMs();
+  private pacingBlocks(rate: number | undefined): boolean {
     if (rate === undefined) return false;
     // A release quantum of ~1 ms or two segments, like Linux's TSO autosizing.
     const quantum = Math.max(1, (2 * this.sndMss) / rate);
@@ -1750,8 +1766,7 @@ export class Connection implements ConnectionIO {
     return true;
   }
 
-  private pacingSent(bytes: number): void {
-    const rate = this.pacingRateBytesPerMs();
+  private pacingSent(bytes: number, rate: number | undefined): void {
     if (rate === undefined) return;
     this.nextSendTime = Math.max(this.nextSendTime, this.now) + bytes / rate;
   }

@@ -27,11 +27,12 @@ export class ByteQueue {
     this.len += b.length;
   }
 
-  /** Removes n bytes from the front. */
+  /** Removes n bytes from the front. The lookup cursor moves with the data (no rescan). */
   consume(n: number): void {
     n = Math.min(n, this.len);
     this.len -= n;
     let left = n;
+    let removed = 0;
     while (left > 0 && this.chunks.length > 0) {
       const avail = this.chunks[0]!.length - this.headSkip;
       if (left < avail) {
@@ -39,12 +40,20 @@ export class ByteQueue {
         left = 0;
       } else {
         left -= avail;
-        this.chunks.shift();
+        this.chunks.shift(); // O(1) in V8 (left-trim)
         this.headSkip = 0;
+        removed++;
       }
     }
-    this.curIdx = 0;
-    this.curOff = 0;
+    // Logical offsets all drop by n; the cursor's chunk index by the chunks removed. When the
+    // cursor is (or was) on the first chunk, that chunk starts at logical offset 0.
+    this.curIdx -= removed;
+    if (this.curIdx <= 0) {
+      this.curIdx = 0;
+      this.curOff = 0;
+    } else {
+      this.curOff -= n;
+    }
   }
 
   /** Bytes [offset, offset+n) (n clipped to what is there). */

@@ -15,52 +15,73 @@ export type TimerKind =
 
 export const TIMER_KINDS: readonly TimerKind[] = ['retransmit', 'persist', 'delayedAck', 'keepalive', 'timeWait', 'pacing', 'tlp', 'rack'];
 
+/** Slot of each kind in the deadline array (TIMER_KINDS order). */
+const SLOT: Readonly<Record<TimerKind, number>> = {
+  retransmit: 0,
+  persist: 1,
+  delayedAck: 2,
+  keepalive: 3,
+  timeWait: 4,
+  pacing: 5,
+  tlp: 6,
+  rack: 7,
+};
+const N = TIMER_KINDS.length;
+
+/**
+ * Deadlines in a fixed array (NaN = not armed): the connection sets and clears timers on
+ * every segment, and a fixed-shape store keeps that a plain indexed write (an object with
+ * `delete` would fall back to dictionary mode).
+ */
 export class Timers {
-  private readonly at: Partial<Record<TimerKind, number>> = {};
+  private readonly at = new Float64Array(N).fill(NaN);
 
   set(kind: TimerKind, deadline: number): void {
-    this.at[kind] = deadline;
+    this.at[SLOT[kind]] = deadline;
   }
 
   /** Arms only when not already armed. */
   setIfUnset(kind: TimerKind, deadline: number): void {
-    if (this.at[kind] === undefined) this.at[kind] = deadline;
+    const i = SLOT[kind];
+    if (Number.isNaN(this.at[i]!)) this.at[i] = deadline;
   }
 
   clear(kind: TimerKind): void {
-    delete this.at[kind];
+    this.at[SLOT[kind]] = NaN;
   }
 
   clearAll(): void {
-    for (const k of TIMER_KINDS) delete this.at[k];
+    this.at.fill(NaN);
   }
 
   get(kind: TimerKind): number | undefined {
-    return this.at[kind];
+    const t = this.at[SLOT[kind]]!;
+    return Number.isNaN(t) ? undefined : t;
   }
 
   isSet(kind: TimerKind): boolean {
-    return this.at[kind] !== undefined;
+    return !Number.isNaN(this.at[SLOT[kind]]!);
   }
 
   /** The earliest deadline, or undefined. */
   next(): number | undefined {
-    let best: number | undefined;
-    for (const k of TIMER_KINDS) {
-      const t = this.at[k];
-      if (t !== undefined && (best === undefined || t < best)) best = t;
+    let best = Infinity;
+    const at = this.at;
+    for (let i = 0; i < N; i++) {
+      const t = at[i]!;
+      if (t < best) best = t; // NaN compares false
     }
-    return best;
+    return best === Infinity ? undefined : best;
   }
 
   /** Kinds whose deadline is <= now, removed from the set, in TIMER_KINDS order. */
   expired(now: number): TimerKind[] {
     const out: TimerKind[] = [];
-    for (const k of TIMER_KINDS) {
-      const t = this.at[k];
-      if (t !== undefined && t <= now) {
-        out.push(k);
-        delete this.at[k];
+    const at = this.at;
+    for (let i = 0; i < N; i++) {
+      if (at[i]! <= now) {
+        out.push(TIMER_KINDS[i]!);
+        at[i] = NaN;
       }
     }
     return out;
