@@ -16,7 +16,7 @@
  */
 import type { HostLike, ProtocolHandler } from '../host/types.js';
 import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
-import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST } from '../limits.js';
+import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
@@ -95,6 +95,8 @@ export class TcpConn {
   overLimit = false;
   /** Called once our FIN has been acknowledged or the connection closed (see release). */
   onFinished: (() => void) | undefined;
+  /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
+  charged = 0;
 
   constructor(
     readonly stack: TcpStack,
@@ -164,7 +166,21 @@ export class TcpConn {
   /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
   read(max?: number): Buffer | undefined {
     if (this.c.readableLength === 0) return undefined;
-    return this.stack.call(this, () => this.c.read(max) ?? undefined);
+    const d = this.stack.call(this, () => this.c.read(max) ?? undefined);
+    this.recharge();
+    return d;
+  }
+
+  /**
+   * Brings this connection's charge on the process-wide buffer budget (src/limits.ts) in
+   * line with what it holds: unread in-order bytes plus out-of-order bytes.
+   */
+  recharge(): void {
+    const held = this.closed ? 0 : this.c.readableLength + this.c.outOfOrderBytes;
+    const delta = held - this.charged;
+    if (delta > 0) processBuffers.reserveUpTo(delta);
+    else if (delta < 0) processBuffers.release(-delta);
+    this.charged = held;
   }
 
   /** The peer's FIN was received and everything before it was read. */
@@ -453,6 +469,10 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private remove(tc: TcpConn): void {
+    if (tc.charged > 0) {
+      processBuffers.release(tc.charged);
+      tc.charged = 0;
+    }
     const t = tc.tuple;
     const key = t.localPort * 65536 + t.remotePort;
     const m = this.conns.get(key);
@@ -652,12 +672,20 @@ export class TcpStack implements ProtocolHandler {
     const now = this.now();
     const tc = this.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tc) {
+      // Memory pressure: when the process-wide budget for received-but-unread bytes is
+      // spent, data segments are dropped (the peer retransmits once readers catch up), as
+      // Linux does above tcp_mem. Bare ACKs still pass, so our own sending is not stalled.
+      if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {
+        this.host.countDrop('tcp_mem_pressure');
+        return;
+      }
       this.depth++;
       try {
         tc.c.input(seg, now);
       } finally {
         this.depth--;
       }
+      if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       this.flush(tc);
       return;
     }

@@ -172,6 +172,50 @@ describe('hostile: resource limits', function () {
       expect(processBuffers.limit).to.be.above(0);
     });
 
+    it('the process-wide budget holds end to end: a paused reader cannot make the process buffer more than the limit; data drops are counted and the stream still arrives intact', async () => {
+      const LIMIT = 64 * 1024;
+      const saved = processBuffers.limit;
+      const a = await Host.create({ address: A_ADDR });
+      const b = await Host.create({ address: B_ADDR, peers: [{ prefix: A_ADDR, endpoint: a.endpoint }] });
+      a.addPeer(B_ADDR, b.endpoint);
+      const data = randomBytes(1024 * 1024);
+      let peakUsed = 0;
+      const sample = setInterval(() => (peakUsed = Math.max(peakUsed, processBuffers.used)), 2);
+      try {
+        processBuffers.limit = LIMIT;
+        const got: Buffer[] = [];
+        let receiver: Socket | undefined;
+        const server = createServer({ host: b, pauseOnConnect: true }, (s) => {
+          receiver = s;
+          s.on('data', (d: Buffer) => got.push(d));
+        });
+        await new Promise<void>((r) => server.listen(PORT + 1, r));
+        const c = connect({ via: a, host: B_ADDR, port: PORT + 1, rcvBuf: 1 << 20 });
+        c.end(data);
+        // The reader stays paused until the budget has refused data for a while.
+        const deadline = Date.now() + 10_000;
+        while ((b.stats.drops.get('tcp_mem_pressure') ?? 0) < 5 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(b.stats.drops.get('tcp_mem_pressure') ?? 0, 'data refused under memory pressure').to.be.at.least(5);
+        expect(processBuffers.used).to.be.at.most(LIMIT);
+        receiver!.resume();
+        await new Promise<void>((resolve, reject) => {
+          receiver!.on('end', resolve);
+          receiver!.on('error', reject);
+        });
+        expect(createHash('sha256').update(Buffer.concat(got)).digest('hex')).to.equal(createHash('sha256').update(data).digest('hex'));
+        expect(peakUsed).to.be.at.most(LIMIT);
+        server.close();
+        c.destroy();
+      } finally {
+        clearInterval(sample);
+        processBuffers.limit = saved;
+        await a.close();
+        await b.close();
+      }
+    });
+
     it('a ConnectionLimit hands out EMFILE as a Node-style error and counts refusals', () => {
       const l = new ConnectionLimit(2, 'host 10.77.0.2');
       expect(l.openOrError()).to.equal(undefined);
