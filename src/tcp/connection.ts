@@ -455,11 +455,6 @@ export class Connection implements ConnectionIO {
     return this.reasm.size;
   }
 
-  /** Bytes held in the out-of-order reassembly queue. */
-  get outOfOrderBytes(): number {
-    return this.reasm.size;
-  }
-
   /** The peer's FIN has been received in sequence: EOF after the buffered data. */
   get remoteClosed(): boolean {
     return this.finReceived;
