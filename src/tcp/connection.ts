@@ -30,6 +30,7 @@ import { isDuplicateAck } from './recovery/dupack.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './recovery/scoreboard.js';
 import { probeTimeout, Rack } from './recovery/rack.js';
 import { rstFor } from './rst.js';
+import { canRestartAfterIdle, isIdleRestart } from './idle.js';
 import type {
   ConnectionHooks,
   ConnectionIO,
@@ -165,6 +166,8 @@ export class Connection implements ConnectionIO {
   private persistBackoff = 0;
   private persistProbes = 0;
   private nextSendTime = 0;
+  /** When data (new or retransmitted) last left, for the idle restart (RFC 5681 4.1). */
+  private lastDataSentAt = -Infinity;
   private challengeAckAt = -Infinity;
 
   // ---- keepalive ----
@@ -1253,6 +1256,7 @@ export class Connection implements ConnectionIO {
 
   /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */
   private trySend(): void {
+    this.maybeIdleRestart();
     let inPipe = this.pipe();
     // Segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1). Sending never marks
     // new ones, so one scan per call is enough (this keeps a large window O(n) per ACK).
@@ -1285,6 +1289,21 @@ export class Connection implements ConnectionIO {
     if (sentNew) this.armTlp();
   }
 
+
+  /**
+   * RFC 5681 4.1 / RFC 7661: after more than one RTO without sending data and with nothing in
+   * flight, cwnd restarts at min(IW, cwnd) before new data leaves (congestion controllers
+   * that implement IdleRestartable; see idle.ts). Traced as reason 'idle_restart'.
+   */
+  private maybeIdleRestart(): void {
+    const cc = this.cc;
+    if (!canRestartAfterIdle(cc)) return;
+    if (!isIdleRestart({ now: this.now, lastDataSentAt: this.lastDataSentAt, rto: this.rtt.rto, outstanding: this.rtxQ.length > 0 })) return;
+    if (this.sendQ.length - this.unsentOffset() <= 0) return; // nothing to send: stay idle
+    this.lastDataSentAt = this.now; // once per idle period
+    const iw = this.config.initialWindowSegments * this.sndMss;
+    this.ccCall('idle_restart', () => cc.restartAfterIdle(this.now, iw));
+  }
 
   /** One new segment if allowed. Returns whether one was sent. */
   private sendNew(cwndRoom: number, force = false, rate = this.pacingRateBytesPerMs()): boolean {
@@ -1352,6 +1371,7 @@ export class Connection implements ConnectionIO {
     s.tsVal = out.options.ts?.val;
     this.emit(out);
     this.bytesSent += n;
+    if (n > 0) this.lastDataSentAt = this.now;
     if (n > 0) this.pacingSent(n, rate);
     if (this.cc.onSend) this.cc.onSend(this.now, txSize(s), this.flightSize());
     this.armRto(false);
@@ -1373,6 +1393,7 @@ export class Connection implements ConnectionIO {
     if (s.len > 0 && seqAdd(s.seq, s.len) === seqAdd(this.sendBase, this.sendQ.length)) flags |= PSH;
     this.rate.onSend(s, this.now, this.flightSize());
     s.xmitTime = this.now;
+    if (s.len > 0) this.lastDataSentAt = this.now;
     s.retransmits++;
     s.lost = false;
     s.lostKind = undefined;
