@@ -441,8 +441,17 @@ export class Connection implements ConnectionIO {
     const b = this.rcvQ.shift(max === undefined ? this.rcvQ.length : Math.max(0, max));
     if (b.length === 0) return null;
     if (RECEIVING.has(this._state)) {
+      // A window update only when it matters to the peer (like Linux tcp_cleanup_rbuf): the
+      // window it knows is at most half the largest we can offer and reading at least doubles
+      // it (a zero window always reopens). An update on every read sent one extra ACK per
+      // data segment on a bulk transfer whose application reads as data arrives, doubling
+      // the receiver's packets for nothing: its ACKs report the new window anyway.
       const offered = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
-      if (this.windowToOffer() > offered) this.ackNeeded = true;
+      const maxOffer = Math.min(this.config.rcvBuf, 65535 * 2 ** this.rcvWscale);
+      if (2 * offered <= maxOffer) {
+        const w = this.windowToOffer();
+        if (w > offered && w >= 2 * offered) this.ackNeeded = true;
+      }
     }
     this.flushSafely();
     return b;

@@ -71,9 +71,13 @@ export class ByteQueue {
       this.curOff += clen;
       this.curIdx++;
     }
-    const parts: Buffer[] = [];
     let idx = this.curIdx;
     let pos = offset - this.curOff;
+    // The common case: the range lies inside one chunk (a view, no copy, no allocation).
+    const c0 = this.chunks[idx]!;
+    const start0 = (idx === 0 ? this.headSkip : 0) + pos;
+    if (start0 + n <= c0.length) return c0.subarray(start0, start0 + n);
+    const parts: Buffer[] = [];
     let left = n;
     while (left > 0 && idx < this.chunks.length) {
       const c = this.chunks[idx]!;
