@@ -980,6 +980,7 @@ export class Connection implements ConnectionIO {
       this.lastRttSample = rttSample;
       const tr = this.hooks.onTrace;
       if (tr) tr({ type: 'rtt', t: this.now, sample: rttSample, srtt: this.rtt.srtt, rttvar: this.rtt.rttvar, rto: this.rtt.rto });
+      this.hooks.onRtt?.(rttSample);
     }
     if (this.tlpHighSeq !== undefined && seqGe(ack, this.tlpHighSeq)) this.tlpHighSeq = undefined;
 

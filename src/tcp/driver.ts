@@ -454,15 +454,14 @@ export class TcpStack implements ProtocolHandler {
       onWritable: () => tc.post(EV_WRITABLE),
       onClosed: (error) => this.onClosed(tc, error),
     };
-    if (observers.trace || observers.rtt) {
-      const trace = observers.trace;
-      const rtt = observers.rtt;
+    // Observers are read once, at creation: with none set, no hook is installed at all.
+    const trace = observers.trace;
+    const rtt = observers.rtt;
+    if (trace) {
       const label = tc.label;
-      hooks.onTrace = (ev) => {
-        if (trace) trace(label, ev);
-        if (rtt && ev.type === 'rtt') rtt(ev.sample / 1000);
-      };
+      hooks.onTrace = (ev) => trace(label, ev);
     }
+    if (rtt) hooks.onRtt = (ms) => rtt(ms / 1000);
     // Chain any hooks the connection already has (a Listener may watch its children).
     const prev = tc.c.hooks;
     tc.c.hooks = chainHooks(prev, hooks);
@@ -820,7 +819,7 @@ export class TcpStack implements ProtocolHandler {
 }
 
 function chainHooks(a: ConnectionHooks, b: ConnectionHooks): ConnectionHooks {
-  if (!a.onEstablished && !a.onReadable && !a.onWritable && !a.onClosed && !a.onTrace) return b;
+  if (!a.onEstablished && !a.onReadable && !a.onWritable && !a.onClosed && !a.onTrace && !a.onRtt) return b;
   const out: ConnectionHooks = {
     onEstablished: () => {
       a.onEstablished?.();
@@ -843,6 +842,12 @@ function chainHooks(a: ConnectionHooks, b: ConnectionHooks): ConnectionHooks {
     out.onTrace = (ev) => {
       a.onTrace?.(ev);
       b.onTrace?.(ev);
+    };
+  }
+  if (a.onRtt || b.onRtt) {
+    out.onRtt = (ms) => {
+      a.onRtt?.(ms);
+      b.onRtt?.(ms);
     };
   }
   return out;

@@ -148,6 +148,8 @@ export interface ConnectionHooks {
   onClosed?(error?: TcpErrorCode): void;
   /** Trace/metric events; absent means tracing is off and costs nothing. */
   onTrace?(ev: TcpTraceEvent): void;
+  /** Each RTT sample (ms), for the RTT histogram: far cheaper than the full trace stream. */
+  onRtt?(sampleMs: number): void;
 }
 
 /**
