@@ -4,8 +4,9 @@
  *
  *  - bulk: an in-process transfer between two overlay hosts over loopback UDP, with metrics
  *    OFF and ON (the RTT histogram fed per sample, and a scrape of the registry every 100 ms,
- *    ten times Grafana's 1 s interval). CPU time per MiB (process.cpuUsage) is compared,
- *    since on a shared machine wall time swings far more than 2%.
+ *    ten times Grafana's 1 s interval). CPU time per MiB (process.cpuUsage) is compared, and
+ *    the minimum over the rounds is used: on a shared machine a single round can take 2-3x
+ *    longer than the next for reasons that have nothing to do with the code under test.
  *  - scrape: milliseconds to render /metrics with 64 live-looking connections.
  *  - rtt sample: nanoseconds per observation into the histogram.
  *
@@ -76,7 +77,7 @@ function fakeConnections(n: number): TcpInfo[] {
 }
 
 export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
-  const rounds = 3;
+  const rounds = 5;
   const bytes = Math.max(8, Math.round((opts.seconds ?? 10) * 4)) * MIB;
   const off: number[] = [];
   const on: number[] = [];
@@ -85,8 +86,8 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     on.push((await transfer(bytes, true)).cpuMs);
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-  const perMibOff = median(off) / (bytes / MIB);
-  const perMibOn = median(on) / (bytes / MIB);
+  const perMibOff = Math.min(...off) / (bytes / MIB);
+  const perMibOn = Math.min(...on) / (bytes / MIB);
 
   const conns = fakeConnections(64);
   const sources: InventorySource[] = [{ tcpConnections: () => conns, tcpTotals: () => emptyTotals() }];
@@ -103,10 +104,11 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
   const nsPerSample = ((performance.now() - t0) * 1e6) / n;
 
   return [
-    { measure: `bulk ${bytes / MIB} MiB, CPU ms per MiB, metrics off`, value: perMibOff },
-    { measure: 'bulk, CPU ms per MiB, metrics on (scrape every 100 ms)', value: perMibOn },
+    { measure: `bulk ${bytes / MIB} MiB x ${rounds}, CPU ms per MiB, metrics off (best round)`, value: perMibOff },
+    { measure: 'bulk, CPU ms per MiB, metrics on, scrape every 100 ms (best round)', value: perMibOn },
     { measure: 'metrics overhead on bulk CPU (on/off - 1), %', value: (perMibOn / perMibOff - 1) * 100 },
     { measure: 'scrape of 64 connections, ms (median of 30)', value: median(times) },
+    { measure: 'share of one core for a 1 s scrape of 64 connections, %', value: median(times) / 10 },
     { measure: 'RTT histogram, ns per sample', value: nsPerSample },
   ];
 }
