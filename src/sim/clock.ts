@@ -2,9 +2,10 @@
  * A tiny discrete-event loop on a virtual clock (ms). Events at the same time run in the
  * order they were scheduled, so every run is deterministic.
  */
+import { TimeQueue } from '../util/time-queue.js';
+
 interface Ev {
   at: number;
-  seq: number;
   fn: () => void;
   cancelled: boolean;
 }
@@ -15,8 +16,7 @@ export interface SimTimer {
 
 export class SimClock {
   now = 0;
-  private heap: Ev[] = [];
-  private seq = 0;
+  private queue = new TimeQueue<Ev>();
   /** Events run so far. */
   events = 0;
 
@@ -26,8 +26,8 @@ export class SimClock {
 
   /** Runs `fn` at absolute time `at` (not before now). */
   schedule(at: number, fn: () => void): SimTimer {
-    const ev: Ev = { at: Math.max(at, this.now), seq: this.seq++, fn, cancelled: false };
-    this.push(ev);
+    const ev: Ev = { at: Math.max(at, this.now), fn, cancelled: false };
+    this.queue.push(ev.at, ev);
     return { cancel: () => void (ev.cancelled = true) };
   }
 
@@ -37,13 +37,13 @@ export class SimClock {
   }
 
   get pending(): number {
-    return this.heap.filter((e) => !e.cancelled).length;
+    return this.queue.items().filter((e) => !e.cancelled).length;
   }
 
   /** Runs the next event; false when none is left. */
   step(): boolean {
     for (;;) {
-      const ev = this.pop();
+      const ev = this.queue.pop();
       if (!ev) return false;
       if (ev.cancelled) continue;
       this.now = ev.at;
@@ -55,7 +55,7 @@ export class SimClock {
 
   /** Runs every event up to and including time `until`, then sets now = until. */
   runUntilTime(until: number): void {
-    while (this.heap.length > 0 && this.heap[0]!.at <= until) this.step();
+    while (this.queue.peekTime() <= until) this.step();
     if (this.now < until) this.now = until;
   }
 
@@ -69,9 +69,9 @@ export class SimClock {
     let n = 0;
     while (!done()) {
       if (n++ >= maxEvents) return false;
-      const next = this.heap[0];
-      if (!next) return done();
-      if (next.at > maxTime) {
+      const next = this.queue.peekTime();
+      if (next === Infinity) return done();
+      if (next > maxTime) {
         this.now = Math.max(this.now, maxTime);
         return done();
       }
@@ -79,44 +79,6 @@ export class SimClock {
     }
     return true;
   }
-
-  private push(ev: Ev): void {
-    const h = this.heap;
-    h.push(ev);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): Ev | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: Ev, b: Ev): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
 /** Seeded PRNG (mulberry32): uniform [0, 1). */
