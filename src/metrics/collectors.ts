@@ -5,7 +5,7 @@
  * packet; it runs when someone asks.
  */
 import { performance } from 'node:perf_hooks';
-import { inventory, emptyTotals, type InventorySource, type TcpStackTotals } from './inventory.js';
+import { inventory, emptyTotals, type InventorySource, type TcpListenerSnapshot, type TcpStackTotals, type UdpSocketSnapshot } from './inventory.js';
 import type { TcpInfo, TcpState } from '../tcp/types.js';
 
 /** ssthresh starts "arbitrarily high" (RFC 5681 3.1); like Linux's ss, such values are not shown. */
@@ -82,18 +82,9 @@ export function countByState(snap: InventorySnapshot, states: readonly TcpState[
 
 /** One row of `/connections`. */
 export type SocketEntry =
-  | ({ proto: 'tcp'; kind: 'listener' } & { localAddress: string; localPort: number; backlog: number; synQueue: number; acceptQueue: number; state: 'LISTEN' })
+  | ({ proto: 'tcp'; kind: 'listener'; state: 'LISTEN' } & TcpListenerSnapshot)
   | ({ proto: 'tcp'; kind: 'connection'; conn: string } & TcpInfo)
-  | ({ proto: 'udp'; kind: 'socket' } & {
-      localAddress: string;
-      localPort: number;
-      remoteAddress?: string;
-      remotePort?: number;
-      datagramsIn: number;
-      datagramsOut: number;
-      bytesIn: number;
-      bytesOut: number;
-    });
+  | ({ proto: 'udp'; kind: 'socket' } & UdpSocketSnapshot);
 
 /** Every socket of the process, for `/connections`: listeners, connections, UDP sockets. */
 export function listSockets(sources: InventorySource[] = inventory.sources(), now = performance.now()): SocketEntry[] {
