@@ -103,3 +103,14 @@ export function sourceStream(seed: string, n: number): Buffer {
   }
   return Buffer.concat(blocks).subarray(0, n);
 }
+
+/** One interop case as kernel-run.ts prints it (a JSON line) and kernel.test.ts asserts it. */
+export interface CaseResult {
+  case: string;
+  ok: boolean;
+  bytes?: number;
+  expectedSha256?: string;
+  gotSha256?: string;
+  seconds?: number;
+  detail?: string;
+}

@@ -14,21 +14,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
-import { sourceStream, startTool, type Tool } from '../helpers/kernel-peer.js';
+import { sourceStream, startTool, type CaseResult, type Tool } from '../helpers/kernel-peer.js';
 
 const KERNEL = '10.77.0.1';
 const OVERLAY = '10.77.0.2';
 const MIB = 2 ** 20;
-
-interface CaseResult {
-  case: string;
-  ok: boolean;
-  bytes?: number;
-  expectedSha256?: string;
-  gotSha256?: string;
-  seconds?: number;
-  detail?: string;
-}
 
 const randomPort = (): number => 20000 + Math.floor(Math.random() * 25000);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

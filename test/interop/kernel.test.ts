@@ -8,20 +8,10 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kernelPeerDir, missingPrerequisite } from '../helpers/kernel-peer.js';
+import { kernelPeerDir, missingPrerequisite, type CaseResult } from '../helpers/kernel-peer.js';
 
 const RUNNER = fileURLToPath(new URL('./kernel-run.js', import.meta.url));
 const CASES = ['overlay-client-to-kernel-sink', 'kernel-source-to-overlay-server', 'overlay-echo-via-kernel'];
-
-interface CaseResult {
-  case: string;
-  ok: boolean;
-  bytes?: number;
-  expectedSha256?: string;
-  gotSha256?: string;
-  seconds?: number;
-  detail?: string;
-}
 
 describe('interop with the Linux kernel TCP (kernel-peer)', function () {
   this.timeout(120_000);
