@@ -14,11 +14,11 @@
  * Not part of `npm test`. Bounded by --seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
 import { inventory } from '../src/metrics/inventory.js';
 import { connect, createServer, TcpStack, type Socket } from '../src/net.js';
-import { formatTable, type Row } from './main.js';
+import type { Row } from './main.js';
+import { isMain, numberArg, runStandalone } from './lib/cli.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -130,37 +130,18 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
   return rows;
 }
 
-function flag(argv: string[], name: string, dflt: number): number {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) {
-    process.stderr.write(`churn: --${name} needs a positive number\n`);
-    process.exit(2);
-  }
-  return v;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000]\n');
-    process.exit(0);
-  }
-  run({
-    seconds: flag(argv, 'seconds', 60),
-    parallel: flag(argv, 'parallel', 32),
-    bytes: flag(argv, 'bytes', 16 * 1024),
-    msl: flag(argv, 'msl', 1000),
-    verbose: true,
-  }).then(
-    (rows) => {
-      process.stdout.write(formatTable(rows) + '\n');
-      process.exit(Number(rows[rows.length - 1]!['failed']) === 0 ? 0 : 1);
-    },
-    (e: Error) => {
-      process.stderr.write(`churn: ${e.message}\n`);
-      process.exit(1);
-    },
+if (isMain(import.meta.url)) {
+  runStandalone(
+    'churn',
+    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000]',
+    (argv) =>
+      run({
+        seconds: numberArg('churn', argv, 'seconds', 60, 1),
+        parallel: numberArg('churn', argv, 'parallel', 32, 1),
+        bytes: numberArg('churn', argv, 'bytes', 16 * 1024, 1),
+        msl: numberArg('churn', argv, 'msl', 1000, 1),
+        verbose: true,
+      }),
+    (rows) => Number(rows[rows.length - 1]!['failed']) === 0,
   );
 }

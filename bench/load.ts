@@ -19,7 +19,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
-import { formatTable, type Row } from './main.js';
+import type { Row } from './main.js';
+import { isMain, numberArg, runStandalone } from './lib/cli.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const A_ADDR = '10.77.0.2';
@@ -220,38 +221,21 @@ export async function run(opts: LoadOptions = {}): Promise<Row[]> {
   return rows;
 }
 
-function flag(argv: string[], name: string, dflt: number): number {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v) || v < 0) {
-    process.stderr.write(`load: --${name} needs a non-negative number\n`);
-    process.exit(2);
-  }
-  return v;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: node bench/load.js [--connections 1000] [--seconds 300] [--loss 0.01] [--sample 5]\n');
-    process.exit(0);
-  }
-  run({
-    connections: flag(argv, 'connections', 1000),
-    seconds: flag(argv, 'seconds', 300),
-    loss: flag(argv, 'loss', 0.01),
-    sample: flag(argv, 'sample', 5),
-    verbose: true,
-  }).then(
+if (isMain(import.meta.url)) {
+  runStandalone(
+    'load',
+    'node bench/load.js [--connections 1000] [--seconds 300] [--loss 0.01] [--sample 5]',
+    (argv) =>
+      run({
+        connections: numberArg('load', argv, 'connections', 1000),
+        seconds: numberArg('load', argv, 'seconds', 300),
+        loss: numberArg('load', argv, 'loss', 0.01),
+        sample: numberArg('load', argv, 'sample', 5),
+        verbose: true,
+      }),
     (rows) => {
-      process.stdout.write(formatTable(rows) + '\n');
       const s = rows[rows.length - 1]!;
-      process.exit(s['bad connections'] === 0 && s['lost bytes'] === 0 ? 0 : 1);
-    },
-    (e: Error) => {
-      process.stderr.write(`load: ${e.message}\n`);
-      process.exit(1);
+      return s['bad connections'] === 0 && s['lost bytes'] === 0;
     },
   );
 }

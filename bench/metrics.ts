@@ -18,7 +18,8 @@ import { connect, createServer, type Socket } from '../src/net.js';
 import { createMetrics } from '../src/metrics/registry.js';
 import { emptyTotals, observers, type InventorySource } from '../src/metrics/inventory.js';
 import type { TcpInfo } from '../src/tcp/types.js';
-import { formatTable, type Row } from './main.js';
+import type { Row } from './main.js';
+import { isMain, numberArg, runStandalone } from './lib/cli.js';
 
 const MIB = 1 << 20;
 
@@ -113,13 +114,6 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
   ];
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const i = process.argv.indexOf('--seconds');
-  run(i > 0 ? { seconds: Number(process.argv[i + 1]) } : {}).then(
-    (rows) => console.log(formatTable(rows)),
-    (err) => {
-      console.error(`bench metrics: ${(err as Error).message}`);
-      process.exitCode = 1;
-    },
-  );
+if (isMain(import.meta.url)) {
+  runStandalone('bench metrics', 'node bench/metrics.js [--seconds N]', (argv) => run({ seconds: numberArg('bench metrics', argv, 'seconds', 10, 1) }));
 }
