@@ -1331,15 +1331,17 @@ export class Connection implements ConnectionIO {
       const usable = Math.min(wndRoom, force ? Infinity : cwndRoom);
       n = force
         ? Math.min(queued, this.sndMss, Math.max(0, wndRoom))
-        : sendableNow({
-            usable,
-            queued,
-            mss: this.sndMss,
-            maxSndWnd: this.maxSndWnd,
-            inFlight: this.rtxQ.length > 0,
-            noDelay: this.config.noDelay,
-            finQueued: this.finQueued,
-          });
+        : usable >= this.sndMss && queued >= this.sndMss
+          ? this.sndMss // a full segment: nothing for Nagle/SWS to decide (the bulk case)
+          : sendableNow({
+              usable,
+              queued,
+              mss: this.sndMss,
+              maxSndWnd: this.maxSndWnd,
+              inFlight: this.rtxQ.length > 0,
+              noDelay: this.config.noDelay,
+              finQueued: this.finQueued,
+            });
       if (n === 0) {
         // Blocked by the peer's window with nothing in flight: the persist timer probes it.
         if (wndRoom < Math.min(queued, this.sndMss) && this.rtxQ.length === 0) this.armPersist();
