@@ -134,7 +134,7 @@ async function overlayToKernel(host: Host, cc: CcName, seconds: number): Promise
     const k = await kernelTcpInfo(sock.localPort ?? 0);
     if (k?.cc && k.cc !== cc) throw new Error(`the kernel socket ran ${k.cc}, not ${cc}`);
     if (k?.bytesReceived !== undefined) {
-      progress(`  cross-check: kernel received ${k.bytesReceived} B, we count ${info.bytesAcked} B acked; our min RTT ${info.minRtt.toFixed(1)} ms, srtt ${info.srtt.toFixed(1)} ms, cwnd ${info.cwnd} B`);
+      progress(`  cross-check: kernel received ${k.bytesReceived} B, we count ${info.bytesAcked} B acked; our min RTT ${info.minRtt.toFixed(1)} ms, srtt ${info.srtt.toFixed(1)} ms, cwnd ${info.cwnd} B; our retransmits ${JSON.stringify(info.retransmits)} of ${info.segmentsOut} segments`);
     }
     return {
       bytes: info.bytesAcked,
@@ -212,6 +212,7 @@ async function measure(
     proxy = await startProxy(loss, ONE_WAY_DELAY_MS, seed);
     host = await createOverlayHost(proxy.port);
     const t = dir === 'overlay->kernel' ? overlayToKernel(host, cc, seconds) : kernelToOverlay(host, cc, seconds);
+    t.catch(() => {}); // if the bound below fires first, a later rejection must not go unhandled
     return await bounded(t, seconds * 1000 + SETUP_MS, `${dir} ${cc} loss ${loss}`);
   } catch (err) {
     return { bytes: 0, seconds, error: (err as Error).message };
