@@ -20,6 +20,7 @@ const SUITES: Record<string, string> = {
   proxy: 'chaos proxy forwarding rate vs a plain UDP relay',
   cc: 'congestion control goodput under random loss (simulated link, virtual time) vs the Mathis bound',
   metrics: 'cost of Prometheus metrics on bulk throughput',
+  linux: 'congestion control vs the Linux kernel over the same lossy path (needs root; skips otherwise)',
 };
 
 export function formatTable(rows: Row[]): string {
