@@ -886,10 +886,7 @@ export class Connection implements ConnectionIO {
           appLimited: unsent <= 0 && priorInFlight + this.sndMss < this.cc.cwnd,
         }),
       );
-      if (rs && this.cc.onRateSample) {
-        const onRs = this.cc.onRateSample.bind(this.cc);
-        this.ccCall('model', () => onRs(rs));
-      }
+      if (rs && this.cc.onRateSample) this.ccCall('model', () => this.cc.onRateSample!(rs));
     }
     this.lastRttSample = undefined;
 
