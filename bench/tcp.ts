@@ -10,12 +10,11 @@
  * The figures that matter are the ratios, measured in one run on the same (shared, noisy)
  * machine. Each child process is this file run with `--role NAME`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
+import { killChildren, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 
 type Row = Record<string, string | number>;
@@ -181,51 +180,11 @@ async function tcpClient(): Promise<void> {
 
 // ---------------------------------------------------------------- orchestration
 
-interface Child {
-  proc: ChildProcess;
-  next(): Promise<Record<string, number>>;
-}
-
-const children = new Set<ChildProcess>();
-
 function child(role: string, args: string[] = []): Child {
-  const proc = spawn(process.execPath, [SELF, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(proc);
-  proc.on('exit', () => children.delete(proc));
-  const queue: Record<string, number>[] = [];
-  const waiters: Array<(v: Record<string, number>) => void> = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let v: Record<string, number>;
-    try {
-      v = JSON.parse(line) as Record<string, number>;
-    } catch {
-      return;
-    }
-    const w = waiters.shift();
-    if (w) w(v);
-    else queue.push(v);
-  });
-  const exited = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`bench child ${role} exited with ${code}`))));
-  exited.catch(() => {});
-  return {
-    proc,
-    next: () => {
-      const q = queue.shift();
-      if (q) return Promise.resolve(q);
-      return Promise.race([new Promise<Record<string, number>>((r) => waiters.push(r)), exited]);
-    },
-  };
+  return spawnRole(SELF, role, args);
 }
 
-function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<never>((_, rej) => {
-      t = setTimeout(() => rej(new Error(`bench: ${what} took over ${ms} ms`)), ms);
-    }),
-  ]);
-}
+const timeout = withTimeout;
 
 async function rawUdp(size: number, seconds: number): Promise<number> {
   const rx = child('udp-recv');
@@ -323,7 +282,7 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     rows.push({ test: 'ping-pong raw dgram', mtu: 1472, 'p50 us': percentile(raw, 50), 'p99 us': percentile(raw, 99) });
     rows.push({ test: 'ping-pong overlay TCP noDelay (64 B)', mtu: 1472, 'p50 us': percentile(ovl, 50), 'p99 us': percentile(ovl, 99), ratio: percentile(ovl, 50) / percentile(raw, 50) });
   } finally {
-    for (const p of children) p.kill('SIGKILL');
+    killChildren();
   }
   return rows;
 }

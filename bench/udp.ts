@@ -18,13 +18,13 @@
  *
  * `--prof DIR` runs the children under `node --cpu-prof --cpu-prof-dir DIR`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { createSocket as createDgram, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
+import { killChildren, spawnRole, withTimeout, type Child } from './lib/child.js';
 import type { ProtocolHandler } from '../src/host/types.js';
 import { createSocket } from '../src/udp/socket.js';
 import { parseIpv4 } from '../src/wire/addr.js';
@@ -251,63 +251,14 @@ const ROLES: Record<string, () => Promise<void>> = {
 
 // ---------------------------------------------------------------- orchestration
 
-const children = new Set<ChildProcess>();
-
-interface Child {
-  proc: ChildProcess;
-  next(): Promise<Record<string, number>>;
-}
-
 function child(role: string, args: string[], nodeArgs: string[]): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, SELF, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(proc);
-  const lines: Array<Record<string, number>> = [];
-  const waiters: Array<(v: Record<string, number>) => void> = [];
-  let failed: Error | undefined;
-  const fails: Array<(e: Error) => void> = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let v: Record<string, number>;
-    try {
-      v = JSON.parse(line) as Record<string, number>;
-    } catch {
-      return;
-    }
-    const w = waiters.shift();
-    fails.shift();
-    if (w) w(v);
-    else lines.push(v);
-  });
-  proc.on('exit', (code) => {
-    children.delete(proc);
-    failed = new Error(`bench child ${role} exited with ${code}`);
-    for (const f of fails.splice(0)) f(failed);
-  });
-  return {
-    proc,
-    next: () =>
-      new Promise((resolve, reject) => {
-        const v = lines.shift();
-        if (v) return resolve(v);
-        if (failed) return reject(failed);
-        waiters.push(resolve);
-        fails.push(reject);
-      }),
-  };
+  return spawnRole(SELF, role, args, nodeArgs);
 }
 
 function exited(p: ChildProcess): Promise<unknown> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : once(p, 'exit');
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what} timed out`)), ms);
-    }),
-  ]);
-}
 
 interface Result {
   pps: number;
@@ -337,7 +288,7 @@ async function pair(kind: 'raw' | 'host' | 'socket', seconds: number, nodeArgs: 
       txCpuUsPerPkt: (txCpuS! / sent!) * 1e6,
     };
   } finally {
-    for (const c of children) c.kill();
+    killChildren('SIGTERM');
   }
 }
 
@@ -433,7 +384,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     () => process.exit(0),
     (e: Error) => {
       process.stderr.write(`bench udp: ${e.message}\n`);
-      for (const c of children) c.kill();
+      killChildren('SIGTERM');
       process.exit(1);
     },
   );

@@ -1,0 +1,65 @@
+/**
+ * Bench suites run their measured parts in child processes (`node SCRIPT --role NAME ...`)
+ * that report one JSON object per line on stdout. This is the parent's side of that.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export type Report = Record<string, number>;
+
+export interface Child {
+  proc: ChildProcess;
+  /** The next JSON line the child prints; rejects if it exits first. */
+  next(): Promise<Report>;
+}
+
+/** Every child still running, so a suite can kill them all on its way out. */
+export const children = new Set<ChildProcess>();
+
+export function spawnRole(script: string, role: string, args: string[] = [], nodeArgs: string[] = []): Child {
+  const proc = spawn(process.execPath, [...nodeArgs, script, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(proc);
+  const lines: Report[] = [];
+  const waiters: Array<{ resolve: (v: Report) => void; reject: (e: Error) => void }> = [];
+  let failed: Error | undefined;
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    let v: Report;
+    try {
+      v = JSON.parse(line) as Report;
+    } catch {
+      return;
+    }
+    const w = waiters.shift();
+    if (w) w.resolve(v);
+    else lines.push(v);
+  });
+  proc.on('exit', (code) => {
+    children.delete(proc);
+    failed = new Error(`bench child ${role} exited with ${code}`);
+    for (const w of waiters.splice(0)) w.reject(failed);
+  });
+  return {
+    proc,
+    next: () =>
+      new Promise<Report>((resolve, reject) => {
+        const v = lines.shift();
+        if (v) return resolve(v);
+        if (failed) return reject(failed);
+        waiters.push({ resolve, reject });
+      }),
+  };
+}
+
+export function killChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of children) p.kill(signal);
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`bench: ${what} took over ${ms} ms`)), ms);
+    }),
+  ]);
+}
