@@ -161,8 +161,15 @@ export class Connection implements ConnectionIO {
   private undoPossible = false;
   private undoRetrans = 0;
   private retransRanges: SackBlock[] = [];
-  /** Some queued segment may be SACKed or lost (else pipe is FlightSize and nothing needs repair). */
-  private lossState = false;
+  /**
+   * The scoreboard's tallies, kept as segments change state (a segment is SACKed, lost, or
+   * in flight; never both SACKed and lost): bytes SACKed, bytes and segments lost awaiting
+   * retransmission. pipe = FlightSize - sacked - lost in O(1), and the lost list is only
+   * searched while something is lost (no O(queue) scans per ACK during recovery).
+   */
+  private sackedBytes = 0;
+  private lostBytes = 0;
+  private lostSegs = 0;
   private persistBackoff = 0;
   private persistProbes = 0;
   private nextSendTime = 0;
@@ -821,7 +828,9 @@ export class Connection implements ConnectionIO {
     const delivered: TxSegment[] = [];
     if (this.sackOk && seg.options.sack) {
       const r = applySack(this.rtxQ, seg.options.sack, ack, this.sndNxt);
-      if (r.newly.length > 0) this.lossState = true;
+      this.sackedBytes += r.newlySacked;
+      this.lostBytes -= r.wasLostBytes;
+      this.lostSegs -= r.wasLostSegs;
       newlySacked = r.newlySacked;
       newSackInfo = r.newly.length > 0;
       delivered.push(...r.newly);
@@ -941,6 +950,7 @@ export class Connection implements ConnectionIO {
       const end = txEnd(s);
       if (seqLe(end, ack)) {
         q.shift();
+        this.unmark(s, txSize(s), true);
         acked.push(s);
         if (!s.sacked) bytes += txSize(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
@@ -949,6 +959,7 @@ export class Connection implements ConnectionIO {
       }
       if (seqLt(s.seq, ack)) {
         // Partially acknowledged (the peer took part of a segment).
+        const size0 = txSize(s);
         let consumed = seqDiff(ack, s.seq);
         if (s.syn) {
           s.syn = false;
@@ -957,6 +968,7 @@ export class Connection implements ConnectionIO {
         s.seq = ack;
         s.len = Math.max(0, s.len - consumed);
         bytes += consumed;
+        this.unmark(s, size0 - txSize(s), false);
       }
       break;
     }
@@ -993,8 +1005,7 @@ export class Connection implements ConnectionIO {
         this.emuSacked = Math.max(0, this.emuSacked - Math.max(0, acked.length - 1));
         const first = this.rtxQ[0];
         if (first && !first.lost && !first.sacked) {
-          this.lossState = true;
-          first.lost = true;
+          this.markLost(first);
           first.lostKind = 'fast';
           this.retransmitSeg(first, 'fast');
         }
@@ -1045,8 +1056,7 @@ export class Connection implements ConnectionIO {
     }
     if (!lost) return; // RFC 3042 limited transmit happens through the reduced pipe.
     if (!first.sacked) {
-      this.lossState = true;
-      first.lost = true;
+      if (!first.lost) this.markLost(first);
       first.lostKind = 'fast';
     }
     this.enterRecovery('fast');
@@ -1055,12 +1065,13 @@ export class Connection implements ConnectionIO {
   /** RFC 6675 IsLost over the scoreboard. */
   private markBySack(): void {
     const newly = markLostBySack(this.rtxQ, this.sndMss);
-    if (newly.length > 0) this.lossState = true;
     let bytes = 0;
     for (const s of newly) {
       s.lostKind = 'fast';
       bytes += txSize(s);
     }
+    this.lostBytes += bytes;
+    this.lostSegs += newly.length;
     if (bytes > 0) this.rate.onLost(bytes);
   }
 
@@ -1078,10 +1089,9 @@ export class Connection implements ConnectionIO {
     this.ccCall('fast_retransmit', () => this.cc.onCongestion({ kind: 'fast', now: this.now, inFlight }));
     if (this.cc.recoveryStyle === 'tahoe') {
       // Go-back-N from SND.UNA with cwnd = 1 MSS.
-      this.lossState = true;
       for (const s of this.rtxQ) {
         if (!s.sacked && !s.lost) {
-          s.lost = true;
+          this.markLost(s);
           s.lostKind = kind;
         }
       }
@@ -1105,8 +1115,11 @@ export class Connection implements ConnectionIO {
   private rackDetect(): void {
     const reo = this.rack.reoWnd(this.rtt.minRtt, this.rtt.srtt, this.inRecovery);
     const r = this.rack.detectLoss(this.rtxQ, this.now, reo);
-    if (r.lost.length > 0) this.lossState = true;
-    for (const s of r.lost) s.lostKind = 'rack';
+    for (const s of r.lost) {
+      s.lostKind = 'rack';
+      this.lostBytes += txSize(s);
+      this.lostSegs++;
+    }
     if (r.timeout !== undefined) this.timers.set('rack', r.timeout);
     else this.timers.clear('rack');
     if (r.lost.length > 0) {
@@ -1267,7 +1280,15 @@ export class Connection implements ConnectionIO {
     let inPipe = this.pipe();
     // Segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1). Sending never marks
     // new ones, so one scan per call is enough (this keeps a large window O(n) per ACK).
-    const lost = this.lossState ? this.rtxQ.filter((s) => s.lost && !s.sacked) : [];
+    const lost: TxSegment[] = [];
+    if (this.lostSegs > 0) {
+      for (const s of this.rtxQ) {
+        if (s.lost && !s.sacked) {
+          lost.push(s);
+          if (lost.length >= this.lostSegs) break;
+        }
+      }
+    }
     let li = 0;
     let guard = 0;
     let sentNew = false;
@@ -1404,7 +1425,11 @@ export class Connection implements ConnectionIO {
     s.xmitTime = this.now;
     if (s.len > 0) this.lastDataSentAt = this.now;
     s.retransmits++;
-    s.lost = false;
+    if (s.lost) {
+      s.lost = false;
+      this.lostBytes -= txSize(s);
+      this.lostSegs--;
+    }
     s.lostKind = undefined;
     const seg = s.syn ? this.synSegment(flags) : this.ownSeg(s.seq, this.rcvNxt, flags, payload, {});
     s.tsVal = seg.options.ts?.val;
@@ -1652,12 +1677,13 @@ export class Connection implements ConnectionIO {
     this.tlpHighSeq = undefined;
     this.timers.clear('tlp');
     this.timers.clear('rack');
-    this.lossState = true;
     let lostBytes = 0;
     for (const s of this.rtxQ) {
       if (!s.sacked) {
-        if (!s.lost) lostBytes += txSize(s);
-        s.lost = true;
+        if (!s.lost) {
+          lostBytes += txSize(s);
+          this.markLost(s);
+        }
         s.lostKind = 'rto';
       }
     }
@@ -1826,7 +1852,7 @@ export class Connection implements ConnectionIO {
   private enterTimeWait(): void {
     this.setState('TIME-WAIT');
     this.timers.clearAll();
-    this.rtxQ = [];
+    this.clearRtxQ();
     this.timers.set('timeWait', this.now + 2 * this.config.msl);
   }
 
@@ -1835,7 +1861,7 @@ export class Connection implements ConnectionIO {
     if (err) this._error = err;
     this.setState('CLOSED');
     this.timers.clearAll();
-    this.rtxQ = [];
+    this.clearRtxQ();
     this.reasm.clear();
     this.sendQ.clear();
     this.evClosed = true;
@@ -1861,20 +1887,51 @@ export class Connection implements ConnectionIO {
    * without SACK. O(1) while no segment is SACKed or lost (then pipe = FlightSize).
    */
   private pipe(): number {
-    let p: number;
-    if (this.lossState) {
-      p = 0;
-      let marked = false;
-      for (const s of this.rtxQ) {
-        if (s.sacked || s.lost) marked = true;
-        else p += txSize(s);
-      }
-      if (!marked) this.lossState = false;
-    } else {
-      p = this.flightSize();
+    let p = this.flightSize() - this.sackedBytes - this.lostBytes;
+    if (!this.sackOk && this.emuSacked > 0) p -= this.emuSacked * this.sndMss;
+    return Math.max(0, p);
+  }
+
+  /** Marks an in-flight segment lost (it must be neither SACKed nor lost). */
+  private markLost(s: TxSegment): void {
+    s.lost = true;
+    this.lostBytes += txSize(s);
+    this.lostSegs++;
+  }
+
+  /**
+   * `bytes` of segment s were cumulatively acknowledged (`whole`: the segment left the
+   * queue; else it was trimmed at the front): update the tallies.
+   */
+  private unmark(s: TxSegment, bytes: number, whole: boolean): void {
+    if (s.sacked) this.sackedBytes -= bytes;
+    else if (s.lost) {
+      this.lostBytes -= bytes;
+      if (whole) this.lostSegs--;
     }
-    if (!this.sackOk && this.emuSacked > 0) p = Math.max(0, p - this.emuSacked * this.sndMss);
-    return p;
+  }
+
+  private clearRtxQ(): void {
+    this.rtxQ = [];
+    this.sackedBytes = 0;
+    this.lostBytes = 0;
+    this.lostSegs = 0;
+  }
+
+  /** Test/debug aid: the tallies agree with a scan of the queue. */
+  scoreboardConsistent(): boolean {
+    let sacked = 0;
+    let lost = 0;
+    let lostSegs = 0;
+    for (const s of this.rtxQ) {
+      if (s.sacked && s.lost) return false;
+      if (s.sacked) sacked += txSize(s);
+      else if (s.lost) {
+        lost += txSize(s);
+        lostSegs++;
+      }
+    }
+    return sacked === this.sackedBytes && lost === this.lostBytes && lostSegs === this.lostSegs;
   }
 
   /** FlightSize (RFC 5681): SND.NXT - SND.UNA. */

@@ -19,13 +19,16 @@ export interface SackResult {
   newlySacked: number;
   /** Segments newly SACKed (for RACK and rate sampling). */
   newly: TxSegment[];
+  /** Of those, the ones that had been marked lost: bytes and count (they leave the lost tally). */
+  wasLostBytes: number;
+  wasLostSegs: number;
   /** The first block was a D-SACK (RFC 2883 4): below SND.UNA or inside another block. */
   dsack?: SackBlock;
 }
 
 /** Applies the SACK blocks of an ACK (already known valid: above SND.UNA, at most SND.NXT). */
 export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, ack: number, sndNxt: number): SackResult {
-  const res: SackResult = { newlySacked: 0, newly: [] };
+  const res: SackResult = { newlySacked: 0, newly: [], wasLostBytes: 0, wasLostSegs: 0 };
   if (!blocks || blocks.length === 0) return res;
   let list = blocks;
   const first = blocks[0]!;
@@ -43,7 +46,11 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
       if (seqGe(s.seq, b.right)) break;
       if (seqGe(s.seq, b.left) && seqLe(txEnd(s), b.right)) {
         s.sacked = true;
-        s.lost = false;
+        if (s.lost) {
+          res.wasLostBytes += txSize(s);
+          res.wasLostSegs++;
+          s.lost = false;
+        }
         res.newlySacked += txSize(s);
         res.newly.push(s);
       }
