@@ -65,4 +65,40 @@ describe('sim: goodput at 1% random loss both ways', function () {
       expect(r.info.retransmits.rto, 'retransmission timeouts').to.equal(0);
     });
   }
+
+  it('the scoreboard tallies (SACKed, lost) agree with a full scan of the queue after every event', () => {
+    const mixes = [
+      { cc: 'bbr', sack: true, loss: 0.01 },
+      { cc: 'cubic', sack: true, loss: 0.05 },
+      { cc: 'newreno', sack: false, loss: 0.03 },
+      { cc: 'tahoe', sack: true, loss: 0.02 },
+    ] as const;
+    for (const m of mixes) {
+      const { clock, net, a, b } = simPair(
+        { delay: 10, rate: 2_500_000, queueBytes: 50_000, loss: m.loss, jitter: 3, seed: 3 },
+        { delay: 10, loss: m.loss, reorder: 0.01, seed: 4 },
+      );
+      const flow = new EndlessFlow(net, a, b, 80, defaultTcpConfig({ cc: m.cc, sack: m.sack, sndBuf: 1 << 20, rcvBuf: 1 << 20 })).start();
+      const c = flow.conn;
+      let events = 0;
+      let bad = 0;
+      const input = c.input.bind(c);
+      const onTimer = c.onTimer.bind(c);
+      c.input = (seg, now) => {
+        input(seg, now);
+        events++;
+        if (!c.scoreboardConsistent()) bad++;
+      };
+      c.onTimer = (now) => {
+        onTimer(now);
+        events++;
+        if (!c.scoreboardConsistent()) bad++;
+      };
+      clock.runUntilTime(5000);
+      const rtx = c.getInfo(clock.now).retransmits;
+      expect(rtx.fast + rtx.rack + rtx.rto, `${m.cc}: losses were repaired`).to.be.greaterThan(10);
+      expect(events).to.be.greaterThan(1000);
+      expect(bad, `${m.cc} sack=${m.sack}: inconsistent events`).to.equal(0);
+    }
+  });
 });
