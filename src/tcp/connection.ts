@@ -170,6 +170,9 @@ export class Connection implements ConnectionIO {
   private sackedBytes = 0;
   private lostBytes = 0;
   private lostSegs = 0;
+  /** End of the highest SACKed segment, and how far IsLost has looked (scoreboard.ts). */
+  private highSackedEnd = 0;
+  private readonly isLostState = { doneUpTo: 0 };
   private persistBackoff = 0;
   private persistProbes = 0;
   private nextSendTime = 0;
@@ -828,7 +831,16 @@ export class Connection implements ConnectionIO {
     const delivered: TxSegment[] = [];
     if (this.sackOk && seg.options.sack) {
       const r = applySack(this.rtxQ, seg.options.sack, ack, this.sndNxt);
+      if (this.sackedBytes === 0 && r.newly.length > 0) {
+        // A fresh scoreboard: the IsLost bookkeeping starts again from SND.UNA.
+        this.highSackedEnd = ack;
+        this.isLostState.doneUpTo = this.sndUna;
+      }
       this.sackedBytes += r.newlySacked;
+      for (const s of r.newly) {
+        const end = txEnd(s);
+        if (seqGt(end, this.highSackedEnd)) this.highSackedEnd = end;
+      }
       this.lostBytes -= r.wasLostBytes;
       this.lostSegs -= r.wasLostSegs;
       newlySacked = r.newlySacked;
@@ -1064,7 +1076,8 @@ export class Connection implements ConnectionIO {
 
   /** RFC 6675 IsLost over the scoreboard. */
   private markBySack(): void {
-    const newly = markLostBySack(this.rtxQ, this.sndMss);
+    if (this.sackedBytes === 0) return;
+    const newly = markLostBySack(this.rtxQ, this.sndMss, this.highSackedEnd, this.isLostState);
     let bytes = 0;
     for (const s of newly) {
       s.lostKind = 'fast';

@@ -8,7 +8,7 @@
  * retransmitted" term with the "lost" term already subtracted).
  */
 import type { SackBlock } from '../../wire/tcp.js';
-import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
 import { txEnd, txSize, type TxSegment } from '../send.js';
 
 /** RFC 6675 DupThresh. */
@@ -62,23 +62,48 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
 /**
  * RFC 6675 IsLost for every not-yet-SACKed segment: lost when DupThresh segments, or more than
  * (DupThresh-1)*SMSS bytes, above it have been SACKed. Marks them; returns the newly lost.
+ *
+ * Incremental: counts only grow while a segment waits, so everything below the DupThresh-th
+ * SACKed segment from the top is lost, and a segment once considered (marked, SACKed or
+ * already retransmitted, which IsLost never re-marks) never needs looking at again.
+ * `state.doneUpTo` (a sequence number) remembers how far that is; `highSackedEnd` is the
+ * end of the highest SACKed segment, where the count starts. Per call the work is the
+ * segments between the top SACKed ones plus the newly considered ones, not the whole queue.
  */
-export function markLostBySack(queue: TxSegment[], mss: number): TxSegment[] {
+export function markLostBySack(
+  queue: TxSegment[],
+  mss: number,
+  highSackedEnd: number,
+  state: { doneUpTo: number },
+): TxSegment[] {
   const newly: TxSegment[] = [];
+  if (queue.length === 0) return newly;
+  if (seqLt(state.doneUpTo, queue[0]!.seq)) state.doneUpTo = queue[0]!.seq;
+  // The segment holding the highest SACKed byte, then down to where the threshold is met.
+  let top = firstEndingAfter(queue, seqAdd(highSackedEnd, -1));
+  if (top >= queue.length) top = queue.length - 1;
   let sackedSegs = 0;
   let sackedBytes = 0;
-  for (let i = queue.length - 1; i >= 0; i--) {
+  let lim = -1;
+  for (let i = top; i >= 0; i--) {
     const s = queue[i]!;
-    if (s.sacked) {
-      sackedSegs++;
-      sackedBytes += s.len;
-      continue;
+    if (!s.sacked) continue;
+    sackedSegs++;
+    sackedBytes += s.len;
+    if (sackedSegs >= DUP_THRESH || sackedBytes > (DUP_THRESH - 1) * mss) {
+      lim = i;
+      break;
     }
-    if (!s.lost && s.retransmits === 0 && (sackedSegs >= DUP_THRESH || sackedBytes > (DUP_THRESH - 1) * mss)) {
+  }
+  if (lim <= 0) return newly;
+  for (let i = firstEndingAfter(queue, state.doneUpTo); i < lim; i++) {
+    const s = queue[i]!;
+    if (!s.sacked && !s.lost && s.retransmits === 0) {
       s.lost = true;
       newly.push(s);
     }
   }
+  state.doneUpTo = txEnd(queue[lim - 1]!);
   return newly;
 }
 
