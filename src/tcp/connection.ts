@@ -1337,9 +1337,10 @@ export class Connection implements ConnectionIO {
    * that implement IdleRestartable; see idle.ts). Traced as reason 'idle_restart'.
    */
   private maybeIdleRestart(): void {
+    if (this.rtxQ.length > 0) return; // the common case, checked first: data in flight
     const cc = this.cc;
     if (!canRestartAfterIdle(cc)) return;
-    if (!isIdleRestart({ now: this.now, lastDataSentAt: this.lastDataSentAt, rto: this.rtt.rto, outstanding: this.rtxQ.length > 0 })) return;
+    if (!isIdleRestart(this.now, this.lastDataSentAt, this.rtt.rto, false)) return;
     if (this.sendQ.length - this.unsentOffset() <= 0) return; // nothing to send: stay idle
     this.lastDataSentAt = this.now; // once per idle period
     const iw = this.config.initialWindowSegments * this.sndMss;

@@ -29,6 +29,6 @@ export function canRestartAfterIdle(cc: object): cc is IdleRestartable {
  * RFC 5681 4.1: idle means nothing outstanding and no data sent for more than one RTO.
  * `lastDataSentAt` is the time data (new or retransmitted) last left; -Infinity if never.
  */
-export function isIdleRestart(p: { now: number; lastDataSentAt: number; rto: number; outstanding: boolean }): boolean {
-  return !p.outstanding && Number.isFinite(p.lastDataSentAt) && p.now - p.lastDataSentAt > p.rto;
+export function isIdleRestart(now: number, lastDataSentAt: number, rto: number, outstanding: boolean): boolean {
+  return !outstanding && Number.isFinite(lastDataSentAt) && now - lastDataSentAt > rto;
 }
