@@ -328,7 +328,7 @@ export class Connection implements ConnectionIO {
   onTimer(now: number): void {
     this.now = now;
     try {
-      for (const k of this.timers.expired(now)) this.fire(k);
+      this.timers.fireExpired(now, this.fireTimer);
     } catch {
       this.drop('internal_error');
     }
@@ -1617,6 +1617,8 @@ export class Connection implements ConnectionIO {
   // =====================================================================================
   // Timers
   // =====================================================================================
+
+  private readonly fireTimer = (k: TimerKind): void => this.fire(k);
 
   private fire(k: TimerKind): void {
     switch (k) {

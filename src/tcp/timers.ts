@@ -1,7 +1,7 @@
 /**
  * Timers as data (sans-IO): each connection keeps one absolute deadline per kind; the driver
- * arms one real timer at `next()` and calls the connection's onTimer(now), which asks
- * `expired(now)` which kinds fired. No clock is read here.
+ * arms one real timer at `next()` and calls the connection's onTimer(now), which runs
+ * `fireExpired(now, ...)` for the kinds that are due. No clock is read here.
  */
 export type TimerKind =
   | 'retransmit' // RFC 6298 RTO (also SYN/FIN retransmission)
@@ -74,16 +74,19 @@ export class Timers {
     return best === Infinity ? undefined : best;
   }
 
-  /** Kinds whose deadline is <= now, removed from the set, in TIMER_KINDS order. */
-  expired(now: number): TimerKind[] {
-    const out: TimerKind[] = [];
+  /**
+   * Fires every kind whose deadline is <= now, in TIMER_KINDS order, clearing each just
+   * before its handler runs. A handler that clears a later kind (an RTO cancels the TLP)
+   * thereby stops it from firing in the same pass; one pass, so a handler that re-arms a
+   * timer at `now` cannot loop (the driver calls again for the new deadline).
+   */
+  fireExpired(now: number, fire: (kind: TimerKind) => void): void {
     const at = this.at;
     for (let i = 0; i < N; i++) {
       if (at[i]! <= now) {
-        out.push(TIMER_KINDS[i]!);
         at[i] = NaN;
+        fire(TIMER_KINDS[i]!);
       }
     }
-    return out;
   }
 }

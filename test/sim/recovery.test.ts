@@ -152,6 +152,26 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
     expect(repairedAt - lastAck).to.be.below(200);
   });
 
+  it('a lone lost segment whose PTO coincides with the RTO is retransmitted once, not by both timers', () => {
+    const trace: TcpTraceEvent[] = [];
+    // The last of 30 segments is lost while it is alone in flight: PTO = 2*SRTT plus the
+    // delayed-ACK allowance (RFC 8985 7.2) lands on the RTO, and RFC 8985 says to arm the
+    // RTO alone then. Both timers firing would send the same segment twice.
+    const loss = dropFirstTransmissions([30]);
+    const r = runTransfer({
+      clientConfig: conf({ cc: 'newreno', sack: true }),
+      ab: { delay: RTT / 2, drop: loss.filter },
+      ba: { delay: RTT / 2 },
+      upload: data(30 * 1420),
+      maxTime: 60_000,
+      onTrace: (ev) => trace.push(ev),
+    });
+    expect(r.ok).to.equal(true);
+    const tail = loss.dropped.get(30)!;
+    const retx = sends(trace).filter((s) => s.seq === tail.seq && s.retransmit);
+    expect(retx.map((s) => s.retransmit), 'retransmissions of the lost segment').to.have.length(1);
+  });
+
   it("Tahoe: a fast retransmit or a timeout sets cwnd to 1 MSS and slow start begins again", () => {
     const trace: TcpTraceEvent[] = [];
     const loss = dropFirstTransmissions([25]);
