@@ -28,6 +28,7 @@
  *   slides forward) so the curve does not jump when the application speeds up again.
  */
 import type { CcName } from '../types.js';
+import type { IdleRestartable } from '../idle.js';
 import type { AckEvent, CcOptions, CongestionControl, CongestionEvent } from './types.js';
 import { ABC_LIMIT_SEGMENTS, slowStartIncrease } from './reno.js';
 import { HyStartPlusPlus } from './hystart.js';
@@ -58,7 +59,7 @@ interface CubicSnapshot {
   wEst: number;
 }
 
-export class Cubic implements CongestionControl {
+export class Cubic implements CongestionControl, IdleRestartable {
   readonly name: CcName = 'cubic';
   readonly recoveryStyle = 'newreno' as const;
   readonly hystart = new HyStartPlusPlus();
@@ -225,6 +226,20 @@ export class Cubic implements CongestionControl {
     this.wEst = s.wEst;
     this.inFastRecovery = false;
     this.inRtoBackoff = false;
+  }
+
+  /**
+   * RFC 5681 4.1 idle restart (the optional IdleRestartable hook of src/tcp/idle.ts):
+   * cwnd = min(RW, cwnd), ssthresh keeps 3/4 of the old window (RFC 2861, Linux
+   * tcp_cwnd_restart), and a new congestion-avoidance epoch starts when slow start ends
+   * (W_max is kept, so the curve climbs back towards the old plateau).
+   */
+  restartAfterIdle(_now: number, restartWindow: number): void {
+    const rw = Math.max(this.mss, Math.min(restartWindow, this.iwSegments * this.mss));
+    if (this.w <= rw) return;
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, Math.floor((3 * this.w) / 4));
+    this.w = rw;
+    this.epochStart = undefined;
   }
 
   setMss(mss: number): void {

@@ -20,6 +20,7 @@
  * the connection recovers); CUBIC reuses `slowStartIncrease`.
  */
 import type { CcName } from '../types.js';
+import type { IdleRestartable } from '../idle.js';
 import type { AckEvent, CcOptions, CongestionControl, CongestionEvent } from './types.js';
 
 /** RFC 3465 2.2: the slow-start limit L, in segments per ACK. */
@@ -48,7 +49,7 @@ export function halvedSsthresh(inFlight: number, mss: number): number {
   return Math.max(Math.floor(inFlight / 2), 2 * mss);
 }
 
-export class Reno implements CongestionControl {
+export class Reno implements CongestionControl, IdleRestartable {
   readonly name: CcName = 'reno';
   readonly recoveryStyle: 'tahoe' | 'reno' | 'newreno' = 'reno';
 
@@ -166,6 +167,21 @@ export class Reno implements CongestionControl {
     this.priorCwnd = 0;
     this.inFastRecovery = false;
     this.inRtoBackoff = false;
+    this.bytesAckedCa = 0;
+  }
+
+  /**
+   * RFC 5681 4.1 idle restart (the optional IdleRestartable hook of src/tcp/idle.ts, called by
+   * the connection after more than one RTO without sending): cwnd = min(RW, cwnd), and
+   * ssthresh keeps 3/4 of the old window (RFC 2861, Linux tcp_cwnd_restart) so slow start
+   * climbs back to the old operating point within a few round trips.
+   */
+  restartAfterIdle(_now: number, restartWindow: number): void {
+    // RW = min(IW, cwnd) with this algorithm's own IW (Tahoe's is 1 segment).
+    const rw = Math.max(this.mss, Math.min(restartWindow, this.iwSegments * this.mss));
+    if (this.cwndBytes <= rw) return;
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, Math.floor((3 * this.cwndBytes) / 4));
+    this.cwndBytes = rw;
     this.bytesAckedCa = 0;
   }
 
