@@ -21,7 +21,7 @@ import type { CongestionControl } from './cc/types.js';
 import { DEFAULT_PEER_MSS, MIN_PEER_MSS } from './config.js';
 import { defaultIsnGenerator } from './isn.js';
 import { RateSampler } from './rate.js';
-import { ByteQueue, sendableNow, txEnd, txSize, txSpan, type TxSegment } from './send.js';
+import { ByteQueue, newTxSegment, sendableNow, txEnd, txSize, type TxSegment } from './send.js';
 import { Reassembly, receiveWindow } from './receive.js';
 import { RttEstimator } from './rtt.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
@@ -1385,21 +1385,7 @@ export class Connection implements ConnectionIO {
     if (!force && n > 0 && this.pacingBlocks(rate)) return false;
     const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
     const fin = finPending && n === queued;
-    const s: TxSegment = {
-      seq: this.sndNxt,
-      len: n,
-      syn: false,
-      fin,
-      xmitTime: this.now,
-      firstXmitTime: this.now,
-      retransmits: 0,
-      sacked: false,
-      lost: false,
-      delivered: 0,
-      deliveredTime: 0,
-      firstSentTime: 0,
-      appLimited: false,
-    };
+    const s = newTxSegment(this.sndNxt, n, false, fin, this.now);
     if (this.rtxQ.length === 0) this.lastProgressAt = this.now;
     this.rate.onSend(s, this.now, this.flightSize());
     this.rtxQ.push(s);
@@ -1464,21 +1450,7 @@ export class Connection implements ConnectionIO {
 
   /** Active or passive SYN: queued on the retransmission queue and sent. */
   private sendSyn(): void {
-    const s: TxSegment = {
-      seq: this.iss,
-      len: 0,
-      syn: true,
-      fin: false,
-      xmitTime: this.now,
-      firstXmitTime: this.now,
-      retransmits: 0,
-      sacked: false,
-      lost: false,
-      delivered: 0,
-      deliveredTime: 0,
-      firstSentTime: 0,
-      appLimited: false,
-    };
+    const s = newTxSegment(this.iss, 0, true, false, this.now);
     this.rtxQ.push(s);
     this.sndNxt = seqAdd(this.iss, 1);
     this.lastProgressAt = this.now;

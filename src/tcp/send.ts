@@ -133,6 +133,25 @@ export interface TxSegment {
   appLimited: boolean;
 }
 
+/** A segment about to be transmitted for the first time at `now`. */
+export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolean, now: number): TxSegment {
+  return {
+    seq,
+    len,
+    syn,
+    fin,
+    xmitTime: now,
+    firstXmitTime: now,
+    retransmits: 0,
+    sacked: false,
+    lost: false,
+    delivered: 0,
+    deliveredTime: 0,
+    firstSentTime: 0,
+    appLimited: false,
+  };
+}
+
 /** SEG.LEN of a queued segment: data plus SYN and FIN. */
 export function txSpan(s: TxSegment): number {
   return s.len + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);
