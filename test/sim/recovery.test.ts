@@ -43,6 +43,22 @@ function dropFirstTransmissions(which: number[]) {
   return { filter, dropped };
 }
 
+/** One upload of `segments` full segments over the 40 ms path, dropping the first
+ * transmissions of the given data-segment ordinals, with the client's trace. */
+function flow(over: Partial<TcpConfig>, drop: number[], segments: number) {
+  const trace: TcpTraceEvent[] = [];
+  const loss = dropFirstTransmissions(drop);
+  const r = runTransfer({
+    clientConfig: conf(over),
+    ab: { delay: RTT / 2, drop: loss.filter },
+    ba: { delay: RTT / 2 },
+    upload: data(segments * 1420),
+    maxTime: 60_000,
+    onTrace: (ev) => trace.push(ev),
+  });
+  return { r, trace, loss };
+}
+
 /** The first time the client saw an ACK at or beyond `seq`. */
 function ackedAt(trace: TcpTraceEvent[], seq: number): number | undefined {
   for (const ev of trace) if (ev.type === 'ack' && seqDiff(ev.ack, seq) >= 0) return ev.t;
@@ -55,17 +71,7 @@ function sends(trace: TcpTraceEvent[]) {
 
 describe('sim: loss recovery, mechanism by mechanism', () => {
   it('NewReno (no SACK) repairs three losses in one window without an RTO', () => {
-    const trace: TcpTraceEvent[] = [];
-    const loss = dropFirstTransmissions([40, 44, 48]);
-    const payload = data(120 * 1420);
-    const r = runTransfer({
-      clientConfig: conf({ cc: 'newreno', sack: false }),
-      ab: { delay: RTT / 2, drop: loss.filter },
-      ba: { delay: RTT / 2 },
-      upload: payload,
-      maxTime: 60_000,
-      onTrace: (ev) => trace.push(ev),
-    });
+    const { r, trace, loss } = flow({ cc: 'newreno', sack: false }, [40, 44, 48], 120);
     expect(r.ok).to.equal(true);
     const rx = r.client.getInfo(r.time).retransmits;
     expect(rx.rto, 'no RTO').to.equal(0);
@@ -80,16 +86,7 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
 
   it('Reno (no SACK) leaves recovery at the first partial ACK, so the same three losses take longer than NewReno', () => {
     const elapsed = (cc: 'reno' | 'newreno'): number => {
-      const trace: TcpTraceEvent[] = [];
-      const loss = dropFirstTransmissions([40, 44, 48]);
-      const r = runTransfer({
-        clientConfig: conf({ cc, sack: false }),
-        ab: { delay: RTT / 2, drop: loss.filter },
-        ba: { delay: RTT / 2 },
-        upload: data(120 * 1420),
-        maxTime: 60_000,
-        onTrace: (ev) => trace.push(ev),
-      });
+      const { r, trace, loss } = flow({ cc, sack: false }, [40, 44, 48], 120);
       expect(r.ok, cc).to.equal(true);
       const last = loss.dropped.get(48)!;
       return ackedAt(trace, last.end)!;
@@ -98,18 +95,9 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
   });
 
   it('SACK recovery (RFC 6675) repairs ten scattered losses in one window in about one RTT', () => {
-    const trace: TcpTraceEvent[] = [];
     // Slow start from IW10 sends flights of 10, 20, 40, 80 segments: ordinals 71..150 leave together.
     const which = [80, 86, 92, 98, 104, 110, 116, 122, 128, 134];
-    const loss = dropFirstTransmissions(which);
-    const r = runTransfer({
-      clientConfig: conf({ cc: 'newreno', sack: true }),
-      ab: { delay: RTT / 2, drop: loss.filter },
-      ba: { delay: RTT / 2 },
-      upload: data(200 * 1420),
-      maxTime: 60_000,
-      onTrace: (ev) => trace.push(ev),
-    });
+    const { r, trace, loss } = flow({ cc: 'newreno', sack: true }, which, 200);
     expect(r.ok).to.equal(true);
     expect(r.client.getInfo(r.time).retransmits.rto, 'no RTO').to.equal(0);
     const retx = sends(trace).filter((s) => s.retransmit);
@@ -124,18 +112,7 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
   });
 
   it('a tail loss probe repairs a lost tail in about 2 RTTs (PTO = 2*SRTT), long before the RTO', () => {
-    const trace: TcpTraceEvent[] = [];
-    // 30 segments: flights of 10 and 20. The last three of the second flight are lost, so no
-    // later segment can produce duplicate ACKs or SACKs: only a probe can reveal the loss.
-    const loss = dropFirstTransmissions([28, 29, 30]);
-    const r = runTransfer({
-      clientConfig: conf({ cc: 'newreno', sack: true }),
-      ab: { delay: RTT / 2, drop: loss.filter },
-      ba: { delay: RTT / 2 },
-      upload: data(30 * 1420),
-      maxTime: 60_000,
-      onTrace: (ev) => trace.push(ev),
-    });
+    const { r, trace, loss } = flow({ cc: 'newreno', sack: true }, [28, 29, 30], 30);
     expect(r.ok).to.equal(true);
     const info = r.client.getInfo(r.time);
     expect(info.retransmits.rto).to.equal(0);
@@ -153,19 +130,7 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
   });
 
   it('a lone lost segment whose PTO coincides with the RTO is retransmitted once, not by both timers', () => {
-    const trace: TcpTraceEvent[] = [];
-    // The last of 30 segments is lost while it is alone in flight: PTO = 2*SRTT plus the
-    // delayed-ACK allowance (RFC 8985 7.2) lands on the RTO, and RFC 8985 says to arm the
-    // RTO alone then. Both timers firing would send the same segment twice.
-    const loss = dropFirstTransmissions([30]);
-    const r = runTransfer({
-      clientConfig: conf({ cc: 'newreno', sack: true }),
-      ab: { delay: RTT / 2, drop: loss.filter },
-      ba: { delay: RTT / 2 },
-      upload: data(30 * 1420),
-      maxTime: 60_000,
-      onTrace: (ev) => trace.push(ev),
-    });
+    const { r, trace, loss } = flow({ cc: 'newreno', sack: true }, [30], 30);
     expect(r.ok).to.equal(true);
     const tail = loss.dropped.get(30)!;
     const retx = sends(trace).filter((s) => s.seq === tail.seq && s.retransmit);
@@ -173,16 +138,7 @@ describe('sim: loss recovery, mechanism by mechanism', () => {
   });
 
   it("Tahoe: a fast retransmit or a timeout sets cwnd to 1 MSS and slow start begins again", () => {
-    const trace: TcpTraceEvent[] = [];
-    const loss = dropFirstTransmissions([25]);
-    const r = runTransfer({
-      clientConfig: conf({ cc: 'tahoe', sack: false }),
-      ab: { delay: RTT / 2, drop: loss.filter },
-      ba: { delay: RTT / 2 },
-      upload: data(100 * 1420),
-      maxTime: 60_000,
-      onTrace: (ev) => trace.push(ev),
-    });
+    const { r, trace } = flow({ cc: 'tahoe', sack: false }, [25], 100);
     expect(r.ok).to.equal(true);
     const mss = r.client.getInfo(r.time).mss;
     const cw = trace.filter((e): e is Extract<TcpTraceEvent, { type: 'cwnd' }> => e.type === 'cwnd');
