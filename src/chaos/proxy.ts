@@ -6,6 +6,7 @@
  */
 import dgram, { type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { literalLookup } from '../link/udp-link.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { resolveConfig, type ProxyConfig, type ResolvedConfig } from './config.js';
 import { DecisionLogWriter, readDecisionLog, replayTable } from './decision-log.js';
@@ -126,6 +127,7 @@ class ChaosProxy implements Proxy {
   private readonly epoch0 = Date.now();
   private readonly releases: ReleaseQueue;
   private readonly sock: Socket;
+  private bound = false;
   private readonly sessions = new Map<string, Session>();
   private readonly sessionByPort = new Map<number, Session>();
   private readonly counters = { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, icmpSent: 0, sendErrors: 0 };
@@ -159,7 +161,8 @@ class ChaosProxy implements Proxy {
     }
     this.model = new ChaosModel(opts);
     this.model.onLane = (lane) => this.bindLane(lane);
-    this.sock = dgram.createSocket('udp4');
+    // Sends to IPv4 literals skip node:dgram's deferred DNS step once bound (see literalLookup).
+    this.sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup(() => this.bound) });
     this.sock.on('error', () => this.counters.sendErrors++);
     this.sock.on('message', cfg.mode === 'router' ? (m, r) => this.onRouterMessage(m, r) : (m, r) => this.onClientMessage(m, r));
   }
@@ -167,6 +170,7 @@ class ChaosProxy implements Proxy {
   async start(): Promise<void> {
     if (this.cfg.pcap) this.pcap = await PcapWriter.open(this.cfg.pcap);
     await bindSocket(this.sock, this.cfg.listen);
+    this.bound = true;
     if (this.mode === 'relay') {
       this.sweeper = setInterval(() => this.sweepSessions(), RELAY_IDLE_MS / 4);
       this.sweeper.unref();

@@ -7,7 +7,7 @@
  * `socket.send(packet, port, address)` without awaiting for send. Awaiting per packet
  * would starve timers and incoming packets (see the anchors: never await per packet).
  */
-import type { Socket } from 'node:dgram';
+import type { Socket, SocketOptions } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
@@ -44,6 +44,24 @@ export interface UdpLinkStats {
   sendErrors: number;
   /** Socket-level errors reported through the 'error' event. */
   socketErrors: number;
+}
+
+type LookupCallback = (err: Error | null, address: string, family: number) => void;
+
+/**
+ * A `lookup` for node:dgram that answers IPv4 literals synchronously once `ready()` (the
+ * socket is bound): node:dgram resolves the address of every unconnected send, and
+ * dns.lookup answers even a literal on a later tick, a closure and a tick per packet.
+ * Names still go to DNS.
+ */
+export function literalLookup(ready: () => boolean): NonNullable<SocketOptions['lookup']> {
+  // node:dgram calls lookup(address, family, cb) with the family as a number (lookup4),
+  // not with the options object its type declares.
+  const lookup = (address: string, family: number, cb: LookupCallback): void => {
+    if (ready() && isIPv4(address)) cb(null, address, 4);
+    else dnsLookup(address, family, cb);
+  };
+  return lookup as unknown as NonNullable<SocketOptions['lookup']>;
 }
 
 export class UdpLink {
@@ -85,10 +103,7 @@ export class UdpLink {
     // even an IPv4 literal on a later tick: a closure and a tick per packet, and the send
     // itself deferred. Once bound, answer literals synchronously (names still go to DNS).
     let bound = false;
-    const lookup = (address: string, family: number, cb: (err: Error | null, address: string, family: number) => void): void => {
-      if (bound && isIPv4(address)) cb(null, address, 4);
-      else dnsLookup(address, family, cb);
-    };
+    const lookup = literalLookup(() => bound);
     const promised = DgramAsPromised.createSocket({ type: 'udp4', lookup } as Parameters<typeof DgramAsPromised.createSocket>[0]);
     const link = new UdpLink(promised);
     await promised.bind(opts.port, opts.address);
