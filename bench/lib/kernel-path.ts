@@ -87,6 +87,24 @@ export interface ProxyChild {
 }
 
 /**
+ * Spawns a tracked child and resolves with the fields of its `READY ...` line; rejects with
+ * its stderr if it exits first.
+ */
+function spawnUntilReady(cmd: string, args: string[], what: string): { proc: ChildProcess; ready: Promise<Fields> } {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  let stderr = '';
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const ready = new Promise<Fields>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (line.startsWith('READY ')) resolve(fields(line));
+    });
+    proc.once('close', (code) => reject(new Error(`${what} exited with ${code} before READY: ${stderr.trim()}`)));
+  });
+  return { proc, ready };
+}
+
+/**
  * `overlay proxy` in relay mode in its own Node process (so its per-packet work does not
  * share the overlay stack's event loop): Bernoulli loss `loss` and `delayMs` on both
  * directions, seeded.
@@ -95,16 +113,7 @@ export async function startProxy(loss: number, delayMs: number, seed: number): P
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
   const args = [cli, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${BRIDGE_PORT}`, '--seed', String(seed), '--delay', String(delayMs)];
   if (loss > 0) args.push('--loss', String(loss));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  track(proc);
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const ready = new Promise<Fields>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(fields(line));
-    });
-    proc.once('close', (code) => reject(new Error(`overlay proxy exited with ${code} before READY: ${stderr.trim()}`)));
-  });
+  const { proc, ready } = spawnUntilReady(process.execPath, args, 'overlay proxy');
   try {
     const f = await bounded(ready, 10_000, 'overlay proxy READY');
     const port = Number(f.listen?.split(':').pop());
@@ -180,18 +189,9 @@ runpy.run_path(script, run_name="__main__")
 /** kernel-echo.py with congestion control `cc` on its sockets; `ready` is its READY line. */
 export function kernelEcho(cc: string, args: string[]): { proc: ChildProcess; ready: Promise<Fields> } {
   const script = join(kernelPeerDir(), 'kernel-echo.py');
-  const proc = spawn('python3', ['-B', '-c', PER_SOCKET_CC, cc, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  track(proc);
-  let stderr = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const ready = new Promise<Fields>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(fields(line));
-    });
-    proc.once('close', (code) => reject(new Error(`kernel-echo.py exited with ${code} before READY: ${stderr.trim()}`)));
-  });
-  ready.catch(() => {});
-  return { proc, ready };
+  const started = spawnUntilReady('python3', ['-B', '-c', PER_SOCKET_CC, cc, script, ...args], 'kernel-echo.py');
+  started.ready.catch(() => {});
+  return started;
 }
 
 /** TcpExt counters of this namespace (/proc/net/netstat is per netns), e.g. TCPTimeouts. */
