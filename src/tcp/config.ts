@@ -27,6 +27,7 @@ export function defaultTcpConfig(overrides: Partial<TcpConfig> = {}): TcpConfig 
     sndBuf: 4 * 1024 * 1024,
     noDelay: false,
     delayedAckMs: 40,
+    coalesceAcks: true,
     minRto: 200,
     maxRto: 60_000,
     initialRto: 1000,

@@ -135,7 +135,15 @@ export class Connection implements ConnectionIO {
   /** Largest payload seen from the peer (Linux rcv_mss), for the delayed-ACK rule. */
   private rcvMss: number;
   private unackedBytes = 0;
+  /** An ACK must leave with this flush (out-of-order data, a hole filled, a FIN, ...). */
   private ackNeeded = false;
+  /**
+   * An ACK is owed for in-order data (two full segments unacknowledged) but, inside a receive
+   * burst, may wait until the burst ends: one ACK then covers the whole burst (see input()).
+   */
+  private ackSoon = false;
+  /** input() held this connection's output for the end of a receive burst (endBurst()). */
+  private held = false;
 
   // ---- options (RFC 7323, RFC 2018) ----
   private tsOk = false;
@@ -313,14 +321,44 @@ export class Connection implements ConnectionIO {
   // Driver interface
   // =====================================================================================
 
-  /** A segment for this connection arrived (already demultiplexed and checksummed). Never throws. */
-  input(seg: TcpSegment, now: number): void {
+  /**
+   * A segment for this connection arrived (already demultiplexed and checksummed). Never throws.
+   * The payload is kept by reference (no copy) until read: the caller hands it over.
+   *
+   * `burst`: the driver is delivering a burst of datagrams (one read of the event loop) and
+   * will call endBurst() once it has delivered them all. With `config.coalesceAcks`, an
+   * ESTABLISHED connection then holds the output that can wait: the ACK for in-order data,
+   * new data released by an ACK, and user events. One ACK covers the whole burst, as Linux's
+   * GRO makes one ACK per aggregated super-segment: a stretch ACK (RFC 5681 4.2 and RFC 9293
+   * 3.8.6.3 say an ACK SHOULD cover at most two full segments; GRO-era stacks trade that for
+   * half the packets, and so do we, with `coalesceAcks: false` for the classic behaviour).
+   * Anything that must not wait still leaves at once: duplicate ACKs and SACKs for
+   * out-of-order data, the ACK of a hole fill or a FIN, every state change.
+   */
+  input(seg: TcpSegment, now: number, burst = false): void {
     this.now = now;
+    const wasEstablished = this._state === 'ESTABLISHED';
     try {
       this.segmentArrives(seg);
     } catch {
       this.drop('internal_error');
     }
+    if (burst && wasEstablished && this.config.coalesceAcks && this._state === 'ESTABLISHED' && !this.ackNeeded) {
+      this.held = true;
+      return;
+    }
+    this.flushSafely();
+  }
+
+  /** True while input() holds output for endBurst(). */
+  get holding(): boolean {
+    return this.held;
+  }
+
+  /** The receive burst is over: emit what input() held (one ACK, new data, events). */
+  endBurst(now: number): void {
+    if (!this.held) return;
+    this.now = now;
     this.flushSafely();
   }
 
@@ -355,6 +393,8 @@ export class Connection implements ConnectionIO {
    * SEND: queues bytes; returns how many were accepted (0..data.length, bounded by the free
    * send buffer). Data written in SYN-SENT/SYN-RECEIVED leaves after the handshake.
    * Throws EPIPE after shutdown/close/abort or once the connection has closed.
+   * The send buffer keeps a reference to `data` (no copy) until the peer acknowledges it:
+   * the caller must not change those bytes (the stream Socket hands over a copy).
    */
   send(data: Buffer, now: number): number {
     this.now = now;
@@ -457,7 +497,7 @@ export class Connection implements ConnectionIO {
       // data segment on a bulk transfer whose application reads as data arrives, doubling
       // the receiver's packets for nothing: its ACKs report the new window anyway.
       const offered = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
-      const maxOffer = Math.min(this.config.rcvBuf, 65535 * 2 ** this.rcvWscale);
+      const maxOffer = Math.min(this.config.rcvBuf, 65535 * (1 << this.rcvWscale));
       if (2 * offered <= maxOffer) {
         const w = this.windowToOffer();
         if (w > offered && w >= 2 * offered) this.ackNeeded = true;
@@ -797,7 +837,7 @@ export class Connection implements ConnectionIO {
         this.drop('accept_queue_full');
         return false;
       }
-      this.sndWnd = seg.window * 2 ** this.sndWscale;
+      this.sndWnd = seg.window * (1 << this.sndWscale);
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
       this.sndWl1 = seg.seq >>> 0;
       this.sndWl2 = ack;
@@ -818,7 +858,7 @@ export class Connection implements ConnectionIO {
     }
 
     const tr = this.hooks.onTrace;
-    if (tr) tr({ type: 'ack', t: this.now, ack, window: seg.window * 2 ** this.sndWscale, sack: seg.options.sack });
+    if (tr) tr({ type: 'ack', t: this.now, ack, window: seg.window * (1 << this.sndWscale), sack: seg.options.sack });
 
     const prevWnd = this.sndWnd;
     const priorInFlight = this.flightSize();
@@ -859,7 +899,7 @@ export class Connection implements ConnectionIO {
 
     // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === (seg.seq >>> 0) && seqLe(this.sndWl2, ack))) {
-      this.sndWnd = seg.window * 2 ** this.sndWscale;
+      this.sndWnd = seg.window * (1 << this.sndWscale);
       this.sndWl1 = seg.seq >>> 0;
       this.sndWl2 = ack;
       if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
@@ -877,7 +917,7 @@ export class Connection implements ConnectionIO {
         seg,
         sndUna: this.sndUna,
         outstanding: hadOutstanding,
-        window: seg.window * 2 ** this.sndWscale,
+        window: seg.window * (1 << this.sndWscale),
         prevWindow: prevWnd,
         newSackInfo,
       });
@@ -1181,7 +1221,7 @@ export class Connection implements ConnectionIO {
     let gotFin = fin;
     let filledHole = false;
     if (payload.length > 0) {
-      this.rcvQ.push(Buffer.from(payload));
+      this.rcvQ.push(payload);
       this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
       this.bytesReceived += payload.length;
       this.unackedBytes += payload.length;
@@ -1193,7 +1233,7 @@ export class Connection implements ConnectionIO {
       if (d.data.length > 0 || d.fin || d.rcvNxt !== this.rcvNxt) {
         filledHole = true;
         for (const b of d.data) {
-          this.rcvQ.push(Buffer.from(b));
+          this.rcvQ.push(b);
           this.bytesReceived += b.length;
         }
         this.rcvNxt = d.fin ? seqAdd(d.rcvNxt, -1) : d.rcvNxt;
@@ -1208,8 +1248,10 @@ export class Connection implements ConnectionIO {
     }
     // Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): immediately on a hole fill or when more
     // than one full-sized segment is unacknowledged; otherwise within delayedAckMs.
-    if (filledHole || this.config.delayedAckMs === 0 || this.unackedBytes >= 2 * this.rcvMss || !this.reasm.isEmpty) {
+    if (filledHole || this.config.delayedAckMs === 0 || !this.reasm.isEmpty) {
       this.ackNeeded = true;
+    } else if (this.unackedBytes >= 2 * this.rcvMss) {
+      this.ackSoon = true;
     } else if (payload.length > 0) {
       this.timers.setIfUnset('delayedAck', this.now + this.config.delayedAckMs);
     }
@@ -1245,8 +1287,10 @@ export class Connection implements ConnectionIO {
   /** Collects pending output (data, retransmissions, ACKs) and emits user events. */
   private flush(): void {
     if (SENDING.has(this._state)) this.trySend();
-    if (this.ackNeeded && SYNCHRONIZED.has(this._state) && this._state !== 'SYN-RECEIVED') this.sendAck();
+    this.held = false;
+    if ((this.ackNeeded || this.ackSoon) && SYNCHRONIZED.has(this._state) && this._state !== 'SYN-RECEIVED') this.sendAck();
     this.ackNeeded = false;
+    this.ackSoon = false;
     this.emitEvents();
   }
 
@@ -1501,6 +1545,7 @@ export class Connection implements ConnectionIO {
       this.unackedBytes = 0;
       this.timers.clear('delayedAck');
       this.ackNeeded = false;
+      this.ackSoon = false;
       if (this.sackOk && !(flags & RST) && (this.dsackPending || !this.reasm.isEmpty)) {
         const optRoom = 40 - (o.ts ? TS_OPTION_LEN : 0);
         let maxBlocks = Math.floor((optRoom - 4) / 8);
@@ -1532,15 +1577,15 @@ export class Connection implements ConnectionIO {
   private windowToOffer(): number {
     const free = Math.max(0, this.config.rcvBuf - this.rcvQ.length);
     const offered = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
-    const max = 65535 * 2 ** this.rcvWscale;
+    const max = 65535 * (1 << this.rcvWscale);
     return Math.min(max, receiveWindow({ free, offered, rcvBuf: this.config.rcvBuf, mss: this.config.mss }));
   }
 
   /** The scaled window field for an outgoing ACK; records the right edge offered. */
   private advertise(): number {
     const w = this.windowToOffer();
-    const field = Math.min(65535, Math.ceil(w / 2 ** this.rcvWscale));
-    const edge = seqAdd(this.rcvNxt, field * 2 ** this.rcvWscale);
+    const field = Math.min(65535, Math.ceil(w / (1 << this.rcvWscale)));
+    const edge = seqAdd(this.rcvNxt, field * (1 << this.rcvWscale));
     if (seqGt(edge, this.rcvAdv) || this.rcvAdv === 0) this.rcvAdv = edge;
     return field;
   }

@@ -97,6 +97,8 @@ export class TcpConn {
   onFinished: (() => void) | undefined;
   /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
   charged = 0;
+  /** In the stack's list of connections whose receive burst ends at the next check phase. */
+  inBurst = false;
 
   constructor(
     readonly stack: TcpStack,
@@ -284,6 +286,26 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
+  /** Connections that received segments since the last endBursts() (see onPacket). */
+  private burst: TcpConn[] = [];
+  private burstImmediate: NodeJS.Immediate | undefined;
+  private readonly endBursts = (): void => {
+    this.burstImmediate = undefined;
+    const list = this.burst;
+    this.burst = [];
+    const now = this.now();
+    for (const tc of list) {
+      tc.inBurst = false;
+      if (!tc.c.holding) continue;
+      this.depth++;
+      try {
+        tc.c.endBurst(now);
+      } finally {
+        this.depth--;
+      }
+      this.flush(tc);
+    }
+  };
   private readonly unregister: () => void;
   private connCount = 0;
 
@@ -678,13 +700,25 @@ export class TcpStack implements ProtocolHandler {
         this.host.countDrop('tcp_mem_pressure');
         return;
       }
+      // A receive burst: libuv reads the datagrams that are ready (up to 32 per socket) and
+      // Node emits them one by one within the poll phase; setImmediate runs after it, in the
+      // check phase. So output a connection may hold (its ACK, data an ACK released) leaves
+      // once per burst instead of once per datagram (Connection.input, coalesceAcks).
       this.depth++;
       try {
-        tc.c.input(seg, now);
+        tc.c.input(seg, now, true);
       } finally {
         this.depth--;
       }
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
+      if (tc.c.holding) {
+        if (!tc.inBurst) {
+          tc.inBurst = true;
+          this.burst.push(tc);
+          this.burstImmediate ??= setImmediate(this.endBursts);
+        }
+        return;
+      }
       this.flush(tc);
       return;
     }

@@ -218,8 +218,21 @@ export class Socket extends Duplex {
   // ---- writing ----
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    // The stack keeps written bytes until the peer acknowledges them, long after this write's
+    // callback, and node:net lets the caller reuse its buffer once the callback has run: so
+    // the send buffer holds a copy (a kernel copies on write(2) too).
+    this.writeOwned(Buffer.from(chunk), cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
+    // One concatenation (which is also the copy) keeps the segments full-sized.
+    this.writeOwned(chunks.length === 1 ? Buffer.from(chunks[0]!.chunk) : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
+  /** Writes a buffer nobody else holds. */
+  private writeOwned(chunk: Buffer, cb: (err?: Error | null) => void): void {
     if (this.connecting) {
-      this.pendingBeforeConnect.push(() => this._write(chunk, _enc, cb));
+      this.pendingBeforeConnect.push(() => this.writeOwned(chunk, cb));
       return;
     }
     const c = this.conn;
@@ -230,12 +243,6 @@ export class Socket extends Duplex {
     this.touch();
     this.held = { chunk, cb };
     this.flushHeld();
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
-    // One concatenation keeps the segments full-sized; cheaper than many partial writes.
-    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this._write(buf, 'binary', cb);
   }
 
   /** Offers the held chunk to the send buffer; completes its callback once all was taken. */

@@ -79,6 +79,12 @@ export interface TcpConfig {
   noDelay: boolean;
   /** Delayed ACK bound, ms (0 disables delayed ACKs). */
   delayedAckMs: number;
+  /**
+   * One ACK per receive burst instead of one per two full segments (a stretch ACK, as with
+   * Linux GRO). Takes effect only where the driver delivers bursts (real UDP, not the
+   * simulator); default true. false: the classic RFC 5681 every-second-segment ACK.
+   */
+  coalesceAcks: boolean;
   minRto: number;
   maxRto: number;
   initialRto: number;

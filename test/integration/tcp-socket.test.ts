@@ -149,6 +149,29 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect((await received!).toString()).to.equal('early bird');
   });
 
+  it('sends what was written even when the caller reuses its buffer after the write callback', async () => {
+    // node:net's contract: once write()'s callback has run, the chunk is the caller's again.
+    // The stack must not keep a reference to it: most of a 1 MiB write leaves long after the
+    // callback (the initial window is 10 segments), and retransmissions later still.
+    let received: Promise<Buffer> | undefined;
+    const port = await listening(server({}, (s) => (received = collect(s))));
+    const c = client(port);
+    c.resume();
+    const buf = Buffer.alloc(1024 * 1024);
+    const expected = createHash('sha256');
+    for (let round = 0; round < 3; round++) {
+      buf.fill(0x41 + round);
+      expected.update(buf);
+      await new Promise<void>((resolve, reject) => c.write(buf, (e) => (e ? reject(e) : resolve())));
+    }
+    buf.fill(0); // and once more after the last callback
+    c.end();
+    await within(once(c, 'close'), 10_000, 'close');
+    const got = await received!;
+    expect(got.length).to.equal(3 * buf.length);
+    expect(createHash('sha256').update(got).digest('hex')).to.equal(expected.digest('hex'));
+  });
+
   it('keeps the write side open after the peer FIN with allowHalfOpen', async () => {
     const port = await listening(
       server({ allowHalfOpen: true }, (s) => {

@@ -1,0 +1,97 @@
+/**
+ * Receive bursts (Connection.input(seg, now, true) then endBurst(now)): what the driver does
+ * with each batch of datagrams the event loop delivers. With coalesceAcks (the default) one
+ * ACK covers the burst's in-order data, like Linux's GRO; whatever must not wait still leaves
+ * at once. On the sans-IO core, on virtual time, with exact segments.
+ */
+import { expect } from 'chai';
+import { ACK, FIN } from '../../src/wire/tcp.js';
+import { IRS, ISS, established, expectOut, seg } from './harness.js';
+
+const M = 1432;
+const data = (i: number, len = M) => seg({ seq: IRS + 1 + i * M, ack: ISS + 1, payload: len });
+
+describe('scenarios: receive bursts and coalesced ACKs', () => {
+  it('one ACK for a burst of in-order full segments, sent when the burst ends', () => {
+    const c = established();
+    for (let i = 0; i < 8; i++) c.input(data(i), 100, true);
+    expect(c.holding).to.equal(true);
+    expect(c.takeOutput(), 'nothing before the burst ends').to.have.length(0);
+    c.endBurst(100);
+    expectOut(c.takeOutput(), [{ flags: ACK, seq: ISS + 1, ack: IRS + 1 + 8 * M }]);
+    expect(c.holding).to.equal(false);
+    expect(c.nextDeadline(), 'no delayed-ACK timer left behind').to.equal(undefined);
+  });
+
+  it('with coalesceAcks false a burst ACKs every second segment, as without bursts', () => {
+    const c = established({ coalesceAcks: false });
+    for (let i = 0; i < 4; i++) c.input(data(i), 100, true);
+    expect(c.holding).to.equal(false);
+    expectOut(c.takeOutput(), [
+      { flags: ACK, ack: IRS + 1 + 2 * M },
+      { flags: ACK, ack: IRS + 1 + 4 * M },
+    ]);
+    c.endBurst(100);
+    expect(c.takeOutput()).to.have.length(0);
+  });
+
+  it('a single small segment in a burst keeps the delayed-ACK timer (nothing is owed yet)', () => {
+    const c = established({ delayedAckMs: 40 });
+    c.input(data(0, 100), 100, true);
+    c.endBurst(100);
+    expect(c.takeOutput()).to.have.length(0);
+    expect(c.nextDeadline()).to.equal(140);
+  });
+
+  it('out-of-order data inside a burst is ACKed at once, every segment (duplicate ACKs keep their meaning)', () => {
+    const c = established({ sack: true }, { mss: 1432, sackPermitted: true });
+    c.input(data(0), 100, true);
+    c.input(data(1), 100, true);
+    expect(c.takeOutput()).to.have.length(0);
+    c.input(data(3), 100, true); // segment 2 lost
+    const dup1 = c.takeOutput();
+    // The held ACK for 0-1 leaves with the first duplicate: one ACK, RCV.NXT after segment 1.
+    expectOut(dup1, [{ flags: ACK, ack: IRS + 1 + 2 * M }]);
+    expect(dup1[0]!.options.sack).to.deep.equal([{ left: IRS + 1 + 3 * M, right: IRS + 1 + 4 * M }]);
+    c.input(data(4), 100, true);
+    const dup2 = c.takeOutput();
+    expectOut(dup2, [{ flags: ACK, ack: IRS + 1 + 2 * M }]);
+    expect(dup2[0]!.options.sack).to.deep.equal([{ left: IRS + 1 + 3 * M, right: IRS + 1 + 5 * M }]);
+    // The hole fill is ACKed at once too.
+    c.input(data(2), 100, true);
+    expectOut(c.takeOutput(), [{ flags: ACK, ack: IRS + 1 + 5 * M }]);
+    c.endBurst(100);
+    expect(c.takeOutput()).to.have.length(0);
+  });
+
+  it('a FIN in a burst is not held: the ACK leaves at once and the state changes', () => {
+    const c = established();
+    c.input(data(0), 100, true);
+    c.input(seg({ seq: IRS + 1 + M, ack: ISS + 1, payload: M, flags: ACK | FIN }), 100, true);
+    expectOut(c.takeOutput(), [{ flags: ACK, ack: IRS + 1 + 2 * M + 1 }]);
+    expect(c.state).to.equal('CLOSE-WAIT');
+    expect(c.holding).to.equal(false);
+  });
+
+  it('ACKs in a burst release new data once, when the burst ends, and within cwnd', () => {
+    const c = established({ initialWindowSegments: 4 });
+    c.send(Buffer.alloc(20 * M, 7), 20);
+    expect(c.takeOutput().length).to.equal(4);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + M }), 30, true);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 2 * M }), 30, true);
+    expect(c.takeOutput(), 'held until the burst ends').to.have.length(0);
+    c.endBurst(30);
+    const out = c.takeOutput();
+    // Two segments acknowledged in slow start: cwnd 4 -> 6, flight 2 -> 4 new segments.
+    expect(out.map((s) => s.seq)).to.deep.equal([0, 1, 2, 3].map((i) => ISS + 1 + (4 + i) * M));
+  });
+
+  it('a user call during a burst flushes what was held (nothing waits for endBurst)', () => {
+    const c = established();
+    for (let i = 0; i < 3; i++) c.input(data(i), 100, true);
+    expect(c.read()!.length).to.equal(3 * M);
+    expectOut(c.takeOutput(), [{ flags: ACK, ack: IRS + 1 + 3 * M }]);
+    c.endBurst(100);
+    expect(c.takeOutput()).to.have.length(0);
+  });
+});
