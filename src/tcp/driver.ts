@@ -18,6 +18,7 @@ import type { HostLike, ProtocolHandler } from '../host/types.js';
 import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
 import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
+import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
@@ -603,7 +604,7 @@ export class TcpStack implements ProtocolHandler {
     ip.src = src;
     ip.dst = dst;
     ip.id = this.host.nextIpId();
-    const pkt = Buffer.allocUnsafe(IPV4_HEADER_LEN + TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length);
+    const pkt = allocPacket(IPV4_HEADER_LEN + TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length);
     writeIpv4Header(pkt, ip, pkt.length);
     writeTcp(pkt, IPV4_HEADER_LEN, seg, src, dst);
     this.totals.segmentsOut++;

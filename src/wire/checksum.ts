@@ -50,13 +50,17 @@ function sumAligned(buf: Uint8Array, start: number, end: number, initial: number
   }
   const words = (end - i) >>> 2;
   const v = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+  let u = 0;
+  let w = 0;
   let k = 0;
-  for (; k + 1 < words; k += 2) {
+  for (; k + 3 < words; k += 4) {
     s += v[k]!;
     t += v[k + 1]!;
+    u += v[k + 2]!;
+    w += v[k + 3]!;
   }
-  if (k < words) s += v[k]!;
-  s += t;
+  for (; k < words; k++) s += v[k]!;
+  s += t + u + w;
   i += words * 4;
   if (i + 1 < end) {
     s += buf[i]! | (buf[i + 1]! << 8);

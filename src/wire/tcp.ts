@@ -4,6 +4,7 @@
  */
 import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import { DEFAULT_TTL, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt, type Ipv4Fields } from './ipv4.js';
+import { allocPacket } from '../util/slab.js';
 
 export const FIN = 0x01;
 export const SYN = 0x02;
@@ -248,7 +249,7 @@ export function encodeTcp(seg: TcpSegment, src: number, dst: number): Buffer {
 /** A whole IPv4 packet carrying `seg`, built in one buffer (one copy of the payload). */
 export function encodeTcpPacket(ip: Omit<Ipv4Fields, 'protocol'>, seg: TcpSegment): Buffer {
   const tcpLen = TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length;
-  const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + tcpLen);
+  const buf = allocPacket(IPV4_HEADER_LEN + tcpLen);
   writeIpv4HeaderAt(buf, 0, ip.src, ip.dst, IPPROTO_TCP, ip.id, buf.length, ip.ttl ?? DEFAULT_TTL, ip.tos ?? 0);
   writeTcp(buf, IPV4_HEADER_LEN, seg, ip.src, ip.dst);
   return buf;

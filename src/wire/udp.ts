@@ -1,6 +1,7 @@
 /** UDP header (RFC 768) with the IPv4 pseudo-header checksum. */
 import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import { DEFAULT_TTL, IPPROTO_UDP, IPV4_HEADER_LEN, writeIpv4HeaderAt, type Ipv4Fields } from './ipv4.js';
+import { allocPacket } from '../util/slab.js';
 
 export const UDP_HEADER_LEN = 8;
 
@@ -57,7 +58,7 @@ export function encodeUdp(d: UdpDatagram, src: number, dst: number): Buffer {
 }
 
 export function encodeUdpPacket(ip: Omit<Ipv4Fields, 'protocol'>, d: UdpDatagram): Buffer {
-  const buf = Buffer.allocUnsafe(IPV4_HEADER_LEN + UDP_HEADER_LEN + d.payload.length);
+  const buf = allocPacket(IPV4_HEADER_LEN + UDP_HEADER_LEN + d.payload.length);
   writeIpv4HeaderAt(buf, 0, ip.src, ip.dst, IPPROTO_UDP, ip.id, buf.length, ip.ttl ?? DEFAULT_TTL, ip.tos ?? 0);
   writeUdp(buf, IPV4_HEADER_LEN, d, ip.src, ip.dst);
   return buf;
