@@ -4,6 +4,7 @@
  * Fragments are dropped: the overlay never fragments (a datagram over the MTU fails with
  * EMSGSIZE at the sender), so there is no reassembly.
  */
+import { get16, get32 } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 
 export const IPPROTO_ICMP = 1;
@@ -55,11 +56,11 @@ export function decodeIpv4(buf: Buffer): Ipv4Decoded {
   return {
     ok: true,
     header: {
-      src: buf.readUInt32BE(12),
-      dst: buf.readUInt32BE(16),
+      src: get32(buf, 12),
+      dst: get32(buf, 16),
       protocol: buf[9]!,
       ttl: buf[8]!,
-      id: buf.readUInt16BE(4),
+      id: get16(buf, 4),
       tos: buf[1]!,
       headerLength: ihl,
       totalLength,

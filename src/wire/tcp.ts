@@ -5,6 +5,7 @@
 import { fold, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import { DEFAULT_TTL, IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt, type Ipv4Fields } from './ipv4.js';
 import { allocPacket } from '../util/slab.js';
+import { get16, get32, put16, put32 } from './bytes.js';
 
 export const FIN = 0x01;
 export const SYN = 0x02;
@@ -82,7 +83,7 @@ export function decodeOptions(buf: Buffer, start: number, end: number): TcpOptio
     switch (kind) {
       case OPT_MSS:
         if (len !== 4) return undefined;
-        o.mss = buf.readUInt16BE(i + 2);
+        o.mss = get16(buf, i + 2);
         break;
       case OPT_WSCALE:
         if (len !== 3) return undefined;
@@ -96,14 +97,14 @@ export function decodeOptions(buf: Buffer, start: number, end: number): TcpOptio
         if ((len - 2) % 8 !== 0 || len === 2) return undefined;
         const blocks: SackBlock[] = [];
         for (let j = i + 2; j < i + len; j += 8) {
-          blocks.push({ left: buf.readUInt32BE(j), right: buf.readUInt32BE(j + 4) });
+          blocks.push({ left: get32(buf, j), right: get32(buf, j + 4) });
         }
         o.sack = blocks;
         break;
       }
       case OPT_TIMESTAMP:
         if (len !== 10) return undefined;
-        o.ts = { val: buf.readUInt32BE(i + 2), ecr: buf.readUInt32BE(i + 6) };
+        o.ts = { val: get32(buf, i + 2), ecr: get32(buf, i + 6) };
         break;
       default:
         // Unknown option: skipped by its length (RFC 9293 3.1, RFC 1122 4.2.2.5).
@@ -131,13 +132,13 @@ export function decodeTcp(buf: Buffer, src?: number, dst?: number): TcpDecoded {
   return {
     ok: true,
     segment: {
-      srcPort: buf.readUInt16BE(0),
-      dstPort: buf.readUInt16BE(2),
-      seq: buf.readUInt32BE(4),
-      ack: buf.readUInt32BE(8),
+      srcPort: get16(buf, 0),
+      dstPort: get16(buf, 2),
+      seq: get32(buf, 4),
+      ack: get32(buf, 8),
       flags: buf[13]!,
-      window: buf.readUInt16BE(14),
-      urgent: buf.readUInt16BE(18),
+      window: get16(buf, 14),
+      urgent: get16(buf, 18),
       options,
       payload: offset === buf.length ? EMPTY : buf.subarray(offset),
     },
@@ -150,7 +151,7 @@ export function encodeOptions(o: TcpOptions, buf: Buffer, start: number): number
   if (o.mss !== undefined) {
     buf[i++] = OPT_MSS;
     buf[i++] = 4;
-    buf.writeUInt16BE(o.mss & 0xffff, i);
+    put16(buf, i, o.mss & 0xffff);
     i += 2;
   }
   if (o.sackPermitted && o.ts) {
@@ -169,8 +170,8 @@ export function encodeOptions(o: TcpOptions, buf: Buffer, start: number): number
     }
     buf[i++] = OPT_TIMESTAMP;
     buf[i++] = 10;
-    buf.writeUInt32BE(o.ts.val >>> 0, i);
-    buf.writeUInt32BE(o.ts.ecr >>> 0, i + 4);
+    put32(buf, i, o.ts.val >>> 0);
+    put32(buf, i + 4, o.ts.ecr >>> 0);
     i += 8;
   }
   if (o.wscale !== undefined) {
@@ -185,8 +186,8 @@ export function encodeOptions(o: TcpOptions, buf: Buffer, start: number): number
     buf[i++] = OPT_SACK;
     buf[i++] = 2 + 8 * o.sack.length;
     for (const b of o.sack) {
-      buf.writeUInt32BE(b.left >>> 0, i);
-      buf.writeUInt32BE(b.right >>> 0, i + 4);
+      put32(buf, i, b.left >>> 0);
+      put32(buf, i + 4, b.right >>> 0);
       i += 8;
     }
   }
@@ -224,19 +225,6 @@ export function writeTcp(buf: Buffer, start: number, seg: TcpSegment, src: numbe
   const sum = sumWords(buf, start, end, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
   put16(buf, start + 16, ~fold(sum) & 0xffff);
   return end;
-}
-
-// Big-endian stores without Buffer's per-call range checks (values are masked instead).
-function put16(buf: Uint8Array, i: number, v: number): void {
-  buf[i] = (v >>> 8) & 0xff;
-  buf[i + 1] = v & 0xff;
-}
-
-function put32(buf: Uint8Array, i: number, v: number): void {
-  buf[i] = v >>> 24;
-  buf[i + 1] = (v >>> 16) & 0xff;
-  buf[i + 2] = (v >>> 8) & 0xff;
-  buf[i + 3] = v & 0xff;
 }
 
 /** The TCP segment alone (header, options, payload) with its checksum. */

@@ -458,6 +458,31 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
     expect(TcpStack.for(b).stats().events.reset_out).to.equal(1);
   });
 
+  for (const coalesceAcks of [true, false]) {
+    it(`a bulk receiver ${coalesceAcks ? 'sends one ACK per receive burst (coalesceAcks)' : 'ACKs every second segment with coalesceAcks false'}`, async () => {
+      // Both hosts share one thread, so the sender's whole window lands in the receiver's
+      // socket before it reads: bursts of many datagrams.
+      let serverInfo: ReturnType<Socket['getInfo']>;
+      const port = await listening(
+        server({ coalesceAcks }, (s) => {
+          s.resume();
+          s.on('end', () => {
+            serverInfo = s.getInfo();
+            s.end();
+          });
+        }),
+      );
+      const c = client(port);
+      c.resume();
+      c.end(Buffer.alloc(8 << 20, 0x33));
+      await within(once(c, 'close'), 15_000, 'close');
+      const dataSegs = Math.ceil((8 << 20) / c.getInfo()!.mss);
+      const acks = serverInfo!.segmentsOut;
+      if (coalesceAcks) expect(acks / dataSegs, `${acks} ACKs for ${dataSegs} data segments`).to.be.below(0.25);
+      else expect(acks / dataSegs, `${acks} ACKs for ${dataSegs} data segments`).to.be.within(0.4, 0.6);
+    });
+  }
+
   it('getInfo() describes the connection', async () => {
     const port = await listening(server({}, (s) => s.pipe(s)));
     const c = client(port, { cc: 'reno', noDelay: true });
