@@ -2,7 +2,8 @@
  * Bench suites run their measured parts in child processes (`node SCRIPT --role NAME ...`)
  * that report one JSON object per line on stdout. This is the parent's side of that.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 
 export type Report = Record<string, number>;
@@ -16,8 +17,24 @@ export interface Child {
 /** Every child still running, so a suite can kill them all on its way out. */
 export const children = new Set<ChildProcess>();
 
-export function spawnRole(script: string, role: string, args: string[] = [], nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, script, '--role', role, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * CPUs to pin a sender and a receiver to, or undefined when pinning is not possible (fewer
+ * than two CPUs, no taskset). Pinning both legs of a comparison the same way takes the
+ * scheduler's placement out of the noise: unpinned runs on this 2-core machine came out
+ * either fast or about 20% slower depending on where the processes landed.
+ */
+export function pinnableCpus(): [number, number] | undefined {
+  if (availableParallelism() < 2 || process.platform !== 'linux') return undefined;
+  const r = spawnSync('taskset', ['-c', '0', process.execPath, '-e', ''], { stdio: 'ignore' });
+  return r.status === 0 ? [0, 1] : undefined;
+}
+
+export function spawnRole(script: string, role: string, args: string[] = [], nodeArgs: string[] = [], cpu?: number): Child {
+  const argv = [...nodeArgs, script, '--role', role, ...args];
+  const proc =
+    cpu === undefined
+      ? spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('taskset', ['-c', String(cpu), process.execPath, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.add(proc);
   const lines: Report[] = [];
   const waiters: Array<{ resolve: (v: Report) => void; reject: (e: Error) => void }> = [];
