@@ -24,7 +24,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
-import { killChildren, spawnRole, withTimeout, type Child } from './lib/child.js';
+import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import type { ProtocolHandler } from '../src/host/types.js';
 import { createSocket } from '../src/udp/socket.js';
 import { parseIpv4 } from '../src/wire/addr.js';
@@ -251,8 +251,11 @@ const ROLES: Record<string, () => Promise<void>> = {
 
 // ---------------------------------------------------------------- orchestration
 
-function child(role: string, args: string[], nodeArgs: string[]): Child {
-  return spawnRole(SELF, role, args, nodeArgs);
+/** [sender CPU, receiver CPU] when pinned (see pinnableCpus), the same for every path. */
+let pins: [number, number] | undefined;
+
+function child(role: string, args: string[], nodeArgs: string[], cpu?: number): Child {
+  return spawnRole(SELF, role, args, nodeArgs, cpu);
 }
 
 function exited(p: ChildProcess): Promise<unknown> {
@@ -270,10 +273,10 @@ interface Result {
 
 /** One sender/receiver pair of `kind` for `seconds`. */
 async function pair(kind: 'raw' | 'host' | 'socket', seconds: number, nodeArgs: string[]): Promise<Result> {
-  const rx = child(`${kind}-recv`, [], nodeArgs);
+  const rx = child(`${kind}-recv`, [], nodeArgs, pins?.[1]);
   try {
     const { port } = await withTimeout(rx.next(), 10_000, `${kind} receiver start`);
-    const tx = child(`${kind}-send`, ['--port', String(port), '--seconds', String(seconds)], nodeArgs);
+    const tx = child(`${kind}-send`, ['--port', String(port), '--seconds', String(seconds)], nodeArgs, pins?.[0]);
     const { sent, cpu: txCpuS } = await withTimeout(tx.next(), seconds * 1000 + 15_000, `${kind} sender`);
     await new Promise((r) => setTimeout(r, 100)); // let the last datagrams land
     rx.proc.stdin!.end();
@@ -327,7 +330,9 @@ function median(xs: number[]): number {
 
 export async function run(opts: { seconds?: number; rounds?: number; prof?: string } = {}): Promise<Row[]> {
   const seconds = opts.seconds ?? 3;
-  const rounds = opts.rounds ?? 1;
+  // Three interleaved rounds and the median: one round on this shared machine varies by 15%.
+  const rounds = opts.rounds ?? 3;
+  pins = pinnableCpus();
   const nodeArgs = opts.prof ? ['--cpu-prof', '--cpu-prof-dir', opts.prof] : [];
   const kinds = ['raw', 'host', 'socket'] as const;
   const results: Record<string, Result[]> = { raw: [], host: [], socket: [] };
