@@ -299,14 +299,7 @@ export class TcpStack implements ProtocolHandler {
     const now = this.now();
     for (const tc of list) {
       tc.inBurst = false;
-      if (!tc.c.holding) continue;
-      this.depth++;
-      try {
-        tc.c.endBurst(now);
-      } finally {
-        this.depth--;
-      }
-      this.flush(tc);
+      if (tc.c.holding) this.drive(tc, () => tc.c.endBurst(now));
     }
   };
   private readonly unregister: () => void;
@@ -689,9 +682,14 @@ export class TcpStack implements ProtocolHandler {
       return;
     }
     tc.lastFiredAt = now;
+    this.drive(tc, () => tc.c.onTimer(now));
+  }
+
+  /** Runs an entry point of `tc`'s connection, then sends its output and re-arms its timer. */
+  private drive(tc: TcpConn, fn: () => void): void {
     this.depth++;
     try {
-      tc.c.onTimer(now);
+      fn();
     } finally {
       this.depth--;
     }
