@@ -68,6 +68,8 @@ const TS_OPTION_LEN = 12;
 export const CHALLENGE_ACK_INTERVAL_MS = 500;
 /** Largest window-scale shift (RFC 7323 2.3). */
 const MAX_WSCALE = 14;
+/** read(): a received segment at least this large is returned alone rather than concatenated. */
+const WHOLE_SEGMENT_READ = 16 * 1024;
 const EMPTY: Buffer = Buffer.alloc(0);
 
 const SYNCHRONIZED: ReadonlySet<TcpState> = new Set<TcpState>([
@@ -488,7 +490,8 @@ export class Connection implements ConnectionIO {
       this.maybeAutoShutdown();
       return null;
     }
-    const b = this.rcvQ.shift(max === undefined ? this.rcvQ.length : Math.max(0, max));
+    // Segments of 16 KiB or more (large MTUs) are handed on whole, not copied together.
+    const b = this.rcvQ.shift(max === undefined ? this.rcvQ.length : Math.max(0, max), WHOLE_SEGMENT_READ);
     if (b.length === 0) return null;
     if (RECEIVING.has(this._state)) {
       // A window update only when it matters to the peer (like Linux tcp_cleanup_rbuf): the

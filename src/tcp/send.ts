@@ -91,8 +91,16 @@ export class ByteQueue {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
   }
 
-  /** Takes up to n bytes from the front (copying only when they span chunks). */
-  shift(n: number): Buffer {
+  /**
+   * Takes up to n bytes from the front, copying only when they span chunks. When the front
+   * chunk alone holds at least `wholeChunk` bytes, only (up to n of) those are taken: a large
+   * chunk is handed on as it is instead of being copied together with its neighbour.
+   */
+  shift(n: number, wholeChunk = Infinity): Buffer {
+    if (this.chunks.length > 0) {
+      const front = this.chunks[0]!.length - this.headSkip;
+      if (front >= wholeChunk) n = Math.min(n, front);
+    }
     const b = this.slice(0, n);
     this.consume(b.length);
     return b;

@@ -40,4 +40,21 @@ describe('unit: ByteQueue', () => {
       { numRuns: 500 },
     );
   });
+
+  it('shift(n, wholeChunk) hands a large front chunk on alone, without copying it', () => {
+    const q = new ByteQueue();
+    const big = Buffer.alloc(20_000, 1);
+    const next = Buffer.alloc(20_000, 2);
+    q.push(big);
+    q.push(next);
+    const a = q.shift(64 * 1024, 16 * 1024);
+    expect(a.length).to.equal(20_000);
+    expect(a.buffer).to.equal(big.buffer); // a view, not a copy
+    q.push(Buffer.alloc(100, 3));
+    q.push(Buffer.alloc(100, 4));
+    // The rest of a large chunk is still large: alone again. Small chunks are joined as before.
+    expect(q.shift(64 * 1024, 16 * 1024).length).to.equal(20_000);
+    expect(q.shift(64 * 1024, 16 * 1024)).to.deep.equal(Buffer.concat([Buffer.alloc(100, 3), Buffer.alloc(100, 4)]));
+    expect(q.length).to.equal(0);
+  });
 });
