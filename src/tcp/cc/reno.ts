@@ -13,8 +13,9 @@
  *   inflation. After a retransmission timeout cwnd = LW = 1 SMSS and slow start begins again.
  * - No growth while in fast recovery, nor while the sender is application-limited (RFC 7661:
  *   an ACK clock the application did not fill says nothing about the path).
- * - Undo (RFC 2883 DSACK / RFC 5682 F-RTO / Eifel): restore the window from before the last
- *   reduction.
+ * - Undo: when D-SACKs (RFC 2883) show that every retransmission of a recovery was spurious,
+ *   restore the window from before the last reduction. (F-RTO and Eifel detection are not
+ *   implemented; see docs/tcp-core.md.)
  *
  * Tahoe and NewReno reuse this class (they differ only in what happens at a loss and in how
  * the connection recovers); CUBIC reuses `slowStartIncrease`.
