@@ -6,6 +6,7 @@
  *   npm run bench                       all suites
  *   npm run bench -- tcp proxy          only these
  *   npm run bench -- --seconds 5        shorter measurement windows
+ *   overlay bench tcp                   the same from the CLI, in a source checkout
  *
  * Suites are modules in this folder exporting `run(opts): Promise<Row[]>`.
  */
@@ -33,7 +34,8 @@ export function formatTable(rows: Row[]): string {
   return [line(cols), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the suites named in argv (all by default); the exit status. Also `overlay bench`. */
+export async function main(argv: string[]): Promise<number> {
   let seconds: number | undefined;
   const wanted: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -45,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(`usage: npm run bench -- [--seconds N] [SUITE ...]\nsuites:\n${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`).join('\n')}\n`);
+      process.stdout.write(`usage: npm run bench -- [--seconds N] [SUITE ...]  (or: overlay bench [--seconds N] [SUITE ...])\nsuites:\n${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`).join('\n')}\n`);
       return 0;
     } else if (Object.hasOwn(SUITES, a)) {
       wanted.push(a);
