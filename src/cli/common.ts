@@ -114,11 +114,12 @@ export const catFlagSpecs: FlagSpecs = {
   quit: { kind: 'number', short: 'q', description: 'after EOF on stdin, wait SECONDS then quit (default: keep running; TCP: half-close)' },
   cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'TCP: disable Nagle (send small writes at once)' },
+  'classic-acks': { kind: 'boolean', description: 'TCP: ACK every second segment instead of once per receive burst (coalesceAcks: false)' },
 };
 
-/** `--cc NAME` and `--nodelay` as TCP socket options; a bad name is a UsageError. */
-export function tcpOptionsFromFlags(p: Parsed): { cc?: CcName; noDelay?: boolean } {
-  const out: { cc?: CcName; noDelay?: boolean } = {};
+/** `--cc NAME`, `--nodelay` and `--classic-acks` as TCP socket options; a bad name is a UsageError. */
+export function tcpOptionsFromFlags(p: Parsed): { cc?: CcName; noDelay?: boolean; coalesceAcks?: boolean } {
+  const out: { cc?: CcName; noDelay?: boolean; coalesceAcks?: boolean } = {};
   const cc = p.flags['cc'];
   if (cc !== undefined) {
     if (!(CC_NAMES as readonly string[]).includes(String(cc))) {
@@ -127,6 +128,7 @@ export function tcpOptionsFromFlags(p: Parsed): { cc?: CcName; noDelay?: boolean
     out.cc = cc as CcName;
   }
   if (p.flags['nodelay'] === true) out.noDelay = true;
+  if (p.flags['classic-acks'] === true) out.coalesceAcks = false;
   return out;
 }
 
