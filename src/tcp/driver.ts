@@ -719,8 +719,8 @@ export class TcpStack implements ProtocolHandler {
       }
       // A receive burst: libuv reads the datagrams that are ready (up to 32 per socket) and
       // Node emits them one by one within the poll phase; setImmediate runs after it, in the
-      // check phase. So output a connection may hold (its ACK, data an ACK released) leaves
-      // once per burst instead of once per datagram (Connection.input, coalesceAcks).
+      // check phase. So a connection's output (its ACK, the data ACKs released) leaves once
+      // per burst instead of once per datagram (Connection.input, coalesceAcks).
       this.depth++;
       try {
         tc.c.input(seg, now, true);
