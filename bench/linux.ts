@@ -38,6 +38,7 @@ import { connect, createServer, type Socket } from '../src/net.js';
 import { CC_NAMES, type CcName, type TcpInfo } from '../src/tcp/types.js';
 import { UsageError } from '../src/util/errors.js';
 import { kernelPeerDir, missingPrerequisite } from '../test/helpers/kernel-peer.js';
+import { median } from './lib/stats.js';
 import {
   KERNEL,
   OVERLAY,
@@ -226,20 +227,18 @@ const pct = (p: number): string => `${+(p * 100).toFixed(3)}%`;
 const rate = (t: Transfer): number => t.bytes / t.seconds;
 const fmtRate = (t: Transfer): string => (t.error ? `error (${t.error})` : `${(rate(t) / MB).toFixed(3)} MB/s`);
 
-function median(xs: number[]): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+/** The median, or undefined when every run failed. */
+function medianOf(xs: number[]): number | undefined {
+  return xs.length === 0 ? undefined : median(xs);
 }
 
 /** Medians over the runs that did not fail. */
 function summarize(ts: Transfer[]): { rate?: number; retxShare?: number; rtos?: number; errors: string[] } {
   const ok = ts.filter((t) => !t.error);
   const out: { rate?: number; retxShare?: number; rtos?: number; errors: string[] } = { errors: ts.flatMap((t) => (t.error ? [t.error] : [])) };
-  const r = median(ok.map(rate));
-  const x = median(ok.flatMap((t) => (t.retxShare !== undefined ? [t.retxShare] : [])));
-  const o = median(ok.flatMap((t) => (t.rtos !== undefined ? [t.rtos] : [])));
+  const r = medianOf(ok.map(rate));
+  const x = medianOf(ok.flatMap((t) => (t.retxShare !== undefined ? [t.retxShare] : [])));
+  const o = medianOf(ok.flatMap((t) => (t.rtos !== undefined ? [t.rtos] : [])));
   if (r !== undefined) out.rate = r;
   if (x !== undefined) out.retxShare = x;
   if (o !== undefined) out.rtos = o;

@@ -23,6 +23,7 @@ import { emptyTotals, observers, type InventorySource } from '../src/metrics/inv
 import type { TcpInfo } from '../src/tcp/types.js';
 import type { Row } from './main.js';
 import { isMain, numberArg, runStandalone } from './lib/cli.js';
+import { median } from './lib/stats.js';
 
 const MIB = 1 << 20;
 
@@ -109,7 +110,6 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     on.push(t.cpuMs);
     onRuns.push(t);
   }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   const perMibOff = Math.min(...off) / (bytes / MIB);
   const perMibOn = Math.min(...on) / (bytes / MIB);
 

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createProxy, type Proxy } from '../src/chaos/proxy.js';
 import { encodeUdpPacket } from '../src/wire/udp.js';
 import { parseIpv4 } from '../src/wire/addr.js';
+import { median } from './lib/stats.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const PAYLOAD = 1200;
@@ -168,11 +169,6 @@ async function measure(make: (upstream: number) => Promise<Relay>, router: boole
     await relay?.close();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /**
  * Runs every variant `rounds` times, interleaved (the machine is shared and noisy), and

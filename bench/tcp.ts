@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
+import { median, percentile } from './lib/stats.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 
 type Row = Record<string, string | number>;
@@ -245,8 +246,22 @@ async function overlayBulk(mtu: number, seconds: number): Promise<{ mbs: number;
  */
 const WARMUP_PROBES = 2000;
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/**
+ * Round-trip times (us, sorted) of `rounds` exchanges after WARMUP_PROBES not counted:
+ * `send()` sends a probe, and `onReply` registers the callback for each echo.
+ */
+function timeRounds(rounds: number, send: () => void, onReply: (reply: () => void) => void): Promise<number[]> {
+  const rtts: number[] = [];
+  return new Promise((resolve) => {
+    let t0 = performance.now();
+    onReply(() => {
+      rtts.push((performance.now() - t0) * 1000);
+      if (rtts.length >= WARMUP_PROBES + rounds) return resolve(rtts.slice(WARMUP_PROBES).sort((a, b) => a - b));
+      t0 = performance.now();
+      send();
+    });
+    send();
+  });
 }
 
 async function pingPongRaw(rounds: number): Promise<number[]> {
@@ -257,22 +272,15 @@ async function pingPongRaw(rounds: number): Promise<number[]> {
   sock.connect(port!, '127.0.0.1');
   await once(sock, 'connect');
   const probe = Buffer.alloc(64);
-  const rtts: number[] = [];
-  await new Promise<void>((resolve) => {
-    let t0 = 0;
-    sock.on('message', () => {
-      rtts.push((performance.now() - t0) * 1000);
-      if (rtts.length >= WARMUP_PROBES + rounds) return resolve();
-      t0 = performance.now();
-      sock.send(probe);
-    });
-    t0 = performance.now();
-    sock.send(probe);
-  });
+  const rtts = await timeRounds(
+    rounds,
+    () => sock.send(probe),
+    (reply) => sock.on('message', reply),
+  );
   sock.close();
   rx.proc.stdin!.end();
   await rx.next();
-  return rtts.slice(WARMUP_PROBES).sort((a, b) => a - b);
+  return rtts;
 }
 
 async function pingPongOverlay(rounds: number): Promise<number[]> {
@@ -282,32 +290,24 @@ async function pingPongOverlay(rounds: number): Promise<number[]> {
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);
-  const rtts: number[] = [];
-  await new Promise<void>((resolve) => {
-    let t0 = 0;
-    let got = 0;
-    s.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got < 64) return;
-      got -= 64;
-      rtts.push((performance.now() - t0) * 1000);
-      if (rtts.length >= WARMUP_PROBES + rounds) return resolve();
-      t0 = performance.now();
-      s.write(msg);
-    });
-    t0 = performance.now();
-    s.write(msg);
-  });
+  const rtts = await timeRounds(
+    rounds,
+    () => s.write(msg),
+    (reply) => {
+      // A 64-byte echo may arrive in pieces: one reply per 64 bytes.
+      let got = 0;
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got < 64) return;
+        got -= 64;
+        reply();
+      });
+    },
+  );
   s.destroy();
   await host.close();
   rx.proc.stdin!.end();
-  return rtts.slice(WARMUP_PROBES).sort((a, b) => a - b);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return rtts;
 }
 
 export async function run(opts: { seconds?: number; rounds?: number; pin?: boolean } = {}): Promise<Row[]> {

@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
+import { median } from './lib/stats.js';
 import type { ProtocolHandler } from '../src/host/types.js';
 import { createSocket } from '../src/udp/socket.js';
 import { parseIpv4 } from '../src/wire/addr.js';
@@ -321,11 +322,6 @@ async function inProcessReceive(kind: 'host' | 'socket', n: number): Promise<num
   } finally {
     await rx.close();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export async function run(opts: { seconds?: number; rounds?: number; prof?: string } = {}): Promise<Row[]> {

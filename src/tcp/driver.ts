@@ -98,8 +98,6 @@ export class TcpConn {
   onFinished: (() => void) | undefined;
   /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
   charged = 0;
-  /** In the stack's list of connections whose receive burst ends at the next check phase. */
-  inBurst = false;
 
   constructor(
     readonly stack: TcpStack,
@@ -287,20 +285,15 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
-  /** Scratch list of one flush's encoded packets. */
-  private readonly pkts: Buffer[] = [];
-  /** Connections that received segments since the last endBursts() (see onPacket). */
-  private burst: TcpConn[] = [];
+  /** Connections holding output until the current receive burst ends (see onPacket). */
+  private burst = new Set<TcpConn>();
   private burstImmediate: NodeJS.Immediate | undefined;
   private readonly endBursts = (): void => {
     this.burstImmediate = undefined;
     const list = this.burst;
-    this.burst = [];
+    this.burst = new Set();
     const now = this.now();
-    for (const tc of list) {
-      tc.inBurst = false;
-      if (tc.c.holding) this.drive(tc, () => tc.c.endBurst(now));
-    }
+    for (const tc of list) if (tc.c.holding) this.drive(tc, () => tc.c.endBurst(now));
   };
   private readonly unregister: () => void;
   private connCount = 0;
@@ -576,17 +569,11 @@ export class TcpStack implements ProtocolHandler {
     const segs = tc.c.takeOutput();
     if (segs.length > 0) {
       const t = tc.c.tuple;
+      // Encode the whole burst, then send it in a tight loop: the kernel's send path stays
+      // warm in the caches instead of alternating with the encoder.
+      const pkts = segs.map((seg) => this.encode(seg, t.localAddr, t.remoteAddr));
       let routed = true;
-      if (segs.length === 1) {
-        routed = this.transmit(segs[0]!, t.localAddr, t.remoteAddr);
-      } else {
-        // Encode the whole burst, then send it in a tight loop: the kernel's send path stays
-        // warm in the caches instead of alternating with the encoder.
-        const pkts = this.pkts;
-        for (let i = 0; i < segs.length; i++) pkts.push(this.encode(segs[i]!, t.localAddr, t.remoteAddr));
-        for (let i = 0; i < pkts.length; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
-        pkts.length = 0;
-      }
+      for (const pkt of pkts) routed = this.sendEncoded(pkt, t.remoteAddr) && routed;
       // No route for our SYN: fail at once with EHOSTUNREACH, as a kernel does, instead
       // of retrying into silence until ETIMEDOUT.
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
@@ -729,11 +716,8 @@ export class TcpStack implements ProtocolHandler {
       }
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       if (tc.c.holding) {
-        if (!tc.inBurst) {
-          tc.inBurst = true;
-          this.burst.push(tc);
-          this.burstImmediate ??= setImmediate(this.endBursts);
-        }
+        this.burst.add(tc);
+        this.burstImmediate ??= setImmediate(this.endBursts);
         return;
       }
       this.flush(tc);

@@ -4,7 +4,7 @@
  * Fragments are dropped: the overlay never fragments (a datagram over the MTU fails with
  * EMSGSIZE at the sender), so there is no reassembly.
  */
-import { get16, get32 } from './bytes.js';
+import { get16, get32, put16, put32 } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 
 export const IPPROTO_ICMP = 1;
@@ -48,10 +48,10 @@ export function decodeIpv4(buf: Buffer): Ipv4Decoded {
   if (vihl >> 4 !== 4) return { ok: false, reason: 'ip_bad_version' };
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < IPV4_HEADER_LEN || ihl > buf.length) return { ok: false, reason: 'ip_bad_ihl' };
-  const totalLength = (buf[2]! << 8) | buf[3]!;
+  const totalLength = get16(buf, 2);
   if (totalLength < ihl || totalLength > buf.length) return { ok: false, reason: 'ip_bad_length' };
   if (internetChecksum(buf, 0, ihl) !== 0) return { ok: false, reason: 'ip_bad_checksum' };
-  const fragWord = (buf[6]! << 8) | buf[7]!;
+  const fragWord = get16(buf, 6);
   if ((fragWord & FLAG_MF) !== 0 || (fragWord & 0x1fff) !== 0) return { ok: false, reason: 'ip_fragment' };
   return {
     ok: true,
@@ -109,30 +109,20 @@ export function writeIpv4HeaderAt(
   protocol &= 0xff;
   buf[off] = 0x45;
   buf[off + 1] = tos;
-  buf[off + 2] = totalLength >>> 8;
-  buf[off + 3] = totalLength & 0xff;
-  buf[off + 4] = id >>> 8;
-  buf[off + 5] = id & 0xff;
-  buf[off + 6] = FLAG_DF >>> 8;
-  buf[off + 7] = 0;
+  put16(buf, off + 2, totalLength);
+  put16(buf, off + 4, id);
+  put16(buf, off + 6, FLAG_DF);
   buf[off + 8] = ttl;
   buf[off + 9] = protocol;
-  buf[off + 12] = src >>> 24;
-  buf[off + 13] = (src >>> 16) & 0xff;
-  buf[off + 14] = (src >>> 8) & 0xff;
-  buf[off + 15] = src & 0xff;
-  buf[off + 16] = dst >>> 24;
-  buf[off + 17] = (dst >>> 16) & 0xff;
-  buf[off + 18] = (dst >>> 8) & 0xff;
-  buf[off + 19] = dst & 0xff;
+  put32(buf, off + 12, src);
+  put32(buf, off + 16, dst);
   let sum =
     (0x4500 | tos) + (totalLength & 0xffff) + id + FLAG_DF + ((ttl << 8) | protocol) +
     (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
   sum = (sum & 0xffff) + (sum >>> 16);
   sum = (sum & 0xffff) + (sum >>> 16);
   const ck = ~sum & 0xffff;
-  buf[off + 10] = ck >>> 8;
-  buf[off + 11] = ck & 0xff;
+  put16(buf, off + 10, ck);
 }
 
 /** A whole IPv4 packet around an already-encoded transport payload. */
