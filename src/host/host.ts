@@ -19,6 +19,7 @@ import { encodeIcmp } from '../wire/icmp.js';
 import { UdpLink, type LinkRemote } from '../link/udp-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
 import { PeerTable } from './peers.js';
+import { validateHostOptions, type ValidHostOptions } from './options.js';
 import type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './types.js';
 
 export const DEFAULT_MTU = 1472;
@@ -31,9 +32,9 @@ export const MAX_LEARNED_ROUTES = 65536;
 export interface HostOptions {
   /** The overlay address, "A.B.C.D". */
   address: string;
-  /** The local UDP socket (default 127.0.0.1:0, any port). */
-  udp?: UdpEndpoint;
-  peers?: Array<{ prefix: string; endpoint: UdpEndpoint }>;
+  /** The local UDP socket, { address, port } or 'A.B.C.D:PORT' (default 127.0.0.1:0, any port). */
+  udp?: UdpEndpoint | string;
+  peers?: Array<{ prefix: string; endpoint: UdpEndpoint | string }>;
   /** Largest IPv4 packet (default 1472, at most 65507). */
   mtu?: number;
   /** Learn a /32 route to the sender of a packet whose source has no route (default false). */
@@ -81,7 +82,7 @@ export class Host implements HostLike {
   private constructor(
     address: number,
     readonly link: UdpLink,
-    opts: HostOptions,
+    opts: HostOptions & Pick<ValidHostOptions, 'peers'>,
   ) {
     this.address = address;
     this.addressString = formatIpv4(address);
@@ -106,21 +107,14 @@ export class Host implements HostLike {
   }
 
   static async create(opts: HostOptions): Promise<Host> {
-    const address = parseIpv4(opts.address);
-    if (address === undefined) throw makeError('EINVAL', 'host', { message: `bad overlay address '${opts.address}'` });
-    const mtu = opts.mtu ?? DEFAULT_MTU;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw makeError('EINVAL', 'host', { message: `mtu ${mtu} out of range ${MIN_MTU}..${MAX_MTU}` });
-    }
-    for (const p of opts.peers ?? []) {
-      if (!parsePrefix(p.prefix)) throw makeError('EINVAL', 'host', { message: `bad prefix '${p.prefix}'` });
-    }
-    const udp = opts.udp ?? { address: '127.0.0.1', port: 0 };
+    // Every option checked at run time (src/host/options.ts): Node-style errors, no silent defaults.
+    const v = validateHostOptions(opts, { min: MIN_MTU, max: MAX_MTU, default: DEFAULT_MTU });
+    const { address, udp } = v;
     const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
-    if (opts.recvBufferSize !== undefined) linkOpts.recvBufferSize = opts.recvBufferSize;
-    if (opts.sendBufferSize !== undefined) linkOpts.sendBufferSize = opts.sendBufferSize;
+    if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
+    if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
     const link = await UdpLink.bind(linkOpts);
-    return new Host(address, link, opts);
+    return new Host(address, link, { ...opts, ...v, address: opts.address });
   }
 
   /** The bound UDP address and port of this host's link. */
