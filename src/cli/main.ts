@@ -19,6 +19,7 @@ const COMMANDS: Record<string, string> = {
   plot: 'draw cwnd, sequence or RTT plots from a trace as SVG',
   demo: 'run the multi-process streaming demo through the chaos proxy',
   forward: 'forward real TCP ports to the overlay and back (like ssh -L/-R)',
+  socks: 'a SOCKS5 proxy whose targets are overlay hosts',
   bench: 'run the benchmark suites (udp, tcp, proxy, cc, metrics, linux) in a source checkout',
 };
 
