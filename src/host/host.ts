@@ -9,7 +9,7 @@
  * with EMSGSIZE, and arriving fragments are dropped (ip_fragment).
  */
 import { performance } from 'node:perf_hooks';
-import { inventory } from '../metrics/inventory.js';
+import { inventory, type HostSnapshot } from '../metrics/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
@@ -120,6 +120,17 @@ export class Host implements HostLike {
   /** The bound UDP address and port of this host's link. */
   get endpoint(): UdpEndpoint {
     return this.link.local();
+  }
+
+  /**
+   * TCP payload bytes the link's UDP socket queues before the kernel drops, counting
+   * full-size packets (MTU) at the kernel's real cost per datagram (src/link/kernel-udp.ts)
+   * and 52 bytes of IP, TCP and timestamp headers per packet. Undefined when the kernel's
+   * grant is unknown.
+   */
+  receiveCapacity(): number | undefined {
+    const n = this.link.datagramCapacity(this.mtu);
+    return n === undefined ? undefined : n * Math.max(1, this.mtu - 52);
   }
 
   // ---- peer table ----
@@ -358,8 +369,19 @@ export class Host implements HostLike {
     return (await this.echo(dst, opts)).rttMs;
   }
 
-  snapshot(): { address: string; packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; drops: Record<string, number> } {
+  snapshot(): HostSnapshot {
+    const local = this.closed ? undefined : this.link.local();
+    const kernel = this.link.kernelStats();
     return {
+      ...(local && {
+        link: {
+          localAddress: local.address,
+          localPort: local.port,
+          recvBuffer: this.link.recvBufferGrant,
+          receiveCapacity: this.receiveCapacity() ?? 0,
+          ...(kernel && { rxQueue: kernel.rxQueue, kernelDrops: kernel.drops }),
+        },
+      }),
       address: this.addressString,
       packetsIn: this.stats.packetsIn,
       packetsOut: this.stats.packetsOut,

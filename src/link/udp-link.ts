@@ -11,6 +11,7 @@ import type { Socket, SocketOptions } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import { datagramCapacity, kernelUdpStats, type KernelUdpStats } from './kernel-udp.js';
 
 export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /** While sends succeed, one in this many carries a completion callback. */
@@ -70,6 +71,11 @@ export class UdpLink {
   /** The raw dgram socket (the per-packet path). */
   readonly socket: Socket;
   readonly stats: UdpLinkStats = { packetsIn: 0, packetsOut: 0, sendErrors: 0, socketErrors: 0 };
+  /**
+   * The receive buffer the kernel granted (SO_RCVBUF read back after setting it: on Linux
+   * twice the request, capped at twice net.core.rmem_max); 0 if it could not be read.
+   */
+  recvBufferGrant = 0;
   private handler: LinkPacketHandler | undefined;
   private closed = false;
   // node:dgram runs a send's callback on a later tick even when the send completed at
@@ -113,6 +119,11 @@ export class UdpLink {
     // Buffer sizes can only be set on a bound socket.
     trySetBuffer(() => promised.socket.setRecvBufferSize(opts.recvBufferSize ?? DEFAULT_SOCKET_BUFFER));
     trySetBuffer(() => promised.socket.setSendBufferSize(opts.sendBufferSize ?? DEFAULT_SOCKET_BUFFER));
+    try {
+      link.recvBufferGrant = promised.socket.getRecvBufferSize();
+    } catch {
+      link.recvBufferGrant = 0;
+    }
     return link;
   }
 
@@ -150,6 +161,21 @@ export class UdpLink {
   /** Sets the (single) receive callback. */
   onPacket(cb: LinkPacketHandler): void {
     this.handler = cb;
+  }
+
+  /**
+   * How many datagrams of `size` bytes the socket's receive queue holds before the kernel
+   * drops (src/link/kernel-udp.ts), or undefined when the grant is unknown.
+   */
+  datagramCapacity(size: number): number | undefined {
+    return this.recvBufferGrant > 0 ? datagramCapacity(this.recvBufferGrant, size) : undefined;
+  }
+
+  /** The kernel's counters for this socket (receive queue, drops), read now; undefined off Linux or once closed. */
+  kernelStats(): KernelUdpStats | undefined {
+    if (this.closed) return undefined;
+    const l = this.local();
+    return kernelUdpStats(l.address, l.port);
   }
 
   local(): LinkRemote {
