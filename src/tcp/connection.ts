@@ -1769,7 +1769,7 @@ export class Connection implements ConnectionIO {
   }
 
   private armKeepAlive(): void {
-    if (!this.keepAliveOn) {
+    if (!this.keepAliveOn || this._state === 'CLOSED') {
       this.timers.clear('keepalive');
       return;
     }
