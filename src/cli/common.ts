@@ -91,6 +91,9 @@ export async function hostFromFlags(p: Parsed): Promise<{ host: Host; observe: O
     await host.close();
     throw e;
   }
+  // Stopped by SIGINT/SIGTERM, whatever the command does: flush --pcap/--trace (runs after
+  // the command's own cleanups; closing twice is harmless).
+  onShutdown(() => observe.close());
   return { host, observe };
 }
 
