@@ -18,6 +18,7 @@ import { UsageError } from '../util/errors.js';
 import { parseEndpoint, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { listFlag, numberFlag, stringFlag, boolFlag, type FlagSpecs, type Parsed } from './args.js';
 import { startObservability, type Observability } from './observe.js';
+import { connectTimeoutFlag } from './connect-watch.js';
 
 export const hostFlagSpecs: FlagSpecs = {
   addr: { kind: 'string', description: 'overlay address of this host, A.B.C.D (required)' },
@@ -90,6 +91,9 @@ export async function hostFromFlags(p: Parsed): Promise<{ host: Host; observe: O
     await host.close();
     throw e;
   }
+  // Stopped by SIGINT/SIGTERM, whatever the command does: flush --pcap/--trace (runs after
+  // the command's own cleanups; closing twice is harmless).
+  onShutdown(() => observe.close());
   return { host, observe };
 }
 
@@ -115,6 +119,7 @@ export const catFlagSpecs: FlagSpecs = {
   cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'TCP: disable Nagle (send small writes at once)' },
   'classic-acks': { kind: 'boolean', description: 'TCP: ACK every second segment instead of once per receive burst (coalesceAcks: false)' },
+  'connect-timeout': connectTimeoutFlag,
 };
 
 /** `--cc NAME`, `--nodelay` and `--classic-acks` as TCP socket options; a bad name is a UsageError. */

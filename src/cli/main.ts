@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
+import { guardStdout } from './stdout.js';
 
 export interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -64,6 +65,7 @@ export function reportFatal(err: unknown): number {
   return 1;
 }
 
+guardStdout();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
