@@ -27,7 +27,7 @@ const specs: FlagSpecs = {
   verbose: { kind: 'boolean', short: 'v', description: 'one line per connection on stderr' },
   cc: { kind: 'string', description: 'overlay TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'overlay TCP: disable Nagle' },
-  keepalive: { kind: 'number', description: 'overlay TCP keepalive idle SECONDS (0 = off); a dead peer is found ~30 s later', default: 60 },
+  keepalive: { kind: 'number', description: 'overlay TCP keepalive: probe after SECONDS idle (0 = off); a dead peer is found 3 probes later (every min(SECONDS, 10))', default: 60 },
 };
 
 const SYNOPSIS = 'overlay forward --addr A.B.C.D [--peer PREFIX=HOST:PORT ...] [-L [BIND_ADDR:]PORT:DEST:DPORT ...] [-R OPORT:HOST:PORT ...] [-v]';
@@ -94,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   if (locals.length + remotes.length === 0) throw new UsageError('forward needs at least one -L or -R');
   const keepaliveS = numberFlag(p, 'keepalive', 0, 86400, false)!;
   const tcp: OverlayTcpOptions = { ...tcpOptionsFromFlags(p) };
-  if (keepaliveS > 0) Object.assign(tcp, { keepAlive: true, keepAliveIdle: keepaliveS * 1000, keepAliveInterval: 10_000, keepAliveProbes: 3 });
+  if (keepaliveS > 0) Object.assign(tcp, { keepAlive: true, keepAliveIdle: keepaliveS * 1000, keepAliveInterval: Math.min(10_000, keepaliveS * 1000), keepAliveProbes: 3 });
   const verbose = boolFlag(p, 'verbose');
 
   const { host, observe } = await hostFromFlags(p);

@@ -79,7 +79,8 @@ export async function runClient(opts: ClientOptions): Promise<PerfReport> {
   const tcp: OverlayTcpOptions = { ...opts.tcp, ...(p.cc ? { cc: p.cc as OverlayTcpOptions['cc'] } : {}) };
   const grace = opts.graceMs ?? 15_000;
   const cookie = randomBytes(8).toString('hex');
-  const control = await connectStream(opts, { noDelay: true });
+  // Keepalive on the control connection finds a server that died mid-test.
+  const control = await connectStream(opts, { noDelay: true, keepAlive: true, keepAliveIdle: 2000, keepAliveInterval: 1000, keepAliveProbes: 3 });
   const data: Socket[] = [];
   let session: Session | undefined;
   let ok = false;

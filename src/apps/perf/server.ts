@@ -36,6 +36,8 @@ export interface PerfServer {
 }
 
 const MAX_STREAMS = 256;
+/** Idle time before the control connection's keepalive probes (a dead client is found ~3 s later). */
+export const CONTROL_KEEPALIVE_MS = 2000;
 
 function validParams(x: unknown): x is TestParams {
   const p = x as TestParams;
@@ -94,6 +96,7 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
     // Nothing may take forever: connecting, the test itself and the exchange of results.
     t.timer = setTimeout(() => abort(t, 'the test did not finish in time'), (params.omit + params.duration) * 1000 + grace);
     t.timer.unref();
+    control.setKeepAlive(true, CONTROL_KEEPALIVE_MS);
     control.on('error', () => abort(t, 'the control connection failed'));
     control.on('close', () => abort(t, 'the client closed the control connection'));
     readLines(
@@ -150,7 +153,8 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
     }
   };
 
-  const tcp: OverlayTcpOptions = { ...opts.tcp };
+  // Keepalive probes (on the control connection only) find a client that died mid-test.
+  const tcp: OverlayTcpOptions = { keepAliveInterval: 1000, keepAliveProbes: 3, ...opts.tcp };
   const server: Server = createServer({ ...tcp, host: opts.host }, (s) => {
     s.on('error', () => {});
     // The first line says what the connection is; give it a few seconds.
