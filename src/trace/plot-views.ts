@@ -40,7 +40,8 @@ function rate(events: TcpTraceEvent[], t0: number, binS: number, value: (e: TcpT
   for (const e of events) {
     const v = value(e);
     if (v <= 0) continue;
-    const i = Math.floor((e.t - t0) / 1000 / binS);
+    // The epsilon keeps an event exactly on a bin edge in the later bin despite float error.
+    const i = Math.floor((e.t - t0) / (binS * 1000) + 1e-9);
     bins[i] = (bins[i] ?? 0) + v;
   }
   const pts: Point[] = [];
@@ -69,17 +70,27 @@ function ackedBytes(events: TcpTraceEvent[]): Map<TcpTraceEvent, number> {
   return m;
 }
 
-export function plotThroughput(events: TcpTraceEvent[], conn: string, o: ViewOptions = {}): string {
+/** Throughput (bytes sent, retransmissions included) and goodput (newly ACKed) in Mbit/s per bin. */
+export function throughputSeries(events: TcpTraceEvent[], binS: number): { throughput: Point[]; goodput: Point[]; received: Point[] } {
   const t0 = events[0]?.t ?? 0;
-  const bin = defaultBin(events, o);
   const acked = ackedBytes(events);
+  return {
+    throughput: rate(events, t0, binS, (e) => (e.type === 'send' ? e.len : 0)),
+    goodput: rate(events, t0, binS, (e) => acked.get(e) ?? 0),
+    received: rate(events, t0, binS, (e) => (e.type === 'recv' ? e.len : 0)),
+  };
+}
+
+export function plotThroughput(events: TcpTraceEvent[], conn: string, o: ViewOptions = {}): string {
+  const bin = defaultBin(events, o);
+  const r = throughputSeries(events, bin);
   const sentData = events.some((e) => e.type === 'send' && e.len > 0);
   const series: LineSeries[] = sentData
     ? [
-        { kind: 'line', label: 'throughput (sent, with retransmissions)', color: '#9a9a9a', points: rate(events, t0, bin, (e) => (e.type === 'send' ? e.len : 0)), width: 1.5 },
-        { kind: 'line', label: 'goodput (newly ACKed)', color: '#1f3fb4', points: rate(events, t0, bin, (e) => acked.get(e) ?? 0), width: 2 },
+        { kind: 'line', label: 'throughput (sent, with retransmissions)', color: '#9a9a9a', points: r.throughput, width: 1.5 },
+        { kind: 'line', label: 'goodput (newly ACKed)', color: '#1f3fb4', points: r.goodput, width: 2 },
       ]
-    : [{ kind: 'line', label: 'received', color: '#1f3fb4', points: rate(events, t0, bin, (e) => (e.type === 'recv' ? e.len : 0)), width: 2 }];
+    : [{ kind: 'line', label: 'received', color: '#1f3fb4', points: r.received, width: 2 }];
   return renderChart({
     title: o.title ?? `Throughput and goodput: ${conn}`,
     xLabel: `time (s), ${Math.round(bin * 1000)} ms bins`,
@@ -89,7 +100,8 @@ export function plotThroughput(events: TcpTraceEvent[], conn: string, o: ViewOpt
   });
 }
 
-export function plotWindow(events: TcpTraceEvent[], conn: string, o: ViewOptions = {}): string {
+/** Step series in bytes: outstanding (highest sent - ACK), the advertised window, cwnd; and the window probes. */
+export function windowSeries(events: TcpTraceEvent[]): { outstanding: Point[]; adv: Point[]; cwnd: Point[]; probes: Point[]; max: number } {
   const t0 = events[0]?.t ?? 0;
   const sec = (t: number): number => (t - t0) / 1000;
   const outstanding: Point[] = [];
@@ -122,6 +134,11 @@ export function plotWindow(events: TcpTraceEvent[], conn: string, o: ViewOptions
       step(cwnd, x, e.cwnd);
     }
   }
+  return { outstanding, adv, cwnd, probes, max };
+}
+
+export function plotWindow(events: TcpTraceEvent[], conn: string, o: ViewOptions = {}): string {
+  const { outstanding, adv, cwnd, probes, max } = windowSeries(events);
   const u = byteUnit(max);
   const sc = (pts: Point[]): Point[] => pts.map((p) => ({ x: p.x, y: p.y / u.div }));
   return renderChart({
@@ -129,10 +146,10 @@ export function plotWindow(events: TcpTraceEvent[], conn: string, o: ViewOptions
     xLabel: 'time (s)',
     yLabel: `bytes (${u.name})`,
     series: [
-      { kind: 'line', label: "advertised window (peer's rwnd)", color: '#bcbd22', points: sc(adv), width: 2 },
+      { kind: 'line', label: 'window advertised by the peer (rwnd)', color: '#bcbd22', points: sc(adv), width: 2 },
       { kind: 'line', label: 'cwnd', color: '#1f3fb4', points: sc(cwnd), width: 1.5, dash: '6 4' },
       { kind: 'line', label: 'outstanding (sent, not ACKed)', color: '#d62728', points: sc(outstanding), width: 1.5 },
-      ...(probes.length ? [{ kind: 'dots' as const, label: `window probes (${probes.length})`, color: '#9467bd', points: probes, radius: 4 }] : []),
+      ...(probes.length ? [{ kind: 'dots' as const, label: `window probes (${probes.length})`, color: '#9467bd', points: probes, radius: 6 }] : []),
     ],
     ...sizeOf(o),
   });
@@ -160,6 +177,8 @@ export function plotMulti(kind: MultiKind, flows: Array<{ label: string; events:
       for (const e of f.events) {
         if (e.type !== 'ack') continue;
         base ??= e.ack;
+        // A step: the ACKed total holds until the next ACK.
+        if (pts.length) pts.push({ x: sec(e.t), y: pts[pts.length - 1]!.y });
         pts.push({ x: sec(e.t), y: seqDiff(e.ack, base) });
       }
     } else {

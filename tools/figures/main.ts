@@ -17,6 +17,7 @@ import type { Connection } from '../../src/tcp/connection.js';
 import { plot } from '../../src/trace/plot.js';
 import { plotMulti, plotWindow } from '../../src/trace/plot-views.js';
 import { renderLadder } from './ladder.js';
+import { synFloodFigure } from './synflood.js';
 
 const SIZE = { width: 1200, height: 675 }; // 16:9, readable on a slide
 
@@ -86,12 +87,13 @@ const figures: Record<string, { concept: string; make: () => string }> = {
     concept: 'stop-and-wait (one segment in flight) against a sliding window',
     make: () => {
       const mss = 1460;
-      const saw = transfer({ config: cfg({ cc: 'reno' }), server: cfg({ rcvBuf: mss }), ab: { delay: 25 }, bytes: 200_000 });
-      const win = transfer({ config: cfg({ cc: 'reno' }), server: cfg({ rcvBuf: 64 * 1024 }), ab: { delay: 25 }, bytes: 200_000 });
+      const link = { delay: 25, rate: 250_000, queueBytes: 100_000 };
+      const saw = transfer({ config: cfg({ cc: 'reno' }), server: cfg({ rcvBuf: mss }), ab: link, bytes: 60_000 });
+      const win = transfer({ config: cfg({ cc: 'reno' }), server: cfg({ rcvBuf: 64 * 1024 }), ab: link, bytes: 60_000 });
       return plotMulti('seq', [
         { label: 'stop-and-wait: receive window 1 segment', events: saw.client },
         { label: 'sliding window: receive window 64 KiB', events: win.client },
-      ], { title: 'Stop-and-wait against a sliding window (RTT 50 ms, same 200 kB)', ...SIZE });
+      ], { title: 'Stop-and-wait against a sliding window (RTT 50 ms, 2 Mbit/s, the same 60 kB)', ...SIZE });
     },
   },
   'fig-zero-window': {
@@ -130,10 +132,14 @@ const figures: Record<string, { concept: string; make: () => string }> = {
     concept: 'two flows converging to a fair share under AIMD',
     make: () => twoFlows(),
   },
+  'fig-syn-flood-cookies': {
+    concept: 'a SYN flood against a small SYN queue, without and with SYN cookies',
+    make: () => synFloodFigure(cfg({ initialRto: 1000 }), SIZE),
+  },
 };
 
 function zeroWindow(): string {
-  // The receiver does not read for 1.5 s: its buffer fills, the window closes, the sender
+  // The receiver does not read for 3.5 s: its buffer fills, the window closes, the sender
   // probes; then the application reads everything and the window reopens.
   const clock = new SimClock();
   const net = new SimNet(clock);
@@ -153,14 +159,14 @@ function zeroWindow(): string {
   };
   b.onAccept = (c) => {
     sconn = c;
-    c.hooks = { onReadable: () => (clock.now > 1500 ? readAll() : undefined) };
+    c.hooks = { onReadable: () => (clock.now > 3500 ? readAll() : undefined) };
   };
-  clock.after(1500, readAll);
+  clock.after(3500, readAll);
   const c = a.connect(b.addr, 80, cfg({ cc: 'reno', allowHalfOpen: true }), { iss: 1000 });
   const app = new BulkApp(a, c, Buffer.alloc(120_000, 1), { onTrace: (e) => events.push(e) });
   clock.runUntil(() => app.conn.state === 'FIN-WAIT-2' || app.conn.state === 'TIME-WAIT' || app.conn.state === 'CLOSED', { maxTime: 10_000 });
   return plotWindow(events, 'zero window', {
-    title: 'Receive window closing to zero, persist probes, reopening (reader paused 1.5 s)',
+    title: 'Receive window closing to zero, persist probes, reopening (reader paused 3.5 s)',
     ...SIZE,
   });
 }
