@@ -268,7 +268,7 @@ function setStatus(text, cls) {
 // ---- chaos proxy ---------------------------------------------------------------------------
 
 const CONTROL_IDS = ['c-loss', 'c-delay', 'c-jitter', 'c-rate', 'c-queue', 'c-partition'];
-let controlEnabled = false;
+let controlEnabled = null; // unknown until the first frame
 
 function toxicOf(links, stage) {
   for (const l of links) for (const t of l.toxics || []) if (t.stage === stage && (t.link === '*' || t.link === undefined)) return t;
@@ -468,3 +468,12 @@ function connect() {
   es.onerror = () => setStatus('disconnected, retrying…', 'bad');
 }
 connect();
+
+// For tests and the browser console: the charts and what they hold.
+window.overlayLive = {
+  charts,
+  conns,
+  get frames() { return frames; },
+  get selected() { return selected; },
+  seqPoints: () => { const c = conns.get(selected); return c ? c.seq.x.length : 0; },
+};
