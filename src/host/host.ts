@@ -18,6 +18,7 @@ import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
 import { UdpLink, type LinkRemote } from '../link/udp-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
+import { PathMtuCache } from './pmtu.js';
 import { PeerTable } from './peers.js';
 import { validateHostOptions, type ValidHostOptions } from './options.js';
 import type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './types.js';
@@ -61,6 +62,8 @@ export class Host implements HostLike {
   datagramsIn = 0;
   readonly peers = new PeerTable();
   readonly icmp: IcmpModule;
+  /** Per-destination path MTU learned from ICMP and probing (RFC 1191), with expiry. */
+  readonly pmtu = new PathMtuCache();
   private readonly handlers: Array<ProtocolHandler | undefined> = new Array(256);
   private readonly taps = new Set<PacketTap>();
   private ipId: number;
