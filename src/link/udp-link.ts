@@ -46,6 +46,19 @@ export interface UdpLinkStats {
   socketErrors: number;
 }
 
+/**
+ * What a host needs from its link: UdpLink itself, or a link that wraps it (the secure
+ * overlay, src/secure/secure-link.ts) with the same per-packet contract.
+ */
+export interface Link {
+  readonly stats: UdpLinkStats;
+  send(packet: Buffer, port: number, address: string): void;
+  deliver(packet: Buffer, rinfo: LinkRemote): void;
+  onPacket(cb: LinkPacketHandler): void;
+  local(): LinkRemote;
+  close(): Promise<void>;
+}
+
 type LookupCallback = (err: Error | null, address: string, family: number) => void;
 
 /**
@@ -66,7 +79,7 @@ export function literalLookup(ready: () => boolean): NonNullable<SocketOptions['
   return lookup as unknown as NonNullable<SocketOptions['lookup']>;
 }
 
-export class UdpLink {
+export class UdpLink implements Link {
   /** The raw dgram socket (the per-packet path). */
   readonly socket: Socket;
   readonly stats: UdpLinkStats = { packetsIn: 0, packetsOut: 0, sendErrors: 0, socketErrors: 0 };

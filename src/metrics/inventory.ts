@@ -52,6 +52,8 @@ export interface HostSnapshot {
   bytesIn: number;
   bytesOut: number;
   drops: Record<string, number>;
+  /** Secure mode only (src/secure): drops by reason, and handshake/rekey/roam counts. */
+  secure?: { drops: Record<string, number>; events: Record<string, number> };
 }
 
 /** One registered source: any of the fields may be absent. */
