@@ -146,7 +146,12 @@ export class Host implements HostLike {
 
   // ---- peer table ----
 
-  addPeer(prefix: string, endpoint: UdpEndpoint): void {
+  /** Routes `prefix` to `endpoint`; with `publicKey` (secure mode only) that peer is keyed. */
+  addPeer(prefix: string, endpoint: UdpEndpoint, publicKey?: Buffer | string): void {
+    if (publicKey !== undefined) {
+      if (!(this.link instanceof SecureLink)) throw makeError('EINVAL', 'host', { message: 'a peer public key needs a host key' });
+      this.link.addPeer(endpoint, publicKey);
+    }
     this.peers.add(prefix, endpoint);
   }
 

@@ -8,6 +8,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Link, LinkPacketHandler, LinkRemote, UdpLink, UdpLinkStats } from '../link/udp-link.js';
+import { makeError } from '../util/errors.js';
+import { decodeKey } from './keys.js';
 import { secureSnapshot, type SecureSnapshot } from './host-options.js';
 import { SecureCore, type SecureCoreOptions, type SecureEvent, type SecureStats } from './core.js';
 
@@ -84,6 +86,17 @@ export class SecureLink implements Link {
 
   onPacket(cb: LinkPacketHandler): void {
     this.handler = cb;
+  }
+
+  /** Adds a keyed peer at `endpoint` (again with the same key: nothing). Throws EINVAL on a bad or conflicting key. */
+  addPeer(endpoint: LinkRemote, publicKey: Buffer | string): void {
+    const key = typeof publicKey === 'string' ? decodeKey(publicKey) : publicKey.length === 32 ? publicKey : undefined;
+    if (!key) throw makeError('EINVAL', 'host', { message: 'a peer public key is 32 bytes (base64, 44 characters)' });
+    try {
+      this.core.addPeer({ publicKey: key, endpoint });
+    } catch (e) {
+      throw makeError('EINVAL', 'host', { message: (e as Error).message });
+    }
   }
 
   /** Called with the packets dropped when a peer's handshake gives up. */
