@@ -12,6 +12,7 @@ import { connect, createServer, type Server, type Socket } from '../../src/net.j
 import { newKeyPair } from '../../src/secure/keys.js';
 import type { SecureSnapshot } from '../../src/secure/host-options.js';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -223,6 +224,12 @@ describe('secure: the overlay over real UDP', function () {
     await waitUntil(() => (sec(b).drops.unknown_key ?? 0) >= 1, 3000, 'unknown_key');
     expect(sec(b).drops).to.deep.equal({ bad_mac: 1, truncated: 1, replay: 1, unknown_key: 1 });
     expect(b.stats.packetsIn).to.equal(before);
+    // The same counters as Prometheus sees them.
+    const text = await createMetrics({ sources: () => [{ host: () => b.snapshot() }] }).registry.metrics();
+    for (const r of ['bad_mac', 'truncated', 'replay', 'unknown_key']) {
+      expect(text).to.contain(`overlay_secure_dropped_packets_total{reason="${r}"} 1\n`);
+    }
+    expect(text).to.match(/overlay_secure_events_total\{event="handshakes_completed"\} 1\n/);
   });
 
   it('a client with the wrong server key cannot connect: connect fails with EHOSTUNREACH, and the server counts the bad handshake', async () => {
