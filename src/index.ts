@@ -13,6 +13,8 @@ export { Host, type HostOptions } from './host/host.js';
 export type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './host/types.js';
 export { PeerTable } from './host/peers.js';
 export { UdpLink } from './link/udp-link.js';
+export { newKeyPair, publicKeyOf } from './secure/keys.js';
+export { SecureLink } from './secure/secure-link.js';
 
 export * as net from './net.js';
 export * as dgram from './udp/index.js';

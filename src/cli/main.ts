@@ -23,6 +23,7 @@ const COMMANDS: Record<string, string> = {
   forward: 'forward real TCP ports to the overlay and back (like ssh -L/-R)',
   socks: 'a SOCKS5 proxy whose targets are overlay hosts',
   perf: 'measure overlay TCP throughput between two hosts, iperf3-style',
+  keygen: 'write a key pair for the secure mode and print the public key',
   bench: 'run the benchmark suites (udp, tcp, proxy, cc, metrics, linux) in a source checkout',
 };
 

@@ -12,11 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { inventory, type HostSnapshot } from '../metrics/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
-import { ICMP_ECHO_REQUEST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
+import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
 import { decodeIpv4, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
-import { UdpLink, type LinkRemote } from '../link/udp-link.js';
+import { UdpLink, type Link, type LinkRemote } from '../link/udp-link.js';
+import { secureLinkFor, type SecureHostOptions, type SecureSnapshot } from '../secure/host-options.js';
+import { SecureLink } from '../secure/secure-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
 import { PathMtuCache } from './pmtu.js';
 import { PeerTable } from './peers.js';
@@ -30,12 +32,13 @@ export const MIN_MTU = 68;
 /** At most this many /32 routes are learned (`learn: true`). */
 export const MAX_LEARNED_ROUTES = 65536;
 
-export interface HostOptions {
+export interface HostOptions extends SecureHostOptions {
   /** The overlay address, "A.B.C.D". */
   address: string;
   /** The local UDP socket, { address, port } or 'A.B.C.D:PORT' (default 127.0.0.1:0, any port). */
   udp?: UdpEndpoint | string;
-  peers?: Array<{ prefix: string; endpoint: UdpEndpoint | string }>;
+  /** `publicKey` (32 bytes or base64): reach this peer only through the secure mode (needs `key`). */
+  peers?: Array<{ prefix: string; endpoint: UdpEndpoint | string; publicKey?: Buffer | string }>;
   /** Largest IPv4 packet (default 1472, at most 65507). */
   mtu?: number;
   /** Learn a /32 route to the sender of a packet whose source has no route (default false). */
@@ -84,12 +87,15 @@ export class Host implements HostLike {
 
   private constructor(
     address: number,
-    readonly link: UdpLink,
+    readonly link: Link,
     opts: HostOptions & Pick<ValidHostOptions, 'peers'>,
+    /** Bytes the link adds to each packet (the secure mode's header and tag; 0 when plain). */
+    readonly linkOverhead = 0,
   ) {
     this.address = address;
     this.addressString = formatIpv4(address);
-    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    // In the secure mode `mtu` is the largest outer datagram; packets are that much smaller.
+    this.mtu = (opts.mtu ?? DEFAULT_MTU) - linkOverhead;
     this.learn = opts.learn ?? false;
     this.ipId = Math.floor(Math.random() * 0x10000);
     this.pingId = Math.floor(Math.random() * 0x10000);
@@ -106,6 +112,13 @@ export class Host implements HostLike {
     this.closedUdp = closedUdp(this);
     this.handlers[IPPROTO_UDP] = this.closedUdp;
     link.onPacket((packet, rinfo) => this.receive(packet, rinfo));
+    // Packets the secure link gave up on (no handshake): host unreachable, to ourselves.
+    if (link instanceof SecureLink) link.onUnreachable((ps) => {
+      for (const p of ps) {
+        const d = decodeIpv4(p);
+        if (d.ok) this.icmp.sendError(ICMP_DEST_UNREACH, UNREACH_HOST, p.subarray(0, d.header.totalLength), d.header.headerLength);
+      }
+    });
     this.unregister = inventory.add({ host: () => this.snapshot() });
   }
 
@@ -113,11 +126,15 @@ export class Host implements HostLike {
     // Every option checked at run time (src/host/options.ts): Node-style errors, no silent defaults.
     const v = validateHostOptions(opts, { min: MIN_MTU, max: MAX_MTU, default: DEFAULT_MTU });
     const { address, udp } = v;
+    // Keys, peers' keys and the plain/secure choice are checked before any socket exists.
+    const secure = secureLinkFor({ ...opts, peers: v.peers }, v.mtu);
     const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
     if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
     if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
     const link = await UdpLink.bind(linkOpts);
-    return new Host(address, link, { ...opts, ...v, address: opts.address });
+    const valid = { ...opts, ...v, address: opts.address };
+    if (!secure) return new Host(address, link, valid);
+    return new Host(address, secure.wrap(link), valid, secure.overhead);
   }
 
   /** The bound UDP address and port of this host's link. */
@@ -138,7 +155,12 @@ export class Host implements HostLike {
 
   // ---- peer table ----
 
-  addPeer(prefix: string, endpoint: UdpEndpoint): void {
+  /** Routes `prefix` to `endpoint`; with `publicKey` (secure mode only) that peer is keyed. */
+  addPeer(prefix: string, endpoint: UdpEndpoint, publicKey?: Buffer | string): void {
+    if (publicKey !== undefined) {
+      if (!(this.link instanceof SecureLink)) throw makeError('EINVAL', 'host', { message: 'a peer public key needs a host key' });
+      this.link.addPeer(endpoint, publicKey);
+    }
     this.peers.add(prefix, endpoint);
   }
 
@@ -391,6 +413,7 @@ export class Host implements HostLike {
       bytesIn: this.stats.bytesIn,
       bytesOut: this.stats.bytesOut,
       drops: Object.fromEntries(this.stats.drops),
+      ...(this.link instanceof SecureLink && { secure: this.link.snapshot() }),
     };
   }
 

@@ -62,7 +62,7 @@ export function endpointOption(name: string, v: unknown, allowZeroPort: boolean)
 export interface ValidHostOptions {
   address: number;
   udp: UdpEndpoint;
-  peers: Array<{ prefix: string; endpoint: UdpEndpoint }>;
+  peers: Array<{ prefix: string; endpoint: UdpEndpoint; publicKey?: Buffer | string }>;
   mtu: number;
   learn: boolean;
   recvBufferSize?: number;
@@ -85,10 +85,15 @@ export function validateHostOptions(opts: unknown, mtuRange: { min: number; max:
     o.peers.forEach((p: unknown, i) => {
       const name = `options.peers[${i}]`;
       if (typeof p !== 'object' || p === null) throw optionError('ERR_INVALID_ARG_TYPE', name, p, 'an object { prefix, endpoint }');
-      const { prefix, endpoint } = p as Record<string, unknown>;
+      const { prefix, endpoint, publicKey } = p as Record<string, unknown>;
       if (typeof prefix !== 'string') throw optionError('ERR_INVALID_ARG_TYPE', `${name}.prefix`, prefix, 'of type string');
       if (!parsePrefix(prefix)) throw optionError('ERR_INVALID_ARG_VALUE', `${name}.prefix`, prefix, 'must be A.B.C.D or A.B.C.D/N');
-      peers.push({ prefix, endpoint: endpointOption(`${name}.endpoint`, endpoint, false) });
+      if (publicKey !== undefined && typeof publicKey !== 'string' && !Buffer.isBuffer(publicKey)) {
+        throw optionError('ERR_INVALID_ARG_TYPE', `${name}.publicKey`, publicKey, 'a 32-byte Buffer or a base64 string');
+      }
+      const peer: ValidHostOptions['peers'][number] = { prefix, endpoint: endpointOption(`${name}.endpoint`, endpoint, false) };
+      if (publicKey !== undefined) peer.publicKey = publicKey;
+      peers.push(peer);
     });
   }
   const out: ValidHostOptions = { address, udp, peers, mtu, learn: o.learn === true };

@@ -54,6 +54,8 @@ export interface HostSnapshot {
   drops: Record<string, number>;
   /** The host's UDP socket as the kernel sees it (absent once closed). */
   link?: HostLinkSnapshot;
+  /** Secure mode only (src/secure): drops by reason, and handshake/rekey/roam counts. */
+  secure?: { publicKey: string; drops: Record<string, number>; events: Record<string, number> };
 }
 
 export interface HostLinkSnapshot {

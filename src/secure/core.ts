@@ -187,6 +187,7 @@ export class SecureCore {
     if (p.publicKey.length !== 32) throw new RangeError('a peer public key is 32 bytes');
     const k = epKey(p.endpoint.address, p.endpoint.port);
     const hex = p.publicKey.toString('hex');
+    if (this.byEndpoint.get(k) === this.byKey.get(hex) && this.byKey.has(hex)) return; // the same peer again
     if (this.byEndpoint.has(k)) throw new RangeError(`two keyed peers share the endpoint ${k}`);
     if (this.byKey.has(hex)) throw new RangeError('two peers share one public key');
     const peer = new Peer(Buffer.from(p.publicKey), { address: p.endpoint.address, port: p.endpoint.port });
