@@ -52,6 +52,7 @@ async function tcpClient(): Promise<void> {
     peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }],
     recvBufferSize: 8 * MiB,
     sendBufferSize: 8 * MiB,
+    connectPeer: !process.argv.includes('--unconnected'),
   });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
   s.resume(); // read the server's FIN, so the socket can close
@@ -74,7 +75,7 @@ async function tcpClient(): Promise<void> {
 async function tcpPing(): Promise<void> {
   const port = Number(arg('port'));
   const rounds = Number(arg('rounds'));
-  const host = await Host.create({ address: '10.77.0.2', peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
+  const host = await Host.create({ address: '10.77.0.2', connectPeer: true, peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);
@@ -98,11 +99,16 @@ async function tcpPing(): Promise<void> {
   await host.close();
 }
 
-export function overlayPeer(mtu: number): Peer {
+/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
+export function overlayPeer(mtu: number, unconnected = false): Peer {
   return {
-    label: `overlay TCP, MTU ${mtu}`,
+    label: `overlay TCP, MTU ${mtu}${unconnected ? ', unconnected link' : ''}`,
     bulk: (_size, seconds, pins) =>
-      runBulk({ script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu)] } }, seconds, pins),
+      runBulk(
+        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu), ...(unconnected ? ['--unconnected'] : [])] } },
+        seconds,
+        pins,
+      ),
     ping: (rounds, pins) => runPing(SELF, { role: 'tcp-server', args: ['--echo'] }, { role: 'tcp-ping' }, rounds, pins),
   };
 }

@@ -40,6 +40,12 @@ export interface HostOptions {
   learn?: boolean;
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /**
+   * With exactly one peer: send to it through a connected UDP socket bound to the same
+   * port (about 13% less CPU per datagram sent; see UdpLinkOptions.connect for how unknown
+   * and spoofed senders are still seen, and the SO_REUSEADDR caveat). Default false.
+   */
+  connectPeer?: boolean;
 }
 
 export interface PingOptions {
@@ -119,6 +125,7 @@ export class Host implements HostLike {
     const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
     if (opts.recvBufferSize !== undefined) linkOpts.recvBufferSize = opts.recvBufferSize;
     if (opts.sendBufferSize !== undefined) linkOpts.sendBufferSize = opts.sendBufferSize;
+    if (opts.connectPeer && opts.peers?.length === 1) linkOpts.connect = opts.peers[0]!.endpoint;
     const link = await UdpLink.bind(linkOpts);
     return new Host(address, link, opts);
   }

@@ -65,6 +65,8 @@ export function procHexToIpv4(hex: string): string {
  * The kernel's counters for the IPv4 UDP socket bound to `address:port`, from the text of
  * /proc/net/udp (`text`, for tests) or the file itself; undefined when not listed (not
  * Linux, another namespace, closed). A socket bound to 0.0.0.0 matches any `address`.
+ * Several sockets bound to the same address and port (SO_REUSEADDR: a link's connected
+ * sending socket beside its own) are summed; the inode is the first one's.
  */
 export function kernelUdpStats(address: string, port: number, text?: string): KernelUdpStats | undefined {
   let t = text;
@@ -77,6 +79,7 @@ export function kernelUdpStats(address: string, port: number, text?: string): Ke
   }
   const lines = t.split('\n');
   let wildcard: KernelUdpStats | undefined;
+  let exact: KernelUdpStats | undefined;
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i]!.trim().split(/\s+/);
     if (f.length < 13) continue;
@@ -89,8 +92,12 @@ export function kernelUdpStats(address: string, port: number, text?: string): Ke
       drops: Number(f[f.length - 1]),
     };
     const local = procHexToIpv4(hexAddr);
-    if (local === address) return stats;
-    if (local === '0.0.0.0') wildcard = stats;
+    if (local === address) {
+      if (exact) {
+        exact.rxQueue += stats.rxQueue;
+        exact.drops += stats.drops;
+      } else exact = stats;
+    } else if (local === '0.0.0.0' && !wildcard) wildcard = stats;
   }
-  return wildcard;
+  return exact ?? wildcard;
 }
