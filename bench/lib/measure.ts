@@ -116,7 +116,8 @@ export function runRoleIfMain(metaUrl: string, roles: Record<string, () => Promi
     process.exit(2);
   }
   f().then(
-    () => process.exit(0),
+    // stdout to a pipe is asynchronous: exit once what was said has been flushed.
+    () => process.stdout.write('', () => process.exit(0)),
     (e: Error) => {
       process.stderr.write(`bench ${role}: ${e.message}\n`);
       process.exit(1);
@@ -175,4 +176,39 @@ export class StdinLines {
     if (l !== undefined) return Promise.resolve(l);
     return new Promise((r) => (this.waiter = r));
   }
+}
+
+/**
+ * Garbage-collection pauses of this process (perf_hooks 'gc' entries) on the epoch clock
+ * (ms), so pauses of two processes can be matched with each other's slow rounds.
+ */
+export class GcRecorder {
+  readonly pauses: Array<[number, number]> = [];
+  private readonly obs: import('node:perf_hooks').PerformanceObserver;
+
+  constructor(PerformanceObserver: typeof import('node:perf_hooks').PerformanceObserver) {
+    this.obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.pauses.push([performance.timeOrigin + e.startTime, e.duration]);
+    });
+    this.obs.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): void {
+    this.obs.disconnect();
+  }
+}
+
+/**
+ * Of the slowest 1% of rounds (start epoch ms, rtt us), how many overlap a GC pause in
+ * `pauses` (either process's); and the pauses' count and total.
+ */
+export function slowRoundsInGc(rounds: Array<[number, number]>, pauses: Array<[number, number]>): Record<string, number> {
+  const sorted = [...rounds].sort((a, b) => b[1] - a[1]);
+  const slow = sorted.slice(0, Math.max(1, Math.floor(rounds.length / 100)));
+  let inGc = 0;
+  for (const [t, rtt] of slow) {
+    const end = t + rtt / 1000;
+    if (pauses.some(([s, d]) => s < end && s + d > t)) inGc++;
+  }
+  return { slowRounds: slow.length, slowRoundsInGc: inGc, gcPauses: pauses.length, gcMs: pauses.reduce((a, [, d]) => a + d, 0), p99threshold: slow[slow.length - 1]![1] };
 }

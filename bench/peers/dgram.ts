@@ -8,7 +8,9 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
-import { arg, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { arg, GcRecorder, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { roundsOf } from './overlay.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -31,6 +33,7 @@ async function bound(): Promise<Socket> {
 async function udpRecv(): Promise<void> {
   const stdin = new StdinLines();
   const sock = await bound();
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   let count = 0;
   const meter = new SteadyMeter();
   const ack = Buffer.alloc(8);
@@ -49,7 +52,7 @@ async function udpRecv(): Promise<void> {
   });
   say({ port: sock.address().port });
   await stdin.ended;
-  say({ ...meter.report(), count, kernelDrops: drops(sock) });
+  say({ ...meter.report(), count, kernelDrops: drops(sock), ...(gc && { pauses: gc.pauses }) });
   sock.close();
 }
 
@@ -123,8 +126,18 @@ async function udpPing(): Promise<void> {
   sock.connect(port, '127.0.0.1');
   await once(sock, 'connect');
   const probe = Buffer.alloc(64);
-  const rtts = await timeRounds(2000, rounds, () => sock.send(probe), (reply) => sock.on('message', reply));
-  say(rttSummary(rtts));
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
+  const starts: number[] = [];
+  const rtts = await timeRounds(
+    2000,
+    rounds,
+    () => {
+      if (gc) starts.push(performance.timeOrigin + performance.now());
+      sock.send(probe);
+    },
+    (reply) => sock.on('message', reply),
+  );
+  say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
   sock.close();
 }
 

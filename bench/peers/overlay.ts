@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Host } from '../../src/host/host.js';
 import { takeSnapshot } from '../../src/metrics/collectors.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
-import { arg, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { arg, GcRecorder, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -26,6 +27,7 @@ async function tcpServer(): Promise<void> {
   const echo = process.argv.includes('--echo');
   const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB });
   const meter = new SteadyMeter();
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   const server = createServer({ host, noDelay: echo }, (s: Socket) => {
     if (echo) {
       s.pipe(s);
@@ -37,7 +39,7 @@ async function tcpServer(): Promise<void> {
   await new Promise<void>((r) => server.listen(5001, r));
   say({ port: host.endpoint.port });
   await stdin.ended;
-  say({ ...meter.report(), kernelDrops: kernelDrops(host) });
+  say({ ...meter.report(), kernelDrops: kernelDrops(host), ...(gc && { pauses: gc.pauses }) });
   await host.close();
 }
 
@@ -52,6 +54,7 @@ async function tcpClient(): Promise<void> {
     peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }],
     recvBufferSize: 8 * MiB,
     sendBufferSize: 8 * MiB,
+    connectPeer: !process.argv.includes('--unconnected'),
   });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
   s.resume(); // read the server's FIN, so the socket can close
@@ -74,14 +77,19 @@ async function tcpClient(): Promise<void> {
 async function tcpPing(): Promise<void> {
   const port = Number(arg('port'));
   const rounds = Number(arg('rounds'));
-  const host = await Host.create({ address: '10.77.0.2', peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
+  const host = await Host.create({ address: '10.77.0.2', connectPeer: true, peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
+  const starts: number[] = [];
   const rtts = await timeRounds(
     2000,
     rounds,
-    () => s.write(msg),
+    () => {
+      if (gc) starts.push(performance.timeOrigin + performance.now());
+      s.write(msg);
+    },
     (reply) => {
       // A 64-byte echo may arrive in pieces: one reply per 64 bytes.
       let got = 0;
@@ -93,16 +101,32 @@ async function tcpPing(): Promise<void> {
       });
     },
   );
-  say(rttSummary(rtts));
+  say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
   s.destroy();
   await host.close();
 }
 
-export function overlayPeer(mtu: number): Peer {
+/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
+/**
+ * [start epoch ms, rtt us] per counted round: timeRounds sorts the RTTs, so they are
+ * recomputed from consecutive starts (a round ends when the next one starts).
+ */
+export function roundsOf(starts: number[], sorted: number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const skip = starts.length - sorted.length - 1;
+  for (let i = Math.max(0, skip); i + 1 < starts.length; i++) out.push([starts[i]!, (starts[i + 1]! - starts[i]!) * 1000]);
+  return out;
+}
+
+export function overlayPeer(mtu: number, unconnected = false): Peer {
   return {
-    label: `overlay TCP, MTU ${mtu}`,
+    label: `overlay TCP, MTU ${mtu}${unconnected ? ', unconnected link' : ''}`,
     bulk: (_size, seconds, pins) =>
-      runBulk({ script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu)] } }, seconds, pins),
+      runBulk(
+        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu), ...(unconnected ? ['--unconnected'] : [])] } },
+        seconds,
+        pins,
+      ),
     ping: (rounds, pins) => runPing(SELF, { role: 'tcp-server', args: ['--echo'] }, { role: 'tcp-ping' }, rounds, pins),
   };
 }

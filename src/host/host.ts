@@ -45,6 +45,12 @@ export interface HostOptions extends SecureHostOptions {
   learn?: boolean;
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /**
+   * With exactly one peer: send to it through a connected UDP socket bound to the same
+   * port (about 13% less CPU per datagram sent; see UdpLinkOptions.connect for how unknown
+   * and spoofed senders are still seen, and the SO_REUSEADDR caveat). Default false.
+   */
+  connectPeer?: boolean;
 }
 
 export interface PingOptions {
@@ -131,6 +137,7 @@ export class Host implements HostLike {
     const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
     if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
     if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
+    if (opts.connectPeer && v.peers.length === 1) linkOpts.connect = v.peers[0]!.endpoint;
     const link = await UdpLink.bind(linkOpts);
     const valid = { ...opts, ...v, address: opts.address };
     if (!secure) return new Host(address, link, valid);
