@@ -32,7 +32,7 @@ const specs: FlagSpecs = {
   json: { kind: 'boolean', short: 'J', description: 'client: print one JSON document (iperf3 field names)' },
   'json-stream': { kind: 'boolean', description: 'client: print one JSON object per line as the test runs' },
   length: { kind: 'number', short: 'l', description: 'client: bytes per write (1..16777216, default 131072)' },
-  cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
+  cc: { kind: 'string', description: 'TCP congestion control of this side\'s connections (the sender\'s is what counts: for -R set it on the server)' },
 };
 
 const SYNOPSIS =

@@ -210,7 +210,7 @@ export async function runClient(opts: ClientOptions): Promise<PerfReport> {
       sess.done,
       new Promise<never>((_, reject) => setTimeout(() => reject(new PerfError('perf: the streams did not finish', 'ETIMEDOUT')), grace).unref()),
     ]);
-    const local: SideResults = { streams: sess.results(), cpu: sess.cpu(), cc: tcp.cc ?? info?.cc ?? 'cubic' };
+    const local: SideResults = { streams: sess.results(), cpu: sess.cpu(), cc: sess.cc() };
     sendMessage(control, { t: 'results', ...local });
     control.end();
     ok = true;

@@ -111,7 +111,7 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
           t.session?.stopSending();
           void t.session?.done.then(() => {
             if (t.over || !t.session) return;
-            const local: SideResults = { streams: t.session.results(), cpu: t.session.cpu(), cc: opts.tcp?.cc ?? params.cc ?? 'cubic' };
+            const local: SideResults = { streams: t.session.results(), cpu: t.session.cpu(), cc: t.session.cc() };
             (t as Test & { local?: SideResults }).local = local;
             sendMessage(control, { t: 'results', ...local });
           });

@@ -321,6 +321,12 @@ export class Session {
     });
   }
 
+  /** The congestion control this side's streams really use (its sending streams first). */
+  cc(): string {
+    const pick = this.streams.find((s) => s.sender) ?? this.streams[0];
+    return pick?.socket.getInfo()?.cc ?? 'cubic';
+  }
+
   cpu(): CpuResult {
     return this.cpuEnd ?? { user: 0, system: 0, total: 0 };
   }
