@@ -208,7 +208,7 @@ describe('overlay forward (-L / -R) between processes', function () {
       s.pipe(s);
     });
     closers.push(srv.close);
-    const { r, l, lport } = await forwardPair([`87:127.0.0.1:${srv.port}`], [87]);
+    const { r, l, lport } = await forwardPair([`87:127.0.0.1:${srv.port}`], [87], ['--metrics', '127.0.0.1:0']);
     const n = 200;
     const payload = (i: number): Buffer => Buffer.from(`${String(i).padStart(4, '0')}:${'x'.repeat(2000)}`);
     const clients = await within(Promise.all(Array.from({ length: n }, () => realConnect(lport.get(87)!))), 30_000, 'the connections');
@@ -234,6 +234,10 @@ describe('overlay forward (-L / -R) between processes', function () {
     const count = (c: CliChild, re: RegExp): number => c.stderr.split('\n').filter((x) => re.test(x)).length;
     await until(() => count(l, / -> 10\.77\.0\.3:87 closed /) === n && count(r, new RegExp(` -> 127\\.0\\.0\\.1:${srv.port} closed `)) === n, 20_000, '200 closed lines on each side');
     await until(() => srv.conns.size === 0, 10_000, 'the server sockets to close');
+    // --metrics counts them too.
+    const url = (await l.waitFor(/metrics (http:\S+)/))[1]!;
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).to.match(new RegExp(`overlay_forward_connections_total\\{kind="L",how="closed"\\} ${n}\\b`));
   });
 
   for (const victim of ['-R', '-L'] as const) {
