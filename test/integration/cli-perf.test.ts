@@ -168,6 +168,23 @@ describe('overlay perf between processes', function () {
     expect(rep.end.sum_received.bytes).to.be.above(0);
   });
 
+  it('a closed stdout ends the client quietly (exit 0, nothing on stderr); the server goes on', async () => {
+    const abandonedBefore = (server.stdout.match(/perf: test abandoned: /g) ?? []).length;
+    const c = spawnCli(client('-t', '20', '-i', '0.2'));
+    await c.waitFor(/^\[ {2}1\] +0\.00-/m, { stream: 'stdout', timeoutMs: 15_000 });
+    c.proc.stdout!.destroy();
+    const exit = await Promise.race([c.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 10_000))]);
+    expect(exit).to.deep.equal({ code: 0, signal: null });
+    expect(c.stderr).to.equal('');
+    // The client reset its connections, so the server gives the test up at once.
+    const t0 = Date.now();
+    while ((server.stdout.match(/perf: test abandoned: /g) ?? []).length === abandonedBefore) {
+      expect(Date.now() - t0, 'the server to abandon the test').to.be.below(10_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await json('-t', '1')).end.sum_sent.bytes).to.be.above(0);
+  });
+
   it('rejects bad input with one line: usage errors exit 2, a refused connection exits 1', async () => {
     const base = ['--addr', '10.77.0.2'];
     const cases: Array<[string[], RegExp]> = [

@@ -223,7 +223,7 @@ export class Session {
     this.finished = true;
     if (this.timer) clearInterval(this.timer);
     if (this.omitTimer) clearTimeout(this.omitTimer);
-    for (const s of this.streams) s.socket.destroy();
+    for (const s of this.streams) s.socket.resetAndDestroy();
     this.resolveDone();
   }
 
