@@ -154,6 +154,10 @@ describe('overlay perf between processes', function () {
     expect(events[events.length - 1]!.event).to.equal('end');
     expect(events.slice(1, -1).every((e) => e.event === 'interval')).to.equal(true);
     expect(events.length).to.be.at.least(4);
+    // -i 0: no intervals at all, the totals still there.
+    const quiet = await json('-t', '0.5', '-i', '0');
+    expect(quiet.intervals).to.deep.equal([]);
+    expect(quiet.end.sum_sent.bytes).to.be.above(0);
   });
 
   it('keeps serving after a client dies; says busy meanwhile', async () => {

@@ -299,7 +299,8 @@ export class Session {
       const rev = sum(!this.opts.sendsForward);
       if (rev) iv.sum_bidir_reverse = rev;
     }
-    this.opts.onInterval(iv);
+    // -i 0: no interval reports (the totals above were still kept).
+    if (this.opts.interval > 0) this.opts.onInterval(iv);
   }
 
   /** This side's totals per stream (after done). */
