@@ -218,6 +218,49 @@ describe('secure: SecureCore (virtual time)', () => {
     expect(t.got.a.map((p) => p.readUInt32BE(4))).to.deep.equal([3]);
   });
 
+  it('a peer that restarted (lost its sessions) gets a new handshake after keepalive + rekey timeout of unanswered data', () => {
+    const t = pair({ timers: { keepaliveTimeoutMs: 1000, rekeyTimeoutMs: 500 } });
+    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
+    t.pump(0);
+    expect(t.got.b).to.have.length(1);
+    // B restarts: a fresh core with the same key knows no session.
+    const bKey = (t.b as unknown as { local: { privateKey: Buffer } }).local.privateKey;
+    const fresh = new SecureCore(
+      { privateKey: bKey, peers: [{ publicKey: t.a.publicKey, endpoint: A_EP }], timers: { rekeyTimeoutMs: 500 } },
+      { transmit: (d, port, address) => t.wire.push({ datagram: d, from: B_EP, to: { address, port } }), deliver: (p) => t.got.b.push(p) },
+    );
+    let now = 10;
+    const initiationsBefore = t.a.stats.handshakeInitiations;
+    for (let i = 0; i < 40; i++, now += 50) {
+      t.a.send(ipPacket(100 + i), B_EP.port, B_EP.address, now);
+      for (const w of t.wire.splice(0)) {
+        if (w.to.port === B_EP.port) fresh.receive(w.datagram, w.from, now);
+        else t.a.receive(w.datagram, w.from, now);
+      }
+      t.a.tick(now);
+    }
+    expect(fresh.stats.drops.get('unknown_index')).to.be.greaterThan(10);
+    expect(t.a.stats.handshakeInitiations).to.equal(initiationsBefore + 1);
+    expect(fresh.stats.handshakesCompleted).to.equal(1);
+    // After the new handshake, data flows again.
+    expect(fresh.stats.opened).to.be.greaterThan(0);
+  });
+
+  it('a one-way flow: the receiver answers with a keepalive, so the sender does not re-handshake', () => {
+    const t = pair({ timers: { keepaliveTimeoutMs: 1000, rekeyTimeoutMs: 500 } });
+    let now = 0;
+    for (let i = 0; i < 200; i++, now += 50) {
+      t.a.send(ipPacket(i), B_EP.port, B_EP.address, now);
+      t.pump(now);
+      t.a.tick(now);
+      t.b.tick(now);
+      t.pump(now);
+    }
+    expect(t.got.b).to.have.length(200);
+    expect(t.a.stats.handshakeInitiations).to.equal(1);
+    expect(t.a.stats.keepalivesIn).to.be.within(5, 12);
+  });
+
   it('rate-limits initiations per source address before any DH', () => {
     const t = pair({ extra: { handshakeRate: 1, handshakeBurst: 2 } });
     t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
