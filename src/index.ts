@@ -21,6 +21,10 @@ export * as dgram from './udp/index.js';
 export * as wire from './wire/index.js';
 export * as chaos from './chaos/index.js';
 export * as sim from './sim/index.js';
+export { createHttpAgent, createHttpsAgent, serveOverlay, OverlayHttpAgent, OverlayHttpsAgent, type OverlayAgentOptions, type OverlayHttpsAgentOptions, type ServeOverlayOptions } from './apps/http.js';
+export { pump, type Pump, type PumpResult } from './apps/pump.js';
+export { forwardLocal, forwardRemote, type Forwarder, type LocalForwardOptions, type RemoteForwardOptions } from './apps/forward.js';
+export { createSocksServer, parseHostsFile, type SocksServer, type SocksServerOptions } from './apps/socks.js';
 
 export { Connection } from './tcp/connection.js';
 export { Listener } from './tcp/listener.js';

@@ -23,6 +23,7 @@ import { UsageError } from '../util/errors.js';
 import { parseEndpoint, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { listFlag, numberFlag, stringFlag, boolFlag, type FlagSpecs, type Parsed } from './args.js';
 import { startObservability, type Observability } from './observe.js';
+import { connectTimeoutFlag } from './connect-watch.js';
 import { decodeKey } from '../secure/keys.js';
 import { readKeyFile } from './keygen.js';
 import { withSecureObservers } from './secure-observe.js';
@@ -124,6 +125,9 @@ export async function hostFromFlags(p: Parsed): Promise<{ host: Host; observe: O
     await host.close();
     throw e;
   }
+  // Stopped by SIGINT/SIGTERM, whatever the command does: flush --pcap/--trace (runs after
+  // the command's own cleanups; closing twice is harmless).
+  onShutdown(() => observe.close());
   return { host, observe };
 }
 
@@ -149,6 +153,7 @@ export const catFlagSpecs: FlagSpecs = {
   cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'TCP: disable Nagle (send small writes at once)' },
   'classic-acks': { kind: 'boolean', description: 'TCP: ACK every second segment instead of once per receive burst (coalesceAcks: false)' },
+  'connect-timeout': connectTimeoutFlag,
 };
 
 /** `--cc NAME`, `--nodelay` and `--classic-acks` as TCP socket options; a bad name is a UsageError. */

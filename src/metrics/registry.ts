@@ -181,6 +181,17 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     ...s.secure.events,
   ]);
 
+  new Counter({
+    name: 'overlay_udp_kernel_drops_total',
+    help: "Datagrams the kernel dropped on a host's UDP socket (receive queue full, bad UDP checksum), from /proc/net/udp, by overlay address.",
+    labelNames: ['host'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of snapshot().links) if (l.kernelDrops !== undefined) this.inc({ host: l.host }, l.kernelDrops);
+    },
+  });
+
   const rtt = new FastHistogram('overlay_tcp_rtt_seconds', 'TCP round-trip time samples (all connections).', RTT_BUCKETS);
   registry.registerMetric(rtt as unknown as Parameters<Registry['registerMetric']>[0]);
   return {

@@ -12,6 +12,8 @@ import { makeError } from '../util/errors.js';
 import { decodeKey } from './keys.js';
 import { secureSnapshot, type SecureSnapshot } from './host-options.js';
 import { SecureCore, type SecureCoreOptions, type SecureEvent, type SecureStats } from './core.js';
+import { DATA_OVERHEAD } from './session.js';
+import type { KernelUdpStats } from '../link/kernel-udp.js';
 
 /** Sees every outer datagram (sealed) the link sends or receives, e.g. for --pcap-outer. */
 export type OuterTap = (direction: 'in' | 'out', datagram: Buffer, local: LinkRemote, remote: LinkRemote, timeMs: number) => void;
@@ -57,6 +59,19 @@ export class SecureLink implements Link {
   /** The UDP socket's own counters (outer datagrams). */
   get stats(): UdpLinkStats {
     return this.inner.stats;
+  }
+
+  get recvBufferGrant(): number {
+    return this.inner.recvBufferGrant;
+  }
+
+  /** Outer datagrams carry the secure header and tag on top of each packet. */
+  datagramCapacity(size: number): number | undefined {
+    return this.inner.datagramCapacity(size + DATA_OVERHEAD);
+  }
+
+  kernelStats(): KernelUdpStats | undefined {
+    return this.inner.kernelStats();
   }
 
   get secureStats(): SecureStats {
