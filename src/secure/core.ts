@@ -221,8 +221,16 @@ export class SecureCore {
 
   // ---- sending ----
 
-  /** Sends one IPv4 packet to the peer configured at address:port. Never throws. */
+  /** Sends one IPv4 packet to the peer configured at address:port. Never throws (failures are counted). */
   send(packet: Buffer, port: number, address: string, now: number): void {
+    try {
+      this.sendUnsafe(packet, port, address, now);
+    } catch {
+      this.drop('internal_error');
+    }
+  }
+
+  private sendUnsafe(packet: Buffer, port: number, address: string, now: number): void {
     const peer = this.byEndpoint.get(epKey(address, port));
     if (!peer) {
       if (!this.allowPlain) {
