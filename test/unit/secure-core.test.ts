@@ -99,6 +99,23 @@ describe('secure: SecureCore (virtual time)', () => {
     expect(t.a.stats.drops.size + t.b.stats.drops.size).to.equal(0);
   });
 
+  it('both sides initiate at once: both handshakes complete, every packet arrives, nothing is dropped', () => {
+    const t = pair();
+    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
+    t.b.send(ipPacket(2), A_EP.port, A_EP.address, 0);
+    expect(t.wire).to.have.length(2); // two initiations crossing
+    t.pump(1);
+    for (let i = 0; i < 20; i++) {
+      t.a.send(ipPacket(10 + i), B_EP.port, B_EP.address, 2 + i);
+      t.b.send(ipPacket(100 + i), A_EP.port, A_EP.address, 2 + i);
+      t.pump(2 + i);
+    }
+    expect(t.got.b.map((p) => p.readUInt32BE(4))).to.deep.equal([1, ...Array.from({ length: 20 }, (_, i) => 10 + i)]);
+    expect(t.got.a.map((p) => p.readUInt32BE(4))).to.deep.equal([2, ...Array.from({ length: 20 }, (_, i) => 100 + i)]);
+    expect(t.a.stats.handshakesCompleted).to.equal(2);
+    expect(Object.fromEntries([...t.a.stats.drops, ...t.b.stats.drops])).to.deep.equal({});
+  });
+
   it('a data message is the packet plus 32 bytes, and carries none of its plaintext', () => {
     const t = pair();
     t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
