@@ -15,7 +15,7 @@
  * handler and as an inventory source (connections, listeners, totals).
  */
 import type { HostLike, ProtocolHandler } from '../host/types.js';
-import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
+import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../observe/inventory.js';
 import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
 import { allocPacket } from '../util/slab.js';

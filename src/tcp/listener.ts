@@ -17,6 +17,7 @@
  */
 import { ACK, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import type { FourTuple, TcpConfig } from './types.js';
+import { countDrop, type DropCounts, type ListenerDropReason } from './drops.js';
 import { Connection, type ChildLink } from './connection.js';
 import { defaultIsnGenerator, type IsnGenerator } from './isn.js';
 import { rstFor } from './rst.js';
@@ -57,7 +58,8 @@ export class Listener {
   readonly local: { addr: number; port: number };
   readonly config: TcpConfig;
   /** Segments dropped by the listener, by reason. */
-  readonly drops: Record<string, number> = {};
+  /** Segments the listener discarded, by typed reason (drops.ts). */
+  readonly drops: DropCounts<ListenerDropReason> = {};
 
   private readonly isn: Pick<IsnGenerator, 'isn'>;
   private readonly tsOffset?: number;
@@ -233,7 +235,7 @@ export class Listener {
     }
   }
 
-  private drop(reason: string): void {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  private drop(reason: ListenerDropReason): void {
+    countDrop(this.drops, reason);
   }
 }

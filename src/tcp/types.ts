@@ -103,6 +103,17 @@ export interface TcpConfig {
   maxOutOfOrderBytes: number;
   /** Half-open: after the peer's FIN keep the write side open. */
   allowHalfOpen: boolean;
+  /**
+   * Loss recovery without SACK: 'tahoe' (go-back-N), 'reno' (RFC 5681) or 'newreno'
+   * (RFC 6582). Default: the congestion controller's (src/tcp/recovery/strategies.ts
+   * DEFAULT_RECOVERY). With SACK negotiated, recovery is RFC 6675 with RACK-TLP.
+   */
+  recovery?: 'tahoe' | 'reno' | 'newreno';
+  /**
+   * Debugging: rethrow an exception caught inside the core (it is always counted as
+   * drops.internal_error) instead of swallowing it. Default false.
+   */
+  debugRethrow?: boolean;
 }
 
 /** A TCP_INFO-like snapshot (what `socket.getInfo()` returns; times in ms). */
