@@ -5,7 +5,7 @@
  * read, so FIN-WAIT-2 lasts as long as it likes), and keepalive (RFC 1122 4.2.3.6), which
  * closes a connection whose peer has vanished.
  */
-import { ACK } from '../wire/tcp.js';
+import { ACK, FIN, type TcpSegment } from '../wire/tcp.js';
 import type { Connection } from './connection.js';
 import { seqAdd } from './seq.js';
 
@@ -30,6 +30,63 @@ export class Closing {
   /** TIME-WAIT starts (or restarts, for a retransmitted FIN: scenario 16). */
   restartTimeWait(): void {
     this.c.timers.set('timeWait', this.c.now + this.twoMsl);
+  }
+
+  /** The peer's FIN in sequence (eighth step): the state moves on. */
+  finArrives(): void {
+    const c = this.c;
+    switch (c.state) {
+      case 'SYN-RECEIVED':
+      case 'ESTABLISHED':
+        c.setState('CLOSE-WAIT');
+        break;
+      case 'FIN-WAIT-1':
+        if (c.snd.finAcked) this.enterTimeWait();
+        else c.setState('CLOSING');
+        break;
+      case 'FIN-WAIT-2':
+        this.enterTimeWait();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * After an acceptable ACK: the transitions the ACK of our FIN drives (FIN-WAIT-1 ->
+   * FIN-WAIT-2, CLOSING -> TIME-WAIT, LAST-ACK -> CLOSED) and TIME-WAIT's re-ACK of a
+   * retransmitted FIN. Returns false when the connection closed (the segment is done).
+   */
+  afterAck(seg: TcpSegment): boolean {
+    const c = this.c;
+    const finAcked = c.snd.finAcked;
+    switch (c.state) {
+      case 'FIN-WAIT-1':
+        if (finAcked) {
+          c.setState('FIN-WAIT-2');
+          this.armOrphanTimeout();
+        }
+        break;
+      case 'CLOSING':
+        if (finAcked) this.enterTimeWait();
+        break;
+      case 'LAST-ACK':
+        if (finAcked) {
+          c.enterClosed(undefined);
+          return false;
+        }
+        break;
+      case 'TIME-WAIT':
+        // Only a retransmitted FIN can arrive: ACK it and restart the 2*MSL timer.
+        if (seg.flags & FIN) {
+          c.rcv.ackNeeded = true;
+          this.restartTimeWait();
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
   }
 
   enterTimeWait(): void {
@@ -95,7 +152,7 @@ export class Keepalive {
     }
     if (this.probes >= c.config.keepAliveProbes) return false;
     this.probes++;
-    c.emit(c.ownSeg(seqAdd(c.snd.sndNxt, -1), ACK, EMPTY));
+    c.output.emit(c.output.ownSeg(seqAdd(c.snd.sndNxt, -1), ACK, EMPTY));
     c.timers.set('keepalive', c.now + c.config.keepAliveInterval);
     return true;
   }

@@ -13,8 +13,7 @@
  * connection never reads a clock, never sets a timer and never throws from input()/onTimer()
  * (an exception there is counted as internal_error, and rethrown with `debugRethrow`).
  */
-import { ACK, FIN, RST, SYN, segmentLength, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
-import { formatIpv4 } from '../wire/addr.js';
+import { ACK, FIN, RST, SYN, segmentLength, type TcpSegment } from '../wire/tcp.js';
 import { makeError } from '../util/errors.js';
 import { createCongestionControl } from './cc/index.js';
 import type { CongestionControl } from './cc/types.js';
@@ -25,16 +24,16 @@ import { defaultIsnGenerator } from './isn.js';
 import { Pacer } from './pacing.js';
 import { RateSampler } from './rate.js';
 import { Receiver } from './receiver.js';
-import { isDuplicateAck } from './recovery/dupack.js';
 import type { LossRecovery } from './recovery/loss-recovery.js';
-import { createLossRecovery, DEFAULT_RECOVERY } from './recovery/strategies.js';
+import { createLossRecovery } from './recovery/strategies.js';
 import { rstFor } from './rst.js';
 import { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
-import type { TxSegment } from './send.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.js';
 import { Timers, type TimerKind } from './timers.js';
-import type { ConnectionHooks, CwndReason, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo, TcpState } from './types.js';
+import type { ConnectionHooks, CwndReason, FourTuple, TcpConfig, TcpErrorCode, TcpInfo, TcpState } from './types.js';
+import { connectionInfo } from './info.js';
+import { Output } from './output.js';
 import { countDrop, type ConnectionDropReason, type ConnectionEvent, type DropCounts } from './drops.js';
 
 export { clampPeerMss } from './handshake.js';
@@ -85,9 +84,7 @@ export class Connection {
 
   private _state: TcpState = 'CLOSED';
   private _error?: TcpErrorCode;
-  private out: TcpSegment[] = [];
   private segmentsIn = 0;
-  private segmentsOut = 0;
   private challengeAckAt = -Infinity;
   /** input() held this connection's output for the end of a receive burst (endBurst()). */
   private held = false;
@@ -106,13 +103,8 @@ export class Connection {
   /** @internal */ recovery: LossRecovery;
   /** @internal */ readonly closing: Closing;
   /** @internal */ readonly keepalive: Keepalive;
+  /** @internal */ readonly output = new Output(this);
 
-  // ---- pending user events (emitted at the end of each entry point) ----
-  /** @internal */ evReadable = false;
-  /** @internal */ evWritable = false;
-  private evEstablished = false;
-  private evClosed = false;
-  private closedEmitted = false;
 
   private constructor(tuple: FourTuple, config: TcpConfig, now: number, opts: ConnectOptions) {
     this.tuple = tuple;
@@ -127,7 +119,7 @@ export class Connection {
     this.handshake = new Handshake(this, opts.tsOffset ?? 0);
     this.snd = new Sender(this, (opts.iss ?? 0) >>> 0, mss);
     this.rcv = new Receiver(this, mss);
-    this.recovery = createLossRecovery(this, this.recoveryStyle(), false);
+    this.recovery = createLossRecovery(this, this.handshake.recoveryStyle(), false);
     this.closing = new Closing(this);
     this.keepalive = new Keepalive(this);
   }
@@ -152,7 +144,7 @@ export class Connection {
     c.handshake.passive = true;
     c._state = 'LISTEN';
     c.segmentsIn++;
-    c.takePeerSyn(syn);
+    c.handshake.takePeerSyn(syn);
     c.setState('SYN-RECEIVED');
     c.snd.sendSyn();
     c.flush();
@@ -165,22 +157,8 @@ export class Connection {
    */
   static fromSynCookie(tuple: FourTuple, config: TcpConfig, ack: TcpSegment, negotiated: CookieOptions, now: number, opts: ConnectOptions = {}): Connection {
     const c = new Connection(tuple, config, now, { ...opts, iss: seqAdd(ack.ack, -1) });
-    const snd = c.snd;
-    const rcv = c.rcv;
-    c.handshake.passive = true;
-    rcv.irs = seqAdd(ack.seq, -1);
-    rcv.rcvNxt = ack.seq >>> 0;
-    snd.sndUna = ack.ack >>> 0;
-    snd.sndNxt = ack.ack >>> 0;
-    snd.sendBase = ack.ack >>> 0;
-    c.handshake.takeCookie(negotiated, ack);
-    c.negotiated();
-    snd.setWindow(ack.window * c.handshake.sndScale, ack.seq >>> 0, ack.ack >>> 0);
-    rcv.rcvAdv = seqAdd(rcv.rcvNxt, Math.min(config.rcvBuf, 65535 * 2 ** c.handshake.rcvWscale));
-    c.handshake.lastAckSent = rcv.rcvNxt;
     c._state = 'LISTEN';
-    c.setState('ESTABLISHED');
-    c.evEstablished = true;
+    c.handshake.fromCookie(ack, negotiated);
     c.flush();
     return c;
   }
@@ -264,9 +242,7 @@ export class Connection {
 
   /** Segments to transmit now, in order (the driver encodes them); clears the queue. */
   takeOutput(): TcpSegment[] {
-    const o = this.out;
-    this.out = [];
-    return o;
+    return this.output.take();
   }
 
   // =====================================================================================
@@ -398,43 +374,7 @@ export class Connection {
 
   getInfo(now: number): TcpInfo {
     void now;
-    const snd = this.snd;
-    const rcv = this.rcv;
-    const pacing = this.pacer.rateBytesPerMs();
-    const info: TcpInfo = {
-      state: this._state,
-      localAddress: formatIpv4(this.tuple.localAddr),
-      localPort: this.tuple.localPort,
-      remoteAddress: formatIpv4(this.tuple.remoteAddr),
-      remotePort: this.tuple.remotePort,
-      cc: this.cc.name,
-      mss: snd.sndMss,
-      cwnd: this.cc.cwnd,
-      ssthresh: this.cc.ssthresh,
-      srtt: this.rtt.srtt,
-      rttvar: this.rtt.rttvar,
-      rto: this.rtt.rto,
-      minRtt: Number.isFinite(this.rtt.minRtt) ? this.rtt.minRtt : 0,
-      sndUna: snd.sndUna,
-      sndNxt: snd.sndNxt,
-      rcvNxt: rcv.rcvNxt,
-      sndWnd: snd.sndWnd,
-      rcvWnd: rcv.offered,
-      bytesInFlight: snd.flightSize(),
-      sendQueue: snd.sendQ.length,
-      recvQueue: rcv.rcvQ.length,
-      outOfOrderBytes: rcv.reasm.size,
-      retransmits: { ...snd.retransmits },
-      segmentsIn: this.segmentsIn,
-      segmentsOut: this.segmentsOut,
-      bytesSent: snd.bytesSent,
-      bytesReceived: rcv.bytesReceived,
-      bytesAcked: snd.bytesAcked,
-      inRecovery: this.recovery.inRecovery,
-    };
-    if (pacing !== undefined) info.pacingRate = pacing * 1000;
-    if (this.rate.lastRate > 0) info.deliveryRate = this.rate.lastRate;
-    return info;
+    return connectionInfo(this, this._state, this.segmentsIn, this.output.segmentsOut);
   }
 
   /** The congestion-control instance (read-only use: tests, metrics). */
@@ -467,79 +407,15 @@ export class Connection {
       case 'LISTEN': {
         // 3.10.7.1: everything but a RST gets a RST.
         const r = rstFor(seg);
-        if (r) this.emit(r);
+        if (r) this.output.emit(r);
         return;
       }
       case 'SYN-SENT':
-        this.synSentArrives(seg);
+        this.handshake.synSentArrives(seg);
         return;
       default:
         this.synchronizedArrives(seg);
     }
-  }
-
-  /** RFC 9293 3.10.7.3. */
-  private synSentArrives(seg: TcpSegment): void {
-    const snd = this.snd;
-    let ackOk = false;
-    // First: check the ACK bit.
-    if (seg.flags & ACK) {
-      if (seqLe(seg.ack, snd.iss) || seqGt(seg.ack, snd.sndNxt)) {
-        // Scenario 5: unacceptable ACK -> <SEQ=SEG.ACK><CTL=RST> unless it is a RST.
-        if (!(seg.flags & RST)) this.emit(this.bareSeg(seg.ack >>> 0, RST));
-        this.drop('syn_sent_bad_ack');
-        return;
-      }
-      ackOk = true; // SND.UNA < SEG.ACK =< SND.NXT (SND.UNA = ISS here)
-    }
-    // Second: the RST bit (only with an acceptable ACK; RFC 5961 3: not without one).
-    if (seg.flags & RST) {
-      if (ackOk) this.enterClosed('ECONNREFUSED');
-      else this.drop('syn_sent_rst_no_ack');
-      return;
-    }
-    // Fourth: the SYN bit.
-    if (!(seg.flags & SYN)) {
-      this.drop('syn_sent_no_syn');
-      return;
-    }
-    this.takePeerSyn(seg);
-    if (ackOk) {
-      snd.processNewAck(seg.ack >>> 0, this.handshake.tsOk ? seg.options.ts?.ecr : undefined);
-      this.establish();
-      this.rcv.ackNeeded = true;
-      // Data or FIN carried by the SYN-ACK (RFC 9293 3.10.7.3: "continue processing at the sixth step").
-      if (seg.payload.length > 0 || seg.flags & FIN) this.processText(seqAdd(seg.seq, 1), seg.payload, (seg.flags & FIN) !== 0);
-    } else {
-      // Simultaneous open (scenario 8): SYN-RECEIVED and <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
-      this.setState('SYN-RECEIVED');
-      snd.resendSyn();
-    }
-  }
-
-  /** Records the peer's SYN: IRS, the negotiated options, the first window (never scaled, RFC 7323 2.2). */
-  private takePeerSyn(seg: TcpSegment): void {
-    const rcv = this.rcv;
-    rcv.irs = seg.seq >>> 0;
-    rcv.rcvNxt = seqAdd(seg.seq, 1);
-    this.handshake.lastAckSent = rcv.rcvNxt;
-    this.handshake.takeSyn(seg);
-    this.negotiated();
-    this.snd.setWindow(seg.window, seg.seq >>> 0, seg.ack >>> 0);
-    rcv.rcvAdv = seqAdd(rcv.rcvNxt, rcv.synWindow());
-  }
-
-  /** The options are known: segment sizes and the loss-recovery strategy follow from them. */
-  private negotiated(): void {
-    const mss = this.handshake.sendMss();
-    this.snd.sndMss = mss;
-    this.rcv.rcvMss = this.handshake.recvMss();
-    this.ccCall('init', () => this.cc.setMss(mss));
-    this.recovery = createLossRecovery(this, this.recoveryStyle(), this.handshake.sackOk);
-  }
-
-  private recoveryStyle(): 'tahoe' | 'reno' | 'newreno' {
-    return this.config.recovery ?? DEFAULT_RECOVERY[this.config.cc];
   }
 
   /** RFC 9293 3.10.7.4: SYN-RECEIVED and every synchronized state. */
@@ -678,7 +554,7 @@ export class Connection {
     if (this._state === 'SYN-RECEIVED') {
       if (!snd.acceptableAck(ack)) {
         // Scenario 6: unacceptable ACK in SYN-RECEIVED -> <SEQ=SEG.ACK><CTL=RST>.
-        this.emit(this.bareSeg(ack, RST));
+        this.output.emit(this.output.bareSeg(ack, RST));
         this.drop('syn_received_bad_ack');
         return false;
       }
@@ -688,7 +564,7 @@ export class Connection {
         return false;
       }
       snd.setWindow(seg.window * scale, seg.seq >>> 0, ack);
-      this.establish();
+      this.handshake.establish();
     }
 
     // RFC 5961 5.2: acceptable ACKs are in [SND.UNA - MAX.SND.WND, SND.NXT].
@@ -707,79 +583,15 @@ export class Connection {
     const tr = this.hooks.onTrace;
     if (tr) tr({ type: 'ack', t: this.now, ack, window: seg.window * scale, sack: seg.options.sack });
 
-    const prevWnd = snd.sndWnd;
-    const priorInFlight = snd.flightSize();
-    // Bytes acknowledged by the ACK that ends recovery do not grow cwnd (RFC 6582 3.2 step 3).
-    const wasInRecovery = rec.inRecovery;
-    const hadOutstanding = snd.rtxQ.length > 0;
-    const tsEcr = this.handshake.tsOk ? seg.options.ts?.ecr : undefined;
-    // SACK information first (RFC 6675): blocks above the cumulative ACK.
-    const delivered: TxSegment[] = [];
-    const sacked = rec.applySackBlocks(seg, ack, delivered);
-
-    const advanced = seqGt(ack, snd.sndUna);
-    if (advanced) {
-      // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
-      // the ones delivered by this cumulative ACK count now.
-      for (const s of snd.processNewAck(ack, tsEcr)) if (!s.sacked) delivered.push(s);
-    }
-
-    // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
-    snd.windowUpdate(seg, ack, scale);
-    // Any acceptable ACK answers our probes (the connection stays open while they are ACKed).
-    snd.persistProbes = 0;
-
-    // Loss detection and recovery.
-    if (!advanced) {
-      const dup = isDuplicateAck({
-        seg,
-        sndUna: snd.sndUna,
-        outstanding: hadOutstanding,
-        window: seg.window * scale,
-        prevWindow: prevWnd,
-        newSackInfo: sacked.newSackInfo,
-      });
-      if (dup) rec.onDuplicateAck();
-    }
-    rec.onDelivered(delivered, seg);
-
-    // Rate sample and congestion control.
-    if (delivered.length > 0) snd.onDelivered(delivered, tsEcr, priorInFlight, sacked.newlySacked, advanced, wasInRecovery);
-    snd.lastRttSample = undefined;
+    snd.onAcceptableAck(seg, ack, scale);
 
     // State transitions driven by the ACK of our FIN.
-    const finAcked = snd.finAcked;
-    switch (this._state) {
-      case 'FIN-WAIT-1':
-        if (finAcked) {
-          this.setState('FIN-WAIT-2');
-          this.closing.armOrphanTimeout();
-        }
-        break;
-      case 'CLOSING':
-        if (finAcked) this.closing.enterTimeWait();
-        break;
-      case 'LAST-ACK':
-        if (finAcked) {
-          this.enterClosed(undefined);
-          return false;
-        }
-        break;
-      case 'TIME-WAIT':
-        // Only a retransmitted FIN can arrive: ACK it and restart the 2*MSL timer.
-        if (seg.flags & FIN) {
-          this.rcv.ackNeeded = true;
-          this.closing.restartTimeWait();
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
+    return this.closing.afterAck(seg);
   }
 
   /** Seventh and eighth steps: text and FIN, in sequence or into reassembly. */
-  private processText(seq: number, payload: Buffer, fin: boolean): void {
+  /** @internal */
+  processText(seq: number, payload: Buffer, fin: boolean): void {
     if (!RECEIVING.has(this._state)) {
       // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer already sent FIN; ignore text.
       if (fin && this._state !== 'TIME-WAIT') this.rcv.ackNeeded = true;
@@ -791,26 +603,7 @@ export class Connection {
       this.enterClosed('ECONNRESET');
       return;
     }
-    if (this.rcv.acceptText(seq, payload, fin)) this.finArrives();
-  }
-
-  /** The peer's FIN in sequence (eighth step): the state moves on. */
-  private finArrives(): void {
-    switch (this._state) {
-      case 'SYN-RECEIVED':
-      case 'ESTABLISHED':
-        this.setState('CLOSE-WAIT');
-        break;
-      case 'FIN-WAIT-1':
-        if (this.snd.finAcked) this.closing.enterTimeWait();
-        else this.setState('CLOSING');
-        break;
-      case 'FIN-WAIT-2':
-        this.closing.enterTimeWait();
-        break;
-      default:
-        break;
-    }
+    if (this.rcv.acceptText(seq, payload, fin)) this.closing.finArrives();
   }
 
   // =====================================================================================
@@ -825,7 +618,7 @@ export class Connection {
     if ((rcv.ackNeeded || rcv.ackSoon) && SYNCHRONIZED.has(this._state) && this._state !== 'SYN-RECEIVED') this.sendAck();
     rcv.ackNeeded = false;
     rcv.ackSoon = false;
-    this.emitEvents();
+    this.output.emitEvents();
   }
 
   private flushSafely(): void {
@@ -846,30 +639,6 @@ export class Connection {
     }
   }
 
-  private emitEvents(): void {
-    const h = this.hooks;
-    if (this.evEstablished) {
-      this.evEstablished = false;
-      // The listener learns first (accept queue), then the owner of the hooks.
-      this.childLink?.established(this);
-      h.onEstablished?.();
-    }
-    if (this.evReadable) {
-      this.evReadable = false;
-      h.onReadable?.();
-    }
-    if (this.evWritable) {
-      this.evWritable = false;
-      if (this._state !== 'CLOSED') h.onWritable?.();
-    }
-    if (this.evClosed && !this.closedEmitted) {
-      this.evClosed = false;
-      this.closedEmitted = true;
-      this.childLink?.closed(this);
-      h.onClosed?.(this._error);
-    }
-  }
-
   /** @internal Whether our FIN may leave with the data (the user half-closed and we are past the handshake). */
   get finMaySend(): boolean {
     const st = this._state;
@@ -881,48 +650,13 @@ export class Connection {
     return SENDING.has(this._state);
   }
 
-  /**
-   * @internal A segment from this connection: SEQ, RCV.NXT as ACK, the window and, with SACK,
-   * the SACK/D-SACK blocks (an ACK); the timestamp option when negotiated.
-   */
-  ownSeg(seq: number, flags: number, payload: Buffer): TcpSegment {
-    const hs = this.handshake;
-    const rcv = this.rcv;
-    const o: TcpOptions = {};
-    if (hs.tsOk && !(flags & RST)) o.ts = { val: hs.tsNow(), ecr: hs.tsRecent };
-    let window = 0;
-    if (flags & ACK) {
-      window = rcv.advertise();
-      hs.lastAckSent = rcv.rcvNxt;
-      rcv.onAckSent();
-      if (hs.sackOk && !(flags & RST)) rcv.addSackBlocks(o, payload.length, this.snd.sndMss);
-    }
-    return {
-      srcPort: this.tuple.localPort,
-      dstPort: this.tuple.remotePort,
-      seq: seq >>> 0,
-      ack: flags & ACK ? rcv.rcvNxt : 0,
-      flags,
-      window,
-      urgent: 0,
-      options: o,
-      payload,
-    };
-  }
-
-  /** <SEQ=seq><CTL=flags> with no ACK, window or options (the RSTs of scenarios 5 and 6). */
-  private bareSeg(seq: number, flags: number): TcpSegment {
-    const { localPort, remotePort } = this.tuple;
-    return { srcPort: localPort, dstPort: remotePort, seq: seq >>> 0, ack: 0, flags, window: 0, urgent: 0, options: {}, payload: EMPTY };
-  }
-
   private sendAck(): void {
     if (this._state === 'CLOSED' || this._state === 'SYN-SENT' || this._state === 'LISTEN') return;
-    this.emit(this.ownSeg(this.snd.sndNxt, ACK, EMPTY));
+    this.output.emit(this.output.ownSeg(this.snd.sndNxt, ACK, EMPTY));
   }
 
   private sendRst(): void {
-    this.emit(this.ownSeg(this.snd.sndNxt, RST | ACK, EMPTY));
+    this.output.emit(this.output.ownSeg(this.snd.sndNxt, RST | ACK, EMPTY));
   }
 
   /** RFC 5961 7: challenge ACKs are rate limited per connection. */
@@ -934,24 +668,6 @@ export class Connection {
     this.challengeAckAt = this.now;
     countDrop(this.events, why === 'syn' ? 'challenge_ack_syn' : 'challenge_ack_rst');
     this.sendAck();
-  }
-
-  /** @internal Queues a segment for takeOutput() (and traces it). */
-  emit(seg: TcpSegment, retransmit?: RetransmitKind): void {
-    this.out.push(seg);
-    this.segmentsOut++;
-    const tr = this.hooks.onTrace;
-    if (tr) {
-      const ev: { type: 'send'; t: number; seq: number; len: number; flags: number; retransmit?: RetransmitKind } = {
-        type: 'send',
-        t: this.now,
-        seq: seg.seq,
-        len: seg.payload.length,
-        flags: seg.flags,
-      };
-      if (retransmit) ev.retransmit = retransmit;
-      tr(ev);
-    }
   }
 
   // =====================================================================================
@@ -1010,18 +726,8 @@ export class Connection {
     if (tr) tr({ type: 'state', t: this.now, from, to });
   }
 
-  private establish(): void {
-    // RFC 6298 5.7: a lost SYN without an RTT sample leaves a 3 s RTO for the data phase.
-    if (this.handshake.synRetransmitted && !this.rtt.hasSample) this.rtt.synRetransmitted();
-    this.setState('ESTABLISHED');
-    this.evEstablished = true;
-    const rcv = this.rcv;
-    if (rcv.rcvAdv === 0 || seqLt(rcv.rcvAdv, rcv.rcvNxt)) rcv.rcvAdv = seqAdd(rcv.rcvNxt, rcv.synWindow());
-    if (this.snd.finQueued) this.setState('FIN-WAIT-1');
-    this.keepalive.arm();
-  }
-
-  private enterClosed(err: TcpErrorCode | undefined): void {
+  /** @internal */
+  enterClosed(err: TcpErrorCode | undefined): void {
     if (this._state === 'CLOSED') return;
     if (err) this._error = err;
     this.setState('CLOSED');
@@ -1029,8 +735,8 @@ export class Connection {
     this.snd.clearQueue();
     this.rcv.reasm.clear();
     this.snd.sendQ.clear();
-    this.evClosed = true;
-    if (this.rcv.finReceived || err) this.evReadable = true;
+    this.output.evClosed = true;
+    if (this.rcv.finReceived || err) this.output.evReadable = true;
   }
 
   /** allowHalfOpen false: once the reader has seen EOF, our side ends too (node's semantics). */

@@ -5,11 +5,12 @@
  * 5), and our SYN / SYN-ACK. The state transitions of the handshake are the connection's
  * (RFC 9293 3.10.7.2-3.10.7.3); this part holds what they negotiate.
  */
-import { ACK, RST, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
+import { ACK, FIN, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
+import { createLossRecovery, DEFAULT_RECOVERY } from './recovery/strategies.js';
 import { DEFAULT_PEER_MSS, MIN_PEER_MSS } from './config.js';
 import type { Connection } from './connection.js';
 import { MAX_WINDOW_FIELD, TS_OPTION_LEN } from './receiver.js';
-import { seqGe, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 
 /** Largest window-scale shift (RFC 7323 2.3). */
 export const MAX_WSCALE = 14;
@@ -74,8 +75,31 @@ export class Handshake {
     this.peerMss = clampPeerMss(o.mss);
   }
 
+  /**
+   * A connection completed by a SYN cookie (RFC 4987 3.6): the ACK `ack` answered our cookie
+   * SYN-ACK (ISS = SEG.ACK-1); the options are what the cookie restored. Ends ESTABLISHED.
+   */
+  fromCookie(ack: TcpSegment, negotiated: CookieOptions): void {
+    const c = this.c;
+    const snd = c.snd;
+    const rcv = c.rcv;
+    this.passive = true;
+    rcv.irs = seqAdd(ack.seq, -1);
+    rcv.rcvNxt = ack.seq >>> 0;
+    snd.sndUna = ack.ack >>> 0;
+    snd.sndNxt = ack.ack >>> 0;
+    snd.sendBase = ack.ack >>> 0;
+    this.takeCookie(negotiated, ack);
+    this.negotiated();
+    snd.setWindow(ack.window * this.sndScale, ack.seq >>> 0, ack.ack >>> 0);
+    rcv.rcvAdv = seqAdd(rcv.rcvNxt, Math.min(c.config.rcvBuf, MAX_WINDOW_FIELD * 2 ** this.rcvWscale));
+    this.lastAckSent = rcv.rcvNxt;
+    c.setState('ESTABLISHED');
+    c.output.evEstablished = true;
+  }
+
   /** The options a SYN cookie restored, with the timestamps of the completing ACK. */
-  takeCookie(negotiated: CookieOptions, ack: TcpSegment): void {
+  private takeCookie(negotiated: CookieOptions, ack: TcpSegment): void {
     const cfg = this.c.config;
     this.sackOk = !!negotiated.sackPermitted && cfg.sack;
     this.tsOk = !!negotiated.ts && cfg.timestamps && ack.options.ts !== undefined;
@@ -120,6 +144,87 @@ export class Handshake {
       this.tsRecent = ts.val >>> 0;
       this.tsRecentValid = true;
     }
+  }
+
+  /** RFC 9293 3.10.7.3. */
+  synSentArrives(seg: TcpSegment): void {
+    const c = this.c;
+    const snd = c.snd;
+    let ackOk = false;
+    // First: check the ACK bit.
+    if (seg.flags & ACK) {
+      if (seqLe(seg.ack, snd.iss) || seqGt(seg.ack, snd.sndNxt)) {
+        // Scenario 5: unacceptable ACK -> <SEQ=SEG.ACK><CTL=RST> unless it is a RST.
+        if (!(seg.flags & RST)) c.output.emit(c.output.bareSeg(seg.ack >>> 0, RST));
+        c.drop('syn_sent_bad_ack');
+        return;
+      }
+      ackOk = true; // SND.UNA < SEG.ACK =< SND.NXT (SND.UNA = ISS here)
+    }
+    // Second: the RST bit (only with an acceptable ACK; RFC 5961 3: not without one).
+    if (seg.flags & RST) {
+      if (ackOk) c.enterClosed('ECONNREFUSED');
+      else c.drop('syn_sent_rst_no_ack');
+      return;
+    }
+    // Fourth: the SYN bit.
+    if (!(seg.flags & SYN)) {
+      c.drop('syn_sent_no_syn');
+      return;
+    }
+    this.takePeerSyn(seg);
+    if (ackOk) {
+      snd.processNewAck(seg.ack >>> 0, this.tsOk ? seg.options.ts?.ecr : undefined);
+      this.establish();
+      c.rcv.ackNeeded = true;
+      // Data or FIN carried by the SYN-ACK (RFC 9293 3.10.7.3: "continue processing at the sixth step").
+      if (seg.payload.length > 0 || seg.flags & FIN) c.processText(seqAdd(seg.seq, 1), seg.payload, (seg.flags & FIN) !== 0);
+    } else {
+      // Simultaneous open (scenario 8): SYN-RECEIVED and <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+      c.setState('SYN-RECEIVED');
+      snd.resendSyn();
+    }
+  }
+
+  /** Records the peer's SYN: IRS, the negotiated options, the first window (never scaled, RFC 7323 2.2). */
+  takePeerSyn(seg: TcpSegment): void {
+    const c = this.c;
+    const rcv = c.rcv;
+    rcv.irs = seg.seq >>> 0;
+    rcv.rcvNxt = seqAdd(seg.seq, 1);
+    this.lastAckSent = rcv.rcvNxt;
+    this.takeSyn(seg);
+    this.negotiated();
+    c.snd.setWindow(seg.window, seg.seq >>> 0, seg.ack >>> 0);
+    rcv.rcvAdv = seqAdd(rcv.rcvNxt, rcv.synWindow());
+  }
+
+  /** The options are known: segment sizes and the loss-recovery strategy follow from them. */
+  negotiated(): void {
+    const c = this.c;
+    const mss = this.sendMss();
+    c.snd.sndMss = mss;
+    c.rcv.rcvMss = this.recvMss();
+    c.ccCall('init', () => c.cc.setMss(mss));
+    c.recovery = createLossRecovery(c, this.recoveryStyle(), this.sackOk);
+  }
+
+  recoveryStyle(): 'tahoe' | 'reno' | 'newreno' {
+    const c = this.c;
+    return c.config.recovery ?? DEFAULT_RECOVERY[c.config.cc];
+  }
+
+  /** The handshake completed (RFC 6298 5.7; a FIN queued meanwhile now leaves). */
+  establish(): void {
+    const c = this.c;
+    // RFC 6298 5.7: a lost SYN without an RTT sample leaves a 3 s RTO for the data phase.
+    if (this.synRetransmitted && !c.rtt.hasSample) c.rtt.synRetransmitted();
+    c.setState('ESTABLISHED');
+    c.output.evEstablished = true;
+    const rcv = c.rcv;
+    if (rcv.rcvAdv === 0 || seqLt(rcv.rcvAdv, rcv.rcvNxt)) rcv.rcvAdv = seqAdd(rcv.rcvNxt, rcv.synWindow());
+    if (c.snd.finQueued) c.setState('FIN-WAIT-1');
+    c.keepalive.arm();
   }
 
   /** Our SYN or SYN-ACK with its options (only those the peer's SYN offered, for a SYN-ACK). */

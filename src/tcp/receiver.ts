@@ -138,7 +138,7 @@ export class Receiver {
       this.bytesReceived += payload.length;
       this.unackedBytes += payload.length;
       if (payload.length > this.rcvMss) this.rcvMss = payload.length;
-      c.evReadable = true;
+      c.output.evReadable = true;
     }
     if (!gotFin && !this.reasm.isEmpty) {
       const d = this.reasm.drain(this.rcvNxt);
@@ -150,13 +150,13 @@ export class Receiver {
         }
         this.rcvNxt = d.fin ? seqAdd(d.rcvNxt, -1) : d.rcvNxt;
         gotFin = d.fin;
-        c.evReadable = true;
+        c.output.evReadable = true;
       }
     }
     if (gotFin) {
       this.rcvNxt = seqAdd(this.rcvNxt, 1);
       this.finReceived = true;
-      c.evReadable = true;
+      c.output.evReadable = true;
       this.ackNeeded = true;
       this.reasm.clear();
       return true;

@@ -13,6 +13,7 @@
  */
 import { ACK, FIN, PSH, SYN, type TcpSegment } from '../wire/tcp.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
+import { isDuplicateAck } from './recovery/dupack.js';
 import type { Connection } from './connection.js';
 import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
@@ -107,6 +108,55 @@ export class Sender {
   }
 
   /**
+   * RFC 9293 3.10.7.4 fifth step for an acceptable ACK (SND.UNA - MAX.SND.WND <= SEG.ACK <=
+   * SND.NXT): SACK blocks first (RFC 6675), then the cumulative ACK, the window update, loss
+   * detection (duplicate ACKs, RACK) and the rate sample and congestion control.
+   */
+  onAcceptableAck(seg: TcpSegment, ack: number, scale: number): void {
+    const c = this.c;
+    const rec = c.recovery;
+    const prevWnd = this.sndWnd;
+    const priorInFlight = this.flightSize();
+    // Bytes acknowledged by the ACK that ends recovery do not grow cwnd (RFC 6582 3.2 step 3).
+    const wasInRecovery = rec.inRecovery;
+    const hadOutstanding = this.rtxQ.length > 0;
+    const tsEcr = c.handshake.tsOk ? seg.options.ts?.ecr : undefined;
+    // SACK information first (RFC 6675): blocks above the cumulative ACK.
+    const delivered: TxSegment[] = [];
+    const sacked = rec.applySackBlocks(seg, ack, delivered);
+
+    const advanced = seqGt(ack, this.sndUna);
+    if (advanced) {
+      // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
+      // the ones delivered by this cumulative ACK count now.
+      for (const s of this.processNewAck(ack, tsEcr)) if (!s.sacked) delivered.push(s);
+    }
+
+    // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
+    this.windowUpdate(seg, ack, scale);
+    // Any acceptable ACK answers our probes (the connection stays open while they are ACKed).
+    this.persistProbes = 0;
+
+    // Loss detection and recovery.
+    if (!advanced) {
+      const dup = isDuplicateAck({
+        seg,
+        sndUna: this.sndUna,
+        outstanding: hadOutstanding,
+        window: seg.window * scale,
+        prevWindow: prevWnd,
+        newSackInfo: sacked.newSackInfo,
+      });
+      if (dup) rec.onDuplicateAck();
+    }
+    rec.onDelivered(delivered, seg);
+
+    // Rate sample and congestion control.
+    if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, sacked.newlySacked, advanced, wasInRecovery);
+    this.lastRttSample = undefined;
+  }
+
+  /**
    * SND.UNA advances to `ack`: frees the send buffer, takes an RTT sample (Karn, or the
    * timestamp echo for a retransmitted segment), restarts the RTO and tells loss recovery.
    * Returns the segments fully acknowledged.
@@ -151,7 +201,7 @@ export class Sender {
     if (dataAcked > 0) {
       this.sendQ.consume(dataAcked);
       this.sendBase = seqAdd(this.sendBase, dataAcked);
-      c.evWritable = true;
+      c.output.evWritable = true;
     }
     this.bytesAcked += dataAcked;
     this.sndUna = ack;
@@ -182,7 +232,7 @@ export class Sender {
    * Delivery-rate sample and congestion control for an ACK that delivered `delivered`
    * (newly SACKed or cumulatively acknowledged segments).
    */
-  onDelivered(delivered: TxSegment[], tsEcr: number | undefined, priorInFlight: number, newlySacked: number, advanced: boolean, wasInRecovery: boolean): void {
+  private onDelivered(delivered: TxSegment[], tsEcr: number | undefined, priorInFlight: number, newlySacked: number, advanced: boolean, wasInRecovery: boolean): void {
     const c = this.c;
     const cc = c.cc;
     for (const s of delivered) c.rate.onDelivered(s, c.now, karnSafe(s, tsEcr));
@@ -320,9 +370,9 @@ export class Sender {
       this.finSeq = seqAdd(this.sndNxt, n);
     }
     this.sndNxt = txEnd(s);
-    const out = c.ownSeg(s.seq, flags, payload);
+    const out = c.output.ownSeg(s.seq, flags, payload);
     s.tsVal = out.options.ts?.val;
-    c.emit(out);
+    c.output.emit(out);
     this.bytesSent += n;
     if (n > 0) {
       this.lastDataSentAt = c.now;
@@ -352,9 +402,9 @@ export class Sender {
     if (s.len > 0) this.lastDataSentAt = c.now;
     s.retransmits++;
     c.recovery.onRetransmit(s, kind);
-    const seg = s.syn ? c.handshake.synSegment(flags) : c.ownSeg(s.seq, flags, payload);
+    const seg = s.syn ? c.handshake.synSegment(flags) : c.output.ownSeg(s.seq, flags, payload);
     s.tsVal = seg.options.ts?.val;
-    c.emit(seg, kind);
+    c.output.emit(seg, kind);
     if (kind) this.retransmits[kind]++;
     // A repair of the head segment restarts the RTO (as Linux does): the timer guards that
     // transmission, so a lost fast/RACK retransmission of SND.UNA gets one RTO to be found
@@ -372,7 +422,7 @@ export class Sender {
     this.lastProgressAt = c.now;
     const seg = c.handshake.synSegment(c.state === 'SYN-SENT' ? SYN : SYN | ACK);
     s.tsVal = seg.options.ts?.val;
-    c.emit(seg);
+    c.output.emit(seg);
     this.armRto(false);
   }
 
@@ -445,7 +495,7 @@ export class Sender {
       this.sendNew(Infinity, true, c.pacer.rateBytesPerMs());
     } else {
       // Zero-window probe: <SEQ=SND.UNA-1>, no data; the peer answers with its window.
-      c.emit(c.ownSeg(seqAdd(this.sndUna, -1), ACK, EMPTY), 'probe');
+      c.output.emit(c.output.ownSeg(seqAdd(this.sndUna, -1), ACK, EMPTY), 'probe');
       this.retransmits.probe++;
       this.persistProbes++;
       if (this.persistBackoff < MAX_PERSIST_BACKOFF) this.persistBackoff++;
