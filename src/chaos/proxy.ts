@@ -462,8 +462,4 @@ export async function createProxy(config: ProxyConfig): Promise<Proxy> {
   return proxy;
 }
 
-export function formatEndpoint(e: Endpoint): string {
-  return `${e.address}:${e.port}`;
-}
-
 

@@ -549,7 +549,6 @@ export class Connection {
   private ackArrives(seg: TcpSegment): boolean {
     const ack = seg.ack >>> 0;
     const snd = this.snd;
-    const rec = this.recovery;
     const scale = this.handshake.sndScale;
     if (this._state === 'SYN-RECEIVED') {
       if (!snd.acceptableAck(ack)) {
@@ -761,6 +760,7 @@ export class Connection {
   /** @internal Counts a drop or refusal by its typed reason. */
   drop(reason: ConnectionDropReason): void {
     countDrop(this.drops, reason);
+    this.hooks.onDrop?.(reason);
   }
 }
 

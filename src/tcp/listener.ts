@@ -53,6 +53,8 @@ export class Listener {
   synBacklog: number;
   /** Called when a child reached the accept queue. */
   onAcceptable?: () => void;
+  /** Told of every segment the listener discards (the driver counts them at the host). */
+  onDrop?: (reason: ListenerDropReason) => void;
   /** Set (or replace) the SYN-cookie hook at any time. */
   synCookies?: SynCookieHook;
   readonly local: { addr: number; port: number };
@@ -237,5 +239,6 @@ export class Listener {
 
   private drop(reason: ListenerDropReason): void {
     countDrop(this.drops, reason);
+    this.onDrop?.(reason);
   }
 }

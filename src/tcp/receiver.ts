@@ -5,7 +5,7 @@
  * RFC 1122 4.2.3.2, RFC 5681 4.2), and the SACK / D-SACK blocks of our ACKs (RFC 2018,
  * RFC 2883).
  */
-import type { SackBlock, TcpOptions } from '../wire/tcp.js';
+import { TCP_MAX_OPTIONS, type SackBlock, type TcpOptions } from '../wire/tcp.js';
 import type { Connection } from './connection.js';
 import { Reassembly, receiveWindow } from './receive.js';
 import { ByteQueue } from './send.js';
@@ -13,8 +13,6 @@ import { seqAdd, seqDiff, seqGt, seqLe } from './seq.js';
 
 /** The largest window field (RFC 9293: 16 bits). */
 export const MAX_WINDOW_FIELD = 65535;
-/** TCP option space, bytes (the data offset allows 60-byte headers). */
-const MAX_OPTION_BYTES = 40;
 /** TCP option bytes a Timestamps option costs in every segment (10 + 2 NOPs). */
 export const TS_OPTION_LEN = 12;
 /** A SACK option: 2 bytes of kind and length (+ 2 NOPs), then 8 per block. */
@@ -98,7 +96,7 @@ export class Receiver {
    */
   addSackBlocks(o: TcpOptions, payloadLength: number, sndMss: number): void {
     if (!this.dsackPending && this.reasm.isEmpty) return;
-    const optRoom = MAX_OPTION_BYTES - (o.ts ? TS_OPTION_LEN : 0);
+    const optRoom = TCP_MAX_OPTIONS - (o.ts ? TS_OPTION_LEN : 0);
     let maxBlocks = Math.floor((optRoom - SACK_OPTION_OVERHEAD) / SACK_BLOCK_LEN);
     if (payloadLength > 0) maxBlocks = Math.min(maxBlocks, Math.floor((sndMss - payloadLength - SACK_OPTION_OVERHEAD) / SACK_BLOCK_LEN));
     const blocks: SackBlock[] = [];

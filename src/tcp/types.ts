@@ -3,7 +3,8 @@
  * driver and socket API above it, congestion control beside it, and observability.
  * Times are milliseconds (float) on the caller's monotonic clock; sizes are bytes.
  */
-import type { SackBlock, TcpSegment } from '../wire/tcp.js';
+import type { ConnectionDropReason } from './drops.js';
+import type { SackBlock } from '../wire/tcp.js';
 
 export type TcpState =
   | 'CLOSED'
@@ -167,19 +168,7 @@ export interface ConnectionHooks {
   onTrace?(ev: TcpTraceEvent): void;
   /** Each RTT sample (ms), for the RTT histogram: far cheaper than the full trace stream. */
   onRtt?(sampleMs: number): void;
+  /** A segment (or part of one) was discarded; the reason is also counted in `drops`. */
+  onDrop?(reason: ConnectionDropReason): void;
 }
 
-/**
- * The sans-IO connection as the driver sees it. Every entry point takes `now`; output is
- * collected and taken with `takeOutput()` after each call.
- */
-export interface ConnectionIO {
-  readonly state: TcpState;
-  readonly tuple: FourTuple;
-  input(seg: TcpSegment, now: number): void;
-  onTimer(now: number): void;
-  /** When the driver must call onTimer next (absolute ms), or undefined for none. */
-  nextDeadline(): number | undefined;
-  takeOutput(): TcpSegment[];
-  getInfo(now: number): TcpInfo;
-}
