@@ -68,8 +68,11 @@ const SYNCHRONIZED: ReadonlySet<TcpState> = new Set<TcpState>([
 const SENDING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'CLOSE-WAIT', 'FIN-WAIT-1', 'CLOSING', 'LAST-ACK']);
 /** States in which received data is accepted (RFC 9293 3.10.7.4 seventh). */
 const RECEIVING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
-/** States in which a receive burst may hold the ACK for in-order data until the burst ends. */
-const COALESCING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED']);
+/**
+ * States in which a receive burst may hold the ACK for in-order data until the burst ends:
+ * every state that still receives data (a half-closed sender keeps receiving bulk data).
+ */
+const COALESCING: ReadonlySet<TcpState> = RECEIVING;
 
 export class Connection {
   hooks: ConnectionHooks = {};
