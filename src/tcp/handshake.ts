@@ -7,6 +7,7 @@
  */
 import { ACK, FIN, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { createLossRecovery, DEFAULT_RECOVERY } from './recovery/strategies.js';
+import { IP_TCP_HEADERS } from './pmtu.js';
 import { DEFAULT_PEER_MSS, MIN_PEER_MSS } from './config.js';
 import type { Connection } from './connection.js';
 import { MAX_WINDOW_FIELD, TS_OPTION_LEN } from './receiver.js';
@@ -112,9 +113,15 @@ export class Handshake {
     this.peerMss = clampPeerMss(negotiated.mss);
   }
 
-  /** Effective MSS for sending and receiving: the smaller MSS, less the timestamp option. */
+  /** The peer's MSS option (clamped). */
+  get peerMssValue(): number {
+    return this.peerMss;
+  }
+
+  /** Effective MSS for sending: the smaller MSS and path MTU, less the timestamp option. */
   sendMss(): number {
-    return Math.max(1, Math.min(this.peerMss, this.c.config.mss) - (this.tsOk ? TS_OPTION_LEN : 0));
+    const pathMss = this.c.snd.pmtu.mtu - IP_TCP_HEADERS;
+    return Math.max(1, Math.min(this.peerMss, this.c.config.mss, pathMss) - (this.tsOk ? TS_OPTION_LEN : 0));
   }
 
   recvMss(): number {
@@ -202,11 +209,17 @@ export class Handshake {
   /** The options are known: segment sizes and the loss-recovery strategy follow from them. */
   negotiated(): void {
     const c = this.c;
+    this.applyMss();
+    c.recovery = createLossRecovery(c, this.recoveryStyle(), this.sackOk);
+  }
+
+  /** Segment sizes from the options and the path MTU (again whenever the path MTU changes). */
+  applyMss(): void {
+    const c = this.c;
     const mss = this.sendMss();
     c.snd.sndMss = mss;
     c.rcv.rcvMss = this.recvMss();
     c.ccCall('init', () => c.cc.setMss(mss));
-    c.recovery = createLossRecovery(c, this.recoveryStyle(), this.sackOk);
   }
 
   recoveryStyle(): 'tahoe' | 'reno' | 'newreno' {

@@ -17,6 +17,8 @@ export function connectionInfo(c: Connection, state: TcpState, segmentsIn: numbe
     remotePort: tuple.remotePort,
     cc: cc.name,
     mss: snd.sndMss,
+    pathMtu: snd.pmtu.mtu,
+    pmtu: { state: snd.pmtu.state, ...snd.pmtu.stats },
     cwnd: cc.cwnd,
     ssthresh: cc.ssthresh,
     srtt: rtt.srtt,

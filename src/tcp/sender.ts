@@ -18,6 +18,8 @@ import type { Connection } from './connection.js';
 import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 import type { RetransmitKind } from './types.js';
+import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
+import { TS_OPTION_LEN } from './receiver.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 /** A safety bound on segments sent by one trySend() call (a window is far smaller). */
@@ -52,7 +54,9 @@ export class Sender {
   persistProbes = 0;
   bytesSent = 0;
   bytesAcked = 0;
-  readonly retransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 };
+  readonly retransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
+  /** Path MTU: ICMP-driven and probed (src/tcp/pmtu.ts); sndMss never exceeds pmtu.mtu - 40 - options. */
+  readonly pmtu: PathMtu;
   /** Of the last cumulative ACK: bytes it newly acknowledged, and its RTT sample. */
   lastAckedBytes = 0;
   lastRttSample?: number;
@@ -67,6 +71,15 @@ export class Sender {
     this.sndNxt = iss;
     this.sendBase = seqAdd(iss, 1);
     this.sndMss = mss;
+    const cfg = c.config;
+    this.pmtu = new PathMtu(
+      {
+        maxMtu: cfg.mss + IP_TCP_HEADERS,
+        ...(cfg.pathMtu !== undefined ? { initialMtu: cfg.pathMtu } : {}),
+        ...(cfg.pathMtuRaiseInterval !== undefined ? { raiseIntervalMs: cfg.pathMtuRaiseInterval } : {}),
+      },
+      c.now,
+    );
   }
 
   /** FlightSize (RFC 5681): SND.NXT - SND.UNA. */
@@ -177,6 +190,7 @@ export class Sender {
         q.shift();
         rec.unmark(s, txSpan(s), true);
         acked.push(s);
+        if (s.pmtuProbe) this.pmtuProbeAcked(); // PMTU hook
         if (!s.sacked) bytes += txSpan(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
         if (karnSafe(s, tsEcr)) rttSample = c.now - s.xmitTime;
@@ -341,6 +355,7 @@ export class Sender {
               noDelay: c.config.noDelay,
               finQueued: this.finQueued,
             });
+      if (n === mss && !force) n = this.pmtuProbeLen(n, queued, wndRoom); // PMTU hook
       if (n === 0) {
         // Blocked by the peer's window with nothing in flight: the persist timer probes it.
         if (wndRoom < Math.min(queued, mss) && this.rtxQ.length === 0) this.armPersist();
@@ -359,6 +374,7 @@ export class Sender {
     const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
     const fin = finPending && n === queued;
     const s = newTxSegment(this.sndNxt, n, false, fin, c.now);
+    if (n > mss) this.pmtuProbeSent(s); // PMTU hook
     if (this.rtxQ.length === 0) this.lastProgressAt = c.now;
     c.rate.onSend(s, c.now, this.flightSize());
     this.rtxQ.push(s);
@@ -387,6 +403,7 @@ export class Sender {
   /** (Re)transmits a queued segment with its original boundaries. `kind` undefined: not counted. */
   retransmitSeg(s: TxSegment, kind: RetransmitKind | undefined): void {
     const c = this.c;
+    if (s.len > this.sndMss) this.pmtuSplit(s); // PMTU hook: a lost probe, or data sent before the MSS fell
     let flags = 0;
     let payload: Buffer = EMPTY;
     if (s.syn) {
@@ -470,7 +487,9 @@ export class Sender {
       this.armRto(true);
       return true;
     }
-    const first = c.recovery.onRto(this.rtoCount);
+    c.recovery.onRto(this.rtoCount);
+    this.pmtuOnRto(); // PMTU hook: black-hole detection
+    const first = c.recovery.firstLost();
     if (first) this.retransmitSeg(first, 'rto');
     this.armRto(true);
     return true;
@@ -502,6 +521,74 @@ export class Sender {
     }
     this.armPersist();
     return true;
+  }
+
+  // ---- path MTU (src/tcp/pmtu.ts holds the logic; these are its hooks) ----
+
+  /**
+   * ICMP "fragmentation needed" about one of our segments (RFC 1191), checked against the
+   * data in flight (RFC 5927). Returns undefined when applied, else why it was ignored.
+   */
+  onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number): IcmpPmtuIgnored | undefined {
+    const c = this.c;
+    const bad = validateQuotedSeq(quotedSeq, this.sndUna, this.sndNxt);
+    if (bad) return bad;
+    if (this.pmtu.onIcmp(reportedMtu(nextHopMtu, quotedTotalLength), c.now) === undefined) return 'icmp_pmtu_not_smaller';
+    this.pmtuLowered(true);
+    return undefined;
+  }
+
+  private get optionBytes(): number {
+    return this.c.handshake.tsOk ? TS_OPTION_LEN : 0;
+  }
+
+  /** The MSS after a path-MTU change; resegments the queue. `resend`: the too-large segments were dropped on the path. */
+  private pmtuLowered(resend: boolean): void {
+    const rec = this.c.recovery;
+    this.c.handshake.applyMss();
+    const r = resegment(this.rtxQ, this.sndMss, resend ? (p) => !p.lost && !p.sacked && rec.markLostForResend(p) : undefined);
+    this.rtxQ = r.queue;
+    rec.addLostSegments(r.addedLost);
+    // Segments that were at most the new MSS but in flight still fit: only the split ones resend.
+    if (resend) for (const s of this.rtxQ) if (s.lost && !s.lostKind) s.lostKind = 'pmtu';
+  }
+
+  /** New-data length: a PLPMTUD probe's when one is due and fits (data, peer window, peer MSS), else n. */
+  private pmtuProbeLen(n: number, queued: number, wndRoom: number): number {
+    const c = this.c;
+    if (c.recovery.inRecovery || c.recovery.lostCount > 0 || this.rtxQ.length === 0) return n;
+    const size = this.pmtu.probeSize(c.now);
+    if (size === undefined) return n;
+    const len = Math.min(size - IP_TCP_HEADERS, c.handshake.peerMssValue, c.config.mss) - this.optionBytes;
+    return len > n && len <= queued && len <= wndRoom ? len : n;
+  }
+
+  private pmtuProbeSent(s: TxSegment): void {
+    s.pmtuProbe = true;
+    this.pmtu.onProbeSent(s.len + IP_TCP_HEADERS + this.optionBytes, s.seq);
+  }
+
+  private pmtuProbeAcked(): void {
+    const before = this.pmtu.mtu;
+    if (this.pmtu.onProbeAcked(this.c.now) !== before) this.c.handshake.applyMss();
+  }
+
+  /** A segment larger than the MSS is about to be resent: a lost probe (the search learns), or old data. */
+  private pmtuSplit(s: TxSegment): void {
+    if (s.pmtuProbe) {
+      s.pmtuProbe = false;
+      this.pmtu.onProbeLost(this.c.now);
+    }
+    const r = resegment(this.rtxQ, this.sndMss);
+    this.rtxQ = r.queue;
+    this.c.recovery.addLostSegments(r.addedLost);
+  }
+
+  private pmtuOnRto(): void {
+    const head = this.rtxQ[0];
+    if (!head || head.syn) return;
+    const size = head.len + IP_TCP_HEADERS + this.optionBytes;
+    if (this.pmtu.onRto(this.rtoCount, size, this.c.now) !== undefined) this.pmtuLowered(false);
   }
 
   /** Forgets everything outstanding (TIME-WAIT, CLOSED). */

@@ -9,10 +9,11 @@
  *   2 observe                         observer hooks (inventory, observers.trace); it names
  *                                     what it carries with type-only imports from host/tcp/udp
  *   3 link                            the UDP socket
+ *   3.5 secure                        the encrypted link (wraps a link; the host uses it)
  *   4 host                            IP, demux, ICMP
  *   5 tcp, udp                        transports (the sans-IO core and its driver; datagrams)
  *   6 socket, sim                     the node:net-style API; the simulator
- *   7 net.ts, index.ts, metrics, trace, chaos, cli   entry points, observability, tools
+ *   7 net.ts, index.ts, metrics, trace, chaos, cli, apps   entry points, observability, tools
  * Plus: nothing at ranks 0-5 imports metrics, trace, chaos, cli or demo (observers are
  * injected); src/chaos has no import cycle; cli and demo never import each other both ways.
  */
@@ -32,6 +33,7 @@ const RANK: Record<string, number> = {
   wire: 1,
   observe: 2,
   link: 3,
+  secure: 3.5,
   host: 4,
   tcp: 5,
   udp: 5,
@@ -44,6 +46,7 @@ const RANK: Record<string, number> = {
   chaos: 7,
   cli: 7,
   demo: 7,
+  apps: 7,
 };
 const OBSERVABILITY_AND_TOOLS = new Set(['metrics', 'trace', 'chaos', 'cli', 'demo']);
 
@@ -108,7 +111,7 @@ describe('layers: arrows point down (README "Architecture")', () => {
     expect(bad.map((e) => `${e.from} -> ${e.to}`)).to.deep.equal([]);
   });
 
-  it('nothing under wire, link, host, tcp, udp, util or observe imports metrics, trace, chaos, cli or demo', () => {
+  it('nothing under wire, link, secure, host, tcp, udp, util or observe imports metrics, trace, chaos, cli or demo', () => {
     const bad = all.filter((e) => RANK[layer(e.from)]! <= RANK.tcp! && OBSERVABILITY_AND_TOOLS.has(layer(e.to)));
     expect(bad.map((e) => `${e.from} -> ${e.to}`)).to.deep.equal([]);
   });

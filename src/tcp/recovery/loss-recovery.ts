@@ -348,9 +348,9 @@ export abstract class LossRecovery {
 
   /**
    * A retransmission timeout (RFC 5681 eq. 4-5 through the congestion controller): every
-   * outstanding segment is lost; returns the first to retransmit.
+   * outstanding segment is lost (firstLost() is the one to retransmit).
    */
-  onRto(rtoCount: number): TxSegment | undefined {
+  onRto(rtoCount: number): void {
     const c = this.c;
     const inFlight = c.snd.flightSize();
     if (!this.undoPossible || rtoCount === 1) {
@@ -378,7 +378,21 @@ export abstract class LossRecovery {
       }
     }
     c.rate.onLost(lostBytes);
-    return nextLost(c.snd.rtxQ);
+  }
+
+  /** RFC 6675 NextSeg rule 1: the first segment deemed lost. */
+  firstLost(): TxSegment | undefined {
+    return nextLost(this.c.snd.rtxQ);
+  }
+
+  /** Path MTU fell: a piece of a too-large segment must be resent (it was neither SACKed nor lost). */
+  markLostForResend(s: TxSegment): void {
+    this.markLost(s);
+  }
+
+  /** Resegmenting split lost segments into more pieces: the lost count follows (bytes are unchanged). */
+  addLostSegments(n: number): void {
+    this.lostSegs += n;
   }
 
   /** RFC 8985 7.2: arm the PTO after sending new data, when SACK is in use. */
