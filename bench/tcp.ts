@@ -20,6 +20,7 @@ import { Host } from '../src/host/host.js';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median, percentile } from './lib/stats.js';
 import { connect, createServer, type Socket } from '../src/net.js';
+import { cliPathRow } from './cli-path.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -351,6 +352,8 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     const ovl = await pingPongOverlay(probes);
     rows.push({ test: 'ping-pong raw dgram', mtu: 1472, 'p50 us': percentile(raw, 50), 'p99 us': percentile(raw, 99) });
     rows.push({ test: 'ping-pong overlay TCP noDelay (64 B)', mtu: 1472, 'p50 us': percentile(ovl, 50), 'p99 us': percentile(ovl, 99), ratio: percentile(ovl, 50) / percentile(raw, 50) });
+    // The CLI path as users run it, as a ratio to the API path (bench/cli-path.ts).
+    rows.push(await cliPathRow({ pins }));
   } finally {
     killChildren();
   }
