@@ -107,7 +107,7 @@ async function apiSend(file: string, peer: string): Promise<void> {
 
 /** The table row: CLI goodput and its ratio to the API path, median of `rounds` alternating rounds. */
 export async function cliPathRow(opts: { mib?: number; rounds?: number; pins?: [number, number] | undefined } = {}): Promise<Record<string, string | number>> {
-  const mib = opts.mib ?? 512;
+  const mib = opts.mib ?? 256;
   const rounds = opts.rounds ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'overlay-bench-cli-'));
   const file = join(dir, 'file.bin');
@@ -147,7 +147,7 @@ if (process.argv[1] === SELF) {
   else {
     const { pinnableCpus } = await import('./lib/child.js');
     const { formatTable } = await import('./main.js');
-    const row = await cliPathRow({ mib: Number(arg('mib') ?? 512), rounds: Number(arg('rounds') ?? 3), pins: pinnableCpus() });
+    const row = await cliPathRow({ mib: Number(arg("mib") ?? 256), rounds: Number(arg('rounds') ?? 3), pins: pinnableCpus() });
     process.stdout.write(formatTable([row]) + '\n');
     process.exit(0);
   }
