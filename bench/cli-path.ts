@@ -125,10 +125,10 @@ export async function cliPathRow(opts: { mib?: number; rounds?: number; pins?: [
       ratios.push(a / c);
     }
     return {
-      test: `overlay cat file -> overlay cat -l (stdin at EOF) > /dev/null, ${mib} MiB (${rounds} rounds)`,
-      mtu: 1472,
+      transport: `CLI: overlay cat file -> overlay cat -l (stdin at EOF) > /dev/null, ${mib} MiB (${rounds} rounds)`,
+      size: 1472,
       'MB/s': median(cli),
-      'ratio to API path': median(ratios),
+      'CLI / API path': median(ratios),
       'ratio range': `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`,
     };
   } finally {

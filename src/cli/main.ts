@@ -20,6 +20,10 @@ const COMMANDS: Record<string, string> = {
   ss: 'list a process\'s sockets from its /connections endpoint',
   plot: 'draw cwnd, sequence or RTT plots from a trace as SVG',
   demo: 'run the multi-process streaming demo through the chaos proxy',
+  forward: 'forward real TCP ports to the overlay and back (like ssh -L/-R)',
+  socks: 'a SOCKS5 proxy whose targets are overlay hosts',
+  perf: 'measure overlay TCP throughput between two hosts, iperf3-style',
+  keygen: 'write a key pair for the secure mode and print the public key',
   bench: 'run the benchmark suites (udp, tcp, proxy, cc, metrics, linux) in a source checkout',
 };
 

@@ -41,7 +41,7 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
   for (const e of entries) {
     if (e.proto === 'tcp' && !wantTcp) continue;
     if (e.proto === 'udp' && !wantUdp) continue;
-    const isListen = e.kind === 'listener' || (e.proto === 'udp' && e.remoteAddress === undefined);
+    const isListen = e.kind === 'listener' || e.kind === 'link' || (e.kind === 'socket' && e.remoteAddress === undefined);
     if (opts.listening && !isListen) continue;
     if (e.kind === 'listener') {
       rows.push(['tcp', 'LISTEN', String(e.acceptQueue), String(e.backlog), `${e.localAddress}:${e.localPort}`, '*:*']);
@@ -57,6 +57,10 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
           ` (${Object.entries(r).filter(([, n]) => (n as number) > 0).map(([k, n]) => `${k}:${n as number}`).join(',') || 'none'})` +
           ` snd_wnd:${e.sndWnd} rcv_wnd:${e.rcvWnd}${e.inRecovery ? ' recovery' : ''}`,
       );
+    } else if (e.kind === 'link') {
+      // A host's real UDP socket: Recv-Q is the kernel's queue (bytes charged, truesize).
+      rows.push(['udp', 'UNCONN', bytes(e.rxQueue), '0', `${e.localAddress}:${e.localPort}`, '*:*']);
+      info.push(`\t overlay_host:${e.host} rcvbuf:${e.recvBuffer} capacity:${e.receiveCapacity} kernel_drops:${bytes(e.kernelDrops)}`);
     } else {
       const peer = e.remoteAddress !== undefined ? `${e.remoteAddress}:${e.remotePort}` : '*:*';
       rows.push(['udp', e.remoteAddress !== undefined ? 'ESTAB' : 'UNCONN', '0', '0', `${e.localAddress}:${e.localPort}`, peer]);

@@ -62,7 +62,7 @@ export function endpointOption(name: string, v: unknown, allowZeroPort: boolean)
 export interface ValidHostOptions {
   address: number;
   udp: UdpEndpoint;
-  peers: Array<{ prefix: string; endpoint: UdpEndpoint }>;
+  peers: Array<{ prefix: string; endpoint: UdpEndpoint; publicKey?: Buffer | string }>;
   mtu: number;
   learn: boolean;
   recvBufferSize?: number;
@@ -78,17 +78,24 @@ export function validateHostOptions(opts: unknown, mtuRange: { min: number; max:
   if (address === undefined) throw optionError('ERR_INVALID_ARG_VALUE', 'options.address', o.address, 'must be an IPv4 address A.B.C.D');
   const udp = o.udp === undefined ? { address: '127.0.0.1', port: 0 } : endpointOption('options.udp', o.udp, true);
   const mtu = o.mtu === undefined ? mtuRange.default : integer('options.mtu', o.mtu, mtuRange.min, mtuRange.max);
-  if (o.learn !== undefined && typeof o.learn !== 'boolean') throw optionError('ERR_INVALID_ARG_TYPE', 'options.learn', o.learn, 'of type boolean');
+  for (const k of ['learn', 'connectPeer', 'allowPlain'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw optionError('ERR_INVALID_ARG_TYPE', `options.${k}`, o[k], 'of type boolean');
+  }
   const peers: ValidHostOptions['peers'] = [];
   if (o.peers !== undefined) {
     if (!Array.isArray(o.peers)) throw optionError('ERR_INVALID_ARG_TYPE', 'options.peers', o.peers, 'an array of { prefix, endpoint }');
     o.peers.forEach((p: unknown, i) => {
       const name = `options.peers[${i}]`;
       if (typeof p !== 'object' || p === null) throw optionError('ERR_INVALID_ARG_TYPE', name, p, 'an object { prefix, endpoint }');
-      const { prefix, endpoint } = p as Record<string, unknown>;
+      const { prefix, endpoint, publicKey } = p as Record<string, unknown>;
       if (typeof prefix !== 'string') throw optionError('ERR_INVALID_ARG_TYPE', `${name}.prefix`, prefix, 'of type string');
       if (!parsePrefix(prefix)) throw optionError('ERR_INVALID_ARG_VALUE', `${name}.prefix`, prefix, 'must be A.B.C.D or A.B.C.D/N');
-      peers.push({ prefix, endpoint: endpointOption(`${name}.endpoint`, endpoint, false) });
+      if (publicKey !== undefined && typeof publicKey !== 'string' && !Buffer.isBuffer(publicKey)) {
+        throw optionError('ERR_INVALID_ARG_TYPE', `${name}.publicKey`, publicKey, 'a 32-byte Buffer or a base64 string');
+      }
+      const peer: ValidHostOptions['peers'][number] = { prefix, endpoint: endpointOption(`${name}.endpoint`, endpoint, false) };
+      if (publicKey !== undefined) peer.publicKey = publicKey;
+      peers.push(peer);
     });
   }
   const out: ValidHostOptions = { address, udp, peers, mtu, learn: o.learn === true };
