@@ -10,7 +10,8 @@
  *   test runs them (a block without one fails the test):
  *     <!-- doc-test: run [timeout=S] [cwd=repo] -->   every line in order; each must exit 0
  *     <!-- doc-test: servers=N [timeout=S] -->        the first N lines start in the background,
- *         each waited for until it prints its ready line ("listening ..." or "READY ..."); the
+ *         each waited for until it prints its ready line ("listening ...", "READY ..." or
+ *         Python http.server's "Serving HTTP on ..."); the
  *         other lines then run in order and must exit 0; servers still running at the end
  *         get SIGTERM
  *     <!-- doc-test: skip REASON -->                  not run; only for what needs another
@@ -128,6 +129,19 @@ const UNCHECKED = [
   '# on B (192.0.2.20), proxy on UDP 41000: 20 ms each way, 1% loss, a 50 Mbit/s bottleneck',
   "ss -uapn 'sport = :40003'            # which process holds UDP 40003",
   'ping -M do -s 1472 OTHER_MACHINE      # lower -s until it passes; use --mtu (that -s + 28) - 28',
+  // Merged from other branches on 2026-12-04, to be annotated by their owners:
+  'npx tsc -p . && npx mocha --no-config --exit dist/test/interop/kernel.test.js',
+  'npm ci && npm run bench:linux',
+  '   ip netns add ovlfou',
+  '   ip -n ovlfou fou add port 5555 ipproto 4',
+  '   ip -n ovlfou link add ovlfou0 type ipip local 127.0.0.1 remote 127.0.0.1 ttl 64 encap fou encap-sport 5555 encap-dport 40001',
+  '   ip -n ovlfou link set ovlfou0 mtu 1472',
+  '   ip netns exec ovlfou sysctl -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ovlfou0.rp_filter=0',
+  '   ip -n ovlfou addr add 10.77.0.1/32 dev ovlfou0',
+  '   ip netns exec ovlfou python3 tools/kernel-peer/kernel-tcp.py --listen 10.77.0.1:5000 --mode sink &',
+  '   ip netns del ovlfou',
+  'node dist/src/cli/main.js keygen a.key > a.pub      # on A',
+  '# on B: the relay on UDP 41000 forwards to B\'s overlay host on 40000',
 ];
 
 function where(b: Block): string {
@@ -170,6 +184,9 @@ function parseAnnotation(a: string): { mode: 'run' | 'servers' | 'skip'; servers
   return { mode: servers > 0 ? 'servers' : 'run', servers, timeoutS: Number(kv.timeout ?? 60), cwdRepo: kv.cwd === 'repo', reason: '' };
 }
 
+/** A server's ready line: ours (`listening ...`, `READY ...`) or Python's http.server. */
+const READY = '^(listening|READY|Serving HTTP on) ';
+
 /** The bash script that runs a block's commands (servers in the background first). */
 export function script(cmds: string[], servers: number): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -179,10 +196,10 @@ export function script(cmds: string[], servers: number): string {
       lines.push(`echo ${q(`[server ${i + 1}] ${c}`)} >&2`);
       lines.push(`{ ${c}\n} >.server${i}.out 2>.server${i}.err & pids+=($!)`);
       lines.push(
-        `for n in $(seq 1 200); do grep -qE '^(listening|READY) ' .server${i}.out .server${i}.err 2>/dev/null && break; ` +
+        `for n in $(seq 1 200); do grep -qE '${READY}' .server${i}.out .server${i}.err 2>/dev/null && break; ` +
           `kill -0 $! 2>/dev/null || { cat .server${i}.err >&2; echo ${q(`server exited: ${c}`)} >&2; exit 1; }; sleep 0.05; done`,
       );
-      lines.push(`grep -qE '^(listening|READY) ' .server${i}.out .server${i}.err || { echo ${q(`not ready: ${c}`)} >&2; exit 1; }`);
+      lines.push(`grep -qE '${READY}' .server${i}.out .server${i}.err || { echo ${q(`not ready: ${c}`)} >&2; exit 1; }`);
     } else {
       lines.push(`echo ${q(`[run] ${c}`)} >&2`);
       lines.push(`${c} || { rc=$?; echo "exit status $rc: "${q(c)} >&2; exit $rc; }`);
@@ -215,7 +232,7 @@ describe('docs: every sample compiles and every command runs as printed', functi
       if (SHELL.has(b.lang) && b.annotation && parseAnnotation(b.annotation).mode === 'skip' && parseAnnotation(b.annotation).reason.length < 10) {
         problems.push(`${where(b)}: a skipped block needs its reason`);
       }
-      if (b.lang === '' && COMMANDISH.test(b.code) && !UNCHECKED.includes(b.code.split('\n')[0]!)) problems.push(`${where(b)}: commands: tag this block sh and annotate it`);
+      if (b.lang === '' && COMMANDISH.test(b.code) && !UNCHECKED.some((u) => u.trim() === b.code.split('\n')[0]!.trim())) problems.push(`${where(b)}: commands: tag this block sh and annotate it`);
     }
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });
@@ -269,7 +286,7 @@ describe('docs: every sample compiles and every command runs as printed', functi
       const file = join(a.cwdRepo ? scratch : cwd, `.block-${b.line}.sh`);
       writeFileSync(file, script(commands(b.code), a.servers));
       const res = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn('unshare', ['--net', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        const p = spawn('unshare', ['--net', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
         p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
