@@ -9,7 +9,7 @@
  *   MTU 65000: raw dgram unconnected (65000-byte datagrams), overlay TCP, kernel TCP
  *              (node:net; the overlay's ratio to it is shown too)
  *
- *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link]
+ *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link,cli]
  *   npm run bench -- tcp                      the same through the bench orchestrator
  *
  * Goodput and CPU are counted after a 1 s warm-up (like iperf3 --omit); the whole-run
@@ -28,6 +28,7 @@ import { kernelTcpPeer } from './peers/kernel.js';
 import { overlayPeer } from './peers/overlay.js';
 import { udxPeer } from './peers/udx.js';
 import { utpPeer } from './peers/utp.js';
+import { cliPathRow } from './cli-path.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -153,6 +154,10 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     }
     if (want('ping')) {
       rows.push(...(await runPings([dgramPeer(false), kernelTcpPeer(), udxPeer(), utpPeer(), overlayPeer(1472)], 5000, pins)));
+    }
+    if (want('cli')) {
+      // The CLI path as users run it, as a ratio to the API path (bench/cli-path.ts).
+      rows.push(await cliPathRow({ pins }));
     }
   } finally {
     killChildren();

@@ -57,8 +57,9 @@ runExample('ports', async () => {
     tcp.listen(port);
     await once(tcp, 'listening');
 
-    console.log('2. Ephemeral ports (no bind(): the stack picks one from the dynamic range)');
-    console.log(`3. ${SERVER.addr} has UDP port ${port} AND TCP port ${port} bound at the same time`);
+    console.log(`2. Ephemeral ports, and one port number for two protocols: ${SERVER.addr} has UDP port ${port} AND TCP port ${port}`);
+    console.log(`   bound at the same time; each client below never calls bind(), so the stack picks its port`);
+    console.log(`   from the dynamic range (${a.addressString}:PORT)`);
     for (let i = 0; i < 3; i++) {
       const c = createSocket({ type: 'udp4', host: a });
       c.send(`ping ${i}`, port, SERVER.addr);
@@ -82,7 +83,7 @@ runExample('ports', async () => {
     await close();
   }
 
-  console.log(`\n4. Service names (${String(p.flags.services)})`);
+  console.log(`\n3. Service names (${String(p.flags.services)})`);
   const table = readServices(String(p.flags.services));
   if (!table) {
     console.log(`   ${String(p.flags.services)} is absent on this system: no service-name lookup`);

@@ -21,6 +21,7 @@ import type { Host } from '../src/host/host.js';
 import { connect, createServer, type Socket as TcpSocket } from '../src/net.js';
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from '../src/udp/index.js';
 import { UsageError } from '../src/util/errors.js';
+import { defaultTcpConfig } from '../src/tcp/config.js';
 import { SERVER, formatBytes, intFlag, runExample } from './lib/setup.js';
 import { impairedPair } from './lib/path.js';
 
@@ -142,7 +143,8 @@ async function tftpReceiveOne(host: Host, timeoutMs: number): Promise<{ bytes: n
 /**
  * The retransmission timeout of the TFTP client, estimated from the RTT as a real client's
  * (and TCP's) is, RFC 6298: SRTT and RTTVAR from each ACK of a block sent once (Karn: never
- * from a retransmitted one), RTO = SRTT + max(G, 4 RTTVAR), doubled on each timeout. A fixed
+ * from a retransmitted one), RTO = SRTT + max(G, 4 RTTVAR) clamped to at least the minimum
+ * RTO our TCP uses (200 ms, like Linux), doubled on each timeout. A fixed
  * timeout shorter than the RTT would send every block twice; one much longer would stall on
  * every loss: either makes the comparison with TCP unfair.
  */
@@ -152,6 +154,7 @@ export class RtoEstimator {
   rto: number;
   constructor(
     initialMs: number,
+    private readonly minMs = defaultTcpConfig().minRto,
     private readonly granularityMs = 10,
     private readonly maxMs = 60_000,
   ) {
@@ -165,7 +168,7 @@ export class RtoEstimator {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
       this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
-    this.rto = Math.min(this.maxMs, this.srtt + Math.max(this.granularityMs, 4 * this.rttvar));
+    this.rto = Math.min(this.maxMs, Math.max(this.minMs, this.srtt + Math.max(this.granularityMs, 4 * this.rttvar)));
   }
   backoff(): void {
     this.rto = Math.min(this.maxMs, this.rto * 2);

@@ -28,7 +28,8 @@ export interface Role {
 export function exampleFlagSpecs(me: Role, extra: FlagSpecs): FlagSpecs {
   return {
     ...hostFlagSpecs,
-    addr: { ...hostFlagSpecs.addr!, default: me.addr },
+    // A default makes it optional: not "(required) (default ...)".
+    addr: { ...hostFlagSpecs.addr!, description: hostFlagSpecs.addr!.description!.replace(/\s*\(required\)/, ''), default: me.addr },
     udp: { ...hostFlagSpecs.udp!, default: me.udp },
     ...extra,
   };

@@ -137,7 +137,9 @@ export async function run(argv: string[]): Promise<number> {
       if (!c.stopping && !(code === 0 && (role === 'sender' || role === 'receiver'))) {
         const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         const last = c.stderrTail.length ? `: ${c.stderrTail[c.stderrTail.length - 1]}` : '';
-        failure ??= `the ${role} process (pid ${proc.pid}) ${why}${last}`;
+        // A metrics port in use (another demo, Prometheus...): say how to move them.
+        const hint = /EADDRINUSE/.test(last) && metricsBase ? ` (a metrics port ${metricsBase}..${metricsBase + 2} is taken? try --metrics-base ${metricsBase + 100}, or --metrics-base 0 for none)` : '';
+        failure ??= `the ${role} process (pid ${proc.pid}) ${why}${last}${hint}`;
       }
       changed();
     });

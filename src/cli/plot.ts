@@ -82,6 +82,9 @@ export async function run(argv: string[]): Promise<number> {
   const from = numberFlag(p, 'from', 0, 1e9, false);
   const to = numberFlag(p, 'to', 0, 1e9, false);
   if (from !== undefined && to !== undefined && to <= from) throw new UsageError('--to must be after --from');
+  const ev = groups.get(conn)!;
+  const span = ev.length ? (ev[ev.length - 1]!.t - ev[0]!.t) / 1000 : 0;
+  if (from !== undefined && from > span) throw new UsageError(`--from ${from}: past the end of ${conn} in ${file} (its events span ${span.toFixed(3)} s)`);
   const svg = plot(kind, groups.get(conn)!, { conn, ...(title ? { title } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) });
   const out = stringFlag(p, 'output');
   if (out) {

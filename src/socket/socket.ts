@@ -329,10 +329,12 @@ export class Socket extends Duplex {
       return;
     }
     this.lastInfo = c.info();
-    // Like closing a kernel socket: a graceful FIN when everything was read and written,
-    // otherwise (an error, unread data, data still held) an RST. A graceful close emits
-    // 'close' once our data and FIN are acknowledged, so a process may exit on 'close'.
-    const reset = err !== null || h !== undefined || c.hasUnread();
+    // Like closing a kernel socket (node:net's destroy closes the fd, with or without an
+    // error): a graceful FIN when everything was read and written, otherwise (unread data,
+    // data still held) an RST. So a `for await` that ends on an allowHalfOpen socket (the
+    // iterator destroys it with an AbortError) closes normally, as with node:net. A graceful
+    // close emits 'close' once our data and FIN are acknowledged, so a process may exit on it.
+    const reset = h !== undefined || c.hasUnread();
     if (reset) {
       c.release(true);
       done();

@@ -236,7 +236,7 @@ export function plotSeq(events: TcpTraceEvent[], opts: PlotOptions): string {
   const series: Series[] = receiverView
     ? [{ kind: 'bars', label: 'segments received', color: '#1f3fb4', bars: scaleBars(recvd) }]
     : [
-        { kind: 'line', label: 'receive window limit (ACK + window)', color: '#bcbd22', points: scalePts(wnd), width: 1, noExtent: true },
+        { kind: 'line', label: 'receive window limit (ACK + window)', color: '#bcbd22', points: scalePts(wnd), width: 1 },
         { kind: 'line', label: 'ACK', color: '#2ca02c', points: scalePts(acks), width: 1.5 },
         { kind: 'bars', label: `segments sent${every > 1 ? ` (1 in ${every})` : ''}`, color: '#1f3fb4', bars: scaleBars(sent) },
         { kind: 'bars', label: 'SACK blocks', color: '#9467bd', bars: scaleBars(sacks), width: 3 },
