@@ -244,6 +244,36 @@ describe('live view in headless Chromium (proxy + cat)', function () {
     await watcher.waitForFunction(`document.getElementById('o-loss').textContent === '0.0 %'`, undefined, { timeout: 5_000 });
   });
 
+  it('the delay, jitter, rate, queue and partition controls change the proxy through its API', async () => {
+    const page = await open(proxyUrl);
+    await page.waitForFunction('window.overlayLive.frames >= 2', undefined, { timeout: 10_000 });
+    type Toxic = { stage: string; direction: string; params: Record<string, unknown> };
+    const toxics = async (): Promise<Toxic[]> => (await (await fetch(`${apiUrl}/links/%2A/toxics`)).json()) as Toxic[];
+    const until = (what: string, ok: (t: Toxic[]) => boolean): Promise<void> => waitUntil(async () => ok(await toxics()), 5_000, what);
+    const up = (t: Toxic[], stage: string): Toxic | undefined => t.find((x) => x.stage === stage && x.direction === 'up');
+    await page.fill('#c-delay', '30');
+    await until('delay 30 ms', (t) => up(t, 'delay')?.params.ms === 30);
+    await page.fill('#c-jitter', '4');
+    await until('jitter 4 ms, delay kept', (t) => up(t, 'delay')?.params.jitter === 4 && up(t, 'delay')?.params.ms === 30);
+    await page.fill('#c-rate', '10');
+    await until('rate 10 Mbit/s', (t) => up(t, 'bottleneck')?.params.rate === 10e6);
+    await page.fill('#c-queue', '50');
+    await until('queue 50 packets', (t) => up(t, 'bottleneck')?.params.queue === 50 && up(t, 'bottleneck')?.params.rate === 10e6);
+    await page.check('#c-partition');
+    await until('a partition', (t) => up(t, 'partition') !== undefined);
+    await page.waitForFunction(`document.getElementById('o-queue').textContent === '50 pkts'`, undefined, { timeout: 5_000 });
+    await page.uncheck('#c-partition');
+    await until('no partition', (t) => up(t, 'partition') === undefined);
+    // Back to the starting path for the next test.
+    await page.fill('#c-delay', '5');
+    await page.fill('#c-jitter', '0');
+    await page.fill('#c-rate', '40');
+    await page.fill('#c-queue', '1000');
+    await until('the starting path', (t) => up(t, 'delay')?.params.ms === 5 && up(t, 'bottleneck')?.params.queue === 1000);
+    expect(await page.textContent('#c-note')).to.equal('');
+    expect((page as unknown as { errors: string[] }).errors).to.deep.equal([]);
+  });
+
   it('connections coming and going: the receiver page marks a closed connection gone and follows a new one', async () => {
     const page = await open(receiverUrl);
     await page.waitForFunction(`window.overlayLive.selected !== ''`, undefined, { timeout: 10_000 });

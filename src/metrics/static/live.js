@@ -316,8 +316,9 @@ function showControls(links) {
   $('o-delay').textContent = values['c-delay'] + ' ms';
   $('o-jitter').textContent = values['c-jitter'] + ' ms';
   $('o-rate').textContent = values['c-rate'] > 0 ? values['c-rate'] + ' Mbit/s' : 'unlimited';
-  const q = bn?.params?.queue ?? bn?.params?.queueBytes;
-  $('o-queue').textContent = q === undefined ? '-' : typeof q === 'number' ? q + ' pkts' : String(q);
+  const q = bn?.params?.queue;
+  const qb = bn?.params?.queueBytes;
+  $('o-queue').textContent = typeof q === 'number' ? q + ' pkts' : typeof qb === 'number' ? fmtBytes(qb) : q !== undefined ? String(q) : bn ? '1000 pkts' : '-';
 }
 
 async function api(method, path, body) {
@@ -338,9 +339,13 @@ async function applyControl(id) {
       else await api('DELETE', stage('loss'));
     } else if (id === 'c-delay' || id === 'c-jitter') {
       await api('POST', stage('delay'), { direction: 'both', params: { ms: v('c-delay'), jitter: v('c-jitter') }, merge: true });
-    } else if (id === 'c-rate' || id === 'c-queue') {
-      if (v('c-rate') > 0) await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit`, queue: v('c-queue') }, merge: id === 'c-rate' });
+    } else if (id === 'c-rate') {
+      // The rate alone: the queue limit in force (packets or bytes) is kept.
+      if (v('c-rate') > 0) await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit` }, merge: true });
       else await api('DELETE', stage('bottleneck'));
+    } else if (id === 'c-queue') {
+      if (v('c-rate') <= 0) throw new Error('set a rate first (the queue is the bottleneck\'s)');
+      await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit`, queue: v('c-queue') } });
     } else if (id === 'c-partition') {
       if ($('c-partition').checked) await api('POST', stage('partition'), { direction: 'both', params: {} });
       else await api('DELETE', stage('partition'));
