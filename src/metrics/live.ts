@@ -254,12 +254,6 @@ export class LiveHub {
     return JSON.stringify(seq);
   }
 
-  /** One whole frame for a client whose cursor is `cursor` (for tests and the first frame). */
-  frame(cursor: Map<string, number>, kind: 'hello' | 'tick'): Record<string, unknown> {
-    const now = performance.now();
-    return JSON.parse(`{"seq":${this.seqSince(cursor, this.ringCapacity)},${this.shared(kind, now)}}`) as Record<string, unknown>;
-  }
-
   /** Handles `GET /events`: an SSE stream until the client goes away. */
   serve(req: IncomingMessage, res: ServerResponse): void {
     if (this.closed) {
@@ -272,9 +266,10 @@ export class LiveHub {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    // The first frame carries everything the rings hold, so a page opened mid-run has history.
+    // The first frame carries the recent history (the newest events of each ring), so a page
+    // opened mid-run has something to show.
     const client: Client = { res, cursor: new Map() };
-    this.write(res, `{"seq":${this.seqSince(client.cursor, this.ringCapacity)},${this.shared('hello', performance.now())}}`);
+    this.write(res, `{"seq":${this.seqSince(client.cursor, MAX_EVENTS_PER_FRAME)},${this.shared('hello', performance.now())}}`);
     this.clients.add(client);
     const gone = (): void => {
       this.clients.delete(client);

@@ -288,8 +288,14 @@ describe('live view in headless Chromium (proxy + cat)', function () {
     // A second sender (another overlay address; the proxy learns its route) connects.
     sender2 = spawn(process.execPath, [CLI_PATH, 'cat', '--addr', '10.77.0.4', '--peer', `10.77.0.0/16=127.0.0.1:${proxyPortUsed}`, '10.77.0.3', '5000'], { stdio: ['pipe', 'ignore', 'pipe'] });
     sender2.stdin!.on('error', () => {});
+    let sender2Err = '';
+    sender2.stderr!.setEncoding('utf8').on('data', (d: string) => (sender2Err += d));
     sender2.stdin!.write(randomBytes(4 * 1024 * 1024));
-    await page.waitForFunction(`window.overlayLive.selected.includes('10.77.0.4:')`, undefined, { timeout: 20_000 });
+    await page.waitForFunction(`window.overlayLive.selected.includes('10.77.0.4:')`, undefined, { timeout: 30_000 }).catch(async (e: Error) => {
+      const opts = await page.evaluate(`[...document.querySelectorAll('#conn option')].map((o) => o.textContent).join(' | ')`).catch(() => '?');
+      const rows = await (await fetch(`${receiverUrl}connections`)).text().catch(() => '?');
+      throw new Error(`${e.message.split('\n')[0]}; picker: ${String(opts)}; sender2: ${sender2Err.slice(-300)} (exit ${sender2!.exitCode}); receiver exit ${receiver!.exitCode} ${receiverErr.slice(-200)}; receiver rows: ${rows.slice(0, 600)}`);
+    });
     const options = (await page.evaluate(`[...document.querySelectorAll('#conn option')].map((o) => o.textContent)`)) as string[];
     expect(options.some((o) => o.startsWith(first) && /\(gone\)|TIME-WAIT|CLOSED/.test(o))).to.equal(true);
     expect(options.some((o) => o.includes('10.77.0.4:') && !o.includes('(gone)'))).to.equal(true);

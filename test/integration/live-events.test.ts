@@ -141,7 +141,10 @@ describe('live view: page, /events and the time-sequence rings', function () {
       const rows = (await (await fetch(`${srv.url}/connections`)).json()) as Frame['sockets'];
       const last = frames[frames.length - 1]!;
       expect(last.sockets.map((s) => `${s.kind} ${s.conn ?? ''}`).sort()).to.deep.equal(rows.map((s) => `${s.kind} ${s.conn ?? ''}`).sort());
-      const mine = rows.find((r) => r.kind === 'connection' && r.conn!.startsWith('10.77.0.2:'))!;
+      // This test's own connection (other test files may leave sockets in the process inventory).
+      const label = `10.77.0.2:${sock.localPort}-10.77.0.3:5001`;
+      const mine = rows.find((r) => r.kind === 'connection' && r.conn === label)!;
+      expect(mine, `${label} in /connections`).to.not.equal(undefined);
       expect(Object.keys(last.sockets.find((s) => s.conn === mine.conn)!).sort()).to.deep.equal(Object.keys(mine).sort());
       // Data segments and ACKs of the sender arrived as events, in time order.
       const ev = frames.flatMap((f) => f.seq[mine.conn!] ?? []);
