@@ -116,7 +116,7 @@ function fakeConnections(n: number): TcpInfo[] {
     state: 'ESTABLISHED', localAddress: '10.77.0.2', localPort: 40000 + i, remoteAddress: '10.77.0.3', remotePort: 5001,
     cc: 'cubic', mss: 1432, cwnd: 14320 * (i + 1), ssthresh: 1e6, srtt: 50.5, rttvar: 3.2, rto: 250, minRtt: 49.8,
     sndUna: 1, sndNxt: 1000, rcvNxt: 7, sndWnd: 65535, rcvWnd: 131072, bytesInFlight: 999, sendQueue: 5000, recvQueue: 0,
-    outOfOrderBytes: 0, retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0 }, segmentsIn: 10, segmentsOut: 20,
+    outOfOrderBytes: 0, retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0, pmtu: 0 }, segmentsIn: 10, segmentsOut: 20,
     bytesSent: 1e6, bytesReceived: 10, bytesAcked: 1e6, inRecovery: false,
   }));
 }
