@@ -307,10 +307,10 @@ function showControls(links) {
   };
   for (const [id, v] of Object.entries(values)) {
     const el = $(id);
-    if (document.activeElement === el && el.dataset.dragging === '1') continue; // the user is moving it
+    if (el.dataset.dragging === '1' || held(el)) continue; // the user is moving it, or just did
     if (v !== null) el.value = String(v);
   }
-  if (document.activeElement !== $('c-partition')) $('c-partition').checked = part !== undefined;
+  if (!held($('c-partition'))) $('c-partition').checked = part !== undefined;
   $('o-loss').textContent = (values['c-loss'] * 100).toFixed(1) + ' %';
   $('o-loss').dataset.value = String(values['c-loss']);
   $('o-delay').textContent = values['c-delay'] + ' ms';
@@ -330,7 +330,14 @@ async function api(method, path, body) {
   }
 }
 
+/**
+ * A control the user just changed keeps its value until the proxy has applied the change and a
+ * frame has had time to show it: a frame built before that would otherwise move it back.
+ */
+const held = (el) => Number(el.dataset.heldUntil || 0) > Date.now();
+
 async function applyControl(id) {
+  $(id).dataset.heldUntil = String(Date.now() + 60_000);
   const v = (x) => Number($(x).value);
   const stage = (s) => `/links/%2A/stages/${s}`;
   try {
@@ -354,6 +361,7 @@ async function applyControl(id) {
   } catch (err) {
     $('c-note').textContent = `${id.slice(2)}: ${err.message}`;
   }
+  $(id).dataset.heldUntil = String(Date.now() + 1000);
 }
 
 for (const id of CONTROL_IDS) {
