@@ -23,6 +23,8 @@ import { connect, createServer, type Socket } from '../src/net.js';
 import { createMetrics } from '../src/metrics/registry.js';
 import { emptyTotals, observers, type InventorySource } from '../src/metrics/inventory.js';
 import { startMetricsServer } from '../src/metrics/server.js';
+import { SeqRing } from '../src/metrics/live.js';
+import type { TcpTraceEvent } from '../src/tcp/types.js';
 import type { TcpInfo } from '../src/tcp/types.js';
 import type { Row } from './main.js';
 import { isMain, numberArg, runStandalone } from './lib/cli.js';
@@ -147,6 +149,17 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     await m.registry.metrics();
     times.push(performance.now() - t0);
   }
+  // The live view's per-event cost: one time-sequence ring write (a send or an ACK).
+  const ring = new SeqRing(4096);
+  const evs: TcpTraceEvent[] = [];
+  for (let i = 0; i < 1024; i++) {
+    evs.push({ type: 'send', t: i, seq: (1 + i * 1448) >>> 0, len: 1448, flags: 0x10 });
+    evs.push({ type: 'ack', t: i, ack: (1 + i * 1448) >>> 0, window: 65535 });
+  }
+  const ringN = 2_000_000;
+  const r0 = performance.now();
+  for (let i = 0; i < ringN; i++) ring.record(evs[i & 2047]!);
+  const nsPerRingEvent = ((performance.now() - r0) * 1e6) / ringN;
   const n = 1_000_000;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) m.observeRtt(0.02 + (i & 1023) * 1e-5);
@@ -166,6 +179,7 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     { measure: 'scrape of 64 connections, ms (median of 30)', value: median(times) },
     { measure: 'share of one core for a 1 s scrape of 64 connections, %', value: median(times) / 10 },
     { measure: 'RTT histogram, ns per sample', value: nsPerSample },
+    { measure: 'live view: time-sequence ring, ns per trace event recorded', value: nsPerRingEvent },
   ];
 }
 

@@ -8,6 +8,7 @@
  *   node dist/examples/congestion-race.js                          # reno, cubic, bbr; 20 s
  *   node dist/examples/congestion-race.js --cc reno,reno,cubic --rate 50mbit --rtt 40
  *   node dist/examples/congestion-race.js --metrics 0.0.0.0:9464    # then watch it in Grafana
+ *   node dist/examples/congestion-race.js --trace race.trace && overlay plot race.trace --conn all -o race.svg
  *
  * With --metrics HOST:PORT the chaos proxy serves its metrics on PORT and the two hosts on
  * PORT+1: with 9464 that is where grafana/docker-compose.yml's Prometheus already looks
@@ -35,6 +36,7 @@ const specs = {
   rate: { kind: 'string' as const, description: 'bottleneck rate', default: '20mbit' },
   rtt: { kind: 'number' as const, description: 'base round-trip time, ms', default: 20 },
   metrics: { kind: 'string' as const, description: 'Prometheus /metrics: the proxy on HOST:PORT, the hosts on PORT+1' },
+  trace: { kind: 'string' as const, description: 'write every flow\'s TCP trace to FILE (overlay plot FILE --conn all)' },
   help: { kind: 'boolean' as const, short: 'h', description: 'show this help' },
 };
 
@@ -82,7 +84,8 @@ runExample('congestion-race', async () => {
   let observe: Observability | undefined;
   const flows: Flow[] = [];
   try {
-    if (metrics) observe = await startObservability([path.a, path.b], { metrics });
+    const trace = p.flags.trace === undefined ? undefined : String(p.flags.trace);
+    if (metrics || trace) observe = await startObservability([path.a, path.b], { ...(metrics ? { metrics } : {}), ...(trace ? { trace } : {}) });
     console.log(`bottleneck: ${path.describe}`);
     console.log(`queue: ${formatBytes(bdpBytes)} (one BDP = ${String(p.flags.rate)} x ${rtt} ms)`);
     if (metrics) {

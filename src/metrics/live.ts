@@ -5,7 +5,8 @@
  *  - `sockets`: the rows of `/connections`, from the same function (listSockets), so the
  *    page shows exactly the numbers /connections and /metrics show;
  *  - `seq`: per connection, the time-sequence events since the previous frame (segments
- *    sent and retransmitted, ACKs with the receive window's edge, SACK blocks), taken from
+ *    sent and retransmitted, ACKs with the receive window's edge, SACK blocks, segments
+ *    received), taken from
  *    the `observers.trace` hook into a bounded ring per connection;
  *  - `chaos`: on a chaos proxy, every link (verdict counters, queue, toxics in force).
  *
@@ -24,6 +25,8 @@ export const EV_SEND = 0;
 export const EV_RETRANSMIT = 1;
 export const EV_ACK = 2;
 export const EV_SACK = 3;
+/** A data segment received (the peer's sequence space, relative to its first). */
+export const EV_RECV = 4;
 const FIELDS = 4;
 
 /** One connection's recent time-sequence events, unwrapped relative to its first sequence number. */
@@ -35,6 +38,10 @@ export class SeqRing {
   private base: number | undefined;
   private lastRaw = 0;
   private lastRel = 0;
+  /** The peer's sequence space (segments received). */
+  private peerBase: number | undefined;
+  private peerRaw = 0;
+  private peerRel = 0;
   /** Performance-clock ms of the last write, to expire rings of connections that are gone. */
   lastWrite = 0;
 
@@ -54,6 +61,16 @@ export class SeqRing {
     return this.lastRel;
   }
 
+  private relPeer(seq: number): number {
+    if (this.peerBase === undefined) {
+      this.peerBase = (seq - 1) >>> 0;
+      this.peerRaw = this.peerBase;
+    }
+    this.peerRel += seqDiff(seq, this.peerRaw);
+    this.peerRaw = seq;
+    return this.peerRel;
+  }
+
   private put(kind: number, t: number, y1: number, y2: number, extra: number): void {
     const i = this.total % this.capacity;
     this.kinds[i] = kind;
@@ -67,10 +84,17 @@ export class SeqRing {
   }
 
   record(ev: TcpTraceEvent): void {
+    if (ev.type === 'send' && this.base === undefined && ev.len > 0) {
+      // Created at the first data segment (ISS + 1): relative sequence numbers start at 1, as in tcptrace.
+      this.rel((ev.seq - 1) >>> 0);
+    }
     if (ev.type === 'send') {
       // Pure ACKs and the bare SYN/FIN carry no data to draw, but fix the base.
       const y1 = this.rel(ev.seq);
       if (ev.len > 0) this.put(ev.retransmit ? EV_RETRANSMIT : EV_SEND, ev.t, y1, y1 + ev.len, 0);
+    } else if (ev.type === 'recv' && ev.len > 0) {
+      const y1 = this.relPeer(ev.seq);
+      this.put(EV_RECV, ev.t, y1, y1 + ev.len, 0);
     } else if (ev.type === 'ack' && this.base !== undefined) {
       const a = this.rel(ev.ack);
       this.put(EV_ACK, ev.t, a, a + ev.window, 0);
@@ -131,6 +155,7 @@ export class LiveHub {
   private readonly rings = new Map<string, SeqRing>();
   private readonly clients = new Set<Client>();
   private timer: NodeJS.Timeout | undefined;
+  private due = 0;
   private previousTrace: typeof observers.trace;
   private observer: typeof observers.trace;
   private installed = false;
@@ -169,6 +194,9 @@ export class LiveHub {
   record(conn: string, ev: TcpTraceEvent): void {
     let r = this.rings.get(conn);
     if (!r) {
+      // A ring starts with the connection's first data segment, sent or received: handshakes
+      // that never carry data (a SYN flood's half-open connections) cost nothing here.
+      if ((ev.type !== 'send' && ev.type !== 'recv') || ev.len === 0) return;
       if (this.rings.size >= this.maxRings) this.expire(ev.t, true);
       if (this.rings.size >= this.maxRings) return;
       r = new SeqRing(this.ringCapacity);
@@ -226,12 +254,6 @@ export class LiveHub {
     return JSON.stringify(seq);
   }
 
-  /** One whole frame for a client whose cursor is `cursor` (for tests and the first frame). */
-  frame(cursor: Map<string, number>, kind: 'hello' | 'tick'): Record<string, unknown> {
-    const now = performance.now();
-    return JSON.parse(`{"seq":${this.seqSince(cursor, this.ringCapacity)},${this.shared(kind, now)}}`) as Record<string, unknown>;
-  }
-
   /** Handles `GET /events`: an SSE stream until the client goes away. */
   serve(req: IncomingMessage, res: ServerResponse): void {
     if (this.closed) {
@@ -244,9 +266,10 @@ export class LiveHub {
       connection: 'keep-alive',
     });
     res.socket?.setNoDelay(true);
-    // The first frame carries everything the rings hold, so a page opened mid-run has history.
+    // The first frame carries the recent history (the newest events of each ring), so a page
+    // opened mid-run has something to show.
     const client: Client = { res, cursor: new Map() };
-    this.write(res, `{"seq":${this.seqSince(client.cursor, this.ringCapacity)},${this.shared('hello', performance.now())}}`);
+    this.write(res, `{"seq":${this.seqSince(client.cursor, MAX_EVENTS_PER_FRAME)},${this.shared('hello', performance.now())}}`);
     this.clients.add(client);
     const gone = (): void => {
       this.clients.delete(client);
@@ -254,7 +277,10 @@ export class LiveHub {
     };
     req.on('close', gone);
     res.on('error', gone);
-    if (!this.timer) this.timer = setInterval(() => this.tick(), this.intervalMs);
+    if (!this.timer) {
+      this.due = performance.now();
+      this.schedule();
+    }
   }
 
   private write(res: ServerResponse, json: string): void {
@@ -263,8 +289,22 @@ export class LiveHub {
     res.write(text);
   }
 
+  /**
+   * The next tick at the next multiple of the interval: a busy event loop (a bulk transfer
+   * in this process) delays single ticks, but the rate holds on average; a tick more than
+   * one interval late is not made up twice.
+   */
+  private schedule(): void {
+    const now = performance.now();
+    this.due = Math.max(this.due + this.intervalMs, now);
+    this.timer = setTimeout(() => {
+      this.tick();
+      if (this.timer) this.schedule();
+    }, this.due - now);
+  }
+
   private stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
 

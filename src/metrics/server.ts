@@ -89,7 +89,7 @@ export async function startMetricsServer(listen: string, registry: Registry, opt
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-    } else if (live && path === '/events') {
+    } else if (live && path === '/events' && req.method === 'GET') {
       live.serve(req, res);
     } else if (live && serveAsset(path, res)) {
       // The page and its scripts and styles.

@@ -139,14 +139,26 @@ export function windowSeries(events: TcpTraceEvent[]): { outstanding: Point[]; a
 
 export function plotWindow(events: TcpTraceEvent[], conn: string, o: ViewOptions = {}): string {
   const { outstanding, adv, cwnd, probes, max } = windowSeries(events);
-  const u = byteUnit(max);
+  // A window far above what is ever in flight (a multi-megabyte buffer) would flatten the
+  // rest: then the axis follows cwnd and the outstanding bytes, and the window is clipped.
+  const below = Math.max(0, ...outstanding.map((p) => p.y), ...cwnd.map((p) => p.y));
+  const advMax = Math.max(0, ...adv.map((p) => p.y));
+  const clip = below > 0 && advMax > 4 * below;
+  const u = byteUnit(clip ? below : max);
   const sc = (pts: Point[]): Point[] => pts.map((p) => ({ x: p.x, y: p.y / u.div }));
   return renderChart({
     title: o.title ?? `Window and outstanding bytes: ${conn}`,
     xLabel: 'time (s)',
     yLabel: `bytes (${u.name})`,
     series: [
-      { kind: 'line', label: 'window advertised by the peer (rwnd)', color: '#bcbd22', points: sc(adv), width: 2 },
+      {
+        kind: 'line',
+        label: clip ? `window advertised by the peer (rwnd, up to ${Math.round(advMax / u.div)} ${u.name}, off the top)` : 'window advertised by the peer (rwnd)',
+        color: '#bcbd22',
+        points: sc(adv),
+        width: 2,
+        ...(clip ? { noExtent: true } : {}),
+      },
       { kind: 'line', label: 'cwnd', color: '#1f3fb4', points: sc(cwnd), width: 1.5, dash: '6 4' },
       { kind: 'line', label: 'outstanding (sent, not ACKed)', color: '#d62728', points: sc(outstanding), width: 1.5 },
       ...(probes.length ? [{ kind: 'dots' as const, label: `window probes (${probes.length})`, color: '#9467bd', points: probes, radius: 6 }] : []),

@@ -88,6 +88,11 @@ describe('live view in headless Chromium (proxy + cat)', function () {
   let receiver: ChildProcess | undefined;
   let sender: ChildProcess | undefined;
   let senderUrl = '';
+  let receiverUrl = '';
+  let proxyPortUsed = 0;
+  let sender2: ChildProcess | undefined;
+  let senderErr = '';
+  let receiverErr = '';
   let proxyUrl = '';
   let apiUrl = '';
   let profile = '';
@@ -113,11 +118,16 @@ describe('live view in headless Chromium (proxy + cat)', function () {
     apiUrl = `http://${ready[1]}`;
     proxyUrl = `http://${ready[2]}/`;
     const recvMetrics = await freeTcpPort();
-    receiver = spawn(process.execPath, [CLI_PATH, 'cat', '--addr', '10.77.0.3', '--udp', `127.0.0.1:${recvPort}`, '--peer', `10.77.0.0/16=127.0.0.1:${proxyPort}`, '-l', '5000', '--metrics', `127.0.0.1:${recvMetrics}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    receiver = spawn(process.execPath, [CLI_PATH, 'cat', '--addr', '10.77.0.3', '--udp', `127.0.0.1:${recvPort}`, '--peer', `10.77.0.0/16=127.0.0.1:${proxyPort}`, '-k', '-l', '5000', '--metrics', `127.0.0.1:${recvMetrics}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    receiver.stdin!.on('error', () => {});
+    receiverUrl = `http://127.0.0.1:${recvMetrics}/`;
+    proxyPortUsed = proxyPort;
     const sendMetrics = await freeTcpPort();
     senderUrl = `http://127.0.0.1:${sendMetrics}/`;
     sender = spawn(process.execPath, [CLI_PATH, 'cat', '--addr', '10.77.0.2', '--udp', `127.0.0.1:${sendPort}`, '--peer', `10.77.0.0/16=127.0.0.1:${proxyPort}`, '--metrics', `127.0.0.1:${sendMetrics}`, '10.77.0.3', '5000'], { stdio: ['pipe', 'ignore', 'pipe'] });
     sender.stdin!.on('error', () => {});
+    sender.stderr!.setEncoding('utf8').on('data', (d: string) => (senderErr += d));
+    receiver.stderr!.setEncoding('utf8').on('data', (d: string) => (receiverErr += d));
     // Feed the sender for as long as the test runs (bounded: at most 400 MiB).
     const chunk = randomBytes(64 * 1024);
     let fed = 0;
@@ -135,13 +145,15 @@ describe('live view in headless Chromium (proxy + cat)', function () {
       } catch {
         return false;
       }
-    }, 20_000, 'the sender to be connected and sending');
+    }, 30_000, 'the sender to be connected and sending').catch((e: Error) => {
+      throw new Error(`${e.message}; sender stderr: ${senderErr.slice(-300)}; receiver stderr: ${receiverErr.slice(-300)}`);
+    });
   });
 
   after(async () => {
     feeding = false;
     await chrome?.close().catch(() => {});
-    for (const p of [sender, receiver]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    for (const p of [sender, sender2, receiver]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await killAll();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
@@ -183,6 +195,16 @@ describe('live view in headless Chromium (proxy + cat)', function () {
     expect(await page.evaluate('window.overlayLive.selected')).to.equal(conn.conn);
     expect(await page.textContent('[data-f="state"]')).to.contain('ESTABLISHED');
     expect(await page.textContent('[data-f="cc"]')).to.equal((conn as { cc?: string }).cc);
+    // Pause freezes the charts (uPlot holds a copy) while frames keep arriving; Resume catches up.
+    const points = async (): Promise<number> => (await page.evaluate(`window.overlayLive.charts['ch-cwnd'].data[0].length`)) as number;
+    await page.click('#pause');
+    const frozen = await points();
+    const f1 = await frames(page);
+    await page.waitForFunction(`window.overlayLive.frames >= ${f1 + 4}`, undefined, { timeout: 10_000 });
+    expect(await points(), 'paused charts do not move').to.equal(frozen);
+    expect(await page.textContent('#status')).to.equal('paused');
+    await page.click('#pause');
+    expect(await points(), 'resumed charts show what arrived meanwhile').to.be.at.least(frozen + 4);
     expect((page as unknown as { errors: string[] }).errors).to.deep.equal([]);
     await shot(page, 'sender');
     await page.close();
@@ -217,5 +239,69 @@ describe('live view in headless Chromium (proxy + cat)', function () {
     await shot(sPage, 'sender-loss');
     await shot(pPage, 'proxy');
     for (const p of [sPage, pPage, watcher]) expect((p as unknown as { errors: string[] }).errors).to.deep.equal([]);
+    // Back to no loss: the control clears the stage.
+    await pPage.fill('#c-loss', '0');
+    await watcher.waitForFunction(`document.getElementById('o-loss').textContent === '0.0 %'`, undefined, { timeout: 5_000 });
+  });
+
+  it('the delay, jitter, rate, queue and partition controls change the proxy through its API', async () => {
+    const page = await open(proxyUrl);
+    await page.waitForFunction('window.overlayLive.frames >= 2', undefined, { timeout: 10_000 });
+    type Toxic = { stage: string; direction: string; params: Record<string, unknown> };
+    const toxics = async (): Promise<Toxic[]> => (await (await fetch(`${apiUrl}/links/%2A/toxics`)).json()) as Toxic[];
+    const until = (what: string, ok: (t: Toxic[]) => boolean): Promise<void> => waitUntil(async () => ok(await toxics()), 5_000, what);
+    const up = (t: Toxic[], stage: string): Toxic | undefined => t.find((x) => x.stage === stage && x.direction === 'up');
+    await page.fill('#c-delay', '30');
+    await until('delay 30 ms', (t) => up(t, 'delay')?.params.ms === 30);
+    await page.fill('#c-jitter', '4');
+    await until('jitter 4 ms, delay kept', (t) => up(t, 'delay')?.params.jitter === 4 && up(t, 'delay')?.params.ms === 30);
+    await page.fill('#c-rate', '10');
+    await until('rate 10 Mbit/s', (t) => up(t, 'bottleneck')?.params.rate === 10e6);
+    await page.fill('#c-queue', '50');
+    await until('queue 50 packets', (t) => up(t, 'bottleneck')?.params.queue === 50 && up(t, 'bottleneck')?.params.rate === 10e6);
+    await page.check('#c-partition');
+    await until('a partition', (t) => up(t, 'partition') !== undefined);
+    await page.waitForFunction(`document.getElementById('o-queue').textContent === '50 pkts'`, undefined, { timeout: 5_000 });
+    await page.uncheck('#c-partition');
+    await until('no partition', (t) => up(t, 'partition') === undefined);
+    // Back to the starting path for the next test.
+    await page.fill('#c-delay', '5');
+    await page.fill('#c-jitter', '0');
+    await page.fill('#c-rate', '40');
+    await page.fill('#c-queue', '1000');
+    await until('the starting path', (t) => up(t, 'delay')?.params.ms === 5 && up(t, 'bottleneck')?.params.queue === 1000);
+    expect(await page.textContent('#c-note')).to.equal('');
+    expect((page as unknown as { errors: string[] }).errors).to.deep.equal([]);
+  });
+
+  it('connections coming and going: the receiver page marks a closed connection gone and follows a new one', async () => {
+    const page = await open(receiverUrl);
+    await page.waitForFunction(`window.overlayLive.selected !== ''`, undefined, { timeout: 10_000 });
+    const first = (await page.evaluate('window.overlayLive.selected')) as string;
+    // The first sender finishes: its data ends, the connection closes.
+    feeding = false;
+    sender!.stdin!.end();
+    receiver!.stdin!.end();
+    // Both ends close; the one that closed first ends in TIME-WAIT, then its row goes.
+    const closed = `[...document.querySelectorAll('#conn option')].some((o) => o.value === ${JSON.stringify(first)} && /\\(gone\\)|TIME-WAIT|CLOSED/.test(o.textContent))`;
+    await page.waitForFunction(closed, undefined, { timeout: 30_000 });
+    // A second sender (another overlay address; the proxy learns its route) connects.
+    sender2 = spawn(process.execPath, [CLI_PATH, 'cat', '--addr', '10.77.0.4', '--peer', `10.77.0.0/16=127.0.0.1:${proxyPortUsed}`, '10.77.0.3', '5000'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    sender2.stdin!.on('error', () => {});
+    let sender2Err = '';
+    sender2.stderr!.setEncoding('utf8').on('data', (d: string) => (sender2Err += d));
+    sender2.stdin!.write(randomBytes(4 * 1024 * 1024));
+    await page.waitForFunction(`window.overlayLive.selected.includes('10.77.0.4:')`, undefined, { timeout: 30_000 }).catch(async (e: Error) => {
+      const opts = await page.evaluate(`[...document.querySelectorAll('#conn option')].map((o) => o.textContent).join(' | ')`).catch(() => '?');
+      const rows = await (await fetch(`${receiverUrl}connections`)).text().catch(() => '?');
+      throw new Error(`${e.message.split('\n')[0]}; picker: ${String(opts)}; sender2: ${sender2Err.slice(-300)} (exit ${sender2!.exitCode}); receiver exit ${receiver!.exitCode} ${receiverErr.slice(-200)}; receiver rows: ${rows.slice(0, 600)}`);
+    });
+    const options = (await page.evaluate(`[...document.querySelectorAll('#conn option')].map((o) => o.textContent)`)) as string[];
+    expect(options.some((o) => o.startsWith(first) && /\(gone\)|TIME-WAIT|CLOSED/.test(o))).to.equal(true);
+    expect(options.some((o) => o.includes('10.77.0.4:') && !o.includes('(gone)'))).to.equal(true);
+    // The receiving side's time-sequence graph shows the segments it receives.
+    await page.waitForFunction('window.overlayLive.seqPoints() >= 20', undefined, { timeout: 10_000 });
+    await shot(page, 'receiver');
+    expect((page as unknown as { errors: string[] }).errors).to.deep.equal([]);
   });
 });

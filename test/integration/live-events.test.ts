@@ -10,7 +10,7 @@ import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
 import { observers } from '../../src/metrics/inventory.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/server.js';
-import { EV_ACK, EV_SEND, SeqRing } from '../../src/metrics/live.js';
+import { EV_ACK, EV_RECV, EV_SEND, SeqRing } from '../../src/metrics/live.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
 
 interface Frame {
@@ -65,6 +65,10 @@ describe('live view: page, /events and the time-sequence rings', function () {
     expect(all.slice(-8, -4)).to.deep.equal([EV_SEND, 19, 1901, 2001]);
     expect(all.slice(-4)).to.deep.equal([EV_ACK, 21, 2001, 7001]);
     expect(r.since(19, 1000).length).to.equal(2 * 4);
+    // Received segments are numbered in the peer's space, from 1 at its first data byte.
+    r.record({ type: 'recv', t: 22, seq: 0xfffffff0, len: 100, flags: 16 });
+    r.record({ type: 'recv', t: 23, seq: 0x54, len: 100, flags: 16 });
+    expect(r.since(21, 1000)).to.deep.equal([EV_RECV, 22, 1, 101, EV_RECV, 23, 101, 201]);
   });
 
   describe('on a real transfer between two hosts', () => {
@@ -72,6 +76,7 @@ describe('live view: page, /events and the time-sequence rings', function () {
     let b: Host;
     let srv: MetricsServer;
     let sock: Socket;
+    let server: ReturnType<typeof createServer>;
     let stop = false;
     const seen: string[] = [];
     const other = (conn: string): void => {
@@ -84,9 +89,11 @@ describe('live view: page, /events and the time-sequence rings', function () {
       a = await Host.create({ address: '10.77.0.2' });
       b = await Host.create({ address: '10.77.0.3', peers: [{ prefix: '10.77.0.2', endpoint: a.endpoint }] });
       a.addPeer('10.77.0.3', b.endpoint);
-      const server = createServer({ host: b }, (s: Socket) => s.resume());
+      // The teardown destroys the client mid-transfer: the server side then sees a reset.
+      server = createServer({ host: b }, (s: Socket) => s.on('error', () => {}).resume());
       await new Promise<void>((r) => server.listen(5001, r));
       sock = connect({ via: a, host: '10.77.0.3', port: 5001 });
+      sock.on('error', () => {});
       await new Promise<void>((r) => sock.once('connect', r));
       const chunk = Buffer.alloc(16 * 1024, 1);
       let sent = 0;
@@ -102,6 +109,8 @@ describe('live view: page, /events and the time-sequence rings', function () {
     after(async () => {
       stop = true;
       sock?.destroy();
+      // Leave nothing registered in the process inventory for the test files that follow.
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
       await srv?.close();
       await a?.close();
       await b?.close();
@@ -132,7 +141,10 @@ describe('live view: page, /events and the time-sequence rings', function () {
       const rows = (await (await fetch(`${srv.url}/connections`)).json()) as Frame['sockets'];
       const last = frames[frames.length - 1]!;
       expect(last.sockets.map((s) => `${s.kind} ${s.conn ?? ''}`).sort()).to.deep.equal(rows.map((s) => `${s.kind} ${s.conn ?? ''}`).sort());
-      const mine = rows.find((r) => r.kind === 'connection' && r.conn!.startsWith('10.77.0.2:'))!;
+      // This test's own connection (other test files may leave sockets in the process inventory).
+      const label = `10.77.0.2:${sock.localPort}-10.77.0.3:5001`;
+      const mine = rows.find((r) => r.kind === 'connection' && r.conn === label)!;
+      expect(mine, `${label} in /connections`).to.not.equal(undefined);
       expect(Object.keys(last.sockets.find((s) => s.conn === mine.conn)!).sort()).to.deep.equal(Object.keys(mine).sort());
       // Data segments and ACKs of the sender arrived as events, in time order.
       const ev = frames.flatMap((f) => f.seq[mine.conn!] ?? []);

@@ -61,6 +61,16 @@ describe('plot views: throughput, window, several connections, queue', () => {
     expect(c.texts).to.include.members(['window advertised by the peer (rwnd)', 'outstanding (sent, not ACKed)', 'window probes (1)']);
   });
 
+  it('window view: a receive window far above the flight is clipped, not allowed to flatten it', () => {
+    const big = flow().map((e) => (e.type === 'ack' ? { ...e, window: 4 * 1024 * 1024 } : e));
+    const texts = checkSvg(plotWindow(big, 'c')).texts;
+    expect(texts).to.include('window advertised by the peer (rwnd, up to 4096 KiB, off the top)');
+    expect(texts).to.include('bytes (KiB)');
+    // The y axis follows the flight (at most 18000 bytes here), not the 4 MiB window.
+    const ticks = texts.map(Number).filter((n) => Number.isFinite(n));
+    expect(Math.max(...ticks.filter((n) => n < 1e4 && n !== 0))).to.be.below(100);
+  });
+
   it('several connections on one figure: one labelled line each, times from the earliest', () => {
     const svg = plotMulti('cwnd', [{ label: 'flow A', events: flow(1000) }, { label: 'flow B', events: flow(1500) }]);
     const c = checkSvg(svg);

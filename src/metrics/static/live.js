@@ -7,12 +7,13 @@
 const MAX_SAMPLES = 3000; // per connection: 10 minutes at 5 frames/s
 const MAX_SEQ_ROWS = 20000;
 const SSTHRESH_INFINITE = 0x3fffffff;
-const EV_SEND = 0, EV_RETRANSMIT = 1, EV_ACK = 2, EV_SACK = 3;
+const EV_SEND = 0, EV_RETRANSMIT = 1, EV_ACK = 2, EV_SACK = 3, EV_RECV = 4;
 const KINDS = ['rto', 'fast', 'tlp', 'rack', 'probe'];
 
 const $ = (id) => document.getElementById(id);
 const conns = new Map(); // conn label -> { info, gone, hist, seq, prev }
 let selected = '';
+let userPicked = false; // the user chose a connection: do not follow others
 let paused = false;
 let zoomed = false;
 let lastFrameT = 0;
@@ -32,7 +33,7 @@ function newConn() {
     gone: false,
     prev: null,
     hist: { t: [], cwnd: [], ssthresh: [], inflight: [], sndWnd: [], rcvWnd: [], srtt: [], rto: [], goodput: [], retx: [] },
-    seq: { x: [], send: [], retx: [], ack: [], wnd: [], sack: [] },
+    seq: { x: [], send: [], retx: [], ack: [], wnd: [], sack: [], recv: [] },
   };
 }
 
@@ -77,6 +78,7 @@ function addSeq(c, flat) {
     s.ack.push(kind === EV_ACK ? y1 : null);
     s.wnd.push(kind === EV_ACK ? y2 : null);
     s.sack.push(kind === EV_SACK ? y2 : null);
+    s.recv.push(kind === EV_RECV ? y1 : null);
   }
   trim(s, MAX_SEQ_ROWS);
 }
@@ -98,7 +100,7 @@ function makeChart(id, series, opts = {}) {
       height: opts.height || 220,
       cursor: { sync: { key: sync.key }, drag: { x: true, y: false } },
       scales: { x: { time: false }, ...(opts.scales || {}) },
-      axes: [{ label: 'time (s, process clock)' }, { label: opts.yLabel || '', size: 70, values: opts.values }, ...(opts.axes || [])],
+      axes: [{ label: 'time (s, process clock)' }, { label: opts.yLabel || '', size: 88, values: opts.values }, ...(opts.axes || [])],
       legend: { live: true },
       series: [{ label: 't (s)', value: (u, v) => (v === null ? '-' : v.toFixed(2)) }, ...series],
       hooks: {
@@ -139,6 +141,7 @@ makeChart('ch-seq', [
   line('ACK', '#2ca02c', { paths: uPlot.paths.stepped({ align: 1 }) }),
   line('receive window edge', '#bcbd22', { paths: uPlot.paths.stepped({ align: 1 }) }),
   dots('SACK block edge', '#9467bd', 4),
+  dots('received (peer sequence)', '#17becf', 3),
 ], {
   yLabel: 'bytes',
   values: bytesAxis,
@@ -152,7 +155,7 @@ function seqYRange(u, dmin, dmax) {
   const x = u.data[0];
   const lo = u.scales.x.min ?? -Infinity, hi = u.scales.x.max ?? Infinity;
   let min = Infinity, max = -Infinity;
-  for (const si of [1, 2, 3, 5]) {
+  for (const si of [1, 2, 3, 5, 6]) {
     const ys = u.data[si];
     if (!ys) continue;
     for (let i = 0; i < x.length; i++) {
@@ -185,7 +188,8 @@ function redraw(force) {
   const s = c.seq;
   const set = (id, data) => {
     const u = charts[id];
-    u.setData(data, false);
+    // Copies: the history arrays keep growing, and a paused chart must not see it.
+    u.setData(data.map((a) => a.slice()), false);
     if (zoomed && !force) return;
     const now = lastFrameT / 1000;
     const span = spanSeconds();
@@ -196,7 +200,7 @@ function redraw(force) {
   set('ch-win', [h.t, h.sndWnd, h.rcvWnd, h.inflight]);
   set('ch-rtt', [h.t, h.srtt, h.rto]);
   set('ch-rate', [h.t, h.goodput, h.retx]);
-  set('ch-seq', [s.x, s.send, s.retx, s.ack, s.wnd, s.sack]);
+  set('ch-seq', [s.x, s.send, s.retx, s.ack, s.wnd, s.sack, s.recv]);
 }
 
 // ---- numbers and picker -------------------------------------------------------------------
@@ -224,6 +228,10 @@ function showNumbers() {
   el.querySelector('[data-f="retransmits"]').dataset.total = String(total);
 }
 
+/** Gone from /connections, or closing down for good (its data is over). */
+const ENDED_STATES = new Set(['TIME-WAIT', 'CLOSED', 'LAST-ACK', 'CLOSING']);
+const ended = (c) => c.gone || ENDED_STATES.has(c.info?.state);
+
 function refreshPicker() {
   const sel = $('conn');
   const labels = [...conns.keys()];
@@ -237,11 +245,13 @@ function refreshPicker() {
       sel.append(new Option(`${k} ${c.gone ? '(gone)' : c.info?.state ?? ''}`, k));
     }
   }
-  if (!conns.has(selected)) {
-    // Pick the live connection that moved the most bytes.
-    let best = '', bestBytes = -1;
+  const cur = conns.get(selected);
+  const anyLive = [...conns.values()].some((c) => !ended(c));
+  if (!cur || (ended(cur) && anyLive && !userPicked)) {
+    // Follow the live connection that moved the most bytes (unless the user chose one).
+    let best = '', bestBytes = -Infinity;
     for (const [k, c] of conns) {
-      const b = (c.info?.bytesSent ?? 0) + (c.gone ? -1e15 : 0);
+      const b = (c.info?.bytesSent ?? 0) + (c.info?.bytesReceived ?? 0) + (ended(c) ? -1e15 : 0);
       if (b > bestBytes) { best = k; bestBytes = b; }
     }
     selected = best;
@@ -249,7 +259,7 @@ function refreshPicker() {
   sel.value = selected;
 }
 
-$('conn').addEventListener('change', (e) => { selected = e.target.value; zoomed = false; showNumbers(); redraw(true); });
+$('conn').addEventListener('change', (e) => { selected = e.target.value; userPicked = true; zoomed = false; showNumbers(); redraw(true); });
 $('span').addEventListener('change', () => { zoomed = false; redraw(true); });
 $('pause').addEventListener('click', () => {
   paused = !paused;
@@ -297,17 +307,18 @@ function showControls(links) {
   };
   for (const [id, v] of Object.entries(values)) {
     const el = $(id);
-    if (document.activeElement === el && el.dataset.dragging === '1') continue; // the user is moving it
+    if (el.dataset.dragging === '1' || held(el)) continue; // the user is moving it, or just did
     if (v !== null) el.value = String(v);
   }
-  if (document.activeElement !== $('c-partition')) $('c-partition').checked = part !== undefined;
+  if (!held($('c-partition'))) $('c-partition').checked = part !== undefined;
   $('o-loss').textContent = (values['c-loss'] * 100).toFixed(1) + ' %';
   $('o-loss').dataset.value = String(values['c-loss']);
   $('o-delay').textContent = values['c-delay'] + ' ms';
   $('o-jitter').textContent = values['c-jitter'] + ' ms';
   $('o-rate').textContent = values['c-rate'] > 0 ? values['c-rate'] + ' Mbit/s' : 'unlimited';
-  const q = bn?.params?.queue ?? bn?.params?.queueBytes;
-  $('o-queue').textContent = q === undefined ? '-' : typeof q === 'number' ? q + ' pkts' : String(q);
+  const q = bn?.params?.queue;
+  const qb = bn?.params?.queueBytes;
+  $('o-queue').textContent = typeof q === 'number' ? q + ' pkts' : typeof qb === 'number' ? fmtBytes(qb) : q !== undefined ? String(q) : bn ? '1000 pkts' : '-';
 }
 
 async function api(method, path, body) {
@@ -319,7 +330,14 @@ async function api(method, path, body) {
   }
 }
 
+/**
+ * A control the user just changed keeps its value until the proxy has applied the change and a
+ * frame has had time to show it: a frame built before that would otherwise move it back.
+ */
+const held = (el) => Number(el.dataset.heldUntil || 0) > Date.now();
+
 async function applyControl(id) {
+  $(id).dataset.heldUntil = String(Date.now() + 60_000);
   const v = (x) => Number($(x).value);
   const stage = (s) => `/links/%2A/stages/${s}`;
   try {
@@ -328,9 +346,13 @@ async function applyControl(id) {
       else await api('DELETE', stage('loss'));
     } else if (id === 'c-delay' || id === 'c-jitter') {
       await api('POST', stage('delay'), { direction: 'both', params: { ms: v('c-delay'), jitter: v('c-jitter') }, merge: true });
-    } else if (id === 'c-rate' || id === 'c-queue') {
-      if (v('c-rate') > 0) await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit`, queue: v('c-queue') }, merge: id === 'c-rate' });
+    } else if (id === 'c-rate') {
+      // The rate alone: the queue limit in force (packets or bytes) is kept.
+      if (v('c-rate') > 0) await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit` }, merge: true });
       else await api('DELETE', stage('bottleneck'));
+    } else if (id === 'c-queue') {
+      if (v('c-rate') <= 0) throw new Error('set a rate first (the queue is the bottleneck\'s)');
+      await api('POST', stage('bottleneck'), { direction: 'both', params: { rate: `${v('c-rate')}mbit`, queue: v('c-queue') } });
     } else if (id === 'c-partition') {
       if ($('c-partition').checked) await api('POST', stage('partition'), { direction: 'both', params: {} });
       else await api('DELETE', stage('partition'));
@@ -339,6 +361,7 @@ async function applyControl(id) {
   } catch (err) {
     $('c-note').textContent = `${id.slice(2)}: ${err.message}`;
   }
+  $(id).dataset.heldUntil = String(Date.now() + 1000);
 }
 
 for (const id of CONTROL_IDS) {
@@ -386,7 +409,7 @@ function showQueues(links, tMs) {
     queueChart = makeChart('ch-queue', [...queueHist.lanes.keys()].map((k, i) => line(`${k} (packets)`, palette[i % palette.length], { width: 2 })), { yLabel: 'packets queued', height: 200 });
   }
   if (paused) return;
-  queueChart.setData([queueHist.t, ...queueHist.lanes.values()], false);
+  queueChart.setData([queueHist.t, ...queueHist.lanes.values()].map((a) => a.slice()), false);
   const now = tMs / 1000, span = spanSeconds();
   if (!zoomed) queueChart.setScale('x', { min: span > 0 ? now - span : queueHist.t[0], max: now });
 }
