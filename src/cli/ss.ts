@@ -3,6 +3,7 @@
  * its `/connections` endpoint and printed like `ss -tuna -i`.
  */
 import { UsageError } from '../util/errors.js';
+import { ApiError, request } from './http-json.js';
 import { boolFlag, parseArgs, usage, type FlagSpecs } from './args.js';
 import { SSTHRESH_INFINITE, type SocketEntry } from '../metrics/collectors.js';
 
@@ -40,7 +41,7 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
   for (const e of entries) {
     if (e.proto === 'tcp' && !wantTcp) continue;
     if (e.proto === 'udp' && !wantUdp) continue;
-    const isListen = e.kind === 'listener' || (e.proto === 'udp' && e.remoteAddress === undefined);
+    const isListen = e.kind === 'listener' || e.kind === 'link' || (e.kind === 'socket' && e.remoteAddress === undefined);
     if (opts.listening && !isListen) continue;
     if (e.kind === 'listener') {
       rows.push(['tcp', 'LISTEN', String(e.acceptQueue), String(e.backlog), `${e.localAddress}:${e.localPort}`, '*:*']);
@@ -56,6 +57,10 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
           ` (${Object.entries(r).filter(([, n]) => (n as number) > 0).map(([k, n]) => `${k}:${n as number}`).join(',') || 'none'})` +
           ` snd_wnd:${e.sndWnd} rcv_wnd:${e.rcvWnd}${e.inRecovery ? ' recovery' : ''}`,
       );
+    } else if (e.kind === 'link') {
+      // A host's real UDP socket: Recv-Q is the kernel's queue (bytes charged, truesize).
+      rows.push(['udp', 'UNCONN', bytes(e.rxQueue), '0', `${e.localAddress}:${e.localPort}`, '*:*']);
+      info.push(`\t overlay_host:${e.host} rcvbuf:${e.recvBuffer} capacity:${e.receiveCapacity} kernel_drops:${bytes(e.kernelDrops)}`);
     } else {
       const peer = e.remoteAddress !== undefined ? `${e.remoteAddress}:${e.remotePort}` : '*:*';
       rows.push(['udp', e.remoteAddress !== undefined ? 'ESTAB' : 'UNCONN', '0', '0', `${e.localAddress}:${e.localPort}`, peer]);
@@ -83,14 +88,14 @@ export async function run(argv: string[]): Promise<number> {
   const url = connectionsUrl(p.positional[0]!);
   let entries: SocketEntry[];
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    entries = (await res.json()) as SocketEntry[];
-    if (!Array.isArray(entries)) throw new Error('not a JSON array');
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    const json = await request({ address: u.hostname.replace(/^\[|\]$/g, ''), port }, 'GET', u.pathname + u.search, undefined, 'the metrics endpoint');
+    if (!Array.isArray(json)) throw new ApiError(1, `${url} did not return a JSON array`);
+    entries = json as SocketEntry[];
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    const why = err.cause?.code ?? (err.name === 'TimeoutError' ? 'timed out' : err.message);
-    process.stderr.write(`overlay ss: cannot read ${url}: ${why}\n`);
+    if (!(e instanceof ApiError)) throw e;
+    process.stderr.write(`overlay: ${e.message}\n`);
     return 1;
   }
   process.stdout.write(

@@ -59,4 +59,10 @@ export interface HostLike {
   addTap(tap: PacketTap): () => void;
   /** Monotonic clock in ms used by everything on this host. */
   now(): number;
+  /**
+   * TCP payload bytes the host's UDP socket can queue in full-size packets before the
+   * kernel drops (see Host.receiveCapacity); undefined when unknown (no real socket).
+   * The TCP receive buffer is clamped to it: never advertise more than the socket holds.
+   */
+  receiveCapacity?(): number | undefined;
 }

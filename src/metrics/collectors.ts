@@ -5,7 +5,7 @@
  * packet; it runs when someone asks.
  */
 import { performance } from 'node:perf_hooks';
-import { inventory, emptyTotals, type InventorySource, type TcpListenerSnapshot, type TcpStackTotals, type UdpSocketSnapshot } from './inventory.js';
+import { inventory, emptyTotals, type HostLinkSnapshot, type InventorySource, type TcpListenerSnapshot, type TcpStackTotals, type UdpSocketSnapshot } from './inventory.js';
 import type { TcpInfo, TcpState } from '../tcp/types.js';
 
 /** ssthresh starts "arbitrarily high" (RFC 5681 3.1); like Linux's ss, such values are not shown. */
@@ -23,6 +23,9 @@ export interface InventorySnapshot {
   udpSockets: number;
   tcp: TcpStackTotals;
   ip: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; drops: Map<string, number> };
+  /** Each host's UDP socket as the kernel sees it (kernel drops, receive queue), by overlay address. */
+  links: Array<HostLinkSnapshot & { host: string }>;
+  secure: { drops: Map<string, number>; events: Map<string, number> };
 }
 
 /** A source that throws must not break a scrape: it is skipped. */
@@ -42,6 +45,8 @@ export function takeSnapshot(sources: InventorySource[] = inventory.sources(), n
     udpSockets: 0,
     tcp: emptyTotals(),
     ip: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() },
+    links: [],
+    secure: { drops: new Map(), events: new Map() },
   };
   for (const s of sources) {
     const h = safe(s.host && (() => s.host!()), undefined);
@@ -51,6 +56,11 @@ export function takeSnapshot(sources: InventorySource[] = inventory.sources(), n
       snap.ip.bytesIn += h.bytesIn;
       snap.ip.bytesOut += h.bytesOut;
       for (const [reason, n] of Object.entries(h.drops)) snap.ip.drops.set(reason, (snap.ip.drops.get(reason) ?? 0) + n);
+      if (h.link) snap.links.push({ host: h.address, ...h.link });
+      if (h.secure) {
+        for (const [r, n] of Object.entries(h.secure.drops)) snap.secure.drops.set(r, (snap.secure.drops.get(r) ?? 0) + n);
+        for (const [e, n] of Object.entries(h.secure.events)) snap.secure.events.set(e, (snap.secure.events.get(e) ?? 0) + n);
+      }
     }
     for (const c of safe(s.tcpConnections && (() => s.tcpConnections!(now)), [] as TcpInfo[])) {
       snap.connections.push({ ...c, conn: connectionLabel(c) });
@@ -84,7 +94,8 @@ export function countByState(snap: InventorySnapshot, states: readonly TcpState[
 export type SocketEntry =
   | ({ proto: 'tcp'; kind: 'listener'; state: 'LISTEN' } & TcpListenerSnapshot)
   | ({ proto: 'tcp'; kind: 'connection'; conn: string } & TcpInfo)
-  | ({ proto: 'udp'; kind: 'socket' } & UdpSocketSnapshot);
+  | ({ proto: 'udp'; kind: 'socket' } & UdpSocketSnapshot)
+  | ({ proto: 'udp'; kind: 'link'; host: string } & HostLinkSnapshot);
 
 /** Every socket of the process, for `/connections`: listeners, connections, UDP sockets. */
 export function listSockets(sources: InventorySource[] = inventory.sources(), now = performance.now()): SocketEntry[] {
@@ -101,6 +112,11 @@ export function listSockets(sources: InventorySource[] = inventory.sources(), no
   }
   for (const s of sources) {
     for (const u of safe(s.udpSockets && (() => s.udpSockets!()), [])) out.push({ proto: 'udp', kind: 'socket', ...u });
+  }
+  // The real UDP sockets the hosts' packets travel in, with the kernel's drop counts.
+  for (const s of sources) {
+    const h = safe(s.host && (() => s.host!()), undefined);
+    if (h?.link) out.push({ proto: 'udp', kind: 'link', host: h.address, ...h.link });
   }
   return out;
 }

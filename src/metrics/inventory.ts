@@ -52,6 +52,22 @@ export interface HostSnapshot {
   bytesIn: number;
   bytesOut: number;
   drops: Record<string, number>;
+  /** The host's UDP socket as the kernel sees it (absent once closed). */
+  link?: HostLinkSnapshot;
+  /** Secure mode only (src/secure): drops by reason, and handshake/rekey/roam counts. */
+  secure?: { publicKey: string; drops: Record<string, number>; events: Record<string, number> };
+}
+
+export interface HostLinkSnapshot {
+  localAddress: string;
+  localPort: number;
+  /** SO_RCVBUF as granted by the kernel (bytes of kernel memory, not payload). */
+  recvBuffer: number;
+  /** TCP payload bytes that fit in it in full-size packets (the receive-window clamp). */
+  receiveCapacity: number;
+  /** From /proc/net/udp (Linux): bytes queued now, datagrams dropped since the socket opened. */
+  rxQueue?: number;
+  kernelDrops?: number;
 }
 
 /** One registered source: any of the fields may be absent. */

@@ -176,6 +176,23 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     for (const [r, n] of s.ip.drops) m.set(r, n);
     return [...m];
   });
+  counter('overlay_secure_dropped_packets_total', 'Datagrams dropped by the secure mode (src/secure), by reason: bad_mac, replay, unknown_index, unknown_key, truncated, handshake_*, ...', 'reason', (s) => [
+    ...s.secure.drops,
+  ]);
+  counter('overlay_secure_events_total', 'Secure-mode events: handshake initiations, completed and failed handshakes, rekeys, roams, sealed and opened messages.', 'event', (s) => [
+    ...s.secure.events,
+  ]);
+
+  new Counter({
+    name: 'overlay_udp_kernel_drops_total',
+    help: "Datagrams the kernel dropped on a host's UDP socket (receive queue full, bad UDP checksum), from /proc/net/udp, by overlay address.",
+    labelNames: ['host'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of snapshot().links) if (l.kernelDrops !== undefined) this.inc({ host: l.host }, l.kernelDrops);
+    },
+  });
 
   const rtt = new FastHistogram('overlay_tcp_rtt_seconds', 'TCP round-trip time samples (all connections).', RTT_BUCKETS);
   registry.registerMetric(rtt as unknown as Parameters<Registry['registerMetric']>[0]);

@@ -53,3 +53,18 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
+
+/**
+ * Never advertise more than the receiving UDP socket can hold: lowers `cfg.rcvBuf` (and the
+ * out-of-order allowance with it) to `capacity`, the host's receive capacity in TCP payload
+ * bytes (HostLike.receiveCapacity), when that is known and smaller. A window beyond it lets
+ * a sender put more in flight than the kernel queues while this process is descheduled, and
+ * the kernel drops the excess. Never below one MSS. Returns `cfg`.
+ */
+export function clampToReceiveCapacity(cfg: TcpConfig, capacity: number | undefined): TcpConfig {
+  if (capacity === undefined || !(capacity > 0) || cfg.rcvBuf <= capacity) return cfg;
+  const rcvBuf = Math.max(cfg.mss, Math.floor(capacity));
+  cfg.rcvBuf = rcvBuf;
+  cfg.maxOutOfOrderBytes = Math.min(cfg.maxOutOfOrderBytes, rcvBuf);
+  return cfg;
+}

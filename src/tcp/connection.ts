@@ -30,6 +30,7 @@ import { isDuplicateAck } from './recovery/dupack.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './recovery/scoreboard.js';
 import { probeTimeout, Rack } from './recovery/rack.js';
 import { rstFor } from './rst.js';
+import { receivesData } from './receives-data.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
 import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
 import type {
@@ -343,13 +344,13 @@ export class Connection implements ConnectionIO {
    */
   input(seg: TcpSegment, now: number, burst = false): void {
     this.now = now;
-    const wasEstablished = this._state === 'ESTABLISHED';
+    const before = this._state;
     try {
       this.segmentArrives(seg);
     } catch {
       this.drop('internal_error');
     }
-    if (burst && wasEstablished && this.config.coalesceAcks && this._state === 'ESTABLISHED' && !this.ackNeeded) {
+    if (burst && receivesData(before) && this.config.coalesceAcks && this._state === before && !this.ackNeeded) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
@@ -1779,7 +1780,7 @@ export class Connection implements ConnectionIO {
   }
 
   private armKeepAlive(): void {
-    if (!this.keepAliveOn) {
+    if (!this.keepAliveOn || this._state === 'CLOSED') {
       this.timers.clear('keepalive');
       return;
     }

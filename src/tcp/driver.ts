@@ -23,7 +23,7 @@ import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeTcp, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
-import { defaultTcpConfig } from './config.js';
+import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
 import { rstFor } from './rst.js';
@@ -330,6 +330,7 @@ export class TcpStack implements ProtocolHandler {
     const { keepAliveInitialDelay, ...rest } = o;
     const cfg = defaultTcpConfig({ ...rest });
     cfg.mss = Math.min(o.mss ?? Infinity, this.host.mtu - 40);
+    clampToReceiveCapacity(cfg, this.host.receiveCapacity?.());
     if (keepAliveInitialDelay !== undefined && keepAliveInitialDelay > 0) cfg.keepAliveIdle = keepAliveInitialDelay;
     // The socket layer implements node:net's allowHalfOpen itself (it ends the write side
     // after 'end'); the connection must never send a FIN the application did not ask for.

@@ -1,0 +1,134 @@
+/**
+ * Overlay TCP (this project): hosts 10.77.0.2 (sender) and 10.77.0.3 (receiver), one
+ * connection through the node:net-like API, 8 MiB socket buffers. The sender reports its
+ * retransmissions by kind (TLP and RTO on their own) from the stack's running totals, and
+ * both ends the kernel's drop count for their host's UDP socket.
+ */
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Host } from '../../src/host/host.js';
+import { takeSnapshot } from '../../src/metrics/collectors.js';
+import { connect, createServer, type Socket } from '../../src/net.js';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { arg, GcRecorder, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { runBulk, runPing, type Peer } from '../lib/peer.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const MiB = 1024 * 1024;
+
+function kernelDrops(host: Host): number {
+  return host.link.kernelStats()?.drops ?? 0;
+}
+
+/** Host 10.77.0.3 listening on 5001: counts bytes, or echoes with --echo. */
+async function tcpServer(): Promise<void> {
+  const stdin = new StdinLines();
+  const mtu = Number(arg('mtu', '1472'));
+  const echo = process.argv.includes('--echo');
+  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB });
+  const meter = new SteadyMeter();
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
+  const server = createServer({ host, noDelay: echo }, (s: Socket) => {
+    if (echo) {
+      s.pipe(s);
+      return;
+    }
+    s.on('data', (d: Buffer) => meter.add(d.length));
+    s.on('end', () => meter.finish());
+  });
+  await new Promise<void>((r) => server.listen(5001, r));
+  say({ port: host.endpoint.port });
+  await stdin.ended;
+  say({ ...meter.report(), kernelDrops: kernelDrops(host), ...(gc && { pauses: gc.pauses }) });
+  await host.close();
+}
+
+/** Host 10.77.0.2: one connection, writes for --seconds with backpressure, then ends. */
+async function tcpClient(): Promise<void> {
+  const mtu = Number(arg('mtu', '1472'));
+  const seconds = Number(arg('seconds'));
+  const port = Number(arg('port'));
+  const host = await Host.create({
+    address: '10.77.0.2',
+    mtu,
+    peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }],
+    recvBufferSize: 8 * MiB,
+    sendBufferSize: 8 * MiB,
+    connectPeer: !process.argv.includes('--unconnected'),
+  });
+  const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
+  s.resume(); // read the server's FIN, so the socket can close
+  await once(s, 'connect');
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  const meter = new SenderMeter();
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    meter.sent(chunk.length);
+    if (!s.write(chunk)) await once(s, 'drain');
+  }
+  s.end();
+  await once(s, 'close');
+  const r = takeSnapshot().tcp.retransmits;
+  say({ ...meter.report(), tlp: r.tlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host) });
+  await host.close();
+}
+
+/** 64-byte ping-pong with noDelay against tcp-server --echo. */
+async function tcpPing(): Promise<void> {
+  const port = Number(arg('port'));
+  const rounds = Number(arg('rounds'));
+  const host = await Host.create({ address: '10.77.0.2', connectPeer: true, peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
+  const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
+  await once(s, 'connect');
+  const msg = Buffer.alloc(64, 1);
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
+  const starts: number[] = [];
+  const rtts = await timeRounds(
+    2000,
+    rounds,
+    () => {
+      if (gc) starts.push(performance.timeOrigin + performance.now());
+      s.write(msg);
+    },
+    (reply) => {
+      // A 64-byte echo may arrive in pieces: one reply per 64 bytes.
+      let got = 0;
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got < 64) return;
+        got -= 64;
+        reply();
+      });
+    },
+  );
+  say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
+  s.destroy();
+  await host.close();
+}
+
+/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
+/**
+ * [start epoch ms, rtt us] per counted round: timeRounds sorts the RTTs, so they are
+ * recomputed from consecutive starts (a round ends when the next one starts).
+ */
+export function roundsOf(starts: number[], sorted: number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const skip = starts.length - sorted.length - 1;
+  for (let i = Math.max(0, skip); i + 1 < starts.length; i++) out.push([starts[i]!, (starts[i + 1]! - starts[i]!) * 1000]);
+  return out;
+}
+
+export function overlayPeer(mtu: number, unconnected = false): Peer {
+  return {
+    label: `overlay TCP, MTU ${mtu}${unconnected ? ', unconnected link' : ''}`,
+    bulk: (_size, seconds, pins) =>
+      runBulk(
+        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu), ...(unconnected ? ['--unconnected'] : [])] } },
+        seconds,
+        pins,
+      ),
+    ping: (rounds, pins) => runPing(SELF, { role: 'tcp-server', args: ['--echo'] }, { role: 'tcp-ping' }, rounds, pins),
+  };
+}
+
+runRoleIfMain(import.meta.url, { 'tcp-server': tcpServer, 'tcp-client': tcpClient, 'tcp-ping': tcpPing });

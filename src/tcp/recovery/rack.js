@@ -1,0 +1,95 @@
+/**
+ * RACK-TLP (RFC 8985): time-based loss detection and the tail loss probe.
+ *
+ * RACK remembers the most recently *sent* segment that has been delivered (acked or SACKed):
+ * any segment sent before it that is still outstanding after RACK.rtt + RACK.reo_wnd is lost
+ * (section 6.2). The reordering window is min_RTT/4 (6.2 step 4), at most SRTT, and 0 before
+ * any reordering was seen while in recovery, like the RFC's suggested default.
+ *
+ * TLP (section 7): when the connection has data in flight and nothing else to do, after
+ * PTO = 2*SRTT (+ max delayed-ACK time when only one segment is in flight), send one new
+ * segment or retransmit the last one, so that the ACK of the probe triggers RACK/SACK
+ * recovery instead of an RTO.
+ */
+import { seqGt, seqLt } from '../seq.js';
+import { txEnd } from '../send.js';
+/** RFC 8985 7.2: WCDelAckT, the worst-case delayed-ACK timer. */
+export const WC_DEL_ACK_T = 200;
+export class Rack {
+    /** Transmission time and end sequence of the most recently sent delivered segment. */
+    xmitTime = -Infinity;
+    endSeq = 0;
+    /** RTT of that segment. */
+    rtt = 0;
+    /** Reordering has been observed (a segment delivered below an already delivered one). */
+    reorderingSeen = false;
+    haveEnd = false;
+    /** RFC 8985 6.2 step 2: a segment was delivered (cumulatively acked or SACKed) at now. */
+    onDelivered(s, now, minRtt, tsEcr) {
+        const rtt = now - s.xmitTime;
+        // A retransmitted segment whose ACK may be for the original (6.2 step 2): skip when the
+        // measured RTT is below min_RTT, unless timestamps say the ACK is for this transmission.
+        if (s.retransmits > 0) {
+            const tsMatches = tsEcr !== undefined && s.tsVal !== undefined && tsEcr === s.tsVal;
+            if (!tsMatches && rtt < minRtt)
+                return;
+        }
+        const end = txEnd(s);
+        if (this.haveEnd && seqLt(end, this.endSeq) && s.retransmits === 0)
+            this.reorderingSeen = true;
+        if (s.xmitTime > this.xmitTime || (s.xmitTime === this.xmitTime && (!this.haveEnd || seqGt(end, this.endSeq)))) {
+            this.xmitTime = s.xmitTime;
+            this.endSeq = end;
+            this.haveEnd = true;
+            this.rtt = rtt;
+        }
+    }
+    /** RFC 8985 6.2 step 4. */
+    reoWnd(minRtt, srtt, inRecovery) {
+        if (!Number.isFinite(minRtt))
+            return 0;
+        if (!this.reorderingSeen && inRecovery)
+            return 0;
+        return Math.min(minRtt / 4, srtt);
+    }
+    /**
+     * RFC 8985 6.2 step 5 (RACK_detect_loss): marks lost the outstanding segments sent before
+     * the RACK segment whose deadline passed. Returns the newly lost and the earliest future
+     * deadline (for the reordering timer), if any.
+     */
+    detectLoss(queue, now, reoWnd) {
+        const lost = [];
+        let timeout;
+        if (!this.haveEnd)
+            return { lost };
+        for (const s of queue) {
+            // The queue is in sequence order and first transmissions in time order: past the first
+            // never-retransmitted segment sent after the RACK segment nothing was sent before it.
+            if (s.retransmits === 0 && (s.xmitTime > this.xmitTime || (s.xmitTime === this.xmitTime && !seqLt(txEnd(s), this.endSeq))))
+                break;
+            if (s.sacked || s.lost)
+                continue;
+            const sentBefore = s.xmitTime < this.xmitTime || (s.xmitTime === this.xmitTime && seqLt(txEnd(s), this.endSeq));
+            if (!sentBefore)
+                continue;
+            const remaining = s.xmitTime + this.rtt + reoWnd - now;
+            if (remaining <= 0) {
+                s.lost = true;
+                lost.push(s);
+            }
+            else if (timeout === undefined || remaining < timeout)
+                timeout = remaining;
+        }
+        return timeout === undefined ? { lost } : { lost, timeout: now + timeout };
+    }
+}
+/** RFC 8985 7.2: the probe timeout. */
+export function probeTimeout(srtt, segmentsInFlight, rto) {
+    let pto = 2 * srtt;
+    if (segmentsInFlight === 1)
+        pto += WC_DEL_ACK_T;
+    // A floor against sub-millisecond loopback RTTs (Linux adds at least 2 ms).
+    return Math.min(Math.max(pto, MIN_PTO), rto);
+}
+/** Smallest PTO, ms. */
+export const MIN_PTO = 2;

@@ -1,0 +1,176 @@
+/**
+ * The send side: the send buffer (bytes from SND.UNA on, written by the user and not yet
+ * acknowledged), the retransmission queue with per-segment state (the RFC 6675 scoreboard,
+ * RACK and delivery-rate fields live on each segment), and the decisions of how much new data
+ * may leave now: Nagle (RFC 896 / RFC 1122 4.2.3.4) and sender silly-window avoidance.
+ */
+import { seqAdd, seqDiff } from './seq.js';
+/** A FIFO of bytes stored as the chunks the user wrote; sliced by offset without copying when possible. */
+export class ByteQueue {
+    chunks = [];
+    /** Offset of chunks[0][0] from the logical start (bytes already consumed from chunks[0]). */
+    headSkip = 0;
+    len = 0;
+    // Lookup cursor: chunk index and its logical offset, to make sequential slicing O(1).
+    curIdx = 0;
+    curOff = 0;
+    get length() {
+        return this.len;
+    }
+    push(b) {
+        if (b.length === 0)
+            return;
+        this.chunks.push(b);
+        this.len += b.length;
+    }
+    /** Removes n bytes from the front. The lookup cursor moves with the data (no rescan). */
+    consume(n) {
+        n = Math.min(n, this.len);
+        this.len -= n;
+        let left = n;
+        let removed = 0;
+        while (left > 0 && this.chunks.length > 0) {
+            const avail = this.chunks[0].length - this.headSkip;
+            if (left < avail) {
+                this.headSkip += left;
+                left = 0;
+            }
+            else {
+                left -= avail;
+                this.chunks.shift(); // O(1) in V8 (left-trim)
+                this.headSkip = 0;
+                removed++;
+            }
+        }
+        // Logical offsets all drop by n; the cursor's chunk index by the chunks removed. When the
+        // cursor is (or was) on the first chunk, that chunk starts at logical offset 0.
+        this.curIdx -= removed;
+        if (this.curIdx <= 0) {
+            this.curIdx = 0;
+            this.curOff = 0;
+        }
+        else {
+            this.curOff -= n;
+        }
+    }
+    /** Bytes [offset, offset+n) (n clipped to what is there). */
+    slice(offset, n) {
+        n = Math.max(0, Math.min(n, this.len - offset));
+        if (n === 0)
+            return Buffer.alloc(0);
+        // Position the cursor at the chunk holding `offset`.
+        if (offset < this.curOff) {
+            this.curIdx = 0;
+            this.curOff = 0;
+        }
+        while (this.curIdx < this.chunks.length) {
+            const clen = this.chunks[this.curIdx].length - (this.curIdx === 0 ? this.headSkip : 0);
+            if (offset < this.curOff + clen)
+                break;
+            this.curOff += clen;
+            this.curIdx++;
+        }
+        let idx = this.curIdx;
+        let pos = offset - this.curOff;
+        // The common case: the range lies inside one chunk (a view, no copy, no allocation).
+        const c0 = this.chunks[idx];
+        const start0 = (idx === 0 ? this.headSkip : 0) + pos;
+        if (start0 + n <= c0.length)
+            return c0.subarray(start0, start0 + n);
+        const parts = [];
+        let left = n;
+        while (left > 0 && idx < this.chunks.length) {
+            const c = this.chunks[idx];
+            const start = (idx === 0 ? this.headSkip : 0) + pos;
+            const take = Math.min(left, c.length - start);
+            parts.push(c.subarray(start, start + take));
+            left -= take;
+            pos = 0;
+            idx++;
+        }
+        return parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+    }
+    /**
+     * Takes up to n bytes from the front, copying only when they span chunks. When the front
+     * chunk alone holds at least `wholeChunk` bytes, only (up to n of) those are taken: a large
+     * chunk is handed on as it is instead of being copied together with its neighbour.
+     */
+    shift(n, wholeChunk = Infinity) {
+        if (this.chunks.length > 0) {
+            const front = this.chunks[0].length - this.headSkip;
+            if (front >= wholeChunk)
+                n = Math.min(n, front);
+        }
+        const b = this.slice(0, n);
+        this.consume(b.length);
+        return b;
+    }
+    clear() {
+        this.chunks = [];
+        this.headSkip = 0;
+        this.len = 0;
+        this.curIdx = 0;
+        this.curOff = 0;
+    }
+}
+/** A segment about to be transmitted for the first time at `now`. */
+export function newTxSegment(seq, len, syn, fin, now) {
+    return {
+        seq,
+        len,
+        syn,
+        fin,
+        xmitTime: now,
+        firstXmitTime: now,
+        retransmits: 0,
+        sacked: false,
+        lost: false,
+        delivered: 0,
+        deliveredTime: 0,
+        firstSentTime: 0,
+        appLimited: false,
+    };
+}
+/** SEG.LEN of a queued segment: data plus SYN and FIN. */
+export function txSpan(s) {
+    return s.len + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);
+}
+export function txEnd(s) {
+    return seqAdd(s.seq, txSpan(s));
+}
+/**
+ * What a queued segment counts for in `pipe`: its sequence space (data plus SYN/FIN), so that
+ * with nothing SACKed or lost, pipe equals FlightSize = SND.NXT - SND.UNA exactly.
+ */
+export function txSize(s) {
+    return txSpan(s);
+}
+/**
+ * How many new data bytes may be sent now (RFC 1122 4.2.3.4 sender SWS avoidance, with
+ * Nagle as its "D" condition), given:
+ *   usable  = min(peer window, cwnd room) left for new data
+ *   queued  = unsent bytes in the send buffer
+ *   mss     = effective send MSS
+ * Returns 0 when the sender must wait.
+ */
+export function sendableNow(p) {
+    const { usable, queued, mss } = p;
+    if (queued <= 0 || usable <= 0)
+        return 0;
+    const d = Math.min(usable, queued, mss);
+    if (d >= mss)
+        return d; // a full segment
+    // All the rest of the queued data fits: Nagle holds it while data is unacknowledged,
+    // except the final piece before a FIN (the FIN must not wait: RFC 896 is about small
+    // interactive writes, and a closing sender has nothing more to coalesce).
+    if (d === queued && (p.noDelay || !p.inFlight || p.finQueued))
+        return d;
+    // At least half the largest window the peer ever offered (Fs = 1/2).
+    if (d >= p.maxSndWnd / 2 && d > 0 && (p.noDelay || !p.inFlight))
+        return d;
+    return 0;
+}
+/** Sequence distance helper for queue offsets. */
+export function offsetOf(seq, base) {
+    return seqDiff(seq, base);
+}

@@ -1,0 +1,97 @@
+/**
+ * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ *
+ * The sum is taken over 32-bit words: a float64 holds the running sum exactly up to
+ * 2^53, so for any packet below 2^21 words (8 MiB) nothing is lost, and the carries are
+ * folded once at the end. The one's-complement sum of 32-bit words folds to the same
+ * 16-bit value as the sum of 16-bit words. Large even-aligned ranges (every payload the
+ * stack builds or receives) are summed as native words through a typed-array view.
+ */
+/** Below this many bytes the byte loop beats creating a typed-array view. */
+const VIEW_MIN = 64;
+/**
+ * One's-complement sum of `buf[start, end)` added to `initial`, not folded, not inverted.
+ * Only the folded value is meaningful (`fold(sumWords(...))`); sums may be chained
+ * through `initial`.
+ */
+export function sumWords(buf, start = 0, end = buf.length, initial = 0) {
+    const abs = buf.byteOffset + start;
+    if (end - start >= VIEW_MIN && (abs & 1) === 0)
+        return sumAligned(buf, start, end, initial);
+    let sum = initial;
+    let i = start;
+    const n32 = end - ((end - start) & 3);
+    for (; i < n32; i += 4) {
+        sum += ((buf[i] << 24) >>> 0) + ((buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]);
+    }
+    if (i + 1 < end) {
+        sum += (buf[i] << 8) | buf[i + 1];
+        i += 2;
+    }
+    if (i < end)
+        sum += buf[i] << 8;
+    return sum;
+}
+/**
+ * The fast path for a range starting at an even memory address: sum native (little-endian)
+ * 32-bit words through a Uint32Array view, one load per 4 bytes, then swap the bytes of
+ * the folded sum. RFC 1071 section 2(B): the one's-complement sum is byte-order
+ * independent, so summing byte-swapped 16-bit words and swapping the result gives the
+ * same checksum. Two accumulators let the CPU overlap the additions.
+ */
+function sumAligned(buf, start, end, initial) {
+    let i = start;
+    let s = 0;
+    let t = 0;
+    if (((buf.byteOffset + i) & 2) !== 0) {
+        s = buf[i] | (buf[i + 1] << 8); // one little-endian 16-bit word up to 4-byte alignment
+        i += 2;
+    }
+    const words = (end - i) >>> 2;
+    const v = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    let u = 0;
+    let w = 0;
+    let k = 0;
+    for (; k + 3 < words; k += 4) {
+        s += v[k];
+        t += v[k + 1];
+        u += v[k + 2];
+        w += v[k + 3];
+    }
+    for (; k < words; k++)
+        s += v[k];
+    s += t + u + w;
+    i += words * 4;
+    if (i + 1 < end) {
+        s += buf[i] | (buf[i + 1] << 8);
+        i += 2;
+    }
+    if (i < end)
+        s += buf[i]; // a trailing odd byte is the high byte of a big-endian word
+    s = fold(s);
+    return initial + (((s & 0xff) << 8) | (s >>> 8));
+}
+/** Folds a running sum to 16 bits (end-around carry). */
+export function fold(sum) {
+    // Split the (up to 53-bit) sum into 16-bit pieces with arithmetic, not 32-bit bit ops.
+    while (sum > 0xffff) {
+        sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+    }
+    return sum;
+}
+/** RFC 1071 checksum of a byte range: the inverted, folded one's-complement sum. */
+export function internetChecksum(buf, start = 0, end = buf.length, initial = 0) {
+    return ~fold(sumWords(buf, start, end, initial)) & 0xffff;
+}
+/** The pseudo-header sum for TCP/UDP over IPv4 (RFC 9293 3.1, RFC 768). */
+export function pseudoHeaderSum(src, dst, protocol, length) {
+    return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
+}
+/**
+ * RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), where a 16-bit field changed from m to m'.
+ * Returns the new checksum.
+ */
+export function incrementalUpdate(oldChecksum, oldWord, newWord) {
+    const sum = (~oldChecksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+    return ~fold(sum) & 0xffff;
+}
