@@ -76,6 +76,8 @@ export interface Link {
   datagramCapacity(size: number): number | undefined;
   /** The socket as the kernel sees it (/proc/net/udp), where available. */
   kernelStats(): KernelUdpStats | undefined;
+  /** The one peer this link's send socket is connected to (Host.create's connectPeer), if any. */
+  connectedPeer(): LinkRemote | undefined;
 }
 
 type LookupCallback = (err: Error | null, address: string, family: number) => void;

@@ -74,6 +74,10 @@ export class SecureLink implements Link {
     return this.inner.kernelStats();
   }
 
+  connectedPeer(): LinkRemote | undefined {
+    return this.inner.connectedPeer();
+  }
+
   get secureStats(): SecureStats {
     return this.core.stats;
   }

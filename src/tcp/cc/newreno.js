@@ -1,5 +1,0 @@
-import { Reno } from './reno.js';
-export class NewReno extends Reno {
-    name = 'newreno';
-    recoveryStyle = 'newreno';
-}
