@@ -57,6 +57,14 @@ describe('pmtu: the search (RFC 4821 / RFC 8899 model)', () => {
     });
   }
 
+  it('timeouts that were an outage, not a black hole: the first probe tries the full size and restores it', () => {
+    const p = new PathMtu({ maxMtu: 1472 }, 0);
+    expect(p.onRto(BLACK_HOLE_RTOS, 1472, 0)).to.equal(MIN_PATH_MTU);
+    const r = search(p, 1472);
+    expect(r.probes).to.equal(1);
+    expect(r.mtu).to.equal(1472);
+  });
+
   it('the raise timer searches again, trying the host MTU first: a grown path is found with one probe', () => {
     const p = new PathMtu({ maxMtu: 1472, raiseIntervalMs: 5000 }, 0);
     p.onRto(BLACK_HOLE_RTOS, 1472, 0);
