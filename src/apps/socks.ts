@@ -14,7 +14,7 @@
  * (the /etc/hosts format, see parseHostsFile). Refusals use RFC 1928's reply codes:
  * a name not in the map 4 (host unreachable), an IPv4 address outside the overlay 3
  * (network unreachable), IPv6 8 (address type not supported), BIND / UDP ASSOCIATE 7
- * (command not supported), a refused overlay connection 5, a timeout 4, a bad password
+ * (command not supported), a refused overlay connection 5, no answer within connectTimeoutMs 4, a bad password
  * ends the connection after RFC 1929's failure status.
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -186,6 +186,8 @@ export interface SocksServerOptions {
   tcp?: OverlayTcpOptions;
   /** Milliseconds a client has to finish the greeting and request (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Milliseconds an overlay connection may take before the client gets reply 4, host unreachable (default 10 s). */
+  connectTimeoutMs?: number;
   /** Called once per client that sent a request (after its connection finished, or at once when refused). */
   onRequest?: (ev: SocksEvent) => void;
 }
@@ -310,18 +312,27 @@ function handle(client: realNet.Socket, opts: SocksServerOptions, started: (p: P
     client.pause();
     client.off('data', onData);
     const ov = overlayConnect({ ...opts.tcp, via: opts.host, host: address, port: req.port, allowHalfOpen: true });
+    // The handshake's clock stops here; the connection gets its own.
+    clearTimeout(timer);
+    const connectTimer = setTimeout(() => {
+      ov.destroy();
+      if (!client.destroyed) refuse(asked, REP.hostUnreachable);
+    }, opts.connectTimeoutMs ?? 10_000);
+    connectTimer.unref();
     const onFail = (e: Error & { code?: string }): void => {
+      clearTimeout(connectTimer);
       if (client.destroyed) return;
       refuse(asked, replyForError(e.code));
     };
     ov.once('error', onFail);
     // The client may give up while we connect.
     const onClientGone = (): void => {
+      clearTimeout(connectTimer);
       ov.destroy();
     };
     client.once('close', onClientGone);
     ov.once('connect', () => {
-      clearTimeout(timer);
+      clearTimeout(connectTimer);
       ov.off('error', onFail);
       client.off('close', onClientGone);
       client.write(encodeReply(REP.succeeded, ov.localAddress, ov.localPort ?? 0));

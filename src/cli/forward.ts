@@ -7,6 +7,7 @@
  * When ready, stderr gets one line per forward and then the usual `listening ...` line:
  *   forward -L 127.0.0.1:8080 -> 10.77.0.3:80
  *   forward -R 10.77.0.2:80 -> 127.0.0.1:8000
+ *   metrics http://127.0.0.1:9464              (with --metrics; port 0 picks one)
  *   listening 10.77.0.2 udp=127.0.0.1:40123
  * With -v, one line per finished connection:
  *   L 127.0.0.1:51234 -> 10.77.0.3:80 closed out=20971520 in=311 ms=412
@@ -138,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     process.exitCode = 0;
     finish(0);
   });
+  if (observe.server) process.stderr.write(`metrics ${observe.server.url}\n`);
   announceListening(host);
   return done;
 }

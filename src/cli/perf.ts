@@ -32,7 +32,7 @@ const specs: FlagSpecs = {
   json: { kind: 'boolean', short: 'J', description: 'client: print one JSON document (iperf3 field names)' },
   'json-stream': { kind: 'boolean', description: 'client: print one JSON object per line as the test runs' },
   length: { kind: 'number', short: 'l', description: 'client: bytes per write (1..16777216, default 131072)' },
-  cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
+  cc: { kind: 'string', description: 'TCP congestion control of this side\'s connections (the sender\'s is what counts: for -R set it on the server)' },
 };
 
 const SYNOPSIS =
@@ -40,8 +40,14 @@ const SYNOPSIS =
 
 const CLIENT_ONLY = ['time', 'interval', 'parallel', 'reverse', 'bidir', 'omit', 'json', 'json-stream', 'length'];
 
+/** Set once stdout is closed (EPIPE): the command then ends quietly. */
+const stdoutGone = new AbortController();
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE' && !stdoutGone.signal.aborted) stdoutGone.abort();
+});
+
 function out(line: string): void {
-  process.stdout.write(line + '\n');
+  if (!stdoutGone.signal.aborted) process.stdout.write(line + '\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -106,6 +112,7 @@ async function runClientCli(
       port,
       params,
       tcp,
+      signal: stdoutGone.signal,
       onStart: (start: StartSection) => {
         if (stream) out(JSON.stringify({ event: 'start', data: start }));
         if (json || stream) return;
@@ -131,6 +138,10 @@ async function runClientCli(
       out('');
       out('perf Done.');
     }
+  } catch (e) {
+    // Nobody reads our output any more: end quietly.
+    if (stdoutGone.signal.aborted) return 0;
+    throw e;
   } finally {
     await stop();
   }
@@ -190,6 +201,8 @@ async function runServer(p: ReturnType<typeof parseArgs>, port: number, tcp: Ret
     process.exitCode = 0;
     finish(0);
   });
+  // A closed stdout ends the server quietly too (through the usual shutdown).
+  stdoutGone.signal.addEventListener('abort', () => process.kill(process.pid, 'SIGTERM'), { once: true });
   announceListening(host, srv.port);
   return done;
 }

@@ -15,7 +15,7 @@ import { Counter } from 'prom-client';
 import { createSocksServer, parseAuthFile, parseHostsFile, type SocksEvent } from '../apps/socks.js';
 import { UsageError } from '../util/errors.js';
 import { parseEndpoint } from '../wire/addr.js';
-import { boolFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
+import { boolFlag, numberFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
 import { announceListening, hostFlagSpecs, hostFromFlags, onShutdown, tcpOptionsFromFlags } from './common.js';
 
 const specs: FlagSpecs = {
@@ -23,6 +23,7 @@ const specs: FlagSpecs = {
   listen: { kind: 'string', short: 'l', description: 'real HOST:PORT to serve SOCKS5 on (port 0 = any)', default: '127.0.0.1:1080' },
   hosts: { kind: 'string', description: 'names of overlay hosts, /etc/hosts format (ADDRESS NAME...)' },
   auth: { kind: 'string', description: 'require RFC 1929 username/password; FILE has USER:PASSWORD lines' },
+  'connect-timeout': { kind: 'number', description: 'seconds an overlay connection may take before the client gets reply 4 (host unreachable)', default: 10 },
   verbose: { kind: 'boolean', short: 'v', description: 'one line per request on stderr' },
   cc: { kind: 'string', description: 'overlay TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'overlay TCP: disable Nagle' },
@@ -72,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     if (users.size === 0) throw new UsageError(`option --auth: ${authFile} has no USER:PASSWORD line`);
   }
   const verbose = boolFlag(p, 'verbose');
+  const connectTimeoutS = numberFlag(p, 'connect-timeout', 0.1, 3600, false)!;
 
   const { host, observe } = await hostFromFlags(p);
   const counter = observe.registry
@@ -87,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
     tcp,
     ...(hosts ? { hosts } : {}),
     ...(users ? { users } : {}),
+    connectTimeoutMs: connectTimeoutS * 1000,
     reachable: (a) => a === host.addressString || host.route(a) !== undefined,
     onRequest: (ev) => {
       counter?.inc({ reply: String(ev.reply) });

@@ -118,6 +118,10 @@ class Peer {
   /** A responder's session not yet confirmed by a data message from the initiator. */
   next: Session | undefined;
   hs: PendingHandshake | undefined;
+  /** When data went out with nothing authenticated received since (-1: answered). */
+  unansweredSince = -1;
+  /** When data came in with nothing sent since (-1: none), for the passive keepalive. */
+  unrepliedSince = -1;
   lastTimestamp: Buffer | undefined;
   queue: Buffer[] = [];
   constructor(
@@ -217,8 +221,16 @@ export class SecureCore {
 
   // ---- sending ----
 
-  /** Sends one IPv4 packet to the peer configured at address:port. Never throws. */
+  /** Sends one IPv4 packet to the peer configured at address:port. Never throws (failures are counted). */
   send(packet: Buffer, port: number, address: string, now: number): void {
+    try {
+      this.sendUnsafe(packet, port, address, now);
+    } catch {
+      this.drop('internal_error');
+    }
+  }
+
+  private sendUnsafe(packet: Buffer, port: number, address: string, now: number): void {
     const peer = this.byEndpoint.get(epKey(address, port));
     if (!peer) {
       if (!this.allowPlain) {
@@ -231,6 +243,7 @@ export class SecureCore {
     }
     const s = peer.current;
     if (s && s.usable(now, this.timers)) {
+      if (peer.unansweredSince < 0) peer.unansweredSince = now;
       this.transmitData(peer, s, packet);
       if (!peer.hs && this.dueForRekey(s, now)) this.initiate(peer, now, now);
       return;
@@ -246,6 +259,7 @@ export class SecureCore {
 
   private transmitData(peer: Peer, s: Session, packet: Buffer): void {
     this.stats.sealed++;
+    peer.unrepliedSince = -1;
     this.io.transmit(s.seal(packet), peer.endpoint.port, peer.endpoint.address);
   }
 
@@ -309,6 +323,15 @@ export class SecureCore {
         }
         if (now - hs.attemptStart >= t.rekeyAttemptTimeMs) this.giveUp(peer);
         else this.initiate(peer, now, hs.attemptStart);
+      }
+      // Sending into silence: the peer may have lost its sessions (restarted); a new handshake.
+      if (!peer.hs && peer.current && peer.unansweredSince >= 0 && now - peer.unansweredSince >= t.keepaliveTimeoutMs + t.rekeyTimeoutMs) {
+        peer.unansweredSince = -1;
+        this.initiate(peer, now, now);
+      }
+      // Receiving and not sending: a keepalive, so that the sender knows we are here.
+      if (peer.current && peer.unrepliedSince >= 0 && now - peer.unrepliedSince >= t.keepaliveTimeoutMs && peer.current.usable(now, t)) {
+        this.transmitData(peer, peer.current, Buffer.alloc(0));
       }
       for (const which of ['previous', 'current', 'next'] as const) {
         const s = peer[which];
@@ -411,12 +434,14 @@ export class SecureCore {
     }
     this.stats.opened++;
     const peer = e.peer;
+    peer.unansweredSince = -1;
     if (s === peer.next) this.install(peer, s);
     this.roam(peer, from);
     if (pt.length === 0) {
       this.stats.keepalivesIn++;
       return;
     }
+    if (peer.unrepliedSince < 0) peer.unrepliedSince = now;
     this.io.deliver(pt, peer.configured);
   }
 
@@ -501,6 +526,7 @@ export class SecureCore {
     }
     const peer = e.peer;
     peer.hs = undefined;
+    peer.unansweredSince = -1;
     const s = new Session(res.keys.send, res.keys.recv, localIndex, d.readUInt32LE(4), now, true);
     e.session = s;
     this.stats.handshakesCompleted++;

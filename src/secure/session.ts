@@ -36,6 +36,12 @@ export interface SecureTimers {
   rekeyTimeoutMs: number;
   /** Give up a handshake (and the packets waiting for it) after this long (ms; REKEY_ATTEMPT_TIME 90 s). */
   rekeyAttemptTimeMs: number;
+  /**
+   * Data sent and nothing authenticated back for keepaliveTimeoutMs + rekeyTimeoutMs: start
+   * a new handshake (WireGuard's KEEPALIVE_TIMEOUT 10 s; the peer may have restarted and
+   * lost the session).
+   */
+  keepaliveTimeoutMs: number;
   /** Start a new handshake after this many messages on a session (REKEY_AFTER_MESSAGES). */
   rekeyAfterMessages: number;
   /** Never send or accept this counter or higher on a session (REJECT_AFTER_MESSAGES). */
@@ -47,6 +53,7 @@ export const DEFAULT_TIMERS: SecureTimers = {
   rejectAfterTimeMs: 180_000,
   rekeyTimeoutMs: 5_000,
   rekeyAttemptTimeMs: 90_000,
+  keepaliveTimeoutMs: 10_000,
   rekeyAfterMessages: 2 ** 48,
   rejectAfterMessages: 2 ** 53 - 2 ** 13 - 1,
 };

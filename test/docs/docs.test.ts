@@ -26,7 +26,7 @@
  */
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -241,7 +241,9 @@ describe('docs: every sample compiles and every command runs as printed', functi
       const file = join(a.cwdRepo ? scratch : cwd, `.block-${b.line}.sh`);
       writeFileSync(file, script(commands(b.code), a.servers));
       const res = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn('unshare', ['--net', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        // A PID namespace of its own too: when the block's bash (its PID 1) exits, the kernel
+        // kills every process the block started, however it was backgrounded.
+        const p = spawn('unshare', ['--net', '--pid', '--fork', '--kill-child', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
         p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
@@ -255,4 +257,17 @@ describe('docs: every sample compiles and every command runs as printed', functi
       expect(res.code, `${where(b)}:\n${res.out}`).to.equal(0);
     });
   }
+
+  it('leaves no process behind (none runs in a scratch directory of this test)', function () {
+    if (process.getuid?.() !== 0 || shell.length === 0) this.skip();
+    const left: string[] = [];
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (readlinkSync(`/proc/${pid}/cwd`).startsWith(scratch)) left.push(`${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    expect(left, left.join('\n')).to.deep.equal([]);
+  });
 });

@@ -208,7 +208,7 @@ describe('overlay forward (-L / -R) between processes', function () {
       s.pipe(s);
     });
     closers.push(srv.close);
-    const { r, l, lport } = await forwardPair([`87:127.0.0.1:${srv.port}`], [87]);
+    const { r, l, lport } = await forwardPair([`87:127.0.0.1:${srv.port}`], [87], ['--metrics', '127.0.0.1:0', '--cc', 'reno', '--nodelay']);
     const n = 200;
     const payload = (i: number): Buffer => Buffer.from(`${String(i).padStart(4, '0')}:${'x'.repeat(2000)}`);
     const clients = await within(Promise.all(Array.from({ length: n }, () => realConnect(lport.get(87)!))), 30_000, 'the connections');
@@ -226,6 +226,14 @@ describe('overlay forward (-L / -R) between processes', function () {
     });
     await within(Promise.all(echoed), 30_000, 'the echoes');
     expect(peak).to.equal(n);
+    // --cc applies to the overlay side, on both forwarders (the -R side through its listener).
+    type Conn = { kind?: string; cc?: string; remotePort?: number; localPort?: number };
+    const conns = async (c: CliChild): Promise<Conn[]> => (await (await fetch(`${(await c.waitFor(/metrics (http:\S+)/))[1]}/connections`)).json()) as Conn[];
+    const lConns = (await conns(l)).filter((x) => x.kind === 'connection' && x.remotePort === 87);
+    const rConns = (await conns(r)).filter((x) => x.kind === 'connection' && x.localPort === 87);
+    expect(lConns.length).to.be.at.least(1);
+    expect(rConns.length).to.be.at.least(1);
+    expect([...new Set([...lConns, ...rConns].map((x) => x.cc))]).to.deep.equal(['reno']);
     const ends = clients.map((c) => outcome(c));
     for (const c of clients) c.end();
     const outs = await within(Promise.all(ends), 30_000, 'the FINs');
@@ -234,6 +242,10 @@ describe('overlay forward (-L / -R) between processes', function () {
     const count = (c: CliChild, re: RegExp): number => c.stderr.split('\n').filter((x) => re.test(x)).length;
     await until(() => count(l, / -> 10\.77\.0\.3:87 closed /) === n && count(r, new RegExp(` -> 127\\.0\\.0\\.1:${srv.port} closed `)) === n, 20_000, '200 closed lines on each side');
     await until(() => srv.conns.size === 0, 10_000, 'the server sockets to close');
+    // --metrics counts them too.
+    const url = (await l.waitFor(/metrics (http:\S+)/))[1]!;
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).to.match(new RegExp(`overlay_forward_connections_total\\{kind="L",how="closed"\\} ${n}\\b`));
   });
 
   for (const victim of ['-R', '-L'] as const) {

@@ -33,6 +33,7 @@ interface Report {
     sum_received_bidir_reverse?: Sum;
     cpu_utilization_percent: Record<string, number>;
     sender_tcp_congestion: string;
+    receiver_tcp_congestion: string;
   };
 }
 
@@ -103,7 +104,7 @@ describe('overlay perf between processes', function () {
   });
 
   it('-J with -P 4: iperf3 fields, consistent with its own intervals', async () => {
-    const rep = await json('-t', '2', '-P', '4', '-i', '0.5');
+    const rep = await json('-t', '2', '-P', '4', '-i', '0.5', '--cc', 'bbr');
     expect(rep.start.test_start).to.include({ num_streams: 4, reverse: 0, bidir: 0, duration: 2 });
     expect(rep.start.connected).to.have.length(4);
     expect(rep.intervals.length).to.be.at.least(4);
@@ -114,18 +115,22 @@ describe('overlay perf between processes', function () {
     const ivRtx = rep.intervals.reduce((a, iv) => a + (iv.sum.retransmits ?? 0), 0);
     expect(ivRtx).to.be.at.most(rep.end.sum_sent.retransmits!);
     expect(rep.end.sum_sent.bits_per_second).to.be.closeTo((rep.end.sum_sent.bytes * 8) / rep.end.sum_sent.seconds, 1);
-    expect(rep.end.sender_tcp_congestion).to.equal('cubic');
+    // --cc picks the congestion control of the client's (sending) streams; the server's is its default.
+    expect(rep.end.sender_tcp_congestion).to.equal('bbr');
+    expect(rep.end.receiver_tcp_congestion).to.equal('cubic');
   });
 
   it('-R -J -P 2: the server sends; the client reports receiver intervals', async () => {
-    const rep = await json('-t', '1.5', '-P', '2', '-R', '--cc', 'bbr');
+    const rep = await json('-t', '1.5', '-P', '2', '-R', '--cc', 'reno');
     expect(rep.start.test_start.reverse).to.equal(1);
     for (const iv of rep.intervals) for (const s of iv.streams) expect(s.sender).to.equal(false);
     checkIntervals(rep, () => false);
     expect(rep.end.sum_received.bytes).to.equal(total(rep.intervals.map((iv) => iv.sum)));
     expect(rep.end.sum_sent.sender).to.equal(false);
     expect(rep.end.streams.every((p) => typeof p.sender.retransmits === 'number')).to.equal(true);
-    expect(rep.end.sender_tcp_congestion).to.equal('bbr');
+    // The server sends with its own congestion control (-s --cc); the client's --cc is its receiving streams'.
+    expect(rep.end.sender_tcp_congestion).to.equal('cubic');
+    expect(rep.end.receiver_tcp_congestion).to.equal('reno');
   });
 
   it('--bidir -J: both directions at once, sum and sum_bidir_reverse', async () => {
@@ -149,6 +154,10 @@ describe('overlay perf between processes', function () {
     expect(events[events.length - 1]!.event).to.equal('end');
     expect(events.slice(1, -1).every((e) => e.event === 'interval')).to.equal(true);
     expect(events.length).to.be.at.least(4);
+    // -i 0: no intervals at all, the totals still there.
+    const quiet = await json('-t', '0.5', '-i', '0');
+    expect(quiet.intervals).to.deep.equal([]);
+    expect(quiet.end.sum_sent.bytes).to.be.above(0);
   });
 
   it('keeps serving after a client dies; says busy meanwhile', async () => {
@@ -161,6 +170,23 @@ describe('overlay perf between processes', function () {
     await server.waitFor(/perf: test abandoned: /, { stream: 'stdout', timeoutMs: 20_000 });
     const rep = await json('-t', '1');
     expect(rep.end.sum_received.bytes).to.be.above(0);
+  });
+
+  it('a closed stdout ends the client quietly (exit 0, nothing on stderr); the server goes on', async () => {
+    const abandonedBefore = (server.stdout.match(/perf: test abandoned: /g) ?? []).length;
+    const c = spawnCli(client('-t', '20', '-i', '0.2'));
+    await c.waitFor(/^\[ {2}1\] +0\.00-/m, { stream: 'stdout', timeoutMs: 15_000 });
+    c.proc.stdout!.destroy();
+    const exit = await Promise.race([c.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 10_000))]);
+    expect(exit).to.deep.equal({ code: 0, signal: null });
+    expect(c.stderr).to.equal('');
+    // The client reset its connections, so the server gives the test up at once.
+    const t0 = Date.now();
+    while ((server.stdout.match(/perf: test abandoned: /g) ?? []).length === abandonedBefore) {
+      expect(Date.now() - t0, 'the server to abandon the test').to.be.below(10_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await json('-t', '1')).end.sum_sent.bytes).to.be.above(0);
   });
 
   it('rejects bad input with one line: usage errors exit 2, a refused connection exits 1', async () => {

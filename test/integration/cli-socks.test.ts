@@ -67,7 +67,7 @@ describe('overlay socks between processes', function () {
     const m = await r.waitFor(/listening \S+ udp=([\d.]+:\d+)/);
     udp = m[1]!;
     writeFileSync(join(dir, 'hosts'), '# overlay names\n10.77.0.3   web.overlay web   # the web server\n10.77.0.9 nobody.overlay\n');
-    socks = spawnCli(['socks', '--addr', '10.77.0.2', '--peer', `10.77.0.3=${udp}`, '--peer', `10.77.0.9=${udp}`, '--listen', '127.0.0.1:0', '--hosts', join(dir, 'hosts'), '-v']);
+    socks = spawnCli(['socks', '--addr', '10.77.0.2', '--peer', `10.77.0.3=${udp}`, '--peer', `10.77.0.9=${udp}`, '--listen', '127.0.0.1:0', '--hosts', join(dir, 'hosts'), '--connect-timeout', '1', '-v']);
     socksPort = Number((await socks.waitFor(/socks 127\.0\.0\.1:(\d+)/))[1]);
     await socks.waitFor(/listening /);
   });
@@ -106,6 +106,8 @@ describe('overlay socks between processes', function () {
     expect(await rep(request(1, 1, ipv4('192.0.2.1'), 80)), 'outside the overlay').to.equal(3);
     expect(await rep(request(1, 3, name('example.com'), 80)), 'name not in the hosts file').to.equal(4);
     expect(await rep(request(1, 3, name('WEB.overlay'), 81)), 'refused port').to.equal(5);
+    // Routed, but nobody answers (the peer drops packets for 10.77.0.9): reply 4 after --connect-timeout.
+    expect(await rep(request(1, 3, name('nobody.overlay'), 80)), 'no answer').to.equal(4);
     // curl reports the code too.
     const c = await curl(['--socks5-hostname', `127.0.0.1:${socksPort}`, 'http://example.com/']);
     expect(c.code).to.equal(97);
@@ -146,6 +148,7 @@ describe('overlay socks between processes', function () {
       [['socks', '--addr', '10.77.0.2', '--auth', join(dir, 'bad-auth')], 2, /--auth: .* is not USER:PASSWORD/],
       [['socks', '--addr', '10.77.0.2', '--cc', 'vegas'], 2, /--cc/],
       [['socks', '--addr', '10.77.0.2', 'extra'], 2, /unexpected argument/],
+      [['socks', '--addr', '10.77.0.2', '--connect-timeout', '0'], 2, /--connect-timeout: 0 is out of range/],
       [['socks', '--addr', '10.77.0.2', '--hosts', join(dir, 'missing')], 1, /--hosts .*missing: ENOENT/],
     ];
     for (const [args, code, re] of cases) {

@@ -99,6 +99,23 @@ describe('secure: SecureCore (virtual time)', () => {
     expect(t.a.stats.drops.size + t.b.stats.drops.size).to.equal(0);
   });
 
+  it('both sides initiate at once: both handshakes complete, every packet arrives, nothing is dropped', () => {
+    const t = pair();
+    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
+    t.b.send(ipPacket(2), A_EP.port, A_EP.address, 0);
+    expect(t.wire).to.have.length(2); // two initiations crossing
+    t.pump(1);
+    for (let i = 0; i < 20; i++) {
+      t.a.send(ipPacket(10 + i), B_EP.port, B_EP.address, 2 + i);
+      t.b.send(ipPacket(100 + i), A_EP.port, A_EP.address, 2 + i);
+      t.pump(2 + i);
+    }
+    expect(t.got.b.map((p) => p.readUInt32BE(4))).to.deep.equal([1, ...Array.from({ length: 20 }, (_, i) => 10 + i)]);
+    expect(t.got.a.map((p) => p.readUInt32BE(4))).to.deep.equal([2, ...Array.from({ length: 20 }, (_, i) => 100 + i)]);
+    expect(t.a.stats.handshakesCompleted).to.equal(2);
+    expect(Object.fromEntries([...t.a.stats.drops, ...t.b.stats.drops])).to.deep.equal({});
+  });
+
   it('a data message is the packet plus 32 bytes, and carries none of its plaintext', () => {
     const t = pair();
     t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
@@ -216,6 +233,49 @@ describe('secure: SecureCore (virtual time)', () => {
     expect(t.wire.at(-1)!.to).to.deep.equal(moved);
     t.pump(2);
     expect(t.got.a.map((p) => p.readUInt32BE(4))).to.deep.equal([3]);
+  });
+
+  it('a peer that restarted (lost its sessions) gets a new handshake after keepalive + rekey timeout of unanswered data', () => {
+    const t = pair({ timers: { keepaliveTimeoutMs: 1000, rekeyTimeoutMs: 500 } });
+    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 0);
+    t.pump(0);
+    expect(t.got.b).to.have.length(1);
+    // B restarts: a fresh core with the same key knows no session.
+    const bKey = (t.b as unknown as { local: { privateKey: Buffer } }).local.privateKey;
+    const fresh = new SecureCore(
+      { privateKey: bKey, peers: [{ publicKey: t.a.publicKey, endpoint: A_EP }], timers: { rekeyTimeoutMs: 500 } },
+      { transmit: (d, port, address) => t.wire.push({ datagram: d, from: B_EP, to: { address, port } }), deliver: (p) => t.got.b.push(p) },
+    );
+    let now = 10;
+    const initiationsBefore = t.a.stats.handshakeInitiations;
+    for (let i = 0; i < 40; i++, now += 50) {
+      t.a.send(ipPacket(100 + i), B_EP.port, B_EP.address, now);
+      for (const w of t.wire.splice(0)) {
+        if (w.to.port === B_EP.port) fresh.receive(w.datagram, w.from, now);
+        else t.a.receive(w.datagram, w.from, now);
+      }
+      t.a.tick(now);
+    }
+    expect(fresh.stats.drops.get('unknown_index')).to.be.greaterThan(10);
+    expect(t.a.stats.handshakeInitiations).to.equal(initiationsBefore + 1);
+    expect(fresh.stats.handshakesCompleted).to.equal(1);
+    // After the new handshake, data flows again.
+    expect(fresh.stats.opened).to.be.greaterThan(0);
+  });
+
+  it('a one-way flow: the receiver answers with a keepalive, so the sender does not re-handshake', () => {
+    const t = pair({ timers: { keepaliveTimeoutMs: 1000, rekeyTimeoutMs: 500 } });
+    let now = 0;
+    for (let i = 0; i < 200; i++, now += 50) {
+      t.a.send(ipPacket(i), B_EP.port, B_EP.address, now);
+      t.pump(now);
+      t.a.tick(now);
+      t.b.tick(now);
+      t.pump(now);
+    }
+    expect(t.got.b).to.have.length(200);
+    expect(t.a.stats.handshakeInitiations).to.equal(1);
+    expect(t.a.stats.keepalivesIn).to.be.within(5, 12);
   });
 
   it('rate-limits initiations per source address before any DH', () => {

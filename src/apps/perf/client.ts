@@ -52,6 +52,8 @@ export interface ClientOptions {
   graceMs?: number;
   onStart?(start: StartSection): void;
   onInterval?(iv: Interval): void;
+  /** Aborting ends the test at once (streams and control connection closed); runClient rejects with code 'ABORT_ERR'. */
+  signal?: AbortSignal;
 }
 
 export class PerfError extends Error {
@@ -86,9 +88,10 @@ export async function runClient(opts: ClientOptions): Promise<PerfReport> {
   let ok = false;
   const cleanup = (): void => {
     if (ok) return;
+    // A failed or abandoned test: resets tell the server at once.
     session?.abort();
-    for (const s of data) s.destroy();
-    control.destroy();
+    for (const s of data) s.resetAndDestroy();
+    control.resetAndDestroy();
   };
   try {
     // Control messages in order, as a queue the steps below await.
@@ -115,6 +118,9 @@ export async function runClient(opts: ClientOptions): Promise<PerfReport> {
       () => fail(new PerfError('perf: the server sent a malformed control message', 'EPROTO')),
     );
     control.on('error', (e: Error) => fail(e));
+    const onAbort = (): void => fail(new PerfError('perf: aborted', 'ABORT_ERR'));
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     control.on('close', () => fail(new PerfError('perf: the server closed the control connection', 'ECONNRESET')));
     const next = async (ms: number): Promise<ControlMessage> => {
       const deadline = Date.now() + ms;
@@ -210,7 +216,7 @@ export async function runClient(opts: ClientOptions): Promise<PerfReport> {
       sess.done,
       new Promise<never>((_, reject) => setTimeout(() => reject(new PerfError('perf: the streams did not finish', 'ETIMEDOUT')), grace).unref()),
     ]);
-    const local: SideResults = { streams: sess.results(), cpu: sess.cpu(), cc: tcp.cc ?? info?.cc ?? 'cubic' };
+    const local: SideResults = { streams: sess.results(), cpu: sess.cpu(), cc: sess.cc() };
     sendMessage(control, { t: 'results', ...local });
     control.end();
     ok = true;

@@ -71,8 +71,8 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
     t.over = true;
     if (t.timer) clearTimeout(t.timer);
     t.session?.abort();
-    for (const s of t.streams) s?.destroy();
-    t.control.destroy();
+    for (const s of t.streams) s?.resetAndDestroy();
+    t.control.resetAndDestroy();
     if (test === t) test = undefined;
     opts.onAbort?.(why);
   };
@@ -99,6 +99,8 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
     control.setKeepAlive(true, CONTROL_KEEPALIVE_MS);
     control.on('error', () => abort(t, 'the control connection failed'));
     control.on('close', () => abort(t, 'the client closed the control connection'));
+    // The client never half-closes before its results: an early FIN means it is gone.
+    control.on('end', () => abort(t, 'the client closed the control connection'));
     readLines(
       control,
       (line) => {
@@ -111,7 +113,7 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
           t.session?.stopSending();
           void t.session?.done.then(() => {
             if (t.over || !t.session) return;
-            const local: SideResults = { streams: t.session.results(), cpu: t.session.cpu(), cc: opts.tcp?.cc ?? params.cc ?? 'cubic' };
+            const local: SideResults = { streams: t.session.results(), cpu: t.session.cpu(), cc: t.session.cc() };
             (t as Test & { local?: SideResults }).local = local;
             sendMessage(control, { t: 'results', ...local });
           });

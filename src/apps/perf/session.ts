@@ -223,7 +223,7 @@ export class Session {
     this.finished = true;
     if (this.timer) clearInterval(this.timer);
     if (this.omitTimer) clearTimeout(this.omitTimer);
-    for (const s of this.streams) s.socket.destroy();
+    for (const s of this.streams) s.socket.resetAndDestroy();
     this.resolveDone();
   }
 
@@ -299,7 +299,8 @@ export class Session {
       const rev = sum(!this.opts.sendsForward);
       if (rev) iv.sum_bidir_reverse = rev;
     }
-    this.opts.onInterval(iv);
+    // -i 0: no interval reports (the totals above were still kept).
+    if (this.opts.interval > 0) this.opts.onInterval(iv);
   }
 
   /** This side's totals per stream (after done). */
@@ -319,6 +320,12 @@ export class Session {
         mean_rtt: s.rttN ? Math.round(s.rttSum / s.rttN) : 0,
       };
     });
+  }
+
+  /** The congestion control this side's streams really use (its sending streams first). */
+  cc(): string {
+    const pick = this.streams.find((s) => s.sender) ?? this.streams[0];
+    return pick?.socket.getInfo()?.cc ?? 'cubic';
   }
 
   cpu(): CpuResult {
