@@ -51,7 +51,7 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
       const r = e.retransmits ?? {};
       const retrans = Object.values(r).reduce((a: number, b) => a + (b as number), 0);
       info.push(
-        `\t ${e.cc} mss:${e.mss} cwnd:${bytes(e.cwnd)}${ssthresh(e.ssthresh)} rtt:${ms(e.srtt)}/${ms(e.rttvar)} rto:${ms(e.rto)}` +
+        `\t ${e.cc} mss:${e.mss}${e.pathMtu !== undefined ? ` pmtu:${e.pathMtu}` : ''} cwnd:${bytes(e.cwnd)}${ssthresh(e.ssthresh)} rtt:${ms(e.srtt)}/${ms(e.rttvar)} rto:${ms(e.rto)}` +
           ` minrtt:${ms(e.minRtt)} bytes_in_flight:${e.bytesInFlight} bytes_sent:${e.bytesSent} bytes_acked:${e.bytesAcked}` +
           ` bytes_received:${e.bytesReceived} segs_out:${e.segmentsOut} segs_in:${e.segmentsIn} retrans:${retrans}` +
           ` (${Object.entries(r).filter(([, n]) => (n as number) > 0).map(([k, n]) => `${k}:${n as number}`).join(',') || 'none'})` +

@@ -177,17 +177,20 @@ export class PathMtu {
    * A retransmission timeout; `consecutive` counts them without an ACK in between and
    * `headSize` is the packet size of the segment that timed out. After BLACK_HOLE_RTOS of
    * them on a segment larger than the base size, the path is taken for a black hole for
-   * that size: fall back to the base size and search upward. Returns the new size if lowered.
+   * that size: fall back to the base size and search upward (the full size first, in case
+   * it was an outage). Returns the new size if lowered.
    */
   onRto(consecutive: number, headSize: number, now: number): number | undefined {
     if (this.probe) this.onProbeLost(now);
     if (consecutive < BLACK_HOLE_RTOS || headSize <= MIN_PATH_MTU || this.mtu <= MIN_PATH_MTU) return undefined;
     this.stats.blackHoles++;
-    this.high = Math.max(MIN_PATH_MTU, Math.min(this.high, headSize - 1));
+    // Fall back to the base size, and let the first probe try the full size again: when the
+    // timeouts were an outage rather than a black hole, one probe restores it.
+    this.high = this.maxMtu;
     this.mtu = MIN_PATH_MTU;
     this.low = MIN_PATH_MTU;
     this.state = 'searching';
-    this.firstProbe = false;
+    this.firstProbe = true;
     this.nextProbeAt = now;
     return this.mtu;
   }

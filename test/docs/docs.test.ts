@@ -100,7 +100,6 @@ const COMMANDISH = /^\s*(\$ )?(overlay|node|npm|npx|curl|sudo|tshark|docker|ip) 
 /** Untagged command blocks of the older docs not yet under this test (first line). Only shrinks. */
 const UNCHECKED = [
   'overlay cat --addr 10.77.0.3 --learn -l 5000            # accept one connection, then exit',
-  'npx tsc -p . && ../shared/tools/kernel-peer/in-netns.sh node dist/test/interop/kernel-run.js',
   'node <out>/bench/linux.js [--seconds D] [--loss 0.001,0.01,0.03] [--cc cubic,reno,bbr] [--seed N] [--runs R]',
   'node dist/bench/linux.js --seconds 10 --loss 0.01,0.03 --cc bbr,cubic --runs 1',
   'overlay cat -u -l 7 --addr 10.77.0.3 --udp 127.0.0.1:40003 --learn',
@@ -120,7 +119,6 @@ const UNCHECKED = [
   'sudo npx mocha --no-config --timeout 60000 dist/test/integration/netns-veth.test.js',
   'sudo ip netns add A; sudo ip netns add B',
   'node dist/examples/udp-echo-server.js --udp 127.0.0.1:40013 --peer 10.77.0.2=127.0.0.1:40002',
-  'node dist/examples/stream-file.js ... --mtu 1392',
   'node dist/examples/stream-file.js --role receiver --metrics 127.0.0.1:9464',
   'node dist/examples/tcp-echo-server.js --pcap server.pcap',
   'cd /work/main && npx tsc -p . --outDir <out>',

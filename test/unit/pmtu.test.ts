@@ -11,6 +11,9 @@ import type { Connection } from '../../src/tcp/connection.js';
 import { BLACK_HOLE_RTOS, MIN_PATH_MTU, PathMtu, reportedMtu, resegment, SEARCH_RESOLUTION, validateQuotedSeq } from '../../src/tcp/pmtu.js';
 import { newTxSegment, txSpan, type TxSegment } from '../../src/tcp/send.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { formatTable } from '../../src/cli/ss.js';
+import { connectionLabel } from '../../src/metrics/collectors.js';
 
 function pattern(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -53,6 +56,14 @@ describe('pmtu: the search (RFC 4821 / RFC 8899 model)', () => {
       expect(p.probeSize(r.now + 1), 'no probe before the raise timer').to.equal(undefined);
     });
   }
+
+  it('timeouts that were an outage, not a black hole: the first probe tries the full size and restores it', () => {
+    const p = new PathMtu({ maxMtu: 1472 }, 0);
+    expect(p.onRto(BLACK_HOLE_RTOS, 1472, 0)).to.equal(MIN_PATH_MTU);
+    const r = search(p, 1472);
+    expect(r.probes).to.equal(1);
+    expect(r.mtu).to.equal(1472);
+  });
 
   it('the raise timer searches again, trying the host MTU first: a grown path is found with one probe', () => {
     const p = new PathMtu({ maxMtu: 1472, raiseIntervalMs: 5000 }, 0);
@@ -240,5 +251,21 @@ describe('pmtu: flows on the virtual clock (src/sim)', function () {
     expect(c.getInfo(clock.now).mss).to.equal(i0.mss);
     expect(a.call(c, (now) => c.onFragNeeded(i0.sndUna, 600, 1472, now))).to.equal(undefined);
     expect(c.getInfo(clock.now).mss).to.equal(600 - 52);
+  });
+});
+
+describe('pmtu: path MTU and MSS in getInfo(), metrics and overlay ss', () => {
+  it('a connection whose path MTU fell to 1200 reports it everywhere', async () => {
+    const r = flow({ size: 1_000_000, pathMtu: (t) => (t < 100 ? 1472 : 1200), icmp: true });
+    expect(r.ok).to.equal(true);
+    const info = r.client.getInfo(r.time);
+    const live = { ...info, state: 'ESTABLISHED' as const };
+    const m = createMetrics({ sources: () => [{ tcpConnections: () => [live] }] });
+    const text = await m.registry.metrics();
+    const c = connectionLabel(live);
+    expect(text).to.include(`overlay_tcp_path_mtu_bytes{conn="${c}"} 1200`);
+    expect(text).to.include(`overlay_tcp_mss_bytes{conn="${c}"} 1148`);
+    const table = formatTable([{ proto: 'tcp', kind: 'connection', conn: c, ...live }]);
+    expect(table).to.match(/ mss:1148 pmtu:1200 /);
   });
 });

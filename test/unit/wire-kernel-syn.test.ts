@@ -1,6 +1,6 @@
 /**
  * Known-answer test: a SYN laid out exactly as the Linux kernel sends it
- * (/work/shared/tools/kernel-peer/README.md, "What the kernel sends"):
+ * (as the kernel sends it to the interop tests, see docs/linux-peer.md):
  * MSS=1460, SACK_PERM, TS (TSecr=0), NOP, WS=7, window 64240, 40-byte TCP header.
  * Both checksums come from a straightforward byte-by-byte reference written here,
  * independent of src/wire/checksum.ts.
