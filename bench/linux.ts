@@ -2,13 +2,13 @@
  * overlay-tcp's congestion control against the Linux kernel's, over the SAME impaired path
  * (see bench/lib/kernel-path.ts):
  *
- *   kernel TCP 10.77.0.1 (TUN ovl0) <-> tunbridge.py <-> chaos proxy (relay: loss p both
- *   directions, 10 ms delay each way, seeded) <-> overlay host 10.77.0.2;  RTT 20 ms, MSS 1432
+ *   kernel TCP 10.77.0.1 <-> FOU tunnel, or the project's TUN bridge <-> chaos proxy (loss p
+ *   both directions, 10 ms delay each way, seeded) <-> overlay host 10.77.0.2;  RTT 20 ms, MSS 1432
  *
  * For each loss rate and each algorithm X (the same name on both stacks):
- *   - overlay -> kernel: an overlay sender (cc X) into kernel-echo.py --mode sink. Goodput =
+ *   - overlay -> kernel: an overlay sender (cc X) into kernel-tcp.py --mode sink. Goodput =
  *     bytes the kernel acknowledged (our bytesAcked) over D seconds from the handshake;
- *   - kernel -> overlay: kernel-echo.py --mode source (cc X) into an overlay server. Goodput =
+ *   - kernel -> overlay: kernel-tcp.py --mode source (cc X) into an overlay server. Goodput =
  *     bytes our receiver read over D seconds from the accept. The kernel's algorithm is set
  *     with sysctl net.ipv4.tcp_congestion_control (per netns) and, because a non-initial
  *     namespace may only default to algorithms in the global tcp_allowed_congestion_control
@@ -24,20 +24,21 @@
  *   node <out>/bench/linux.js [--seconds D] [--loss 0.001,0.01,0.03] [--cc cubic,reno,bbr]
  *                             [--seed N] [--runs R]     (R runs per cell, medians shown)
  *
- * Needs root, /dev/net/tun, python3, iproute2, sysctl and ../shared/tools/kernel-peer. It
- * re-executes itself under in-netns.sh when it is not already inside one (KERNEL_PEER_NETNS);
- * without the prerequisites it prints why and returns no rows. Not part of `npm test`.
+ * Needs root, python3, iproute2, unshare, sysctl, and FOU in the kernel or /dev/net/tun (the
+ * tools are the repository's own, tools/kernel-peer). It re-executes itself in a private
+ * network namespace when it is not already inside one (KERNEL_PEER_NETNS), says which path
+ * it uses and why not FOU; without the prerequisites it prints why and returns no rows. Not
+ * part of `npm test`. `npm run bench:linux` regenerates the README's table.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boolFlag, numberFlag, parseArgs, stringFlag, usage, type FlagSpecs } from '../src/cli/args.js';
 import type { Host } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 import { CC_NAMES, type CcName, type TcpInfo } from '../src/tcp/types.js';
 import { UsageError } from '../src/util/errors.js';
-import { kernelPeerDir, missingPrerequisite } from '../test/helpers/kernel-peer.js';
+import { planKernelPeer, spawnInNetns, type KernelPeerMode, type KernelSide } from '../test/helpers/kernel-peer.js';
 import { median } from './lib/stats.js';
 import {
   KERNEL,
@@ -50,12 +51,11 @@ import {
   prime,
   setKernelCc,
   startBridge,
-  startProxy,
+  startPath,
   stop,
   tcpExt,
   kernelEcho,
   type KernelTcpInfo,
-  type ProxyChild,
 } from './lib/kernel-path.js';
 import { formatTable, type Row } from './main.js';
 
@@ -108,13 +108,13 @@ function sumRetransmits(info: TcpInfo): number {
   return Object.values(info.retransmits).reduce((a, b) => a + b, 0);
 }
 
-/** Our sender (cc) -> kernel-echo.py sink. */
+/** Our sender (cc) -> kernel-tcp.py sink. */
 async function overlayToKernel(host: Host, cc: CcName, seconds: number): Promise<Transfer> {
   const port = freshPort();
   const kernel = kernelEcho(cc, ['--mode', 'sink', '--listen', `${KERNEL}:${port}`, '--timeout', String(seconds + SETUP_MS / 1000)]);
   let s: Socket | undefined;
   try {
-    await bounded(kernel.ready, 10_000, 'kernel-echo sink READY');
+    await bounded(kernel.ready, 10_000, 'kernel-tcp sink READY');
     const sock = connect({ via: host, host: KERNEL, port, cc });
     s = sock;
     sock.on('error', () => {}); // the RST we send at the end, or a failure reported below
@@ -149,7 +149,7 @@ async function overlayToKernel(host: Host, cc: CcName, seconds: number): Promise
   }
 }
 
-/** kernel-echo.py source (the namespace's cc) -> our server. */
+/** kernel-tcp.py source (the namespace's cc) -> our server. */
 async function kernelToOverlay(host: Host, cc: CcName, seconds: number): Promise<Transfer> {
   const port = freshPort();
   const server = createServer({ host, cc });
@@ -194,6 +194,9 @@ async function kernelToOverlay(host: Host, cc: CcName, seconds: number): Promise
 }
 
 const sysctlRefused = new Set<string>();
+/** FOU or the bridge (set by runHere from KERNEL_PEER_MODE); the bridge runs for the whole run. */
+let kernelMode: KernelPeerMode = 'bridge';
+let bridge: KernelSide | undefined;
 
 /** One transfer on a fresh proxy (fresh seeded loss stream) and a fresh overlay host. */
 async function measure(
@@ -203,15 +206,16 @@ async function measure(
   seconds: number,
   seed: number,
 ): Promise<Transfer> {
-  let proxy: ProxyChild | undefined;
+  let path: { stop: () => Promise<void> } | undefined;
   let host: Host | undefined;
   try {
     if (!(await setKernelCc(cc)) && !sysctlRefused.has(cc)) {
       sysctlRefused.add(cc);
-      progress(`sysctl may not make ${cc} this namespace's default (not in tcp_allowed_congestion_control); kernel-echo sets it per socket (TCP_CONGESTION)`);
+      progress(`sysctl may not make ${cc} this namespace's default (not in tcp_allowed_congestion_control); kernel-tcp.py sets it per socket (TCP_CONGESTION)`);
     }
-    proxy = await startProxy(loss, ONE_WAY_DELAY_MS, seed);
-    host = await createOverlayHost(proxy.port);
+    const p = await startPath(kernelMode, bridge, loss, ONE_WAY_DELAY_MS, seed);
+    path = p;
+    host = await createOverlayHost(p.proxy.port);
     const t = dir === 'overlay->kernel' ? overlayToKernel(host, cc, seconds) : kernelToOverlay(host, cc, seconds);
     t.catch(() => {}); // if the bound below fires first, a later rejection must not go unhandled
     return await bounded(t, seconds * 1000 + SETUP_MS, `${dir} ${cc} loss ${loss}`);
@@ -219,7 +223,7 @@ async function measure(
     return { bytes: 0, seconds, error: (err as Error).message };
   } finally {
     await host?.close().catch(() => {});
-    await stop(proxy?.proc);
+    await path?.stop().catch(() => {});
   }
 }
 
@@ -250,7 +254,9 @@ const num = (v: number | undefined, scale: number, digits: number): number | str
 /** Runs every (loss, algorithm) pair `runs` times inside this network namespace. */
 async function runHere(o: Options): Promise<Row[]> {
   const rows: Row[] = [];
-  const bridge = await startBridge();
+  kernelMode = process.env.KERNEL_PEER_MODE === 'fou' ? 'fou' : 'bridge';
+  progress(`kernel peer via ${kernelMode === 'fou' ? 'FOU' : "the project's TUN bridge"}`);
+  if (kernelMode === 'bridge') bridge = await startBridge();
   let i = 0;
   try {
     for (const loss of o.losses) {
@@ -286,17 +292,18 @@ async function runHere(o: Options): Promise<Row[]> {
       }
     }
   } finally {
-    await stop(bridge.proc, 5000);
+    await bridge?.stop();
   }
   return rows;
 }
 
-/** Why this benchmark cannot run here, or undefined. */
-function missing(): string | undefined {
-  const m = missingPrerequisite();
-  if (m) return m;
-  if (spawnSync('sh', ['-c', 'command -v sysctl'], { stdio: 'ignore' }).status !== 0) return 'no sysctl on PATH';
-  return undefined;
+/** FOU or the bridge, or why this benchmark cannot run here. */
+function plan(): { mode?: KernelPeerMode; why?: string } {
+  const p = planKernelPeer();
+  for (const n of p.notes) progress(n);
+  if (!p.mode) return { why: p.skip ?? 'no kernel peer' };
+  if (spawnSync('sh', ['-c', 'command -v sysctl'], { stdio: 'ignore' }).status !== 0) return { why: 'no sysctl on PATH' };
+  return { mode: p.mode };
 }
 
 interface Options {
@@ -329,7 +336,7 @@ function optionArgs(o: Options): string[] {
 
 /**
  * The suite entry (bench/main.ts): one row per (loss, algorithm). Outside a kernel-peer
- * namespace it re-runs this file under in-netns.sh and collects the rows it prints as JSON.
+ * namespace it re-runs this file in a private one and collects the rows it prints as JSON.
  */
 export async function run(opts: LinuxBenchOptions = {}): Promise<Row[]> {
   const o = checkOptions(opts);
@@ -340,32 +347,26 @@ export async function run(opts: LinuxBenchOptions = {}): Promise<Row[]> {
       killAll();
     }
   }
-  const why = missing();
-  if (why) {
+  const { mode, why } = plan();
+  if (!mode) {
     process.stderr.write(`bench/linux: skipped: ${why}\n`);
     return [];
   }
   const transfers = o.losses.length * o.algorithms.length * 2 * o.runs;
   const limitMs = transfers * (o.seconds * 1000 + SETUP_MS) + 30_000;
-  const child = spawn(join(kernelPeerDir(), 'in-netns.sh'), [process.execPath, fileURLToPath(import.meta.url), '--json', ...optionArgs(o)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawnInNetns(mode, process.execPath, [fileURLToPath(import.meta.url), '--json', ...optionArgs(o)], 'inherit-stderr');
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await bounded(
     new Promise<number | null>((resolve) => child.once('close', resolve)),
     limitMs,
-    'the benchmark inside in-netns.sh',
+    'the benchmark in its network namespace',
   ).catch((err: Error) => {
     child.kill('SIGKILL');
     throw err;
   });
-  if (code === 125) {
-    process.stderr.write('bench/linux: skipped: in-netns.sh could not create a network namespace\n');
-    return [];
-  }
   const json = out.split('\n').reverse().find((l) => l.startsWith('['));
-  if (code !== 0 || !json) throw new Error(`bench/linux inside in-netns.sh exited with ${code}`);
+  if (code !== 0 || !json) throw new Error(`bench/linux in its network namespace exited with ${code}`);
   return JSON.parse(json) as Row[];
 }
 

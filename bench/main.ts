@@ -21,6 +21,7 @@ const SUITES: Record<string, string> = {
   proxy: 'chaos proxy forwarding rate vs a plain UDP relay',
   cc: 'congestion control goodput under random loss (simulated link, virtual time) vs the Mathis bound',
   metrics: 'cost of Prometheus metrics on bulk throughput',
+  secure: 'secure mode (Noise IK, ChaCha20-Poly1305) vs plain FOU: one TCP connection\'s goodput at MTU 1472',
   linux: 'congestion control vs the Linux kernel over the same lossy path (needs root; skips otherwise)',
 };
 

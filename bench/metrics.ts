@@ -12,6 +12,8 @@
  *    cost plus the time spent inside scrapes, over the "on" transfer's CPU.
  *  - scrape: milliseconds to render /metrics with 64 live-looking connections.
  *  - rtt sample: nanoseconds per observation into the histogram.
+ *  - live page: the same transfer with the live view served and one page (an SSE client on
+ *    /events) open: the trace rings record every segment and ACK, frames go out 5 times/s.
  *
  *   node dist/bench/metrics.js [--seconds N]
  */
@@ -20,6 +22,7 @@ import { Host } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 import { createMetrics } from '../src/metrics/registry.js';
 import { emptyTotals, observers, type InventorySource } from '../src/metrics/inventory.js';
+import { startMetricsServer } from '../src/metrics/server.js';
 import type { TcpInfo } from '../src/tcp/types.js';
 import type { Row } from './main.js';
 import { isMain, numberArg, runStandalone } from './lib/cli.js';
@@ -35,7 +38,26 @@ interface Transfer {
   scrapeMs: number;
 }
 
-async function transfer(bytes: number, withMetrics: boolean): Promise<Transfer> {
+/** `page`: also serve the live view and keep one page (an SSE client reading /events) open. */
+async function transfer(bytes: number, withMetrics: boolean, page = false): Promise<Transfer> {
+  const server = page ? await startMetricsServer('127.0.0.1:0', new (await import('prom-client')).Registry()) : undefined;
+  const ac = new AbortController();
+  if (server) {
+    void fetch(`${server.url}/events`, { signal: ac.signal })
+      .then(async (res) => {
+        for await (const _ of res.body as unknown as AsyncIterable<Uint8Array>) void _;
+      })
+      .catch(() => {});
+  }
+  try {
+    return await transferInner(bytes, withMetrics);
+  } finally {
+    ac.abort();
+    await server?.close();
+  }
+}
+
+async function transferInner(bytes: number, withMetrics: boolean): Promise<Transfer> {
   const a = await Host.create({ address: '10.77.0.2', mtu: 1472 });
   const b = await Host.create({ address: '10.77.0.3', mtu: 1472, peers: [{ prefix: '10.77.0.2', endpoint: a.endpoint }] });
   a.addPeer('10.77.0.3', b.endpoint);
@@ -92,7 +114,7 @@ function fakeConnections(n: number): TcpInfo[] {
     state: 'ESTABLISHED', localAddress: '10.77.0.2', localPort: 40000 + i, remoteAddress: '10.77.0.3', remotePort: 5001,
     cc: 'cubic', mss: 1432, cwnd: 14320 * (i + 1), ssthresh: 1e6, srtt: 50.5, rttvar: 3.2, rto: 250, minRtt: 49.8,
     sndUna: 1, sndNxt: 1000, rcvNxt: 7, sndWnd: 65535, rcvWnd: 131072, bytesInFlight: 999, sendQueue: 5000, recvQueue: 0,
-    outOfOrderBytes: 0, retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0 }, segmentsIn: 10, segmentsOut: 20,
+    outOfOrderBytes: 0, retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0, pmtu: 0 }, segmentsIn: 10, segmentsOut: 20,
     bytesSent: 1e6, bytesReceived: 10, bytesAcked: 1e6, inRecovery: false,
   }));
 }
@@ -104,12 +126,15 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
   const on: number[] = [];
   const direct: number[] = [];
   const onRuns: Transfer[] = [];
+  const page: number[] = [];
   for (let i = 0; i < rounds; i++) {
     off.push((await transfer(bytes, false)).cpuMs);
     const t = await transfer(bytes, true);
     on.push(t.cpuMs);
     onRuns.push(t);
+    page.push((await transfer(bytes, true, true)).cpuMs);
   }
+  const perMibPage = Math.min(...page) / (bytes / MIB);
   const perMibOff = Math.min(...off) / (bytes / MIB);
   const perMibOn = Math.min(...on) / (bytes / MIB);
 
@@ -135,6 +160,8 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
     { measure: `bulk ${bytes / MIB} MiB x ${rounds}, CPU ms per MiB, metrics off (best round)`, value: perMibOff },
     { measure: 'bulk, CPU ms per MiB, metrics on, scrape every 100 ms (best round)', value: perMibOn },
     { measure: 'metrics overhead on bulk CPU, A/B (on/off - 1), % (noise here is several %)', value: (perMibOn / perMibOff - 1) * 100 },
+    { measure: 'bulk, CPU ms per MiB, metrics on + live page open (trace rings, SSE at 5 frames/s)', value: perMibPage },
+    { measure: 'live page overhead on bulk CPU, A/B (page/on - 1), %', value: (perMibPage / perMibOn - 1) * 100 },
     { measure: 'metrics code share of bulk CPU, direct (samples x ns + scrape time), %, median', value: median(direct) },
     { measure: 'scrape of 64 connections, ms (median of 30)', value: median(times) },
     { measure: 'share of one core for a 1 s scrape of 64 connections, %', value: median(times) / 10 },

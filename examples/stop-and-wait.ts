@@ -28,7 +28,7 @@ const specs = {
   kib: { kind: 'number' as const, description: 'size of the file to transfer, KiB', default: 128 },
   rtt: { kind: 'number' as const, description: 'round-trip time the proxy adds, ms (half each way)', default: 20 },
   loss: { kind: 'number' as const, description: 'packet loss probability each way, 0..1', default: 0.01 },
-  timeout: { kind: 'number' as const, description: 'TFTP retransmission timeout, ms', default: 100 },
+  timeout: { kind: 'number' as const, description: 'TFTP initial retransmission timeout, ms (then it follows the measured RTT, RFC 6298)', default: 1000 },
   seed: { kind: 'number' as const, description: 'the proxy\'s random seed (same losses each run)', default: 1 },
   help: { kind: 'boolean' as const, short: 'h', description: 'show this help' },
 };
@@ -85,6 +85,9 @@ interface TftpResult {
   sha256: string;
   ms: number;
   retransmissions: number;
+  /** TFTP only: the estimator's final SRTT and RTO, ms. */
+  srtt?: number;
+  rto?: number;
 }
 
 /**
@@ -136,21 +139,57 @@ async function tftpReceiveOne(host: Host, timeoutMs: number): Promise<{ bytes: n
   return { bytes, sha256: hash.digest('hex') };
 }
 
+/**
+ * The retransmission timeout of the TFTP client, estimated from the RTT as a real client's
+ * (and TCP's) is, RFC 6298: SRTT and RTTVAR from each ACK of a block sent once (Karn: never
+ * from a retransmitted one), RTO = SRTT + max(G, 4 RTTVAR), doubled on each timeout. A fixed
+ * timeout shorter than the RTT would send every block twice; one much longer would stall on
+ * every loss: either makes the comparison with TCP unfair.
+ */
+export class RtoEstimator {
+  srtt: number | undefined;
+  rttvar = 0;
+  rto: number;
+  constructor(
+    initialMs: number,
+    private readonly granularityMs = 10,
+    private readonly maxMs = 60_000,
+  ) {
+    this.rto = initialMs;
+  }
+  sample(r: number): void {
+    if (this.srtt === undefined) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    this.rto = Math.min(this.maxMs, this.srtt + Math.max(this.granularityMs, 4 * this.rttvar));
+  }
+  backoff(): void {
+    this.rto = Math.min(this.maxMs, this.rto * 2);
+  }
+}
+
 /** The TFTP client: write `file` to the server, one block at a time. */
 async function tftpSend(host: Host, server: string, file: Buffer, timeoutMs: number): Promise<TftpResult> {
   const sock = createSocket({ type: 'udp4', host });
   await new Promise<void>((r) => sock.bind(0, r));
   const box = new Mailbox(sock);
   let retransmissions = 0;
+  const est = new RtoEstimator(timeoutMs);
   const t0 = performance.now();
 
   /** Sends `pkt` to `port` until an ACK for `block` arrives (from `tid` once known). */
   const exchange = async (pkt: Buffer, port: number, block: number, tid?: number): Promise<number> => {
     for (let tries = 0; tries < MAX_TRIES; tries++) {
       if (tries > 0) retransmissions++;
+      const sentAt = performance.now();
       sock.send(pkt, port, server);
-      const deadline = performance.now() + timeoutMs;
-      for (let left = timeoutMs; left > 0; left = deadline - performance.now()) {
+      const rto = est.rto;
+      const deadline = sentAt + rto;
+      for (let left = rto; left > 0; left = deadline - performance.now()) {
         const m = await box.next(left);
         if (!m) break; // timeout: retransmit
         const [reply, from] = m;
@@ -159,8 +198,12 @@ async function tftpSend(host: Host, server: string, file: Buffer, timeoutMs: num
         // A duplicate ACK of an earlier block is ignored, never answered with a resend:
         // that would double every packet from then on (the Sorcerer's Apprentice bug,
         // RFC 1123 4.2.3.1).
-        if (reply.readUInt16BE(0) === OP_ACK && reply.readUInt16BE(2) === (block & 0xffff)) return from.port;
+        if (reply.readUInt16BE(0) === OP_ACK && reply.readUInt16BE(2) === (block & 0xffff)) {
+          if (tries === 0) est.sample(performance.now() - sentAt); // Karn: only unambiguous samples
+          return from.port;
+        }
       }
+      est.backoff();
     }
     throw new Error(`tftp: no ACK for block ${block} after ${MAX_TRIES} tries`);
   };
@@ -173,7 +216,7 @@ async function tftpSend(host: Host, server: string, file: Buffer, timeoutMs: num
   }
   const ms = performance.now() - t0;
   sock.close();
-  return { bytes: file.length, sha256: createHash('sha256').update(file).digest('hex'), ms, retransmissions };
+  return { bytes: file.length, sha256: createHash('sha256').update(file).digest('hex'), ms, retransmissions, srtt: est.srtt ?? 0, rto: est.rto };
 }
 
 // ---- the same file over TCP ----
@@ -229,6 +272,7 @@ runExample('stop-and-wait', async () => {
     const [srv, sw] = await Promise.all([tftpReceiveOne(path.b, timeout), tftpSend(path.a, SERVER.addr, file, timeout)]);
     const swRate = (sw.bytes / sw.ms) * 1000;
     console.log(`stop-and-wait (TFTP/UDP): ${formatBytes(sw.bytes)} in ${(sw.ms / 1000).toFixed(2)} s = ${(swRate / 1024).toFixed(1)} KiB/s, ${sw.retransmissions} retransmissions`);
+    console.log(`  adaptive timeout (RFC 6298): SRTT ${(sw.srtt ?? 0).toFixed(1)} ms, final RTO ${(sw.rto ?? 0).toFixed(1)} ms`);
     console.log(`  sha256 sent ${sw.sha256}`);
     console.log(`  sha256 recv ${srv.sha256} ${srv.sha256 === sw.sha256 ? 'match' : 'MISMATCH'}`);
 

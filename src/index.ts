@@ -13,12 +13,18 @@ export { Host, type HostOptions } from './host/host.js';
 export type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './host/types.js';
 export { PeerTable } from './host/peers.js';
 export { UdpLink } from './link/udp-link.js';
+export { newKeyPair, publicKeyOf } from './secure/keys.js';
+export { SecureLink } from './secure/secure-link.js';
 
 export * as net from './net.js';
 export * as dgram from './udp/index.js';
 export * as wire from './wire/index.js';
 export * as chaos from './chaos/index.js';
 export * as sim from './sim/index.js';
+export { createHttpAgent, createHttpsAgent, serveOverlay, OverlayHttpAgent, OverlayHttpsAgent, type OverlayAgentOptions, type OverlayHttpsAgentOptions, type ServeOverlayOptions } from './apps/http.js';
+export { pump, type Pump, type PumpResult } from './apps/pump.js';
+export { forwardLocal, forwardRemote, type Forwarder, type LocalForwardOptions, type RemoteForwardOptions } from './apps/forward.js';
+export { createSocksServer, parseHostsFile, type SocksServer, type SocksServerOptions } from './apps/socks.js';
 
 export { Connection } from './tcp/connection.js';
 export { Listener } from './tcp/listener.js';

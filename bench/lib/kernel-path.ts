@@ -1,20 +1,22 @@
 /**
  * The impaired path between the Linux kernel's TCP and overlay-tcp, for bench/linux.ts:
  *
- *   kernel TCP (10.77.0.1, TUN ovl0, MTU 1472 -> MSS 1432)
- *     <-> tunbridge.py (UDP 127.0.0.1:40000, --learn)
- *     <-> chaos proxy, RELAY mode, its own process (seeded loss p + 10 ms delay, each direction)
+ *   kernel TCP (10.77.0.1, MTU 1472 -> MSS 1432)
+ *     <-> FOU (ipip tunnel with FOU encapsulation) or the project's TUN bridge (tun-bridge.py --learn)
+ *     <-> chaos proxy, its own process (seeded loss p + 10 ms delay, each direction)
  *     <-> overlay host 10.77.0.2 (MTU 1472, every overlay packet goes to the proxy)
  *
- * Everything here must run inside ../shared/tools/kernel-peer/in-netns.sh (a private network
- * namespace: the TUN, the kernel sockets and the per-netns congestion-control sysctl live and
- * die with it). The kernel-peer plumbing (startTool, prerequisites) is the interop suite's
- * helper, reused as is.
+ * Everything here runs in a private network namespace (spawnInNetns from the interop suite's
+ * helper, test/helpers/kernel-peer.ts): the tunnel or TUN, the kernel sockets and the per-netns
+ * congestion-control sysctl live and die with it.
  *
- * Relay mode gives each client endpoint its own upstream socket, so the bridge cannot be told
- * the overlay's UDP endpoint in advance: it runs with --learn and learns 10.77.0.2 -> the
- * proxy's upstream socket from the first packet the overlay sends. Before a kernel-initiated
- * connection the overlay therefore pings the kernel once (`prime`).
+ * Bridge: one bridge for the whole run, and the proxy in RELAY mode (one upstream socket per
+ * client), so the bridge runs with --learn and learns 10.77.0.2 -> the proxy's upstream socket
+ * from the first packet the overlay sends. Before a kernel-initiated connection the overlay
+ * therefore pings the kernel once (`prime`).
+ * FOU: the kernel sends to one fixed UDP port, so the proxy runs in ROUTER mode (one socket,
+ * a static route 10.77.0.1 -> the kernel's FOU port, 10.77.0.2 learned) and the tunnel is
+ * set up per transfer pointing at that proxy's port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -22,13 +24,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { Host } from '../../src/host/host.js';
-import { fields, kernelPeerDir, startTool, type Fields, type Tool } from '../../test/helpers/kernel-peer.js';
+import { fields, kernelPeerDir, randomFouPort, startKernelSide, type Fields, type KernelPeerMode, type KernelSide } from '../../test/helpers/kernel-peer.js';
 
 export const KERNEL = '10.77.0.1';
 export const OVERLAY = '10.77.0.2';
 /** IP-in-UDP MTU on both ends: 1472 - 20 (IPv4) - 20 (TCP) = MSS 1432, like the anchors' reference. */
 export const PATH_MTU = 1472;
-export const BRIDGE_PORT = 40000;
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 
 /** Rejects after `ms` with a message naming what was awaited. */
@@ -66,18 +67,11 @@ export function killAll(): void {
   for (const p of children) p.kill('SIGKILL');
 }
 
-/** A kernel-peer tool (tunbridge.py, kernel-echo.py), tracked for cleanup. */
-export function tool(script: string, args: string[]): Tool {
-  const t = startTool(script, args);
-  track(t.proc);
-  return t;
-}
-
-/** The bridge between ovl0 and UDP 127.0.0.1:40000, learning overlay endpoints. */
-export async function startBridge(): Promise<Tool> {
-  const bridge = tool('tunbridge.py', ['--mtu', String(PATH_MTU), '--learn', '--listen', `127.0.0.1:${BRIDGE_PORT}`]);
-  await bounded(bridge.ready, 10_000, 'tunbridge READY');
-  return bridge;
+/** The bridge (whole run) between the kernel and UDP, learning overlay endpoints. */
+export async function startBridge(): Promise<KernelSide> {
+  const side = await bounded(startKernelSide('bridge', { learn: true, mtu: PATH_MTU }), 15_000, 'tun-bridge READY');
+  if (side.proc) track(side.proc);
+  return side;
 }
 
 export interface ProxyChild {
@@ -105,13 +99,15 @@ function spawnUntilReady(cmd: string, args: string[], what: string): { proc: Chi
 }
 
 /**
- * `overlay proxy` in relay mode in its own Node process (so its per-packet work does not
- * share the overlay stack's event loop): Bernoulli loss `loss` and `delayMs` on both
- * directions, seeded.
+ * `overlay proxy` in its own Node process (so its per-packet work does not share the overlay
+ * stack's event loop): Bernoulli loss `loss` and `delayMs` on both directions, seeded. Relay
+ * mode towards the bridge's UDP port, or router mode with a static route to the kernel's FOU port.
  */
-export async function startProxy(loss: number, delayMs: number, seed: number): Promise<ProxyChild> {
+export async function startProxy(loss: number, delayMs: number, seed: number, kernel: { relayTo: number } | { fouPort: number }): Promise<ProxyChild> {
   const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const args = [cli, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${BRIDGE_PORT}`, '--seed', String(seed), '--delay', String(delayMs)];
+  const args = [cli, 'proxy', '--listen', '127.0.0.1:0', '--seed', String(seed), '--delay', String(delayMs)];
+  if ('relayTo' in kernel) args.push('--upstream', `127.0.0.1:${kernel.relayTo}`);
+  else args.push('--peer', `${KERNEL}/32=127.0.0.1:${kernel.fouPort}`);
   if (loss > 0) args.push('--loss', String(loss));
   const { proc, ready } = spawnUntilReady(process.execPath, args, 'overlay proxy');
   try {
@@ -121,6 +117,26 @@ export async function startProxy(loss: number, delayMs: number, seed: number): P
     return { proc, port, ready: f };
   } catch (err) {
     await stop(proc);
+    throw err;
+  }
+}
+
+/**
+ * The kernel's end and the proxy for one transfer. Bridge: `bridge` (started once) and a relay
+ * proxy towards it. FOU: a router proxy, then a tunnel pointing at it; stop() removes both.
+ */
+export async function startPath(mode: KernelPeerMode, bridge: KernelSide | undefined, loss: number, delayMs: number, seed: number): Promise<{ proxy: ProxyChild; stop: () => Promise<void> }> {
+  if (mode === 'bridge') {
+    const proxy = await startProxy(loss, delayMs, seed, { relayTo: bridge!.udp.port });
+    return { proxy, stop: () => stop(proxy.proc) };
+  }
+  const fouPort = randomFouPort();
+  const proxy = await startProxy(loss, delayMs, seed, { fouPort });
+  try {
+    const side = await bounded(startKernelSide('fou', { peerPort: proxy.port, fouPort, mtu: PATH_MTU }), 20_000, 'fou.sh up');
+    return { proxy, stop: async () => { await side.stop(); await stop(proxy.proc); } };
+  } catch (err) {
+    await stop(proxy.proc);
     throw err;
   }
 }
@@ -168,28 +184,10 @@ export async function setKernelCc(cc: string): Promise<boolean> {
   return code === 0 && readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim() === cc;
 }
 
-/**
- * Runs kernel-echo.py unchanged, with every TCP socket it creates switched to `cc` by
- * setsockopt(TCP_CONGESTION) (root may pick any available algorithm per socket, restricted or
- * not; an accepted socket inherits its listener's). argv: LAUNCHER CC SCRIPT ARGS...
- */
-const PER_SOCKET_CC = `
-import runpy, socket, sys
-cc, script = sys.argv[1].encode(), sys.argv[2]
-class CcSocket(socket.socket):
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-        if self.family == socket.AF_INET and self.type == socket.SOCK_STREAM:
-            self.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, cc)
-socket.socket = CcSocket
-sys.argv = [script] + sys.argv[3:]
-runpy.run_path(script, run_name="__main__")
-`;
-
-/** kernel-echo.py with congestion control `cc` on its sockets; `ready` is its READY line. */
+/** kernel-tcp.py with congestion control `cc` on its socket (TCP_CONGESTION); `ready` is its READY line. */
 export function kernelEcho(cc: string, args: string[]): { proc: ChildProcess; ready: Promise<Fields> } {
-  const script = join(kernelPeerDir(), 'kernel-echo.py');
-  const started = spawnUntilReady('python3', ['-B', '-c', PER_SOCKET_CC, cc, script, ...args], 'kernel-echo.py');
+  const script = join(kernelPeerDir(), 'kernel-tcp.py');
+  const started = spawnUntilReady('python3', ['-B', script, '--cc', cc, ...args], 'kernel-tcp.py');
   started.ready.catch(() => {});
   return started;
 }

@@ -10,6 +10,7 @@
  */
 import { hostFlagSpecs, hostFromFlags, announceListening } from '../../src/cli/common.js';
 import { parseArgs, usage, type FlagSpecs, type Parsed } from '../../src/cli/args.js';
+import { guardStdout } from '../../src/cli/stdout.js';
 import { Host } from '../../src/host/host.js';
 import { once } from 'node:events';
 import type { Socket as TcpSocket } from '../../src/net.js';
@@ -81,6 +82,7 @@ export function announce(host: Host, overlayPort?: number): void {
  * is one line on stderr and status 2; any other error is one line and status 1.
  */
 export function runExample(name: string, main: () => Promise<number | void>): void {
+  guardStdout(name); // `node dist/examples/handshake.js | head` ends quietly
   main().then(
     (code) => {
       process.exitCode = code ?? 0;

@@ -3,7 +3,7 @@
  * Lane per link direction. Every change is applied synchronously to the affected lanes,
  * so it is atomic and takes effect at the next packet; the other toxics keep their state.
  */
-import { ChaosConfigError, compileToxic, normalizeParams, paramsToJson, parseStage, toxicApplies, type Direction, type DirSpec, type StageName, type Toxic } from './rules.js';
+import { ChaosConfigError, compileToxic, normalizeParams, mergeParams, parseStage, toxicApplies, type Direction, type DirSpec, type StageName, type Toxic } from './rules.js';
 import { Lane, type LaneOptions, type ReplayTable, type ScopedToxic } from './pipeline.js';
 import type { Decision, Pkt } from './stages.js';
 
@@ -118,7 +118,7 @@ export class ChaosModel {
   updateToxic(scope: string, name: string, patch: Record<string, unknown>): Toxic {
     const old = this.getToxic(scope, name);
     if (!old) throw new ChaosConfigError(`no toxic '${name}' on ${scope}`);
-    const params = { ...paramsToJson(old.params), ...((patch.params ?? patch.attributes ?? {}) as object) };
+    const params = mergeParams(old.params, (patch.params ?? patch.attributes ?? {}) as Record<string, unknown>);
     const spec: Record<string, unknown> = {
       name,
       stage: patch.stage ?? patch.type ?? old.stage,
@@ -155,7 +155,7 @@ export class ChaosModel {
     const planned = dirs.map((d) => {
       const name = `${stage}-${d}`;
       const old = this.getToxic(scope, name);
-      const merged = merge && old && old.stage === stage ? { ...paramsToJson(old.params), ...params } : params;
+      const merged = merge && old && old.stage === stage ? mergeParams(old.params, params) : params;
       normalizeParams(stage, merged);
       return { name, d, merged, old };
     });

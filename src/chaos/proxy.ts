@@ -509,7 +509,9 @@ export async function createProxy(config: ProxyConfig): Promise<Proxy> {
       ]);
       const registry = new Registry();
       registerChaosMetrics(registry, proxy);
-      const server = await startMetricsServer(`${cfg.metrics.address}:${cfg.metrics.port}`, registry);
+      // The live page shows the links; its controls go to the control API when there is one.
+      const chaos = { links: () => proxy.links(), ...(proxy.apiAddress ? { api: proxy.apiAddress } : {}) };
+      const server = await startMetricsServer(`${cfg.metrics.address}:${cfg.metrics.port}`, registry, { chaos });
       proxy.metricsAddress = { address: cfg.metrics.address, port: server.port };
       proxy.onClose(() => server.close());
     }

@@ -240,8 +240,10 @@ export function normalizeParams(stage: StageName, raw: unknown): StageParams {
         if (p > 1) fail(`loss ${L} with mean burst ${B} is impossible (needs P(good->bad) = ${p.toFixed(3)} > 1)`);
         return { stage, model: 'gilbert-elliott', p, r, h: 0, k: 1, drop: drop as number[], maxConsecutive };
       }
-      const ge = o.model === 'gilbert-elliott' || o.model === 'ge' || o.r !== undefined;
       if (o.model !== undefined && !['bernoulli', 'gilbert-elliott', 'ge'].includes(String(o.model))) fail(`model must be bernoulli or gilbert-elliott`);
+      // An explicit model wins; r alone (no model named) selects Gilbert-Elliott.
+      const ge = o.model === 'gilbert-elliott' || o.model === 'ge' || (o.model === undefined && o.r !== undefined);
+      if (o.model === 'bernoulli' && (o.r !== undefined || o.h !== undefined || o.k !== undefined)) fail('r, h and k belong to model gilbert-elliott, not bernoulli');
       const p = num(o, 'p', 0, 1, drop.length > 0 ? 0 : 1);
       if (!ge) return { stage, model: 'bernoulli', p, r: 1, h: 0, k: 1, drop: drop as number[], maxConsecutive };
       return { stage, model: 'gilbert-elliott', p, r: num(o, 'r', 0, 1), h: num(o, 'h', 0, 1, 0), k: num(o, 'k', 0, 1, 1), drop: drop as number[], maxConsecutive };
@@ -278,6 +280,20 @@ export function normalizeParams(stage: StageName, raw: unknown): StageParams {
   }
 }
 
+/**
+ * An update of a toxic's params: the old params (as JSON) with the patch on top, keeping
+ * every field the patch does not name, the loss model included. A patch that describes a
+ * loss model of its own (model, r/h/k, or loss/burst) replaces the old model's fields.
+ */
+export function mergeParams(old: StageParams, patch: Record<string, unknown>): Record<string, unknown> {
+  const base = paramsToJson(old);
+  if (old.stage === 'loss') {
+    if ('loss' in patch || 'burst' in patch) for (const k of ['model', 'p', 'r', 'h', 'k']) delete base[k];
+    else if (!('model' in patch) && ('r' in patch || 'h' in patch || 'k' in patch)) delete base.model;
+  }
+  return { ...base, ...patch };
+}
+
 function renameQueue(q: { packets?: number; bytes?: number }): Partial<BottleneckParams> {
   return q.packets !== undefined ? { queuePackets: q.packets } : { queueBytes: q.bytes! };
 }
@@ -285,6 +301,10 @@ function renameQueue(q: { packets?: number; bytes?: number }): Partial<Bottlenec
 /** Params back to the JSON a user would write (for GET /links and merges). */
 export function paramsToJson(p: StageParams): Record<string, unknown> {
   const { stage: _s, ...rest } = p as unknown as Record<string, unknown>;
+  if (p.stage === 'loss' && p.model === 'bernoulli') {
+    // Only the fields of its own model: a Bernoulli toxic carries no r, h, k.
+    return { model: 'bernoulli', p: p.p, drop: p.drop, maxConsecutive: p.maxConsecutive };
+  }
   if (p.stage === 'bottleneck') {
     const out: Record<string, unknown> = { rate: p.rate };
     if (p.queuePackets !== undefined) out.queue = p.queuePackets;

@@ -8,11 +8,15 @@
  * is half-open). cat exits 0 once both directions are closed, and non-zero with one line,
  * e.g. `overlay: connect ECONNREFUSED 10.77.0.3:5000`, when the connection is refused,
  * reset or times out. With -q SECONDS it quits that long after stdin's EOF.
- * When ready it prints on stderr `listening 10.77.0.3 udp=127.0.0.1:40123 port=5000`.
+ * When ready it prints on stderr `listening 10.77.0.3 udp=127.0.0.1:40123 port=5000` (with -l) or
+ * `connected 10.77.0.2:49152 -> 10.77.0.3:5000 udp=127.0.0.1:40002`. Connecting, it prints one
+ * hint line if no SYN-ACK came within 3 s; `--connect-timeout S` gives up after S seconds.
  */
 import { createServer, connect, type Socket } from '../net.js';
-import type { Parsed } from './args.js';
+import { numberFlag, type Parsed } from './args.js';
+import { watchConnect } from './connect-watch.js';
 import { announceListening, catTarget, hostFromFlags, onShutdown, tcpOptionsFromFlags } from './common.js';
+import { onStdoutGone, stdoutGone } from './stdout.js';
 
 export async function runTcp(p: Parsed): Promise<number> {
   const t = catTarget(p);
@@ -31,11 +35,16 @@ export async function runTcp(p: Parsed): Promise<number> {
     process.stdin.destroy();
     current?.destroy();
     // Let stdout drain before the host goes away.
-    await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (process.stdout.writableNeedDrain && !stdoutGone() ? process.stdout.once('drain', () => resolve()) : resolve()));
     await observe.close();
     await host.close();
     finish(code);
   };
+  // Nobody reads our output any more: reset the connection so the peer learns (ECONNRESET).
+  onStdoutGone(async () => {
+    current?.resetAndDestroy();
+    await stop(0);
+  });
   onShutdown(async () => {
     await stop(0);
     process.exitCode = 0;
@@ -91,8 +100,13 @@ export async function runTcp(p: Parsed): Promise<number> {
     server.on('error', (e: Error) => process.stderr.write(`overlay: ${e.message}\n`));
     announceListening(host, server.address()!.port);
   } else {
+    const timeoutS = numberFlag(p, 'connect-timeout', 0.001, 86400, false);
     const s = connect({ via: host, host: t.address!, port: t.port, allowHalfOpen: true, ...tcp });
-    s.once('connect', () => announceListening(host, s.localPort));
+    watchConnect(host, s, t.address!, t.port, timeoutS);
+    s.once('connect', () => {
+      const ep = host.endpoint;
+      process.stderr.write(`connected ${host.addressString}:${s.localPort} -> ${t.address}:${t.port} udp=${ep.address}:${ep.port}\n`);
+    });
     void attach(s).then((code) => void stop(code));
   }
   return done;

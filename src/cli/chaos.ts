@@ -14,7 +14,7 @@
  *
  * A bad value is one line on stderr and exit 2; an unreachable API exit 1.
  */
-import http from 'node:http';
+import { ApiError, request } from './http-json.js';
 import { parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
 import { UsageError } from '../util/errors.js';
 import { parseEndpoint } from '../wire/addr.js';
@@ -30,47 +30,6 @@ const SPECS: FlagSpecs = {
 };
 
 const SYNOPSIS = 'overlay chaos [--api HOST:PORT] links|show LINK|set STAGE [PARAM] VALUE|clear STAGE|add JSON|rm NAME|reset|stats [--link L] [--dir D]';
-
-class ApiError extends Error {
-  constructor(
-    readonly exit: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function request(api: { address: string; port: number }, method: string, path: string, body?: unknown): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request(
-      { host: api.address, port: api.port, method, path, timeout: 5000, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {} },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve(json);
-          const msg = (json as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-          reject(new ApiError(status >= 400 && status < 500 ? 2 : 1, msg));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new ApiError(1, `the chaos API at ${api.address}:${api.port} did not answer`)));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof ApiError) return reject(err);
-      reject(new ApiError(1, `cannot reach the chaos API at ${api.address}:${api.port}: ${err.code ?? err.message}`));
-    });
-    req.end(payload);
-  });
-}
 
 /** A command-line value: number, boolean, or the string as given (e.g. 20mbit). */
 function parseValue(text: string): unknown {

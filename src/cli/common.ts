@@ -4,7 +4,12 @@
  *
  *   --addr A.B.C.D          this process's overlay address (required)
  *   --udp HOST:PORT         local UDP bind (port 0 = any; default 127.0.0.1:0)
- *   --peer PREFIX=HOST:PORT route an overlay prefix (address or CIDR) to a UDP endpoint (repeatable)
+ *   --peer PREFIX=HOST:PORT[,key=BASE64]  route an overlay prefix (address or CIDR) to a UDP
+ *                           endpoint (repeatable); with key= the peer is reached only through
+ *                           the secure mode (its public key, from `overlay keygen`)
+ *   --key FILE              this host's private key: the secure mode (src/secure)
+ *   --allow-plain           with --key: peers without key= stay plain FOU
+ *   --pcap-outer FILE       with --key: record the outer (sealed) datagrams as IPv4/UDP
  *   --mtu N                 largest IPv4 packet (68..65507, default 1472)
  *   --learn                 learn a /32 route to the sender of a packet from an unknown source
  *   --metrics HOST:PORT, --pcap FILE, --trace FILE   observability (src/cli/observe.ts)
@@ -18,11 +23,18 @@ import { UsageError } from '../util/errors.js';
 import { parseEndpoint, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { listFlag, numberFlag, stringFlag, boolFlag, type FlagSpecs, type Parsed } from './args.js';
 import { startObservability, type Observability } from './observe.js';
+import { connectTimeoutFlag } from './connect-watch.js';
+import { decodeKey } from '../secure/keys.js';
+import { readKeyFile } from './keygen.js';
+import { withSecureObservers } from './secure-observe.js';
 
 export const hostFlagSpecs: FlagSpecs = {
   addr: { kind: 'string', description: 'overlay address of this host, A.B.C.D (required)' },
   udp: { kind: 'string', description: 'local UDP bind HOST:PORT, port 0 = any', default: '127.0.0.1:0' },
-  peer: { kind: 'list', description: 'route PREFIX (A.B.C.D or A.B.C.D/N) to UDP HOST:PORT, as PREFIX=HOST:PORT (repeatable)' },
+  peer: { kind: 'list', description: 'route PREFIX (A.B.C.D or A.B.C.D/N) to UDP HOST:PORT, as PREFIX=HOST:PORT[,key=PUBLIC_KEY] (repeatable)' },
+  key: { kind: 'string', description: "secure mode: this host's private key FILE (overlay keygen); peers need key=" },
+  'allow-plain': { kind: 'boolean', description: 'with --key: peers without key= are reached in plain FOU' },
+  'pcap-outer': { kind: 'string', description: 'with --key: write the outer (encrypted) datagrams to this pcap FILE' },
   mtu: { kind: 'number', description: `largest IPv4 packet in bytes (${MIN_MTU}..${MAX_MTU})`, default: DEFAULT_MTU },
   learn: { kind: 'boolean', description: 'learn a /32 route to the UDP sender of a packet from an unknown source' },
   metrics: { kind: 'string', description: 'serve Prometheus /metrics and /connections on HOST:PORT' },
@@ -52,13 +64,21 @@ export async function parseEndpointArg(name: string, text: string, allowZeroPort
   }
 }
 
-/** Parses one --peer value PREFIX=HOST:PORT. */
-export async function parsePeerArg(text: string): Promise<{ prefix: string; endpoint: UdpEndpoint }> {
+/** Parses one --peer value PREFIX=HOST:PORT[,key=BASE64]. */
+export async function parsePeerArg(text: string): Promise<{ prefix: string; endpoint: UdpEndpoint; publicKey?: Buffer }> {
   const eq = text.indexOf('=');
   if (eq < 0) throw new UsageError(`option --peer: '${text}' is not PREFIX=HOST:PORT`);
   const prefix = text.slice(0, eq);
   if (!parsePrefix(prefix)) throw new UsageError(`option --peer: '${prefix}' is not an address or A.B.C.D/N prefix`);
-  return { prefix, endpoint: await parseEndpointArg('peer', text.slice(eq + 1), false) };
+  const [ep, ...extras] = text.slice(eq + 1).split(',');
+  const out: { prefix: string; endpoint: UdpEndpoint; publicKey?: Buffer } = { prefix, endpoint: await parseEndpointArg('peer', ep!, false) };
+  for (const x of extras) {
+    if (!x.startsWith('key=')) throw new UsageError(`option --peer: unknown '${x}' in '${text}' (only key=PUBLIC_KEY)`);
+    const key = decodeKey(x.slice(4));
+    if (!key) throw new UsageError(`option --peer: '${x.slice(4)}' is not a public key (base64 of 32 bytes, from overlay keygen)`);
+    out.publicKey = key;
+  }
+  return out;
 }
 
 /** The HostOptions the flags describe (validated; throws UsageError). */
@@ -68,7 +88,21 @@ export async function hostOptionsFromFlags(p: Parsed): Promise<HostOptions> {
   const mtu = numberFlag(p, 'mtu', MIN_MTU, MAX_MTU) ?? DEFAULT_MTU;
   const peers = [];
   for (const v of listFlag(p, 'peer')) peers.push(await parsePeerArg(v));
-  return { address, udp, mtu, peers, learn: boolFlag(p, 'learn') };
+  const opts: HostOptions = { address, udp, mtu, peers, learn: boolFlag(p, 'learn') };
+  const keyFile = stringFlag(p, 'key');
+  const allowPlain = boolFlag(p, 'allow-plain');
+  if (keyFile === undefined) {
+    const keyed = peers.find((x) => x.publicKey);
+    if (keyed) throw new UsageError(`option --peer: ${keyed.prefix} has key= but this host has no --key FILE (overlay keygen FILE writes one)`);
+    if (allowPlain) throw new UsageError('option --allow-plain needs --key');
+    if (stringFlag(p, 'pcap-outer') !== undefined) throw new UsageError('option --pcap-outer needs --key (in plain mode --pcap already shows the datagrams)');
+    return opts;
+  }
+  const plain = peers.find((x) => !x.publicKey);
+  if (plain && !allowPlain) throw new UsageError(`option --peer: ${plain.prefix} has no key= (give its public key, or --allow-plain)`);
+  opts.key = await readKeyFile(keyFile);
+  if (allowPlain) opts.allowPlain = true;
+  return opts;
 }
 
 /** Builds the Host and starts observability (--metrics, --pcap, --trace) for it. */
@@ -86,10 +120,14 @@ export async function hostFromFlags(p: Parsed): Promise<{ host: Host; observe: O
     const trace = stringFlag(p, 'trace');
     if (trace !== undefined) o.trace = trace;
     observe = await startObservability([host], o);
+    observe = await withSecureObservers(host, observe, stringFlag(p, 'pcap-outer'));
   } catch (e) {
     await host.close();
     throw e;
   }
+  // Stopped by SIGINT/SIGTERM, whatever the command does: flush --pcap/--trace (runs after
+  // the command's own cleanups; closing twice is harmless).
+  onShutdown(() => observe.close());
   return { host, observe };
 }
 
@@ -115,6 +153,7 @@ export const catFlagSpecs: FlagSpecs = {
   cc: { kind: 'string', description: 'TCP congestion control: tahoe, reno, newreno, cubic, bbr (default cubic)' },
   nodelay: { kind: 'boolean', description: 'TCP: disable Nagle (send small writes at once)' },
   'classic-acks': { kind: 'boolean', description: 'TCP: ACK every second segment instead of once per receive burst (coalesceAcks: false)' },
+  'connect-timeout': connectTimeoutFlag,
 };
 
 /** `--cc NAME`, `--nodelay` and `--classic-acks` as TCP socket options; a bad name is a UsageError. */

@@ -240,12 +240,13 @@ export async function run(argv: string[]): Promise<number> {
         '--queue', `${queueBytes}b`,
         ...(loss > 0 ? ['--loss', String(loss)] : []),
         ...(seed !== undefined ? ['--seed', String(seed)] : []),
-        ...(metricsAt(0) ? ['--metrics', metricsAt(0)!] : []),
+        // The control API lets the proxy's live page change loss, delay, rate... (forwarded by its metrics port).
+        ...(metricsAt(0) ? ['--metrics', metricsAt(0)!, '--api', '127.0.0.1:0'] : []),
       ];
       const c = start('proxy', ['--', ...proxyArgs]);
       out.write(
         `proxy     pid ${c.proc.pid}  router on udp 127.0.0.1:${proxyPort}: RTT ${rtt} ms, loss ${loss * 100}% each way, ` +
-          `bottleneck ${rate} with ${queueBytes} B queue (1 BDP)${metricsAt(0) ? `, metrics http://${metricsAt(0)}/metrics` : ''}\n`,
+          `bottleneck ${rate} with ${queueBytes} B queue (1 BDP)${metricsAt(0) ? `, metrics http://${metricsAt(0)}/metrics, live http://${metricsAt(0)}/` : ''}\n`,
       );
     }
     const roleSpec = (udpPort: number, peerPort: number, route: string, i: number, extra: object = {}): string[] => [
@@ -253,7 +254,7 @@ export async function run(argv: string[]): Promise<number> {
       JSON.stringify({ udpPort, via: viaFor(peerPort), route, ...(metricsAt(i) ? { metrics: metricsAt(i) } : {}), ...extra }),
     ];
     const r = start('receiver', roleSpec(recvPort!, sendPort!, SENDER_ADDR, 1));
-    out.write(`receiver  pid ${r.proc.pid}  ${RECEIVER_ADDR}:${DEMO_PORT} on udp 127.0.0.1:${recvPort}${metricsAt(1) ? `, metrics http://${metricsAt(1)}/metrics` : ''}\n`);
+    out.write(`receiver  pid ${r.proc.pid}  ${RECEIVER_ADDR}:${DEMO_PORT} on udp 127.0.0.1:${recvPort}${metricsAt(1) ? `, metrics http://${metricsAt(1)}/metrics, live http://${metricsAt(1)}/` : ''}\n`);
     if (!(await until(() => proxyReady && receiverReady, 15000, 'the proxy and receiver to start'))) return await finish();
     const extra: Record<string, unknown> = { durationS: duration };
     if (cc) extra.cc = cc;
@@ -264,8 +265,9 @@ export async function run(argv: string[]): Promise<number> {
     const s = start('sender', roleSpec(sendPort!, recvPort!, RECEIVER_ADDR, 2, extra));
     out.write(
       `sender    pid ${s.proc.pid}  ${SENDER_ADDR} on udp 127.0.0.1:${sendPort}, ${duration} s of random data${cc ? ` with ${cc}` : ''}` +
-        `${metricsAt(2) ? `, metrics http://${metricsAt(2)}/metrics` : ''}\n`,
+        `${metricsAt(2) ? `, metrics http://${metricsAt(2)}/metrics, live http://${metricsAt(2)}/` : ''}\n`,
     );
+    if (metricsBase) out.write(`live view: open http://${metricsAt(2)}/ (sender)${noProxy ? '' : ` and http://${metricsAt(0)}/ (proxy controls)`} in a browser\n`);
     if (metricsBase) out.write(`dashboards: docker compose -f grafana/docker-compose.yml up -d, then http://localhost:3000 (docs/observability.md)\n`);
     await until(() => senderResult !== undefined && receiverResult !== undefined && s.exited && r.exited, duration * 1000 + 60000, 'the transfer to finish');
     return await finish();

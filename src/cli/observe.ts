@@ -1,6 +1,6 @@
 /**
- * Observability for a CLI process: `--metrics HOST:PORT` (Prometheus /metrics and the
- * /connections JSON), `--pcap FILE` (every packet of the given hosts, both directions)
+ * Observability for a CLI process: `--metrics HOST:PORT` (Prometheus /metrics, the
+ * /connections JSON and the live page at /), `--pcap FILE` (every packet of the given hosts, both directions)
  * and `--trace FILE` (per-connection TCP events as msgpack). Commands call
  * startObservability once their hosts exist and close() it on exit.
  */
@@ -89,7 +89,13 @@ export async function startObservability(hosts: HostLike[], opts: ObserveOptions
     if (opts.trace !== undefined) {
       const writer = await TraceWriter.open(opts.trace);
       const previous = observers.trace;
-      observers.trace = (conn, ev) => writer.write(conn, ev);
+      // Chain onto the live view's recorder (installed with --metrics) instead of replacing it.
+      observers.trace = previous
+        ? (conn, ev) => {
+            writer.write(conn, ev);
+            previous(conn, ev);
+          }
+        : (conn, ev) => writer.write(conn, ev);
       closers.push(() => writer.close());
       closers.push(() => {
         observers.trace = previous;

@@ -3,6 +3,7 @@
  * its `/connections` endpoint and printed like `ss -tuna -i`.
  */
 import { UsageError } from '../util/errors.js';
+import { ApiError, request } from './http-json.js';
 import { boolFlag, parseArgs, usage, type FlagSpecs } from './args.js';
 import { SSTHRESH_INFINITE, type SocketEntry } from '../metrics/collectors.js';
 
@@ -87,14 +88,14 @@ export async function run(argv: string[]): Promise<number> {
   const url = connectionsUrl(p.positional[0]!);
   let entries: SocketEntry[];
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    entries = (await res.json()) as SocketEntry[];
-    if (!Array.isArray(entries)) throw new Error('not a JSON array');
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    const json = await request({ address: u.hostname.replace(/^\[|\]$/g, ''), port }, 'GET', u.pathname + u.search, undefined, 'the metrics endpoint');
+    if (!Array.isArray(json)) throw new ApiError(1, `${url} did not return a JSON array`);
+    entries = json as SocketEntry[];
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    const why = err.cause?.code ?? (err.name === 'TimeoutError' ? 'timed out' : err.message);
-    process.stderr.write(`overlay ss: cannot read ${url}: ${why}\n`);
+    if (!(e instanceof ApiError)) throw e;
+    process.stderr.write(`overlay: ${e.message}\n`);
     return 1;
   }
   process.stdout.write(

@@ -169,7 +169,7 @@ async function send(o: SenderOptions, host: Host, observe: Observability): Promi
       ssthresh: i?.ssthresh ?? 0,
       srttMs: i?.srtt ?? 0,
       rtoMs: i?.rto ?? 0,
-      retransmits: i?.retransmits ?? { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 },
+      retransmits: i?.retransmits ?? { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 },
       state: i?.state ?? 'CLOSED',
     };
   };

@@ -12,13 +12,17 @@ import { performance } from 'node:perf_hooks';
 import { inventory, type HostSnapshot } from '../metrics/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
-import { ICMP_ECHO_REQUEST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
+import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
 import { decodeIpv4, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
-import { UdpLink, type LinkRemote } from '../link/udp-link.js';
+import { UdpLink, type Link, type LinkRemote } from '../link/udp-link.js';
+import { secureLinkFor, type SecureHostOptions, type SecureSnapshot } from '../secure/host-options.js';
+import { SecureLink } from '../secure/secure-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
+import { PathMtuCache } from './pmtu.js';
 import { PeerTable } from './peers.js';
+import { validateHostOptions, type ValidHostOptions } from './options.js';
 import type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './types.js';
 
 export const DEFAULT_MTU = 1472;
@@ -28,12 +32,13 @@ export const MIN_MTU = 68;
 /** At most this many /32 routes are learned (`learn: true`). */
 export const MAX_LEARNED_ROUTES = 65536;
 
-export interface HostOptions {
+export interface HostOptions extends SecureHostOptions {
   /** The overlay address, "A.B.C.D". */
   address: string;
-  /** The local UDP socket (default 127.0.0.1:0, any port). */
-  udp?: UdpEndpoint;
-  peers?: Array<{ prefix: string; endpoint: UdpEndpoint }>;
+  /** The local UDP socket, { address, port } or 'A.B.C.D:PORT' (default 127.0.0.1:0, any port). */
+  udp?: UdpEndpoint | string;
+  /** `publicKey` (32 bytes or base64): reach this peer only through the secure mode (needs `key`). */
+  peers?: Array<{ prefix: string; endpoint: UdpEndpoint | string; publicKey?: Buffer | string }>;
   /** Largest IPv4 packet (default 1472, at most 65507). */
   mtu?: number;
   /** Learn a /32 route to the sender of a packet whose source has no route (default false). */
@@ -66,6 +71,8 @@ export class Host implements HostLike {
   datagramsIn = 0;
   readonly peers = new PeerTable();
   readonly icmp: IcmpModule;
+  /** Per-destination path MTU learned from ICMP and probing (RFC 1191), with expiry. */
+  readonly pmtu = new PathMtuCache();
   private readonly handlers: Array<ProtocolHandler | undefined> = new Array(256);
   private readonly taps = new Set<PacketTap>();
   private ipId: number;
@@ -86,12 +93,15 @@ export class Host implements HostLike {
 
   private constructor(
     address: number,
-    readonly link: UdpLink,
-    opts: HostOptions,
+    readonly link: Link,
+    opts: HostOptions & Pick<ValidHostOptions, 'peers'>,
+    /** Bytes the link adds to each packet (the secure mode's header and tag; 0 when plain). */
+    readonly linkOverhead = 0,
   ) {
     this.address = address;
     this.addressString = formatIpv4(address);
-    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    // In the secure mode `mtu` is the largest outer datagram; packets are that much smaller.
+    this.mtu = (opts.mtu ?? DEFAULT_MTU) - linkOverhead;
     this.learn = opts.learn ?? false;
     this.ipId = Math.floor(Math.random() * 0x10000);
     this.pingId = Math.floor(Math.random() * 0x10000);
@@ -108,26 +118,30 @@ export class Host implements HostLike {
     this.closedUdp = closedUdp(this);
     this.handlers[IPPROTO_UDP] = this.closedUdp;
     link.onPacket((packet, rinfo) => this.receive(packet, rinfo));
+    // Packets the secure link gave up on (no handshake): host unreachable, to ourselves.
+    if (link instanceof SecureLink) link.onUnreachable((ps) => {
+      for (const p of ps) {
+        const d = decodeIpv4(p);
+        if (d.ok) this.icmp.sendError(ICMP_DEST_UNREACH, UNREACH_HOST, p.subarray(0, d.header.totalLength), d.header.headerLength);
+      }
+    });
     this.unregister = inventory.add({ host: () => this.snapshot() });
   }
 
   static async create(opts: HostOptions): Promise<Host> {
-    const address = parseIpv4(opts.address);
-    if (address === undefined) throw makeError('EINVAL', 'host', { message: `bad overlay address '${opts.address}'` });
-    const mtu = opts.mtu ?? DEFAULT_MTU;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw makeError('EINVAL', 'host', { message: `mtu ${mtu} out of range ${MIN_MTU}..${MAX_MTU}` });
-    }
-    for (const p of opts.peers ?? []) {
-      if (!parsePrefix(p.prefix)) throw makeError('EINVAL', 'host', { message: `bad prefix '${p.prefix}'` });
-    }
-    const udp = opts.udp ?? { address: '127.0.0.1', port: 0 };
+    // Every option checked at run time (src/host/options.ts): Node-style errors, no silent defaults.
+    const v = validateHostOptions(opts, { min: MIN_MTU, max: MAX_MTU, default: DEFAULT_MTU });
+    const { address, udp } = v;
+    // Keys, peers' keys and the plain/secure choice are checked before any socket exists.
+    const secure = secureLinkFor({ ...opts, peers: v.peers }, v.mtu);
     const linkOpts: Parameters<typeof UdpLink.bind>[0] = { address: udp.address, port: udp.port };
-    if (opts.recvBufferSize !== undefined) linkOpts.recvBufferSize = opts.recvBufferSize;
-    if (opts.sendBufferSize !== undefined) linkOpts.sendBufferSize = opts.sendBufferSize;
-    if (opts.connectPeer && opts.peers?.length === 1) linkOpts.connect = opts.peers[0]!.endpoint;
+    if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
+    if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
+    if (opts.connectPeer && v.peers.length === 1) linkOpts.connect = v.peers[0]!.endpoint;
     const link = await UdpLink.bind(linkOpts);
-    return new Host(address, link, opts);
+    const valid = { ...opts, ...v, address: opts.address };
+    if (!secure) return new Host(address, link, valid);
+    return new Host(address, secure.wrap(link), valid, secure.overhead);
   }
 
   /** The bound UDP address and port of this host's link. */
@@ -148,7 +162,12 @@ export class Host implements HostLike {
 
   // ---- peer table ----
 
-  addPeer(prefix: string, endpoint: UdpEndpoint): void {
+  /** Routes `prefix` to `endpoint`; with `publicKey` (secure mode only) that peer is keyed. */
+  addPeer(prefix: string, endpoint: UdpEndpoint, publicKey?: Buffer | string): void {
+    if (publicKey !== undefined) {
+      if (!(this.link instanceof SecureLink)) throw makeError('EINVAL', 'host', { message: 'a peer public key needs a host key' });
+      this.link.addPeer(endpoint, publicKey);
+    }
     this.peers.add(prefix, endpoint);
   }
 
@@ -401,6 +420,7 @@ export class Host implements HostLike {
       bytesIn: this.stats.bytesIn,
       bytesOut: this.stats.bytesOut,
       drops: Object.fromEntries(this.stats.drops),
+      ...(this.link instanceof SecureLink && { secure: this.link.snapshot() }),
     };
   }
 

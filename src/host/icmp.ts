@@ -182,7 +182,7 @@ export class IcmpModule implements ProtocolHandler {
       this.host.countDrop('icmp_no_handler');
       return;
     }
-    h.onIcmpError(m.type, m.code, quoted, quotedPayload, ip.src);
+    h.onIcmpError(m.type, m.code, quoted, quotedPayload, ip.src, m.rest);
   }
 
   /** An error about one of our echo requests fails that ping with EHOSTUNREACH. */

@@ -2,6 +2,7 @@
  * The contract of an overlay host as the transports (UDP, ICMP, TCP) and tools see it.
  * Implemented by `Host` in ./host.ts.
  */
+import type { PathMtuCache } from './pmtu.js';
 import type { Ipv4Header } from '../wire/ipv4.js';
 
 export interface UdpEndpoint {
@@ -15,9 +16,10 @@ export interface ProtocolHandler {
   onPacket(ip: Ipv4Header, payload: Buffer, packet: Buffer): void;
   /**
    * An ICMP error (unreachable, time exceeded) quoting a packet this host sent with
-   * this protocol: `quoted` is the quoted IP header, `quotedPayload` its first bytes.
+   * this protocol: `quoted` is the quoted IP header, `quotedPayload` its first bytes, `rest`
+   * the ICMP header's second word (for fragmentation needed, the next-hop MTU in its low 16 bits).
    */
-  onIcmpError?(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer, from: number): void;
+  onIcmpError?(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer, from: number, rest?: number): void;
 }
 
 export type PacketDirection = 'in' | 'out';
@@ -39,6 +41,8 @@ export interface HostLike {
   readonly addressString: string;
   /** Largest IPv4 packet this host emits. */
   readonly mtu: number;
+  /** Per-destination path MTU learned from ICMP (src/host/pmtu.ts); optional for test hosts. */
+  readonly pmtu?: PathMtuCache;
   /** Registers the handler for an IP protocol number (1, 6, 17). */
   setProtocolHandler(protocol: number, handler: ProtocolHandler): void;
   /**

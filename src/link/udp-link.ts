@@ -59,6 +59,27 @@ export interface UdpLinkStats {
   socketErrors: number;
 }
 
+/**
+ * What a host needs from its link: UdpLink itself, or a link that wraps it (the secure
+ * overlay, src/secure/secure-link.ts) with the same per-packet contract.
+ */
+export interface Link {
+  readonly stats: UdpLinkStats;
+  send(packet: Buffer, port: number, address: string): void;
+  deliver(packet: Buffer, rinfo: LinkRemote): void;
+  onPacket(cb: LinkPacketHandler): void;
+  local(): LinkRemote;
+  close(): Promise<void>;
+  /** SO_RCVBUF as the kernel granted it (0 when unknown). */
+  readonly recvBufferGrant: number;
+  /** How many datagrams of `size` bytes the receive buffer holds (undefined when unknown). */
+  datagramCapacity(size: number): number | undefined;
+  /** The socket as the kernel sees it (/proc/net/udp), where available. */
+  kernelStats(): KernelUdpStats | undefined;
+  /** The one peer this link's send socket is connected to (Host.create's connectPeer), if any. */
+  connectedPeer(): LinkRemote | undefined;
+}
+
 type LookupCallback = (err: Error | null, address: string, family: number) => void;
 
 /**
@@ -79,7 +100,7 @@ export function literalLookup(ready: () => boolean): NonNullable<SocketOptions['
   return lookup as unknown as NonNullable<SocketOptions['lookup']>;
 }
 
-export class UdpLink {
+export class UdpLink implements Link {
   /** The raw dgram socket (the per-packet path). */
   readonly socket: Socket;
   readonly stats: UdpLinkStats = { packetsIn: 0, packetsOut: 0, sendErrors: 0, socketErrors: 0 };

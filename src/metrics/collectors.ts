@@ -25,6 +25,7 @@ export interface InventorySnapshot {
   ip: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; drops: Map<string, number> };
   /** Each host's UDP socket as the kernel sees it (kernel drops, receive queue), by overlay address. */
   links: Array<HostLinkSnapshot & { host: string }>;
+  secure: { drops: Map<string, number>; events: Map<string, number> };
 }
 
 /** A source that throws must not break a scrape: it is skipped. */
@@ -45,6 +46,7 @@ export function takeSnapshot(sources: InventorySource[] = inventory.sources(), n
     tcp: emptyTotals(),
     ip: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() },
     links: [],
+    secure: { drops: new Map(), events: new Map() },
   };
   for (const s of sources) {
     const h = safe(s.host && (() => s.host!()), undefined);
@@ -55,6 +57,10 @@ export function takeSnapshot(sources: InventorySource[] = inventory.sources(), n
       snap.ip.bytesOut += h.bytesOut;
       for (const [reason, n] of Object.entries(h.drops)) snap.ip.drops.set(reason, (snap.ip.drops.get(reason) ?? 0) + n);
       if (h.link) snap.links.push({ host: h.address, ...h.link });
+      if (h.secure) {
+        for (const [r, n] of Object.entries(h.secure.drops)) snap.secure.drops.set(r, (snap.secure.drops.get(r) ?? 0) + n);
+        for (const [e, n] of Object.entries(h.secure.events)) snap.secure.events.set(e, (snap.secure.events.get(e) ?? 0) + n);
+      }
     }
     for (const c of safe(s.tcpConnections && (() => s.tcpConnections!(now)), [] as TcpInfo[])) {
       snap.connections.push({ ...c, conn: connectionLabel(c) });

@@ -54,6 +54,8 @@ export interface HostSnapshot {
   drops: Record<string, number>;
   /** The host's UDP socket as the kernel sees it (absent once closed). */
   link?: HostLinkSnapshot;
+  /** Secure mode only (src/secure): drops by reason, and handshake/rekey/roam counts. */
+  secure?: { publicKey: string; drops: Record<string, number>; events: Record<string, number> };
 }
 
 export interface HostLinkSnapshot {
@@ -109,7 +111,7 @@ export function emptyTotals(): TcpStackTotals {
     segmentsOut: 0,
     bytesIn: 0,
     bytesOut: 0,
-    retransmits: { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 },
+    retransmits: { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 },
     events: { active_open: 0, passive_open: 0, reset_in: 0, reset_out: 0, timeout: 0, refused: 0, syn_cookie: 0 },
   };
 }

@@ -174,6 +174,12 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     for (const [r, n] of s.ip.drops) m.set(r, n);
     return [...m];
   });
+  counter('overlay_secure_dropped_packets_total', 'Datagrams dropped by the secure mode (src/secure), by reason: bad_mac, replay, unknown_index, unknown_key, truncated, handshake_*, ...', 'reason', (s) => [
+    ...s.secure.drops,
+  ]);
+  counter('overlay_secure_events_total', 'Secure-mode events: handshake initiations, completed and failed handshakes, rekeys, roams, sealed and opened messages.', 'event', (s) => [
+    ...s.secure.events,
+  ]);
 
   new Counter({
     name: 'overlay_udp_kernel_drops_total',

@@ -30,7 +30,9 @@ import { isDuplicateAck } from './recovery/dupack.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './recovery/scoreboard.js';
 import { probeTimeout, Rack } from './recovery/rack.js';
 import { rstFor } from './rst.js';
+import { receivesData } from './receives-data.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
+import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
 import type {
   ConnectionHooks,
   ConnectionIO,
@@ -81,7 +83,7 @@ const SENDING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'CLOSE-
 const RECEIVING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
 
 function zeroKinds(): Record<RetransmitKind, number> {
-  return { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 };
+  return { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
 }
 
 export class Connection implements ConnectionIO {
@@ -113,6 +115,8 @@ export class Connection implements ConnectionIO {
   private sndWscale = 0;
   /** Effective send MSS: payload bytes per segment (peer MSS, our MTU, minus TS option). */
   private sndMss: number;
+  /** Path MTU: ICMP-driven and probed (src/tcp/pmtu.ts); sndMss never exceeds pmtu.mtu - 40 - options. */
+  readonly pmtu: PathMtu;
   private readonly sendQ = new ByteQueue();
   /** Sequence number of the first byte in sendQ. */
   private sendBase = 0;
@@ -222,6 +226,7 @@ export class Connection implements ConnectionIO {
     this.tsOffset = (opts.tsOffset ?? 0) >>> 0;
     this.rtt = new RttEstimator({ initialRto: config.initialRto, minRto: config.minRto, maxRto: config.maxRto });
     this.sndMss = Math.min(config.mss, DEFAULT_PEER_MSS);
+    this.pmtu = new PathMtu({ maxMtu: config.mss + IP_TCP_HEADERS, ...(config.pathMtu !== undefined ? { initialMtu: config.pathMtu } : {}), ...(config.pathMtuRaiseInterval !== undefined ? { raiseIntervalMs: config.pathMtuRaiseInterval } : {}) }, now);
     this.rcvMss = Math.min(config.mss, DEFAULT_PEER_MSS);
     this.cc = createCongestionControl(config.cc, { mss: this.sndMss, initialWindowSegments: config.initialWindowSegments, now });
     this.reasm = new Reassembly(config.maxOutOfOrderBytes);
@@ -339,13 +344,13 @@ export class Connection implements ConnectionIO {
    */
   input(seg: TcpSegment, now: number, burst = false): void {
     this.now = now;
-    const wasEstablished = this._state === 'ESTABLISHED';
+    const before = this._state;
     try {
       this.segmentArrives(seg);
     } catch {
       this.drop('internal_error');
     }
-    if (burst && wasEstablished && this.config.coalesceAcks && this._state === 'ESTABLISHED' && !this.ackNeeded) {
+    if (burst && receivesData(before) && this.config.coalesceAcks && this._state === before && !this.ackNeeded) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
@@ -562,6 +567,8 @@ export class Connection implements ConnectionIO {
       remotePort: this.tuple.remotePort,
       cc: this.cc.name,
       mss: this.sndMss,
+      pathMtu: this.pmtu.mtu,
+      pmtu: { state: this.pmtu.state, ...this.pmtu.stats },
       cwnd: this.cc.cwnd,
       ssthresh: this.cc.ssthresh,
       srtt: this.rtt.srtt,
@@ -1016,6 +1023,7 @@ export class Connection implements ConnectionIO {
         q.shift();
         this.unmark(s, txSize(s), true);
         acked.push(s);
+        if (s.pmtuProbe) this.pmtuProbeAcked(); // PMTU hook
         if (!s.sacked) bytes += txSize(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
         if (karnSafe(s, this.tsOk ? seg.options.ts?.ecr : undefined)) rttSample = this.now - s.xmitTime;
@@ -1430,6 +1438,7 @@ export class Connection implements ConnectionIO {
               noDelay: this.config.noDelay,
               finQueued: this.finQueued,
             });
+      if (n === this.sndMss && !force) n = this.pmtuProbeLen(n, queued, wndRoom); // PMTU hook
       if (n === 0) {
         // Blocked by the peer's window with nothing in flight: the persist timer probes it.
         if (wndRoom < Math.min(queued, this.sndMss) && this.rtxQ.length === 0) this.armPersist();
@@ -1442,6 +1451,7 @@ export class Connection implements ConnectionIO {
     const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
     const fin = finPending && n === queued;
     const s = newTxSegment(this.sndNxt, n, false, fin, this.now);
+    if (n > this.sndMss) this.pmtuProbeSent(s); // PMTU hook
     if (this.rtxQ.length === 0) this.lastProgressAt = this.now;
     this.rate.onSend(s, this.now, this.flightSize());
     this.rtxQ.push(s);
@@ -1467,6 +1477,7 @@ export class Connection implements ConnectionIO {
 
   /** (Re)transmits a queued segment with its original boundaries. `kind` undefined: not counted. */
   private retransmitSeg(s: TxSegment, kind: RetransmitKind | undefined): void {
+    if (s.len > this.sndMss) this.pmtuSplit(s); // PMTU hook: a lost probe, or data sent before the MSS fell
     let flags = 0;
     let payload: Buffer = EMPTY;
     if (s.syn) {
@@ -1733,6 +1744,7 @@ export class Connection implements ConnectionIO {
       }
     }
     this.rate.onLost(lostBytes);
+    this.pmtuOnRto(); // PMTU hook: black-hole detection
     const first = nextLost(this.rtxQ);
     if (first) this.retransmitSeg(first, 'rto');
     this.armRto(true);
@@ -1768,7 +1780,7 @@ export class Connection implements ConnectionIO {
   }
 
   private armKeepAlive(): void {
-    if (!this.keepAliveOn) {
+    if (!this.keepAliveOn || this._state === 'CLOSED') {
       this.timers.clear('keepalive');
       return;
     }
@@ -1921,7 +1933,7 @@ export class Connection implements ConnectionIO {
   }
 
   private applyMss(): void {
-    const mss = Math.max(1, Math.min(this.peerMss, this.config.mss) - (this.tsOk ? TS_OPTION_LEN : 0));
+    const mss = Math.max(1, Math.min(this.peerMss, this.config.mss, this.pmtu.mtu - IP_TCP_HEADERS) - (this.tsOk ? TS_OPTION_LEN : 0));
     this.sndMss = mss;
     this.rcvMss = Math.max(1, this.config.mss - (this.tsOk ? TS_OPTION_LEN : 0));
     this.ccCall('init', () => this.cc.setMss(mss));
@@ -1938,6 +1950,76 @@ export class Connection implements ConnectionIO {
   }
 
   /** Marks an in-flight segment lost (it must be neither SACKed nor lost). */
+  // ---- path MTU (src/tcp/pmtu.ts holds the logic; these are its hooks) ----
+
+  /**
+   * ICMP "fragmentation needed" about one of our segments (RFC 1191), checked against the
+   * data in flight (RFC 5927). Returns undefined when applied, else why it was ignored.
+   */
+  onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number, now: number): IcmpPmtuIgnored | undefined {
+    this.now = now;
+    const bad = validateQuotedSeq(quotedSeq, this.sndUna, this.sndNxt);
+    if (bad) return bad;
+    if (this.pmtu.onIcmp(reportedMtu(nextHopMtu, quotedTotalLength), now) === undefined) return 'icmp_pmtu_not_smaller';
+    this.pmtuLowered(true);
+    try {
+      this.trySend();
+    } catch {
+      this.drop('internal_error');
+    }
+    this.flushSafely();
+    return undefined;
+  }
+
+  /** The MSS after a path-MTU change; resegments the queue. `resend`: the too-large segments were dropped on the path. */
+  private pmtuLowered(resend: boolean): void {
+    this.applyMss();
+    const mss = this.sndMss;
+    const r = resegment(this.rtxQ, mss, resend ? (p) => !p.lost && !p.sacked && this.markLost(p) : undefined);
+    this.rtxQ = r.queue;
+    this.lostSegs += r.addedLost;
+    // Segments that were at most the new MSS but in flight still fit: only the split ones resend.
+    if (resend) for (const s of this.rtxQ) if (s.lost && !s.lostKind) s.lostKind = 'pmtu';
+  }
+
+  /** New-data length: a PLPMTUD probe's when one is due and fits (data, peer window, peer MSS), else n. */
+  private pmtuProbeLen(n: number, queued: number, wndRoom: number): number {
+    if (this.inRecovery || this.lostSegs > 0 || this.rtxQ.length === 0) return n;
+    const size = this.pmtu.probeSize(this.now);
+    if (size === undefined) return n;
+    const opts = this.tsOk ? TS_OPTION_LEN : 0;
+    const len = Math.min(size - IP_TCP_HEADERS, this.peerMss, this.config.mss) - opts;
+    return len > n && len <= queued && len <= wndRoom ? len : n;
+  }
+
+  private pmtuProbeSent(s: TxSegment): void {
+    s.pmtuProbe = true;
+    this.pmtu.onProbeSent(s.len + IP_TCP_HEADERS + (this.tsOk ? TS_OPTION_LEN : 0), s.seq);
+  }
+
+  private pmtuProbeAcked(): void {
+    const before = this.pmtu.mtu;
+    if (this.pmtu.onProbeAcked(this.now) !== before) this.applyMss();
+  }
+
+  /** A segment larger than the MSS is about to be resent: a lost probe (the search learns), or old data. */
+  private pmtuSplit(s: TxSegment): void {
+    if (s.pmtuProbe) {
+      s.pmtuProbe = false;
+      this.pmtu.onProbeLost(this.now);
+    }
+    const r = resegment(this.rtxQ, this.sndMss);
+    this.rtxQ = r.queue;
+    this.lostSegs += r.addedLost;
+  }
+
+  private pmtuOnRto(): void {
+    const head = this.rtxQ[0];
+    if (!head || head.syn) return;
+    const size = head.len + IP_TCP_HEADERS + (this.tsOk ? TS_OPTION_LEN : 0);
+    if (this.pmtu.onRto(this.rtoCount, size, this.now) !== undefined) this.pmtuLowered(false);
+  }
+
   private markLost(s: TxSegment): void {
     s.lost = true;
     this.lostBytes += txSize(s);

@@ -20,7 +20,7 @@ import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } fro
 import { makeError } from '../util/errors.js';
 import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
-import { UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
+import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeTcp, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
 import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
@@ -281,7 +281,7 @@ export class TcpStack implements ProtocolHandler {
   private readonly portUse = new Map<number, number>();
   private readonly totals: TcpStackTotals = emptyTotals();
   /** Retransmits of connections that have closed. */
-  private readonly closedRetransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0 };
+  private readonly closedRetransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
@@ -363,7 +363,10 @@ export class TcpStack implements ProtocolHandler {
     const tuple: FourTuple = { localAddr, localPort, remoteAddr: req.remoteAddr, remotePort: req.remotePort };
     const limitErr = this.connectionLimit.openOrError(formatIpv4(req.remoteAddr), req.remotePort);
     if (limitErr) throw limitErr;
-    const c = Connection.connect(tuple, this.configFor(req.config), this.now());
+    const cfg = this.configFor(req.config);
+    const pathMtu = this.host.pmtu?.get(req.remoteAddr, this.now()); // PMTU: what the host learned about this destination
+    if (pathMtu !== undefined) cfg.pathMtu = pathMtu;
+    const c = Connection.connect(tuple, cfg, this.now());
     const tc = new TcpConn(this, c);
     tc.hooks = hooks;
     this.install(tc);
@@ -780,7 +783,8 @@ export class TcpStack implements ProtocolHandler {
    * ICMP destination unreachable quoting one of our segments (RFC 1122 4.2.3.9): a hard
    * error aborts a connection that is still opening; later it is only advisory.
    */
-  onIcmpError(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer): void {
+  onIcmpError(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer, _from?: number, rest = 0): void {
+    if (type === ICMP_DEST_UNREACH && code === UNREACH_FRAG_NEEDED) return this.onFragNeeded(quoted, quotedPayload, rest & 0xffff);
     if (type !== ICMP_DEST_UNREACH || quotedPayload.length < 4) return;
     const localPort = quotedPayload.readUInt16BE(0);
     const remotePort = quotedPayload.readUInt16BE(2);
@@ -791,6 +795,20 @@ export class TcpStack implements ProtocolHandler {
     else if (code === UNREACH_HOST || code === UNREACH_NET) errCode = 'EHOSTUNREACH';
     else return;
     this.abortOpening(tc, errCode);
+  }
+
+  /**
+   * ICMP fragmentation needed (RFC 1191) about one of our segments: the connection checks the
+   * quoted sequence number against its data in flight (RFC 5927) and lowers its MSS; the host
+   * remembers the path MTU for new connections. Anything that matches nothing is counted.
+   */
+  private onFragNeeded(quoted: Ipv4Header, quotedPayload: Buffer, nextHopMtu: number): void {
+    if (quotedPayload.length < 8) return this.host.countDrop('icmp_pmtu_truncated_quote');
+    const tc = this.lookup(quotedPayload.readUInt16BE(0), quotedPayload.readUInt16BE(2), quoted.dst);
+    if (!tc || tc.closed) return this.host.countDrop('icmp_pmtu_no_connection');
+    const why = this.call(tc, () => tc.c.onFragNeeded(quotedPayload.readUInt32BE(4), nextHopMtu, quoted.totalLength, this.now()));
+    if (why) return this.host.countDrop(why);
+    this.host.pmtu?.update(quoted.dst, tc.c.pmtu.mtu, this.now());
   }
 
   /** Ends a connection in SYN-SENT with an error the connection itself does not know. */

@@ -139,6 +139,8 @@ export interface TxSegment {
   deliveredTime: number;
   firstSentTime: number;
   appLimited: boolean;
+  /** A packetization-layer PMTUD probe (larger than the current MSS; src/tcp/pmtu.ts). */
+  pmtuProbe?: boolean;
 }
 
 /** A segment about to be transmitted for the first time at `now`. */

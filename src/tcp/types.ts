@@ -34,8 +34,8 @@ export interface FourTuple {
 export type CcName = 'tahoe' | 'reno' | 'newreno' | 'cubic' | 'bbr';
 export const CC_NAMES: readonly CcName[] = ['tahoe', 'reno', 'newreno', 'cubic', 'bbr'];
 
-export type RetransmitKind = 'rto' | 'fast' | 'tlp' | 'rack' | 'probe';
-export const RETRANSMIT_KINDS: readonly RetransmitKind[] = ['rto', 'fast', 'tlp', 'rack', 'probe'];
+export type RetransmitKind = 'rto' | 'fast' | 'tlp' | 'rack' | 'probe' | 'pmtu';
+export const RETRANSMIT_KINDS: readonly RetransmitKind[] = ['rto', 'fast', 'tlp', 'rack', 'probe', 'pmtu'];
 
 /** Why cwnd or ssthresh changed. */
 export type CwndReason =
@@ -48,6 +48,7 @@ export type CwndReason =
   | 'rto'
   | 'undo'
   | 'idle_restart'
+  | 'pmtu'
   | 'model';
 
 /** Error codes a connection can end with (Node's names). */
@@ -65,6 +66,10 @@ export type TcpTraceEvent =
 export interface TcpConfig {
   /** Largest MSS we will announce/use: the host MTU minus 40. */
   mss: number;
+  /** Path MTU to start with (the host's per-destination cache, src/host/pmtu.ts); default the host MTU. */
+  pathMtu?: number;
+  /** After a path-MTU search settles below the host MTU, search upward again after this many ms (default 30000). */
+  pathMtuRaiseInterval?: number;
   /** Initial window in segments (RFC 6928 default 10; 1 for the classic behaviour). */
   initialWindowSegments: number;
   cc: CcName;
@@ -113,7 +118,12 @@ export interface TcpInfo {
   remoteAddress: string;
   remotePort: number;
   cc: CcName;
+  /** Effective send MSS (payload bytes per segment, after the path MTU and options). */
   mss: number;
+  /** The path MTU in use (IPv4 packet bytes): ICMP-learned or probed (RFC 1191, RFC 4821). */
+  pathMtu?: number;
+  /** The path-MTU search: its state and counters. */
+  pmtu?: { state: 'searching' | 'complete'; icmpApplied: number; probesSent: number; probesAcked: number; probesLost: number; blackHoles: number };
   cwnd: number;
   ssthresh: number;
   srtt: number;

@@ -26,7 +26,7 @@ export function fakeInfo(over: Partial<TcpInfo> = {}): TcpInfo {
     sendQueue: 5000,
     recvQueue: 0,
     outOfOrderBytes: 0,
-    retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0 },
+    retransmits: { rto: 1, fast: 2, tlp: 0, rack: 0, probe: 0, pmtu: 0 },
     segmentsIn: 10,
     segmentsOut: 20,
     bytesSent: 28000,

@@ -130,7 +130,7 @@ describe('overlay cat over TCP between processes', function () {
     const m = await l.waitFor(/listening \S+ udp=([\d.]+):(\d+)/);
     const c = spawnCli(['cat', '--cc', 'tahoe', '--nodelay', '--metrics', `127.0.0.1:${metricsPort}`, '--addr', '10.77.0.2',
       '--peer', `10.77.0.3=${m[1]}:${m[2]}`, '10.77.0.3', String(port)]);
-    await c.waitFor(/listening/);
+    await c.waitFor(/connected /);
     const res = await fetch(`http://127.0.0.1:${metricsPort}/connections`);
     const conns = (await res.json()) as Array<{ kind?: string; cc?: string; remotePort?: number }>;
     const mine = conns.filter((x) => x.remotePort === port);

@@ -19,7 +19,7 @@ describe('overlay demo', function () {
     const sent = /sha256 sent\s+([0-9a-f]{64})/.exec(r.stdout)?.[1];
     const recv = /sha256 received\s+([0-9a-f]{64})/.exec(r.stdout)?.[1];
     expect(sent).to.be.a('string').and.equal(recv);
-    expect(r.stdout).to.match(/retransmissions\s+\d+ \(rto \d+, fast \d+, tlp \d+, rack \d+, probe \d+\)/);
+    expect(r.stdout).to.match(/retransmissions\s+\d+ \(rto \d+, fast \d+, tlp \d+, rack \d+, probe \d+, pmtu \d+\)/);
     const bytes = /bytes\s+sent (\d+) .*received (\d+)/.exec(r.stdout);
     expect(Number(bytes?.[1])).to.be.greaterThan(100_000).and.equal(Number(bytes?.[2]));
     const pids = pidsOf(r.stdout);

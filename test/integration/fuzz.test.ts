@@ -466,7 +466,8 @@ describe('fuzz: the receive path under mutated packets', function () {
 
   it('survives 1,000,000 mutated packets derived from a live transfer (bounded to ~40 s)', async () => {
     const b = bed!;
-    const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 0x7fffffff));
+    // A fixed seed (printed below), so a failure reproduces; FUZZ_SEED tries another.
+    const seed = Number(process.env.FUZZ_SEED ?? 1_204_2026);
     const target = Number(process.env.FUZZ_PACKETS ?? 1_000_000);
     // ~40 s on a quiet machine; twice that when the machine is overloaded (load average
     // above 1.5 per CPU), said in the output. The count is never lowered.

@@ -91,7 +91,7 @@ describe('--metrics endpoints and overlay ss', function () {
     const r = await runCli(['ss', `127.0.0.1:${port}`]);
     expect(r.code).to.equal(1);
     expect(r.stderr.trim().split('\n')).to.have.length(1);
-    expect(r.stderr).to.match(/overlay ss: cannot read http:\/\/127\.0\.0\.1:\d+\/connections: ECONNREFUSED/);
+    expect(r.stderr).to.match(/overlay: cannot reach the metrics endpoint at 127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
 
   it('the series of a closed connection disappear', async () => {

@@ -14,13 +14,16 @@ import { connect, createServer, type Server, type Socket } from '../../src/net.j
 import type { NodeStyleError } from '../../src/util/errors.js';
 import { inventory, observers } from '../../src/metrics/inventory.js';
 import { TcpStack } from '../../src/tcp/driver.js';
+import { newKeyPair } from '../../src/secure/keys.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
 
-async function hostPair(mtu = 1472): Promise<[Host, Host]> {
-  const a = await Host.create({ address: '10.77.0.2', mtu });
-  const b = await Host.create({ address: '10.77.0.3', mtu });
-  a.addPeer('10.77.0.3/32', b.endpoint);
-  b.addPeer('10.77.0.2/32', a.endpoint);
+/** Two hosts routed to each other; `secure`: with keys, so everything below also runs over the secure mode. */
+async function hostPair(mtu = 1472, secure = false): Promise<[Host, Host]> {
+  const [ka, kb] = secure ? [newKeyPair(), newKeyPair()] : [undefined, undefined];
+  const a = await Host.create({ address: '10.77.0.2', mtu, ...(ka ? { key: ka.privateKey } : {}) });
+  const b = await Host.create({ address: '10.77.0.3', mtu, ...(kb ? { key: kb.privateKey } : {}) });
+  a.addPeer('10.77.0.3/32', b.endpoint, kb?.publicKey);
+  b.addPeer('10.77.0.2/32', a.endpoint, ka?.publicKey);
   return [a, b];
 }
 
@@ -51,7 +54,8 @@ function listening(server: Server, port = 0): Promise<number> {
   });
 }
 
-describe('overlay TCP sockets (two hosts, real UDP)', function () {
+for (const secure of [false, true])
+describe(`overlay TCP sockets (two hosts, real UDP${secure ? ', secure mode' : ''})`, function () {
   this.timeout(20_000);
   let a: Host;
   let b: Host;
@@ -59,7 +63,7 @@ describe('overlay TCP sockets (two hosts, real UDP)', function () {
   const sockets: Socket[] = [];
 
   beforeEach(async () => {
-    [a, b] = await hostPair();
+    [a, b] = await hostPair(1472, secure);
   });
 
   afterEach(async () => {

@@ -1,10 +1,11 @@
 /**
- * Linux kernel TCP as the peer of overlay TCP. Run INSIDE the shared namespace wrapper:
+ * Linux kernel TCP as the peer of overlay TCP. kernel.test.ts runs this in a private network
+ * namespace (spawnInNetns in test/helpers/kernel-peer.ts), with KERNEL_PEER_MODE fou or bridge:
  *
- *   ../shared/tools/kernel-peer/in-netns.sh node <out>/test/interop/kernel-run.js
+ *   fou:    kernel sockets (10.77.0.1) <-> ipip tunnel, FOU encap <-> UDP <-> overlay host 10.77.0.2
+ *   bridge: kernel sockets (10.77.0.1) <-> TUN <-> tun-bridge.py <-> UDP <-> overlay host 10.77.0.2
  *
- * kernel sockets <-> TUN ovl0 (10.77.0.1) <-> tunbridge.py <-> UDP 127.0.0.1:40000 <-> this
- * process's overlay host 10.77.0.2. Cases (one JSON line each on stdout):
+ * Cases (one JSON line each on stdout):
  *   overlay-client-to-kernel-sink    10 MiB, sha256 equal, clean close on both sides
  *   kernel-source-to-overlay-server  10 MiB from the kernel client, sha256 equal
  *   overlay-echo-via-kernel          1 MiB echoed back by the kernel, equal
@@ -14,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
-import { sourceStream, startTool, type CaseResult, type Tool } from '../helpers/kernel-peer.js';
+import { sourceStream, startKernelSide, startTool, type CaseResult, type KernelPeerMode, type KernelSide, type Tool } from '../helpers/kernel-peer.js';
 
 const KERNEL = '10.77.0.1';
 const OVERLAY = '10.77.0.2';
@@ -53,7 +54,7 @@ function drain(s: Socket): Promise<{ data: Buffer; clean: boolean }> {
 
 async function overlayClientToKernelSink(host: Host): Promise<CaseResult> {
   const port = randomPort();
-  const kernel = tool('kernel-echo.py', ['--mode', 'sink', '--listen', `${KERNEL}:${port}`, '--timeout', '30']);
+  const kernel = tool('kernel-tcp.py', ['--mode', 'sink', '--listen', `${KERNEL}:${port}`, '--timeout', '30']);
   await kernel.ready;
   const data = randomBytes(10 * MIB);
   const t0 = performance.now();
@@ -63,7 +64,7 @@ async function overlayClientToKernelSink(host: Host): Promise<CaseResult> {
   s.end(data);
   s.resume();
   await bounded(once(s, 'close'), 30_000, 'overlay socket close');
-  const k = await bounded(kernel.done, 30_000, 'kernel-echo exit');
+  const k = await bounded(kernel.done, 30_000, 'kernel-tcp exit');
   const got = k.result?.sha256;
   const ok = !sockErr && k.code === 0 && got === sha(data) && Number(k.result?.bytes) === data.length;
   return {
@@ -92,9 +93,9 @@ async function kernelSourceToOverlayServer(host: Host): Promise<CaseResult> {
     });
   });
   const t0 = performance.now();
-  const kernel = tool('kernel-echo.py', ['--connect', `${OVERLAY}:${port}`, '--mode', 'source', '--bytes', String(n), '--seed', '7', '--timeout', '30']);
+  const kernel = tool('kernel-tcp.py', ['--connect', `${OVERLAY}:${port}`, '--mode', 'source', '--bytes', String(n), '--seed', '7', '--timeout', '30']);
   const r = await bounded(received, 30_000, 'overlay server received');
-  const k = await bounded(kernel.done, 30_000, 'kernel-echo exit');
+  const k = await bounded(kernel.done, 30_000, 'kernel-tcp exit');
   server.close();
   const expected = sha(sourceStream('7', n));
   const got = sha(r.data);
@@ -112,7 +113,7 @@ async function kernelSourceToOverlayServer(host: Host): Promise<CaseResult> {
 
 async function overlayEchoViaKernel(host: Host): Promise<CaseResult> {
   const port = randomPort();
-  const kernel = tool('kernel-echo.py', ['--mode', 'echo', '--listen', `${KERNEL}:${port}`, '--timeout', '30']);
+  const kernel = tool('kernel-tcp.py', ['--mode', 'echo', '--listen', `${KERNEL}:${port}`, '--timeout', '30']);
   await kernel.ready;
   const data = randomBytes(MIB);
   const t0 = performance.now();
@@ -120,7 +121,7 @@ async function overlayEchoViaKernel(host: Host): Promise<CaseResult> {
   const back = drain(s);
   s.end(data);
   const r = await bounded(back, 30_000, 'echo');
-  const k = await bounded(kernel.done, 30_000, 'kernel-echo exit');
+  const k = await bounded(kernel.done, 30_000, 'kernel-tcp exit');
   const ok = r.data.equals(data) && k.code === 0;
   return {
     case: 'overlay-echo-via-kernel',
@@ -134,20 +135,18 @@ async function overlayEchoViaKernel(host: Host): Promise<CaseResult> {
 }
 
 async function main(): Promise<number> {
-  if (process.env.KERNEL_PEER_NETNS !== '1') {
-    process.stderr.write('kernel-run: run me inside ../shared/tools/kernel-peer/in-netns.sh\n');
+  const mode = process.env.KERNEL_PEER_MODE as KernelPeerMode | undefined;
+  if (process.env.KERNEL_PEER_NETNS !== '1' || (mode !== 'fou' && mode !== 'bridge')) {
+    process.stderr.write('kernel-run: run me through kernel.test.ts (a private namespace, KERNEL_PEER_MODE=fou|bridge)\n');
     return 2;
   }
-  const host = await Host.create({
-    address: OVERLAY,
-    udp: { address: '127.0.0.1', port: 0 },
-    peers: [{ prefix: '10.77.0.1/32', endpoint: { address: '127.0.0.1', port: 40000 } }],
-  });
-  let bridge: Tool | undefined;
+  const host = await Host.create({ address: OVERLAY, udp: { address: '127.0.0.1', port: 0 } });
+  let side: KernelSide | undefined;
   let failed = 0;
   try {
-    bridge = tool('tunbridge.py', ['--peer', `127.0.0.1:${host.endpoint.port}`]);
-    await bounded(bridge.ready, 10_000, 'tunbridge READY');
+    side = await bounded(startKernelSide(mode, { peerPort: host.endpoint.port }), 20_000, `kernel side (${mode})`);
+    host.addPeer(`${KERNEL}/32`, side.udp);
+    process.stderr.write(`kernel-run: kernel peer via ${mode === 'fou' ? 'FOU' : 'the TUN bridge'}\n`);
     const cases: Array<[string, (h: Host) => Promise<CaseResult>]> = [
       ['overlay-client-to-kernel-sink', overlayClientToKernelSink],
       ['kernel-source-to-overlay-server', kernelSourceToOverlayServer],
@@ -164,11 +163,8 @@ async function main(): Promise<number> {
       process.stdout.write(JSON.stringify(r) + '\n');
     }
   } finally {
-    for (const t of tools) if (t !== bridge) t.proc.kill('SIGKILL');
-    if (bridge) {
-      bridge.proc.kill('SIGTERM');
-      await bounded(bridge.done, 5000, 'tunbridge exit').catch(() => bridge!.proc.kill('SIGKILL'));
-    }
+    for (const t of tools) t.proc.kill('SIGKILL');
+    await side?.stop().catch(() => side?.proc?.kill('SIGKILL'));
     await host.close();
   }
   return failed === 0 ? 0 : 1;

@@ -1,14 +1,14 @@
 /**
- * The Linux kernel's TCP as the peer: runs test/interop/kernel-run.js inside the shared
- * kernel-peer namespace wrapper and asserts each case it reports. Skips (with the reason
- * printed) where the prerequisites are missing: root, /dev/net/tun, python3, ip, unshare,
- * and ../shared/tools/kernel-peer beside the project.
+ * The Linux kernel's TCP as the peer: runs test/interop/kernel-run.js in a private network
+ * namespace, the kernel reached through FOU where the kernel has it and through the project's
+ * TUN bridge (tools/kernel-peer) otherwise, and asserts each case it reports. Prints which
+ * path it used and why FOU was not; skips (with the reason printed) where neither works:
+ * not root, no python3/ip/unshare, no FOU and no /dev/net/tun.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { kernelPeerDir, missingPrerequisite, type CaseResult } from '../helpers/kernel-peer.js';
+import { planKernelPeer, spawnInNetns, type CaseResult } from '../helpers/kernel-peer.js';
 
 const RUNNER = fileURLToPath(new URL('./kernel-run.js', import.meta.url));
 const CASES = ['overlay-client-to-kernel-sink', 'kernel-source-to-overlay-server', 'overlay-echo-via-kernel'];
@@ -20,13 +20,15 @@ describe('interop with the Linux kernel TCP (kernel-peer)', function () {
   let runError: string | undefined;
 
   before(async function () {
-    const missing = missingPrerequisite();
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
+    const plan = planKernelPeer();
+    for (const n of plan.notes) console.log(`      ${n}`);
+    if (!plan.mode) {
+      console.log(`      skipped: ${plan.skip}`);
       this.skip();
     }
+    console.log(`      kernel peer via ${plan.mode === 'fou' ? 'FOU' : "the project's TUN bridge"}`);
     const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(join(kernelPeerDir(), 'in-netns.sh'), [process.execPath, RUNNER], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawnInNetns(plan.mode!, process.execPath, [RUNNER]);
       child = p;
       let stdout = '';
       let stderr = '';
@@ -39,9 +41,9 @@ describe('interop with the Linux kernel TCP (kernel-peer)', function () {
       });
     });
     child = undefined;
-    if (out.code === 125) {
-      // The wrapper itself could not make a namespace (e.g. a restricted container).
-      console.log(`      skipped: in-netns.sh could not create a namespace: ${out.stderr.trim().split('\n').pop()}`);
+    if (out.code !== 0 && /unshare: /.test(out.stderr)) {
+      // unshare itself could not make a namespace (e.g. a restricted container).
+      console.log(`      skipped: no private network namespace: ${out.stderr.trim().split('\n').pop()}`);
       this.skip();
     }
     results = out.stdout

@@ -22,7 +22,10 @@ function round(c: Connection, t: number, queueSegs: number): number {
 
 /** ACK-clocked rounds until everything written is acknowledged; returns the time after. */
 function drain(c: Connection, t: number): number {
-  while (round(c, t, 0) > 0) t += 10;
+  for (let i = 0; round(c, t, 0) > 0; i++) {
+    if (i >= 1000) throw new Error('drain: still sending after 1000 rounds');
+    t += 10;
+  }
   return t;
 }
 

@@ -60,14 +60,27 @@ describe('scenarios: robustness and security', () => {
   });
 
   it('24 bad checksum -> silent drop, counted (at the decode layer: the core only sees decoded segments)', () => {
+    const c = established();
     const s = seg({ seq: IRS + 1, ack: ISS + 1, payload: 20 });
     const wire = encodeTcp(s, REMOTE, LOCAL);
-    expect(decodeTcp(wire, REMOTE, LOCAL).ok).to.equal(true);
     const bad = Buffer.from(wire);
     bad[bad.length - 1] ^= 0x40;
     const d = decodeTcp(bad, REMOTE, LOCAL);
     expect(d.ok).to.equal(false);
     if (!d.ok) expect(d.reason).to.equal('tcp_bad_checksum');
+    // Nothing reached the connection: no reply, nothing readable. (The driver counts the
+    // reason at the host: test/unit/host-bounds.test.ts.)
+    expectOut(c.takeOutput(), []);
+    expect(c.readableLength).to.equal(0);
+    // The peer's retransmission with a good checksum is accepted and ACKed (delayed ACK).
+    const g = decodeTcp(wire, REMOTE, LOCAL);
+    expect(g.ok).to.equal(true);
+    if (g.ok) c.input(g.segment, 20);
+    expectOut(c.takeOutput(), []);
+    expect(c.nextDeadline()).to.equal(60);
+    c.onTimer(60);
+    expectOut(c.takeOutput(), [{ flags: ACK, seq: ISS + 1, ack: IRS + 21, window: 64000 - 20, len: 0 }]);
+    expect(c.readableLength).to.equal(20);
   });
 
   it('25 MSS: absent -> 536; tiny values clamped; 0 ignored; an MSS option outside a SYN ignored', () => {
@@ -114,10 +127,16 @@ describe('scenarios: robustness and security', () => {
     const child = l.input(peerSyn({ mss: 1432, wscale: 200, sackPermitted: true }), REMOTE, 0)!;
     child.input(seg({ seq: IRS + 1, ack: 7001, window: 100 }), 1);
     expect(child.getInfo(1).sndWnd).to.equal(100 * 2 ** 14); // shift clamped to 14 (RFC 7323 2.3)
-    expect(() =>
-      child.input(seg({ seq: IRS + 1, ack: 7001, options: { sack: [{ left: 1, right: 0 }, { left: 7001, right: 9e9 }], ts: { val: -1, ecr: 2 ** 40 } } }), 2),
-    ).to.not.throw();
+    expectOut(child.takeOutput(), [{ flags: SYN | ACK, seq: 7000, ack: IRS + 1 }]);
+    child.input(seg({ seq: IRS + 1, ack: 7001, options: { sack: [{ left: 1, right: 0 }, { left: 7001, right: 9e9 }], ts: { val: -1, ecr: 2 ** 40 } } }), 2);
+    // A bare ACK with nonsense options: nothing to answer, nothing broken.
+    expectOut(child.takeOutput(), []);
     expect(child.state).to.equal('ESTABLISHED');
+    expect(child.drops['internal_error'] ?? 0).to.equal(0);
+    // The connection still works: data is ACKed exactly as usual.
+    child.input(seg({ seq: IRS + 1, ack: 7001, payload: 4 }), 3);
+    child.onTimer(child.nextDeadline()!);
+    expectOut(child.takeOutput(), [{ flags: ACK, seq: 7001, ack: IRS + 5, len: 0 }]);
   });
 
   it('27 window scaling only when both SYNs carry it; the window field of a SYN is never scaled', () => {
@@ -200,27 +219,42 @@ describe('scenarios: robustness and security', () => {
   it('48 API misuse (write after end, write/read after close, double close, connect twice) gives a clear error, never a crash', () => {
     const c = established();
     c.shutdown(20);
+    expectOut(c.takeOutput(), [{ flags: FIN | ACK, seq: ISS + 1, ack: IRS + 1 }]);
     expect(() => c.send(Buffer.from('x'), 21)).to.throw().with.property('code', 'EPIPE');
-    expect(() => c.shutdown(22)).to.not.throw();
-    expect(() => c.close(23)).to.not.throw();
-    expect(() => c.close(24)).to.not.throw();
+    c.shutdown(22); // a second end(): nothing more is sent
+    expectOut(c.takeOutput(), []);
+    c.close(23); // FIN already sent: close() only marks the connection orphaned
+    expectOut(c.takeOutput(), []);
+    c.close(24);
+    expectOut(c.takeOutput(), []);
+    expect(c.state).to.equal('FIN-WAIT-1');
     const d = established();
     d.abort(20);
+    expectOut(d.takeOutput(), [{ flags: RST | ACK, seq: ISS + 1, ack: IRS + 1 }]);
     expect(d.state).to.equal('CLOSED');
     expect(() => d.send(Buffer.from('x'), 21)).to.throw().with.property('code', 'EPIPE');
     expect(d.read()).to.equal(null);
-    expect(() => d.abort(22)).to.not.throw();
-    expect(() => d.setNoDelay(true, 23)).to.not.throw();
-    expect(() => d.setKeepAlive(true, 1000, 23)).to.not.throw();
-    expect(() => d.input(seg({ seq: IRS, flags: FIN | SYN | RST | ACK, payload: 5 }), 24)).to.not.throw();
+    d.abort(22);
+    d.setNoDelay(true, 23);
+    d.setKeepAlive(true, 1000, 23);
+    expectOut(d.takeOutput(), []);
+    expect(d.nextDeadline()).to.equal(undefined);
+    // CLOSED answers anything but a RST with a RST; a RST gets nothing.
+    d.input(seg({ seq: IRS, flags: FIN | SYN | ACK, ack: 777, payload: 5 }), 24);
+    expectOut(d.takeOutput(), [{ flags: RST, seq: 777 }]);
+    d.input(seg({ seq: IRS, flags: FIN | SYN | RST | ACK, payload: 5 }), 25);
+    expectOut(d.takeOutput(), []);
+    expect(d.drops['internal_error'] ?? 0).to.equal(0);
     // Connect twice: a Connection is opened only by the static Connection.connect, so an
     // instance cannot be re-opened; the socket layer maps that to EISCONN/ERR_SOCKET_CONNECTING.
     expect((d as unknown as { connect?: unknown }).connect).to.equal(undefined);
-    // Garbage segments in every state never throw.
+    // Garbage segments (fixed pattern) in ESTABLISHED: every reply is one of ours, and the
+    // catch-all never fires.
     const e = established();
     for (let i = 0; i < 200; i++) {
       e.input(seg({ seq: (i * 2654435761) >>> 0, ack: (i * 40503) >>> 0, flags: i & 0xff, window: i * 331, payload: i % 7, options: i % 3 ? {} : { sack: [{ left: i, right: i * 3 }] } }), 30 + i);
     }
-    for (const s of e.takeOutput()) expect(s.srcPort).to.equal(80); // replies, all well-formed
+    for (const s of e.takeOutput()) expect(s.srcPort).to.equal(80);
+    expect(e.drops['internal_error'] ?? 0).to.equal(0);
   });
 });

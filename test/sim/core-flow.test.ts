@@ -47,6 +47,9 @@ describe('sim: core flows on the virtual clock', () => {
         const rx = info.retransmits;
         expect(rx.fast + rx.rto + rx.rack + rx.tlp, 'losses were repaired').to.be.greaterThan(0);
         if (sack) expect(r.ab.stats.lost).to.be.greaterThan(0);
+        // Recovery, D-SACK and reordering never reached the catch-all.
+        expect(r.client.drops['internal_error'] ?? 0, 'client internal errors').to.equal(0);
+        expect(r.server?.drops['internal_error'] ?? 0, 'server internal errors').to.equal(0);
       });
     }
   }

@@ -78,7 +78,7 @@ function craft(c: Connection, s: Extract<Step, { k: 'seg' }>, now: number): TcpS
 }
 
 describe('sim: core fuzz - hostile segments and user calls in every state', () => {
-  it('never hits an internal error and keeps SND.UNA <= SND.NXT (from SYN-SENT, SYN-RECEIVED and ESTABLISHED; 200 runs)', () => {
+  it('never hits an internal error and keeps SND.UNA <= SND.NXT (from SYN-SENT, SYN-RECEIVED and ESTABLISHED; 200 runs, seed 424242)', () => {
     const visited: string[] = [];
     fc.assert(
       fc.property(fc.constantFrom('active', 'passive', 'established'), fc.boolean(), fc.array(step, { minLength: 1, maxLength: 60 }), (start, opts, steps) => {

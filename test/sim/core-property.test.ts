@@ -11,7 +11,7 @@ import { defaultTcpConfig } from '../../src/tcp/config.js';
 import type { CcName } from '../../src/tcp/types.js';
 
 describe('sim: core property - exact delivery and clean close under random impairments', () => {
-  it('delivers both byte streams exactly and closes both sides (40 random cases)', () => {
+  it('delivers both byte streams exactly and closes both sides (40 random cases, seed 20261124)', () => {
     const impairment = fc.record({
       delay: fc.integer({ min: 1, max: 40 }),
       jitter: fc.integer({ min: 0, max: 20 }),

@@ -1,0 +1,169 @@
+/**
+ * SecureLink: the secure overlay between a Host and its UdpLink. It has the link's
+ * contract (send to a UDP endpoint, deliver what arrives), so the host, TCP and UDP are
+ * unchanged: IPv4 packets go down in plain text and come up in plain text, and on the
+ * wire every datagram is a Noise handshake message or an AEAD-sealed packet
+ * (src/secure/session.ts). The protocol is SecureCore (sans-IO); this class gives it the
+ * socket, the clock and a timer.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Link, LinkPacketHandler, LinkRemote, UdpLink, UdpLinkStats } from '../link/udp-link.js';
+import { makeError } from '../util/errors.js';
+import { decodeKey } from './keys.js';
+import { secureSnapshot, type SecureSnapshot } from './host-options.js';
+import { SecureCore, type SecureCoreOptions, type SecureEvent, type SecureStats } from './core.js';
+import { DATA_OVERHEAD } from './session.js';
+import type { KernelUdpStats } from '../link/kernel-udp.js';
+
+/** Sees every outer datagram (sealed) the link sends or receives, e.g. for --pcap-outer. */
+export type OuterTap = (direction: 'in' | 'out', datagram: Buffer, local: LinkRemote, remote: LinkRemote, timeMs: number) => void;
+
+export class SecureLink implements Link {
+  readonly core: SecureCore;
+  private handler: LinkPacketHandler | undefined;
+  private unreachableCb: ((packets: Buffer[]) => void) | undefined;
+  private readonly eventCbs = new Set<(e: SecureEvent) => void>();
+  private readonly outerTaps = new Set<OuterTap>();
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly inner: UdpLink,
+    opts: SecureCoreOptions,
+  ) {
+    this.core = new SecureCore(opts, {
+      transmit: (d, port, address) => {
+        if (this.outerTaps.size) this.tapOuter('out', d, { address, port });
+        this.inner.send(d, port, address);
+      },
+      deliver: (packet, from) => this.handler?.(packet, from),
+      unreachable: (packets) => this.unreachableCb?.(packets),
+      event: (e) => {
+        for (const cb of this.eventCbs) {
+          try {
+            cb(e);
+          } catch {
+            // An observer's failure must not reach the receive path.
+          }
+        }
+      },
+    });
+    inner.onPacket((d, rinfo) => {
+      if (this.outerTaps.size) this.tapOuter('in', d, rinfo);
+      this.core.receive(d, rinfo, performance.now());
+    });
+    this.timer = setInterval(() => this.core.tick(performance.now()), this.core.tickIntervalMs());
+    this.timer.unref();
+  }
+
+  /** The UDP socket's own counters (outer datagrams). */
+  get stats(): UdpLinkStats {
+    return this.inner.stats;
+  }
+
+  get recvBufferGrant(): number {
+    return this.inner.recvBufferGrant;
+  }
+
+  /** Outer datagrams carry the secure header and tag on top of each packet. */
+  datagramCapacity(size: number): number | undefined {
+    return this.inner.datagramCapacity(size + DATA_OVERHEAD);
+  }
+
+  kernelStats(): KernelUdpStats | undefined {
+    return this.inner.kernelStats();
+  }
+
+  connectedPeer(): LinkRemote | undefined {
+    return this.inner.connectedPeer();
+  }
+
+  get secureStats(): SecureStats {
+    return this.core.stats;
+  }
+
+  get publicKey(): Buffer {
+    return this.core.publicKey;
+  }
+
+  snapshot(): SecureSnapshot {
+    return secureSnapshot(this.core.publicKey, this.core.stats);
+  }
+
+  send(packet: Buffer, port: number, address: string): void {
+    if (this.closed) {
+      this.inner.stats.sendErrors++;
+      return;
+    }
+    this.core.send(packet, port, address, performance.now());
+  }
+
+  /** Injects one outer datagram on the receive path, exactly as the socket would. */
+  deliver(datagram: Buffer, rinfo: LinkRemote): void {
+    this.inner.deliver(datagram, rinfo);
+  }
+
+  onPacket(cb: LinkPacketHandler): void {
+    this.handler = cb;
+  }
+
+  /** Adds a keyed peer at `endpoint` (again with the same key: nothing). Throws EINVAL on a bad or conflicting key. */
+  addPeer(endpoint: LinkRemote, publicKey: Buffer | string): void {
+    const key = typeof publicKey === 'string' ? decodeKey(publicKey) : publicKey.length === 32 ? publicKey : undefined;
+    if (!key) throw makeError('EINVAL', 'host', { message: 'a peer public key is 32 bytes (base64, 44 characters)' });
+    try {
+      this.core.addPeer({ publicKey: key, endpoint });
+    } catch (e) {
+      throw makeError('EINVAL', 'host', { message: (e as Error).message });
+    }
+  }
+
+  /** Called with the packets dropped when a peer's handshake gives up. */
+  onUnreachable(cb: (packets: Buffer[]) => void): void {
+    this.unreachableCb = cb;
+  }
+
+  /** Handshake and roaming events; returns a function that unsubscribes. */
+  onEvent(cb: (e: SecureEvent) => void): () => void {
+    this.eventCbs.add(cb);
+    return () => {
+      this.eventCbs.delete(cb);
+    };
+  }
+
+  addOuterTap(tap: OuterTap): () => void {
+    this.outerTaps.add(tap);
+    return () => {
+      this.outerTaps.delete(tap);
+    };
+  }
+
+  private tapOuter(dir: 'in' | 'out', d: Buffer, remote: LinkRemote): void {
+    const t = performance.now();
+    let local: LinkRemote;
+    try {
+      local = this.inner.local();
+    } catch {
+      return;
+    }
+    for (const tap of this.outerTaps) {
+      try {
+        tap(dir, d, local, remote, t);
+      } catch {
+        // Observers never break the data path.
+      }
+    }
+  }
+
+  local(): LinkRemote {
+    return this.inner.local();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.handler = undefined;
+    await this.inner.close();
+  }
+}

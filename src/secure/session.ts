@@ -1,0 +1,118 @@
+/**
+ * Transport sessions and the wire format of the secure overlay (the layout of
+ * WireGuard's messages, without its cookie MACs):
+ *
+ *   initiation  type=1 | 3 zero bytes | sender index (LE32) | Noise IK message 1 (116 B total)
+ *   response    type=2 | 3 zero bytes | sender index | receiver index | message 2 (60 B total)
+ *   data        type=4 | 3 zero bytes | receiver index | counter (LE64) | AEAD(IPv4 packet)
+ *
+ * A data message adds DATA_OVERHEAD = 32 bytes to the IPv4 packet it carries. An empty
+ * plaintext is a keepalive. The counter is the AEAD nonce, so it is authenticated too.
+ */
+import { TAG_LEN, aeadKey, open, sealInto, type AeadKey } from './crypto.js';
+import { initiationLength, responseLength } from './noise.js';
+import { ReplayWindow } from './replay.js';
+
+export const MSG_INITIATION = 1;
+export const MSG_RESPONSE = 2;
+export const MSG_DATA = 4;
+export const TIMESTAMP_LEN = 12;
+export const INITIATION_LEN = 8 + initiationLength(TIMESTAMP_LEN); // 116
+export const RESPONSE_LEN = 12 + responseLength(0); // 60
+export const DATA_HEADER = 16;
+/** Bytes a data message adds to the IPv4 packet it carries: header + Poly1305 tag. */
+export const DATA_OVERHEAD = DATA_HEADER + TAG_LEN; // 32
+
+/**
+ * Timers and limits, WireGuard's values (wireguard-go device/constants.go) except the
+ * message counts, which JavaScript numbers hold exactly only up to 2^53.
+ */
+export interface SecureTimers {
+  /** Start a new handshake once a session is this old (ms; WireGuard REKEY_AFTER_TIME 120 s). */
+  rekeyAfterTimeMs: number;
+  /** A session this old is never used again (ms; REJECT_AFTER_TIME 180 s). */
+  rejectAfterTimeMs: number;
+  /** Resend an unanswered initiation after this long (ms; REKEY_TIMEOUT 5 s). */
+  rekeyTimeoutMs: number;
+  /** Give up a handshake (and the packets waiting for it) after this long (ms; REKEY_ATTEMPT_TIME 90 s). */
+  rekeyAttemptTimeMs: number;
+  /** Start a new handshake after this many messages on a session (REKEY_AFTER_MESSAGES). */
+  rekeyAfterMessages: number;
+  /** Never send or accept this counter or higher on a session (REJECT_AFTER_MESSAGES). */
+  rejectAfterMessages: number;
+}
+
+export const DEFAULT_TIMERS: SecureTimers = {
+  rekeyAfterTimeMs: 120_000,
+  rejectAfterTimeMs: 180_000,
+  rekeyTimeoutMs: 5_000,
+  rekeyAttemptTimeMs: 90_000,
+  rekeyAfterMessages: 2 ** 48,
+  rejectAfterMessages: 2 ** 53 - 2 ** 13 - 1,
+};
+
+/** One direction pair of transport keys agreed by one handshake. */
+export class Session {
+  private readonly sendKey: AeadKey;
+  private readonly recvKey: AeadKey;
+  /** Next counter to send. */
+  sendCounter = 0;
+  readonly replay = new ReplayWindow();
+
+  constructor(
+    send: Buffer,
+    recv: Buffer,
+    /** Our index (the receiver index the peer writes in its data messages). */
+    readonly localIndex: number,
+    /** The peer's index (we write it in ours). */
+    readonly remoteIndex: number,
+    /** When the handshake completed (ms, the caller's clock). */
+    readonly created: number,
+    /** Whether we initiated the handshake that made it. */
+    readonly initiator: boolean,
+  ) {
+    this.sendKey = aeadKey(send);
+    this.recvKey = aeadKey(recv);
+  }
+
+  /** Whether it may still carry messages at `now`. */
+  usable(now: number, t: SecureTimers): boolean {
+    return now - this.created < t.rejectAfterTimeMs && this.sendCounter < t.rejectAfterMessages;
+  }
+
+  /** Seals one packet (or a keepalive, empty) as a data message. */
+  seal(packet: Buffer): Buffer {
+    const n = this.sendCounter++;
+    const out = Buffer.allocUnsafe(DATA_HEADER + packet.length + TAG_LEN);
+    out.writeUInt32LE(MSG_DATA, 0);
+    out.writeUInt32LE(this.remoteIndex, 4);
+    out.writeUInt32LE(n % 0x100000000 >>> 0, 8);
+    out.writeUInt32LE(Math.floor(n / 0x100000000) >>> 0, 12);
+    sealInto(this.sendKey, n, undefined, packet, out, DATA_HEADER);
+    return out;
+  }
+
+  /** Opens a data message's payload; undefined when it does not authenticate. */
+  open(counter: number, datagram: Buffer): Buffer | undefined {
+    return open(this.recvKey, counter, undefined, datagram.subarray(DATA_HEADER));
+  }
+}
+
+/** The 64-bit little-endian counter of a data message. */
+export function readCounter(datagram: Buffer): number {
+  return datagram.readUInt32LE(8) + datagram.readUInt32LE(12) * 0x100000000;
+}
+
+/**
+ * A TAI64N label (12 bytes, big-endian seconds + 2^62, then nanoseconds) for `wallMs`:
+ * the initiation payload. A responder accepts an initiation only if its timestamp is
+ * later than the last one from that peer, so a recorded initiation cannot be replayed.
+ */
+export function tai64n(wallMs: number): Buffer {
+  const b = Buffer.alloc(TIMESTAMP_LEN);
+  const secs = Math.floor(wallMs / 1000);
+  const nanos = Math.floor((wallMs - secs * 1000) * 1e6);
+  b.writeBigUInt64BE(2n ** 62n + BigInt(secs), 0);
+  b.writeUInt32BE(Math.min(nanos, 999_999_999), 8);
+  return b;
+}

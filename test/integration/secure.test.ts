@@ -1,0 +1,327 @@
+/**
+ * The secure overlay over real loopback UDP: two Hosts with keys exchange TCP through an
+ * in-test UDP relay that records every outer datagram (the "wire") and can rebind its
+ * upstream socket (a NAT changing the client's port mid-transfer).
+ */
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import fc from 'fast-check';
+import { Host, type HostOptions } from '../../src/host/host.js';
+import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { newKeyPair } from '../../src/secure/keys.js';
+import type { SecureSnapshot } from '../../src/secure/host-options.js';
+import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+
+const A_ADDR = '10.77.0.2';
+const B_ADDR = '10.77.0.3';
+const PORT = 5003;
+const MARKER = Buffer.from('<<PLAINTEXT-MARKER-7f3a9c>>');
+
+/** A UDP relay: clients talk to `listen`; it forwards to `upstream` from its own socket. */
+class Relay {
+  readonly wire: Buffer[] = [];
+  record = true;
+  private up!: dgram.Socket;
+  private client: { address: string; port: number } | undefined;
+  upstream: { address: string; port: number } | undefined;
+  rebinds = 0;
+  private constructor(readonly listen: dgram.Socket) {}
+  static async open(): Promise<Relay> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const r = new Relay(s);
+    s.on('message', (m, rinfo) => {
+      r.client = { address: rinfo.address, port: rinfo.port };
+      if (r.record) r.wire.push(Buffer.from(m));
+      if (r.upstream) r.up.send(m, r.upstream.port, r.upstream.address);
+    });
+    await r.bindUp();
+    return r;
+  }
+  get port(): number {
+    return this.listen.address().port;
+  }
+  get upPort(): number {
+    return this.up.address().port;
+  }
+  private async bindUp(): Promise<void> {
+    const u = dgram.createSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    u.on('message', (m) => {
+      if (this.record) this.wire.push(Buffer.from(m));
+      if (this.client) this.listen.send(m, this.client.port, this.client.address);
+    });
+    this.up = u;
+  }
+  /** The upstream socket closes and a new one (another port) takes over, like a NAT rebinding. */
+  async rebind(): Promise<void> {
+    const old = this.up;
+    await this.bindUp();
+    old.close();
+    this.rebinds++;
+  }
+  close(): void {
+    this.listen.close();
+    try {
+      this.up.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Sends `data` and resolves with the digest the hash server returns. */
+function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, midway?: () => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    sock.on('data', (d: Buffer) => (reply += d.toString()));
+    sock.on('end', () => resolve(reply));
+    sock.on('error', reject);
+    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
+    if (!midway) {
+      sock.end(data);
+      return;
+    }
+    const half = Math.floor(data.length / 2);
+    sock.write(data.subarray(0, half), () => {
+      midway();
+      sock.end(data.subarray(half));
+    });
+  });
+}
+
+function sec(h: Host): SecureSnapshot {
+  const s = h.snapshot().secure;
+  if (!s) throw new Error('not a secure host');
+  return s;
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Data with the marker every 1000 bytes, so any plaintext leak would show it. */
+function markedData(bytes: number): Buffer {
+  const b = randomBytes(bytes);
+  for (let o = 0; o + MARKER.length < bytes; o += 1000) MARKER.copy(b, o);
+  return b;
+}
+
+describe('secure: the overlay over real UDP', function () {
+  this.timeout(30_000);
+  const hosts: Host[] = [];
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+  const relays: Relay[] = [];
+  let proxy: Proxy | undefined;
+  const keyA = newKeyPair();
+  const keyB = newKeyPair();
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    for (const s of servers.splice(0)) s.close();
+    for (const r of relays.splice(0)) r.close();
+    await proxy?.close();
+    proxy = undefined;
+    for (const h of hosts.splice(0)) await h.close();
+  });
+
+  async function host(o: HostOptions): Promise<Host> {
+    const h = await Host.create(o);
+    hosts.push(h);
+    return h;
+  }
+
+  function hashServer(h: Host): Promise<Server> {
+    const server = createServer({ host: h }, (s) => {
+      const d = createHash('sha256');
+      s.on('data', (x: Buffer) => d.update(x));
+      s.on('end', () => s.end(d.digest('hex')));
+      s.on('error', () => {});
+    });
+    server.on('error', () => {});
+    servers.push(server);
+    return new Promise((resolve) => server.listen(PORT, () => resolve(server)));
+  }
+
+  function dial(a: Host, opts: Record<string, unknown> = {}): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const s = connect({ via: a, host: B_ADDR, port: PORT, ...opts }, () => resolve(s));
+      sockets.push(s);
+      s.once('error', reject);
+    });
+  }
+
+  /** A (client) -> relay -> B (server), both secure; B knows A only by key. */
+  async function relayed(extra: Partial<HostOptions> = {}): Promise<{ a: Host; b: Host; relay: Relay }> {
+    const relay = await Relay.open();
+    relays.push(relay);
+    const a = await host({
+      address: A_ADDR,
+      key: keyA.privateKey,
+      peers: [{ prefix: B_ADDR, endpoint: { address: '127.0.0.1', port: relay.port }, publicKey: keyB.publicKey }],
+      ...extra,
+    });
+    const b = await host({
+      address: B_ADDR,
+      key: keyB.privateKey,
+      peers: [{ prefix: A_ADDR, endpoint: a.endpoint, publicKey: keyA.publicKey }],
+      ...extra,
+    });
+    relay.upstream = b.endpoint;
+    return { a, b, relay };
+  }
+
+  it('a 2 MiB transfer arrives intact, and no outer datagram carries the plaintext marker', async () => {
+    const { a, b, relay } = await relayed();
+    await hashServer(b);
+    const data = markedData(2 * 1024 * 1024);
+    expect(data.includes(MARKER)).to.equal(true);
+    const sock = await dial(a);
+    expect(await sendAndDigest(sock, data, 20_000)).to.equal(sha(data));
+    expect(relay.wire.length).to.be.above(1000);
+    const leaked = relay.wire.filter((d) => d.includes(MARKER)).length;
+    expect(leaked, 'datagrams with the marker').to.equal(0);
+    // Every datagram is a secure message (type 1, 2 or 4), none a plain IPv4 packet.
+    expect(relay.wire.filter((d) => d[0]! >> 4 === 4)).to.have.length(0);
+    expect(a.mtu).to.equal(1472 - 32);
+    expect(sec(a).events.handshakes_completed).to.equal(1);
+    expect(sec(b).events.handshakes_completed).to.equal(1);
+  });
+
+  it('a flipped bit, a truncated datagram, a replay and a packet from an unknown key are dropped and counted', async () => {
+    const { a, b, relay } = await relayed();
+    expect(await a.ping(B_ADDR, { seq: 1, timeoutMs: 3000 })).to.be.a('number');
+    await a.ping(B_ADDR, { seq: 2, timeoutMs: 3000 });
+    const data = relay.wire.filter((d) => d[0] === 4 && d.length > 60);
+    const d = data.at(-2)!;
+    const from = { address: '127.0.0.1', port: relay.upPort };
+    const before = b.stats.packetsIn;
+    const flipped = Buffer.from(d);
+    flipped[d.length - 20] ^= 0x10;
+    b.link.deliver(flipped, from);
+    b.link.deliver(d.subarray(0, 24), from);
+    b.link.deliver(d, from); // replay of an accepted datagram
+    // A third host with a key B does not list.
+    const stranger = newKeyPair();
+    const c = await host({
+      address: '10.77.0.9',
+      key: stranger.privateKey,
+      peers: [{ prefix: B_ADDR, endpoint: b.endpoint, publicKey: keyB.publicKey }],
+      secure: { timers: { rekeyTimeoutMs: 100_000 } },
+    });
+    await c.ping(B_ADDR, { seq: 1, timeoutMs: 300 }).catch(() => {});
+    await waitUntil(() => (sec(b).drops.unknown_key ?? 0) >= 1, 3000, 'unknown_key');
+    expect(sec(b).drops).to.deep.equal({ bad_mac: 1, truncated: 1, replay: 1, unknown_key: 1 });
+    expect(b.stats.packetsIn).to.equal(before);
+    // The same counters as Prometheus sees them.
+    const text = await createMetrics({ sources: () => [{ host: () => b.snapshot() }] }).registry.metrics();
+    for (const r of ['bad_mac', 'truncated', 'replay', 'unknown_key']) {
+      expect(text).to.contain(`overlay_secure_dropped_packets_total{reason="${r}"} 1\n`);
+    }
+    expect(text).to.match(/overlay_secure_events_total\{event="handshakes_completed"\} 1\n/);
+  });
+
+  it('a client with the wrong server key cannot connect: connect fails with EHOSTUNREACH, and the server counts the bad handshake', async () => {
+    const relay = await Relay.open();
+    relays.push(relay);
+    const wrong = newKeyPair();
+    const fast = { timers: { rekeyTimeoutMs: 200, rekeyAttemptTimeMs: 1000 } };
+    const a = await host({
+      address: A_ADDR,
+      key: keyA.privateKey,
+      peers: [{ prefix: B_ADDR, endpoint: { address: '127.0.0.1', port: relay.port }, publicKey: wrong.publicKey }],
+      secure: fast,
+    });
+    const b = await host({ address: B_ADDR, key: keyB.privateKey, peers: [{ prefix: A_ADDR, endpoint: a.endpoint, publicKey: keyA.publicKey }] });
+    relay.upstream = b.endpoint;
+    await hashServer(b);
+    const events: string[] = [];
+    if ('onEvent' in a.link) (a.link as unknown as { onEvent(cb: (e: { type: string }) => void): void }).onEvent((e) => events.push(e.type));
+    const t0 = performance.now();
+    const err = await dial(a).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect(err?.code).to.equal('EHOSTUNREACH');
+    expect(performance.now() - t0).to.be.below(5000);
+    expect(events).to.include('handshake_unanswered');
+    expect(events).to.include('handshake_failed');
+    expect(sec(b).drops.handshake_bad_mac).to.be.at.least(1);
+    expect(sec(a).events.handshakes_failed).to.equal(1);
+  });
+
+  it("a transfer survives the client's UDP endpoint changing mid-way (the relay rebinds), sha256 equal", async () => {
+    const { a, b, relay } = await relayed();
+    await hashServer(b);
+    relay.record = false;
+    const data = randomBytes(4 * 1024 * 1024);
+    const sock = await dial(a);
+    const digest = await sendAndDigest(sock, data, 25_000, () => void relay.rebind());
+    expect(digest).to.equal(sha(data));
+    expect(relay.rebinds).to.equal(1);
+    // The first packet moved B's view of A from A's own port to the relay's; the rebind once more.
+    expect(sec(b).events.roams).to.equal(2);
+    expect(sec(b).drops).to.deep.equal({});
+  });
+
+  it('rekeying every 400 messages and 300 ms during an 8 MiB transfer loses nothing', async () => {
+    const timers = { rekeyAfterMessages: 400, rekeyAfterTimeMs: 300, rekeyTimeoutMs: 200 };
+    const { a, b, relay } = await relayed({ secure: { timers } });
+    relay.record = false;
+    await hashServer(b);
+    const data = randomBytes(8 * 1024 * 1024);
+    const sock = await dial(a);
+    expect(await sendAndDigest(sock, data, 25_000)).to.equal(sha(data));
+    const rekeys = sec(a).events.rekeys! + sec(b).events.rekeys!;
+    expect(rekeys).to.be.at.least(10);
+    expect(sec(a).drops).to.deep.equal({});
+    expect(sec(b).drops).to.deep.equal({});
+  });
+
+  it('through the chaos proxy (relay mode: 2% loss, duplication, reordering): 3 MiB intact; duplicates are counted as replays', async () => {
+    const b = await host({ address: B_ADDR, key: keyB.privateKey, peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: keyA.publicKey }] });
+    proxy = await createProxy({ listen: '127.0.0.1:0', upstream: `127.0.0.1:${b.endpoint.port}`, seed: 7 });
+    proxy.setImpairment('*', 'both', 'loss', { p: 0.02 });
+    proxy.setImpairment('*', 'both', 'duplicate', { p: 0.02 });
+    proxy.setImpairment('*', 'both', 'reorder', { p: 0.02 });
+    const a = await host({ address: A_ADDR, key: keyA.privateKey, peers: [{ prefix: B_ADDR, endpoint: proxy.address(), publicKey: keyB.publicKey }] });
+    await hashServer(b);
+    const data = randomBytes(3 * 1024 * 1024);
+    const sock = await dial(a, { maxRto: 1000, minRto: 200 });
+    expect(await sendAndDigest(sock, data, 28_000)).to.equal(sha(data));
+    expect((sec(a).drops.replay ?? 0) + (sec(b).drops.replay ?? 0), 'duplicated datagrams refused').to.be.above(0);
+  });
+
+  it('random and mutated datagrams into a secure host never throw: each is dropped and counted or (if intact) accepted', async () => {
+    const { a, b, relay } = await relayed();
+    for (let i = 0; i < 5; i++) await a.ping(B_ADDR, { seq: i, timeoutMs: 3000 });
+    const samples = relay.wire.slice();
+    const from = { address: '127.0.0.1', port: relay.upPort };
+    fc.assert(
+      fc.property(fc.nat({ max: samples.length - 1 }), fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.boolean(), (i, junk, pos, useJunk) => {
+        const d = useJunk ? Buffer.from(junk) : Buffer.from(samples[i]!);
+        if (!useJunk && d.length) d[pos % d.length] ^= 1 + (pos % 255);
+        const dropsBefore = Object.values(sec(b).drops).reduce((x, y) => x + y, 0);
+        const inBefore = b.stats.packetsIn + b.totalDrops();
+        b.link.deliver(d, from);
+        const dropsAfter = Object.values(sec(b).drops).reduce((x, y) => x + y, 0);
+        const inAfter = b.stats.packetsIn + b.totalDrops();
+        expect(dropsAfter - dropsBefore + (inAfter - inBefore), 'exactly one outcome').to.equal(1);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(b.stats.drops.get('internal_error') ?? 0).to.equal(0);
+    expect(sec(b).drops.internal_error ?? 0).to.equal(0);
+  });
+});
