@@ -85,6 +85,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
 
   let completed = 0;
   let failed = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   const deadline = start + seconds * 1000;
   const workers = Array.from({ length: parallel }, async () => {
@@ -115,6 +116,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
   await Promise.all(workers);
   clearInterval(timer);
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   rows.push({
     phase: 'total',
     'handshakes/s': Number(((completed + failed) / elapsed).toFixed(1)),
@@ -123,6 +125,8 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
     'heap (MiB)': Number((process.memoryUsage().heapUsed / MiB).toFixed(1)),
     completed,
     failed,
+    // CPU per handshake is steadier than the rate on a shared machine (both hosts are here).
+    'CPU us/handshake': Math.round((cpu.user + cpu.system) / Math.max(1, completed + failed)),
   });
   server.close();
   await a.close();
