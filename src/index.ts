@@ -35,7 +35,7 @@ export type { TcpState, TcpInfo, TcpConfig, TcpTraceEvent, CcName, CwndReason, R
 export { CC_NAMES, TCP_STATES, RETRANSMIT_KINDS } from './tcp/types.js';
 
 export { createMetrics, type MetricsOptions, type OverlayMetrics } from './metrics/registry.js';
-export { inventory, observers } from './metrics/inventory.js';
+export { inventory, observers } from './observe/inventory.js';
 export { PcapWriter, readPcap, LINKTYPE_RAW } from './trace/pcap.js';
 export { TraceWriter, readTrace, type TraceRecord } from './trace/trace.js';
 export { makeError, type NodeStyleError, type ErrorCode } from './util/errors.js';

@@ -180,8 +180,3 @@ function envLimit(): number {
 
 /** The budget every socket of this process draws from. */
 export const processBuffers = new BufferBudget(envLimit());
-
-/** Sets the process-wide buffered-bytes limit (bytes). */
-export function setProcessBufferLimit(bytes: number): void {
-  processBuffers.limit = bytes;
-}

@@ -11,12 +11,12 @@
  */
 import { isIPv4 } from 'node:net';
 import type { HostLike } from './host/types.js';
-import { Server, type ServerOptions } from './tcp/server.js';
-import { Socket, type SocketConnectOptions } from './tcp/socket.js';
+import { Server, type ServerOptions } from './socket/server.js';
+import { Socket, type SocketConnectOptions } from './socket/socket.js';
 
 export { Server, Socket };
-export type { AddressInfo, ListenOptions, ServerOptions } from './tcp/server.js';
-export type { ReadyState, SocketConnectOptions, SocketOptions } from './tcp/socket.js';
+export type { AddressInfo, ListenOptions, ServerOptions } from './socket/server.js';
+export type { ReadyState, SocketConnectOptions, SocketOptions } from './socket/socket.js';
 export { TcpStack } from './tcp/driver.js';
 
 export function createServer(options: ServerOptions, connectionListener?: (socket: Socket) => void): Server {

@@ -18,7 +18,7 @@
  */
 import http from 'node:http';
 import type { Endpoint } from './router.js';
-import type { Proxy } from './proxy.js';
+import type { Proxy } from './proxy-types.js';
 import { ChaosConfigError, parseDirection } from './rules.js';
 
 export interface HttpServerHandle {

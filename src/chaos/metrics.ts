@@ -5,7 +5,7 @@
  * `overlay proxy --metrics` serves them with src/metrics/server.ts.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Proxy } from './proxy.js';
+import type { Proxy } from './proxy-types.js';
 import { STAGES } from './rules.js';
 import { VERDICTS } from './stages.js';
 

@@ -17,72 +17,14 @@ import { Router, linkOf, type Endpoint } from './router.js';
 import { toxicToJson, type DirSpec, type Direction, type Toxic, type ToxicSpec } from './rules.js';
 import { ReleaseQueue } from './timers.js';
 import type { Decision } from './stages.js';
+import type { LaneInfo, LinkInfo, Proxy, ProxyStats } from './proxy-types.js';
+
+export type { LaneInfo, LinkInfo, Proxy, ProxyStats } from './proxy-types.js';
 
 export const SOCKET_BUFFER = 4 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 /** A relay session (one upstream socket per client) is closed after this long without a client packet. */
 export const RELAY_IDLE_MS = 120_000;
-
-export interface LaneInfo extends LaneStats {
-  queuePackets: number;
-  queueBytes: number;
-  /** The queueing delay a packet arriving now would see (ms). */
-  queueDelayMs: number;
-}
-
-export interface LinkInfo {
-  name: string;
-  up: LaneInfo;
-  down: LaneInfo;
-  /** Toxics in force on this link (its own and the '*' ones). */
-  toxics: Array<Record<string, unknown>>;
-}
-
-export interface ProxyStats {
-  mode: 'router' | 'relay';
-  seed: number;
-  listen: string;
-  uptimeMs: number;
-  packetsIn: number;
-  bytesIn: number;
-  packetsOut: number;
-  bytesOut: number;
-  /** Packets the proxy refused before any link (not IPv4, no route, TTL expired, ...). */
-  drops: Record<string, number>;
-  /** ICMP errors and echo replies the router sent. */
-  icmpSent: number;
-  sendErrors: number;
-  links: Record<string, { up: LaneInfo; down: LaneInfo }>;
-}
-
-export interface Proxy {
-  readonly mode: 'router' | 'relay';
-  readonly seed: number;
-  /** The bound listen address. */
-  address(): Endpoint;
-  /** Proxy-clock ms since start. */
-  now(): number;
-  /** Sets the base impairment of a stage (toxic `STAGE-DIR`); link '*' means every link. */
-  setImpairment(link: string, dir: DirSpec, stage: string, params: Record<string, unknown>, opts?: { merge?: boolean }): Toxic[];
-  /** Removes every toxic of a stage on a link (or '*'). */
-  clearStage(link: string, stage: string): number;
-  addRule(link: string, spec: ToxicSpec): Toxic;
-  updateRule(link: string, name: string, patch: Record<string, unknown>): Toxic;
-  removeRule(link: string, name: string): boolean;
-  rules(link: string): Array<Record<string, unknown>>;
-  /** Removes every toxic and its state. */
-  reset(): void;
-  links(): LinkInfo[];
-  link(name: string): LinkInfo | undefined;
-  stats(): ProxyStats;
-  /** The model (lanes and toxics), for metrics and tests. */
-  readonly model: ChaosModel;
-  readonly router: Router | undefined;
-  close(): Promise<void>;
-  /** Set by api.ts / metrics when started through createProxy. */
-  apiAddress?: Endpoint;
-  metricsAddress?: Endpoint;
-}
 
 interface Session {
   sock: Socket;
@@ -520,10 +462,6 @@ export async function createProxy(config: ProxyConfig): Promise<Proxy> {
     throw err;
   }
   return proxy;
-}
-
-export function formatEndpoint(e: Endpoint): string {
-  return `${e.address}:${e.port}`;
 }
 
 

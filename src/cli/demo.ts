@@ -19,7 +19,7 @@ import { UsageError } from '../util/errors.js';
 import { parseRate } from '../chaos/rules.js';
 import { boolFlag, numberFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
 import { CC_NAMES, RETRANSMIT_KINDS, type CcName } from '../tcp/types.js';
-import { DEMO_PORT, RECEIVER_ADDR, SENDER_ADDR, runProxy, runReceiver, runSender, type SenderStatus } from '../demo/roles.js';
+import { DEMO_PORT, RECEIVER_ADDR, SENDER_ADDR, runProxy, runReceiver, runSender, type SenderStatus } from './demo-roles.js';
 
 const SPECS: FlagSpecs = {
   duration: { kind: 'number', short: 'd', description: 'seconds of streaming', default: 20 },

@@ -9,7 +9,7 @@
  * with EMSGSIZE, and arriving fragments are dropped (ip_fragment).
  */
 import { performance } from 'node:perf_hooks';
-import { inventory, type HostSnapshot } from '../metrics/inventory.js';
+import { inventory, type HostSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';

@@ -15,7 +15,7 @@
  * handler and as an inventory source (connections, listeners, totals).
  */
 import type { HostLike, ProtocolHandler } from '../host/types.js';
-import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../metrics/inventory.js';
+import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../observe/inventory.js';
 import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
 import { allocPacket } from '../util/slab.js';
@@ -27,8 +27,13 @@ import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
 import { rstFor } from './rst.js';
+import type { TcpDropReason } from './drops.js';
+import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
+import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
+
+export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
 export const IPPROTO_TCP = 6;
 export const EPHEMERAL_LOW = 49152;
@@ -38,20 +43,6 @@ export const EPHEMERAL_HIGH = 65535;
 export interface TcpOptionsOverride extends Partial<TcpConfig> {
   /** node:net's name for the keep-alive idle time, ms. */
   keepAliveInitialDelay?: number;
-}
-
-const EV_ESTABLISHED = 1;
-const EV_READABLE = 2;
-const EV_WRITABLE = 4;
-const EV_CLOSED = 8;
-
-/** What a socket learns from its connection (always on a later tick, in this order). */
-export interface TcpConnHooks {
-  onEstablished?(): void;
-  onReadable?(): void;
-  onWritable?(): void;
-  /** CLOSED; `code` when aborted, with the syscall node:net would name. */
-  onClosed?(code?: string, syscall?: string): void;
 }
 
 export interface ConnectRequest {
@@ -73,192 +64,6 @@ export interface TcpListenerHandle {
   readonly address: string;
   readonly port: number;
   close(): void;
-}
-
-/** A connection as the socket layer sees it: user calls that flush and re-arm. */
-export class TcpConn {
-  hooks: TcpConnHooks = {};
-  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  timerIsImmediate = false;
-  lastFiredAt = -Infinity;
-  /** The timer callback, allocated once per connection. */
-  readonly fire = (): void => this.stack.onTimerFired(this);
-  /** The deadline the armed timer was set for. */
-  armedFor = Infinity;
-  readonly label: string;
-  established = false;
-  closed = false;
-  shutdownDone = false;
-  released = false;
-  /** Set when a listener child becomes established and waits for accept. */
-  owner: ListenerEntry | undefined;
-  /** Refused by the host's connection limit (holds no slot). */
-  overLimit = false;
-  /** Called once our FIN has been acknowledged or the connection closed (see release). */
-  onFinished: (() => void) | undefined;
-  /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
-  charged = 0;
-
-  constructor(
-    readonly stack: TcpStack,
-    readonly c: Connection,
-  ) {
-    const t = c.tuple;
-    this.label = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
-  }
-
-  get tuple(): FourTuple {
-    return this.c.tuple;
-  }
-
-  get state(): string {
-    return this.c.state;
-  }
-
-  setHooks(h: TcpConnHooks): void {
-    this.hooks = h;
-    // A close that happened before anyone listened (an accepted child reset before its
-    // 'connection' event ran) is delivered to the new listener.
-    if (this.closed && !this.closeDelivered) this.post(EV_CLOSED);
-  }
-
-  // Events reach the socket on a later tick, never from inside the connection or the
-  // receive path: an exception in user code ('data', 'connect' handlers) then surfaces
-  // as in node:net instead of being caught (and counted as a drop) by the stack.
-  private pendingEvents = 0;
-  private scheduled = false;
-  private closeDelivered = false;
-  /** The abort reason to report (the connection's own, or one the driver imposes). */
-  closeCode: string | undefined;
-  closeSyscall: string | undefined;
-  forcedError: 'ECONNREFUSED' | 'EHOSTUNREACH' | undefined;
-  private readonly deliverFn = (): void => this.deliver();
-
-  post(ev: number): void {
-    this.pendingEvents |= ev;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.deliverFn);
-    }
-  }
-
-  private deliver(): void {
-    this.scheduled = false;
-    const p = this.pendingEvents;
-    this.pendingEvents = 0;
-    // Read this.hooks at each step: a handler may release the connection.
-    if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
-    if (p & EV_READABLE) this.hooks.onReadable?.();
-    if (p & EV_WRITABLE) this.hooks.onWritable?.();
-    if (p & EV_CLOSED) {
-      const f = this.hooks.onClosed;
-      if (f) {
-        this.closeDelivered = true;
-        f(this.closeCode, this.closeSyscall);
-      }
-    }
-  }
-
-  /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
-  write(data: Buffer): number {
-    return this.stack.call(this, () => this.c.send(data, this.stack.now()));
-  }
-
-  /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
-  read(max?: number): Buffer | undefined {
-    if (this.c.readableLength === 0) return undefined;
-    const d = this.stack.call(this, () => this.c.read(max) ?? undefined);
-    this.recharge();
-    return d;
-  }
-
-  /**
-   * Brings this connection's charge on the process-wide buffer budget (src/limits.ts) in
-   * line with what it holds: unread in-order bytes plus out-of-order bytes.
-   */
-  recharge(): void {
-    const held = this.closed ? 0 : this.c.readableLength + this.c.outOfOrderBytes;
-    const delta = held - this.charged;
-    if (delta > 0) processBuffers.reserveUpTo(delta);
-    else if (delta < 0) processBuffers.release(-delta);
-    this.charged = held;
-  }
-
-  /** The peer's FIN was received and everything before it was read. */
-  readEnded(): boolean {
-    return this.c.remoteClosed && this.c.readableLength === 0;
-  }
-
-  hasUnread(): boolean {
-    return this.c.readableLength > 0;
-  }
-
-  /** FIN after the queued data (node's end()). */
-  shutdown(): void {
-    if (this.shutdownDone || this.closed) return;
-    this.shutdownDone = true;
-    this.stack.call(this, () => this.c.shutdown(this.stack.now()));
-  }
-
-  /** RST now. */
-  abort(): void {
-    if (this.closed) return;
-    this.stack.call(this, () => this.c.abort(this.stack.now()));
-  }
-
-  /**
-   * The socket is gone: the connection finishes on its own (FIN, TIME-WAIT), or is reset
-   * when `reset` (an error, unread data, unsent data). `onFinished` runs once everything we
-   * sent, FIN included, was acknowledged (FIN-WAIT-2, TIME-WAIT) or the connection closed:
-   * unlike a kernel, this stack dies with its process, so the socket's 'close' waits for it.
-   */
-  release(reset: boolean, onFinished?: () => void): void {
-    if (this.released) return;
-    this.released = true;
-    this.hooks = {};
-    if (!this.closed) {
-      if (reset) this.abort();
-      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
-    }
-    if (onFinished) {
-      if (this.finished()) onFinished();
-      else this.onFinished = onFinished;
-    }
-  }
-
-  /** Our side is done: FIN acknowledged, or closed. */
-  finished(): boolean {
-    const st = this.c.state;
-    return this.closed || st === 'CLOSED' || st === 'TIME-WAIT' || st === 'FIN-WAIT-2';
-  }
-
-  setNoDelay(on: boolean): void {
-    if (this.closed) return;
-    this.stack.call(this, () => this.c.setNoDelay(on, this.stack.now()));
-  }
-
-  setKeepAlive(on: boolean, idleMs: number): void {
-    if (this.closed) return;
-    this.stack.call(this, () => this.c.setKeepAlive(on, idleMs > 0 ? idleMs : undefined, this.stack.now()));
-  }
-
-  info(): TcpInfo {
-    return this.c.getInfo(this.stack.now());
-  }
-}
-
-interface ListenerEntry {
-  readonly listener: Listener;
-  readonly port: number;
-  readonly onConnection: (conn: TcpConn) => void;
-  closed: boolean;
-}
-
-/** node:net style errors from a connection's abort reason. */
-function syscallFor(code: string, established: boolean): string {
-  if (code === 'ECONNREFUSED') return 'connect';
-  if (code === 'EPIPE') return 'write';
-  return established ? 'read' : 'connect';
 }
 
 export class TcpStack implements ProtocolHandler {
@@ -285,17 +90,17 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
-  /** Connections holding output until the current receive burst ends (see onPacket). */
-  private burst = new Set<TcpConn>();
-  private burstImmediate: NodeJS.Immediate | undefined;
-  private readonly endBursts = (): void => {
-    this.burstImmediate = undefined;
-    const list = this.burst;
-    this.burst = new Set();
-    const now = this.now();
-    for (const tc of list) if (tc.c.holding) this.drive(tc, () => tc.c.endBurst(now));
-  };
+  /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
+  private readonly loop = new ServiceLoop<TcpConn>({
+    now: () => this.now(),
+    service: (tc) => this.flush(tc),
+    afterBurst: (fn) => setImmediate(fn),
+    enter: () => this.depth++,
+    leave: () => this.depth--,
+  });
   private readonly unregister: () => void;
+  /** Counts a connection's or listener's drop at the host, as `tcp_<reason>` (src/tcp/drops.ts). */
+  private readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
   private connCount = 0;
 
   /**
@@ -415,6 +220,7 @@ export class TcpStack implements ProtocolHandler {
     const listener = new Listener({ addr: this.host.address, port }, cfg, { backlog: req.backlog, synCookies });
     const entry: ListenerEntry = { listener, port, onConnection, closed: false };
     listener.onAcceptable = () => this.drainAccept(entry);
+    listener.onDrop = this.countTcpDrop;
     this.listeners.set(port, entry);
     const address = req.address ?? '0.0.0.0';
     return {
@@ -468,6 +274,8 @@ export class TcpStack implements ProtocolHandler {
       onReadable: () => tc.post(EV_READABLE),
       onWritable: () => tc.post(EV_WRITABLE),
       onClosed: (error) => this.onClosed(tc, error),
+      // The connection's drops reach the host's counters (overlay_ip_dropped_packets_total).
+      onDrop: this.countTcpDrop,
     };
     // Observers are read once, at creation: with none set, no hook is installed at all.
     const trace = observers.trace;
@@ -673,18 +481,7 @@ export class TcpStack implements ProtocolHandler {
       return;
     }
     tc.lastFiredAt = now;
-    this.drive(tc, () => tc.c.onTimer(now));
-  }
-
-  /** Runs an entry point of `tc`'s connection, then sends its output and re-arms its timer. */
-  private drive(tc: TcpConn, fn: () => void): void {
-    this.depth++;
-    try {
-      fn();
-    } finally {
-      this.depth--;
-    }
-    this.flush(tc);
+    this.loop.timer(tc, now);
   }
 
   // ---- receive path (ProtocolHandler) ----
@@ -712,19 +509,8 @@ export class TcpStack implements ProtocolHandler {
       // Node emits them one by one within the poll phase; setImmediate runs after it, in the
       // check phase. So a connection's output (its ACK, the data ACKs released) leaves once
       // per burst instead of once per datagram (Connection.input, coalesceAcks).
-      this.depth++;
-      try {
-        tc.c.input(seg, now, true);
-      } finally {
-        this.depth--;
-      }
+      this.loop.deliver(tc, seg);
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
-      if (tc.c.holding) {
-        this.burst.add(tc);
-        this.burstImmediate ??= setImmediate(this.endBursts);
-        return;
-      }
-      this.flush(tc);
       return;
     }
     const entry = this.listeners.get(seg.dstPort);
@@ -808,7 +594,7 @@ export class TcpStack implements ProtocolHandler {
     if (!tc || tc.closed) return this.host.countDrop('icmp_pmtu_no_connection');
     const why = this.call(tc, () => tc.c.onFragNeeded(quotedPayload.readUInt32BE(4), nextHopMtu, quoted.totalLength, this.now()));
     if (why) return this.host.countDrop(why);
-    this.host.pmtu?.update(quoted.dst, tc.c.pmtu.mtu, this.now());
+    this.host.pmtu?.update(quoted.dst, tc.c.snd.pmtu.mtu, this.now());
   }
 
   /** Ends a connection in SYN-SENT with an error the connection itself does not know. */
@@ -870,39 +656,4 @@ export class TcpStack implements ProtocolHandler {
     this.unregister();
     TcpStack.stacks.delete(this.host);
   }
-}
-
-function chainHooks(a: ConnectionHooks, b: ConnectionHooks): ConnectionHooks {
-  if (!a.onEstablished && !a.onReadable && !a.onWritable && !a.onClosed && !a.onTrace && !a.onRtt) return b;
-  const out: ConnectionHooks = {
-    onEstablished: () => {
-      a.onEstablished?.();
-      b.onEstablished?.();
-    },
-    onReadable: () => {
-      a.onReadable?.();
-      b.onReadable?.();
-    },
-    onWritable: () => {
-      a.onWritable?.();
-      b.onWritable?.();
-    },
-    onClosed: (e) => {
-      a.onClosed?.(e);
-      b.onClosed?.(e);
-    },
-  };
-  if (a.onTrace || b.onTrace) {
-    out.onTrace = (ev) => {
-      a.onTrace?.(ev);
-      b.onTrace?.(ev);
-    };
-  }
-  if (a.onRtt || b.onRtt) {
-    out.onRtt = (ms) => {
-      a.onRtt?.(ms);
-      b.onRtt?.(ms);
-    };
-  }
-  return out;
 }

@@ -17,6 +17,7 @@
  */
 import { ACK, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import type { FourTuple, TcpConfig } from './types.js';
+import { countDrop, type DropCounts, type ListenerDropReason } from './drops.js';
 import { Connection, type ChildLink } from './connection.js';
 import { defaultIsnGenerator, type IsnGenerator } from './isn.js';
 import { rstFor } from './rst.js';
@@ -52,12 +53,15 @@ export class Listener {
   synBacklog: number;
   /** Called when a child reached the accept queue. */
   onAcceptable?: () => void;
+  /** Told of every segment the listener discards (the driver counts them at the host). */
+  onDrop?: (reason: ListenerDropReason) => void;
   /** Set (or replace) the SYN-cookie hook at any time. */
   synCookies?: SynCookieHook;
   readonly local: { addr: number; port: number };
   readonly config: TcpConfig;
   /** Segments dropped by the listener, by reason. */
-  readonly drops: Record<string, number> = {};
+  /** Segments the listener discarded, by typed reason (drops.ts). */
+  readonly drops: DropCounts<ListenerDropReason> = {};
 
   private readonly isn: Pick<IsnGenerator, 'isn'>;
   private readonly tsOffset?: number;
@@ -233,7 +237,8 @@ export class Listener {
     }
   }
 
-  private drop(reason: string): void {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+  private drop(reason: ListenerDropReason): void {
+    countDrop(this.drops, reason);
+    this.onDrop?.(reason);
   }
 }

@@ -5,7 +5,7 @@
  * cc.onRateSample (BBR) and TcpInfo.deliveryRate.
  */
 import type { RateSample } from './cc/types.js';
-import { txSize, type TxSegment } from './send.js';
+import { txSpan, type TxSegment } from './send.js';
 
 export class RateSampler {
   /** C.delivered, C.delivered_time, C.first_sent_time, C.app_limited (draft 3.1). */
@@ -53,7 +53,7 @@ export class RateSampler {
    * segment unless the timestamp echo identifies this transmission (RFC 6298 3 / RFC 7323 4).
    */
   onDelivered(s: TxSegment, now: number, rttValid: boolean): void {
-    this.delivered += txSize(s);
+    this.delivered += txSpan(s);
     this.deliveredTime = now;
     if (!this.rsHave || s.delivered > this.rsPriorDelivered || (s.delivered === this.rsPriorDelivered && s.xmitTime > this.rsXmitTime)) {
       this.rsHave = true;

@@ -4,7 +4,7 @@
  * RACK and delivery-rate fields live on each segment), and the decisions of how much new data
  * may leave now: Nagle (RFC 896 / RFC 1122 4.2.3.4) and sender silly-window avoidance.
  */
-import { seqAdd, seqDiff } from './seq.js';
+import { seqAdd } from './seq.js';
 import type { RetransmitKind } from './types.js';
 
 /** A FIFO of bytes stored as the chunks the user wrote; sliced by offset without copying when possible. */
@@ -172,14 +172,6 @@ export function txEnd(s: TxSegment): number {
 }
 
 /**
- * What a queued segment counts for in `pipe`: its sequence space (data plus SYN/FIN), so that
- * with nothing SACKed or lost, pipe equals FlightSize = SND.NXT - SND.UNA exactly.
- */
-export function txSize(s: TxSegment): number {
-  return txSpan(s);
-}
-
-/**
  * How many new data bytes may be sent now (RFC 1122 4.2.3.4 sender SWS avoidance, with
  * Nagle as its "D" condition), given:
  *   usable  = min(peer window, cwnd room) left for new data
@@ -207,9 +199,4 @@ export function sendableNow(p: {
   // At least half the largest window the peer ever offered (Fs = 1/2).
   if (d >= p.maxSndWnd / 2 && d > 0 && (p.noDelay || !p.inFlight)) return d;
   return 0;
-}
-
-/** Sequence distance helper for queue offsets. */
-export function offsetOf(seq: number, base: number): number {
-  return seqDiff(seq, base);
 }

@@ -9,11 +9,12 @@ export type TimerKind =
   | 'delayedAck' // RFC 1122 4.2.3.2
   | 'keepalive' // RFC 1122 4.2.3.6
   | 'timeWait' // 2*MSL (RFC 9293 3.6)
+  | 'finWait2' // policy: an orphaned FIN-WAIT-2 gives up on the peer's FIN (like Linux tcp_fin_timeout)
   | 'pacing' // next paced release
   | 'tlp' // RFC 8985 tail loss probe (PTO)
   | 'rack'; // RFC 8985 reordering timer
 
-export const TIMER_KINDS: readonly TimerKind[] = ['retransmit', 'persist', 'delayedAck', 'keepalive', 'timeWait', 'pacing', 'tlp', 'rack'];
+export const TIMER_KINDS: readonly TimerKind[] = ['retransmit', 'persist', 'delayedAck', 'keepalive', 'timeWait', 'finWait2', 'pacing', 'tlp', 'rack'];
 
 /** Slot of each kind in the deadline array (TIMER_KINDS order). */
 const SLOT: Readonly<Record<TimerKind, number>> = {
@@ -22,9 +23,10 @@ const SLOT: Readonly<Record<TimerKind, number>> = {
   delayedAck: 2,
   keepalive: 3,
   timeWait: 4,
-  pacing: 5,
-  tlp: 6,
-  rack: 7,
+  finWait2: 5,
+  pacing: 6,
+  tlp: 7,
+  rack: 8,
 };
 const N = TIMER_KINDS.length;
 

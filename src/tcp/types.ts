@@ -3,7 +3,8 @@
  * driver and socket API above it, congestion control beside it, and observability.
  * Times are milliseconds (float) on the caller's monotonic clock; sizes are bytes.
  */
-import type { SackBlock, TcpSegment } from '../wire/tcp.js';
+import type { ConnectionDropReason } from './drops.js';
+import type { SackBlock } from '../wire/tcp.js';
 
 export type TcpState =
   | 'CLOSED'
@@ -108,6 +109,17 @@ export interface TcpConfig {
   maxOutOfOrderBytes: number;
   /** Half-open: after the peer's FIN keep the write side open. */
   allowHalfOpen: boolean;
+  /**
+   * Loss recovery without SACK: 'tahoe' (go-back-N), 'reno' (RFC 5681) or 'newreno'
+   * (RFC 6582). Default: the congestion controller's (src/tcp/recovery/strategies.ts
+   * DEFAULT_RECOVERY). With SACK negotiated, recovery is RFC 6675 with RACK-TLP.
+   */
+  recovery?: 'tahoe' | 'reno' | 'newreno';
+  /**
+   * Debugging: rethrow an exception caught inside the core (it is always counted as
+   * drops.internal_error) instead of swallowing it. Default false.
+   */
+  debugRethrow?: boolean;
 }
 
 /** A TCP_INFO-like snapshot (what `socket.getInfo()` returns; times in ms). */
@@ -166,19 +178,7 @@ export interface ConnectionHooks {
   onTrace?(ev: TcpTraceEvent): void;
   /** Each RTT sample (ms), for the RTT histogram: far cheaper than the full trace stream. */
   onRtt?(sampleMs: number): void;
+  /** A segment (or part of one) was discarded; the reason is also counted in `drops`. */
+  onDrop?(reason: ConnectionDropReason): void;
 }
 
-/**
- * The sans-IO connection as the driver sees it. Every entry point takes `now`; output is
- * collected and taken with `takeOutput()` after each call.
- */
-export interface ConnectionIO {
-  readonly state: TcpState;
-  readonly tuple: FourTuple;
-  input(seg: TcpSegment, now: number): void;
-  onTimer(now: number): void;
-  /** When the driver must call onTimer next (absolute ms), or undefined for none. */
-  nextDeadline(): number | undefined;
-  takeOutput(): TcpSegment[];
-  getInfo(now: number): TcpInfo;
-}

@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Host } from '../host/host.js';
-import { inventory, type UdpSocketSnapshot } from '../metrics/inventory.js';
+import { inventory, type UdpSocketSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { ICMP_DEST_UNREACH, UNREACH_PORT } from '../wire/icmp.js';

@@ -49,9 +49,10 @@ interface Bed {
 }
 
 /** The sans-IO connection behind a socket (test-only introspection of its drop counters). */
+/** A socket's connection counters: its drops and its events (RFC 5961 challenge ACKs). */
 function connDrops(s: Socket): Record<string, number> {
-  const c = (s as unknown as { conn?: { c?: { drops?: Record<string, number> } } }).conn?.c;
-  return c?.drops ?? {};
+  const c = (s as unknown as { conn?: { c?: { drops?: Record<string, number>; events?: Record<string, number> } } }).conn?.c;
+  return { ...(c?.drops ?? {}), ...(c?.events ?? {}) };
 }
 
 function sumMatching(drops: Record<string, number>, prefix: string): number {
@@ -183,7 +184,8 @@ describe('hostile: blind in-window attacks (RFC 5961)', function () {
 
   it('a campaign of 20,000 blind RSTs, SYNs and data segments through the shared path never corrupts the stream', async () => {
     const { proxy, attacker, client, serverSide } = bed!;
-    const seed = Number(process.env.HOSTILE_SEED ?? Math.floor(Math.random() * 0x7fffffff));
+    // A fixed seed (printed below), so a failure reproduces; HOSTILE_SEED tries another.
+    const seed = Number(process.env.HOSTILE_SEED ?? 20_261_204);
     const packets = campaign(new Xoshiro128(seed), 20_000);
     const pe = proxy.address();
     let closed: Error | undefined;
@@ -203,6 +205,9 @@ describe('hostile: blind in-window attacks (RFC 5961)', function () {
     );
     expect(closed, 'no reset').to.equal(undefined);
     expect(r.echoed, `sha256 of the echoed 2 MiB (seed ${seed})`).to.equal(r.sent);
+    // Nothing in the campaign reached the core's catch-all.
+    expect(cd.internal_error ?? 0, 'client internal errors').to.equal(0);
+    expect(sd.internal_error ?? 0, 'server internal errors').to.equal(0);
     expect(client.getInfo()?.state).to.equal('ESTABLISHED');
     expect(serverSide.getInfo()?.state).to.equal('ESTABLISHED');
     // The campaign reached both ends: SYNs got (possibly rate-limited) challenge ACKs.

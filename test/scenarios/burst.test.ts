@@ -120,4 +120,27 @@ describe('scenarios: receive bursts and coalesced ACKs', () => {
     c.endBurst(100);
     expect(c.takeOutput()).to.have.length(0);
   });
+
+  it('after shutdown() (FIN-WAIT-1, FIN-WAIT-2) a burst of in-order data is ACKed once, like ESTABLISHED', () => {
+    const c = established();
+    c.shutdown(50);
+    expectOut(c.takeOutput(), [{ flags: FIN | ACK, seq: ISS + 1, ack: IRS + 1 }]);
+    // FIN-WAIT-1: our FIN not yet ACKed; data from the peer (its ACK unchanged).
+    for (let i = 0; i < 4; i++) c.input(data(i), 100, true);
+    expect(c.state).to.equal('FIN-WAIT-1');
+    expect(c.holding).to.equal(true);
+    c.endBurst(100);
+    expectOut(c.takeOutput(), [{ flags: ACK, seq: ISS + 2, ack: IRS + 1 + 4 * M }]);
+    // The ACK of our FIN changes the state: that segment's output is not held.
+    c.input(seg({ seq: IRS + 1 + 4 * M, ack: ISS + 2, payload: M }), 110, true);
+    expect(c.state).to.equal('FIN-WAIT-2');
+    expect(c.holding).to.equal(false);
+    c.takeOutput();
+    // FIN-WAIT-2: held again.
+    for (let i = 5; i < 9; i++) c.input(seg({ seq: IRS + 1 + i * M, ack: ISS + 2, payload: M }), 120, true);
+    expect(c.holding).to.equal(true);
+    expect(c.takeOutput()).to.have.length(0);
+    c.endBurst(120);
+    expectOut(c.takeOutput(), [{ flags: ACK, seq: ISS + 2, ack: IRS + 1 + 9 * M }]);
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * Scenarios 29-45, 47 and 49 of /work/shared/tcp-scenarios.md (data path and reliability) on
+ * Scenarios 29-45, 47 and 49 of docs/scenarios.md (data path and reliability) on
  * the sans-IO core, on virtual time. M is the MSS (1432: no timestamps in the base config).
  */
 import { expect } from 'chai';

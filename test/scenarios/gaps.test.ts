@@ -203,4 +203,19 @@ describe('scenarios: rules no other test guards (mutation gaps)', () => {
     }
     expect(c.drops['internal_error'] ?? 0).to.equal(0);
   });
+
+  it('an exception inside the core is counted as internal_error, and rethrown with debugRethrow', () => {
+    // Mutations killed: the catch-all no longer counting; debugRethrow ignored.
+    const boom = () => {
+      throw new Error('bug');
+    };
+    const c = established();
+    c.hooks = { onTrace: boom };
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1, payload: 10 }), 20);
+    expect(c.drops['internal_error']).to.be.at.least(1);
+    const d = established({ debugRethrow: true });
+    d.hooks = { onTrace: boom };
+    expect(() => d.input(seg({ seq: IRS + 1, ack: ISS + 1, payload: 10 }), 20)).to.throw('bug');
+    expect(d.drops['internal_error']).to.equal(1);
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * Scenarios 1-19 of /work/shared/tcp-scenarios.md (handshake and state machine) on the
+ * Scenarios 1-19 of docs/scenarios.md (handshake and state machine) on the
  * sans-IO core, on virtual time.
  */
 import { expect } from 'chai';

@@ -1,5 +1,5 @@
 /**
- * Scenarios 20-28 of /work/shared/tcp-scenarios.md (robustness and security) on the sans-IO
+ * Scenarios 20-28 of docs/scenarios.md (robustness and security) on the sans-IO
  * core, and 46 / 48 (accept queue, API misuse).
  */
 import { expect } from 'chai';

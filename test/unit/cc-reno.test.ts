@@ -1,3 +1,4 @@
+import { DEFAULT_RECOVERY } from '../../src/tcp/recovery/strategies.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { createCongestionControl, isCcName } from '../../src/tcp/cc/index.js';
@@ -23,7 +24,8 @@ describe('cc: Reno (RFC 5681 + ABC RFC 3465)', () => {
     const cc = new Reno(opts);
     expect(cc.cwnd).to.equal(10 * MSS);
     expect(cc.ssthresh).to.equal(Infinity);
-    expect(cc.recoveryStyle).to.equal('reno');
+    expect(cc.paces, 'Reno does not ask for pacing').to.equal(false);
+    expect(DEFAULT_RECOVERY.reno).to.equal('reno');
   });
 
   it('slow start doubles cwnd per RTT of 1-MSS ACKs', () => {
@@ -138,7 +140,7 @@ describe('cc: Tahoe and NewReno', () => {
   it('Tahoe starts at 1 MSS whatever the connection asks', () => {
     const cc = new Tahoe(opts);
     expect(cc.cwnd).to.equal(MSS);
-    expect(cc.recoveryStyle).to.equal('tahoe');
+    expect(DEFAULT_RECOVERY[cc.name]).to.equal('tahoe');
     ackClockRound(cc, 0, 50, MSS);
     expect(cc.cwnd).to.equal(2 * MSS);
   });
@@ -161,7 +163,7 @@ describe('cc: Tahoe and NewReno', () => {
   it('NewReno has Reno arithmetic and the newreno recovery style', () => {
     const cc = new NewReno(opts);
     expect(cc.name).to.equal('newreno');
-    expect(cc.recoveryStyle).to.equal('newreno');
+    expect(DEFAULT_RECOVERY[cc.name]).to.equal('newreno');
     cc.onCongestion({ kind: 'fast', now: 0, inFlight: 30 * MSS });
     expect(cc.cwnd).to.equal(15 * MSS);
   });

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { Host, MAX_LEARNED_ROUTES } from '../../src/host/host.js';
 import { TcpStack } from '../../src/tcp/driver.js';
-import { encodeTcpPacket, RST, ACK, type TcpSegment } from '../../src/wire/tcp.js';
+import { encodeTcpPacket, RST, ACK, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 
 const H = 0x0a4e0001; // 10.78.0.1
 
@@ -55,6 +55,29 @@ describe('host and driver: bounds and counters on the receive path', function ()
       host.link.deliver(bad, from);
       expect(host.stats.drops.get('tcp_bad_checksum')).to.equal(1);
       expect(host.stats.packetsIn).to.equal(2); // both passed the IP layer
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("a connection's and a listener's drops reach the host's counters as tcp_<reason> (overlay_ip_dropped_packets_total)", async () => {
+    const peer = 0x0a4e0002;
+    const from = { address: '127.0.0.1', port: 9 };
+    const host = await Host.create({ address: '10.78.0.1', peers: [{ prefix: '10.78.0.2', endpoint: from }] });
+    try {
+      const stack = TcpStack.for(host);
+      const l = stack.listen({ port: 80, backlog: 8 }, () => {});
+      // A listener drop: a RST in LISTEN.
+      host.link.deliver(tcp(peer, RST), from);
+      expect(host.stats.drops.get('tcp_listen_rst')).to.equal(1);
+      // A connection drop: in SYN-SENT, a SYN-ACK acknowledging something never sent.
+      const conn = stack.connect({ remoteAddr: peer, remotePort: 4000, localPort: 5555 }, {});
+      const synAck: TcpSegment = { srcPort: 4000, dstPort: 5555, seq: 1, ack: (conn.c.iss + 100) >>> 0, flags: SYN | ACK, window: 1000, urgent: 0, options: {}, payload: Buffer.alloc(0) };
+      host.link.deliver(encodeTcpPacket({ src: peer, dst: H, id: 2 }, synAck), from);
+      expect(conn.c.drops['syn_sent_bad_ack']).to.equal(1);
+      expect(host.stats.drops.get('tcp_syn_sent_bad_ack')).to.equal(1);
+      conn.abort();
+      l.close();
     } finally {
       await host.close();
     }

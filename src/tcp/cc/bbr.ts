@@ -79,7 +79,7 @@ export const BBR = {
 
 export class Bbr implements CongestionControl {
   readonly name: CcName = 'bbr';
-  readonly recoveryStyle = 'newreno' as const;
+  readonly paces = true;
 
   state: BbrState = 'Startup';
   pacingGain: number = BBR.STARTUP_PACING_GAIN;

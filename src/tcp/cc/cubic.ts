@@ -61,7 +61,7 @@ interface CubicSnapshot {
 
 export class Cubic implements CongestionControl, IdleRestartable {
   readonly name: CcName = 'cubic';
-  readonly recoveryStyle = 'newreno' as const;
+  readonly paces = true;
   readonly hystart = new HyStartPlusPlus();
 
   private mss: number;

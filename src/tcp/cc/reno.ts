@@ -52,7 +52,7 @@ export function halvedSsthresh(inFlight: number, mss: number): number {
 
 export class Reno implements CongestionControl, IdleRestartable {
   readonly name: CcName = 'reno';
-  readonly recoveryStyle: 'tahoe' | 'reno' | 'newreno' = 'reno';
+  readonly paces: boolean = false;
 
   protected mss: number;
   protected cwndBytes: number;

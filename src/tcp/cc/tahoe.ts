@@ -2,8 +2,8 @@
  * TCP Tahoe (Jacobson 1988, "Congestion Avoidance and Control"): slow start, congestion
  * avoidance and fast retransmit, but no fast recovery. Any loss, whether three duplicate
  * ACKs or a timeout, sets ssthresh = max(FlightSize/2, 2*SMSS) and cwnd = 1 SMSS, and the
- * sender slow-starts again from SND.UNA (go-back-N, done by the connection for
- * recoveryStyle 'tahoe'). The initial window is the classic 1 segment whatever the
+ * sender slow-starts again from SND.UNA (go-back-N: TahoeRecovery in
+ * src/tcp/recovery/strategies.ts, the default recovery for cc 'tahoe'). The initial window is the classic 1 segment whatever the
  * connection asks for.
  */
 import type { CcName } from '../types.js';
@@ -12,7 +12,6 @@ import { Reno, halvedSsthresh } from './reno.js';
 
 export class Tahoe extends Reno {
   override readonly name: CcName = 'tahoe';
-  override readonly recoveryStyle = 'tahoe' as const;
 
   protected override initialWindowSegments(_opts: CcOptions): number {
     return 1;

@@ -61,13 +61,11 @@ export interface CongestionControl {
   /** Slow-start threshold, bytes (Infinity until the first loss). */
   readonly ssthresh: number;
   /**
-   * What loss recovery does after a fast retransmit when SACK is not in use:
-   * 'tahoe' no fast recovery (slow start from 1 MSS, go back to SND.UNA);
-   * 'reno' fast recovery that ends at the first ACK of new data (RFC 5681);
-   * 'newreno' partial ACKs retransmit the next hole and stay in recovery (RFC 6582).
-   * With SACK negotiated, recovery follows RFC 6675 for every style except 'tahoe'.
+   * Whether the algorithm wants its transmissions paced (CUBIC and BBR do, like Linux with
+   * the fq qdisc); `TcpConfig.pacing` overrides it either way. Loss recovery (what to
+   * retransmit) is not the algorithm's business: see src/tcp/recovery/.
    */
-  readonly recoveryStyle: 'tahoe' | 'reno' | 'newreno';
+  readonly paces: boolean;
   /** Pacing rate in bytes/s, or undefined to let the connection derive it from cwnd/srtt. */
   pacingRate?(): number | undefined;
   onAck(ev: AckEvent): void;

@@ -22,8 +22,3 @@ export function isDuplicateAck(p: {
   if (p.newSackInfo) return true;
   return p.window === p.prevWindow;
 }
-
-/** RFC 3042 limited transmit: segments that may be sent beyond cwnd on the 1st and 2nd duplicate ACK. */
-export function limitedTransmitAllowance(dupAcks: number, mss: number): number {
-  return dupAcks > 0 && dupAcks < 3 ? dupAcks * mss : 0;
-}

@@ -1,6 +1,7 @@
 /**
  * The RFC 6675 SACK scoreboard over the retransmission queue: SACK block processing
- * (RFC 2018), D-SACK detection (RFC 2883 section 4), IsLost, pipe (SetPipe) and NextSeg.
+ * (RFC 2018), D-SACK detection (RFC 2883 section 4), IsLost and NextSeg; the tallies that make
+ * pipe (SetPipe) O(1) are LossRecovery's (loss-recovery.ts).
  *
  * Model (as in Linux): each queued segment is SACKed, lost (awaiting retransmission) or in
  * flight. `pipe` counts the segments in flight: not SACKed and not lost; a retransmitted
@@ -9,7 +10,7 @@
  */
 import type { SackBlock } from '../../wire/tcp.js';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
-import { txEnd, txSize, type TxSegment } from '../send.js';
+import { txEnd, txSpan, type TxSegment } from '../send.js';
 
 /** RFC 6675 DupThresh. */
 export const DUP_THRESH = 3;
@@ -47,11 +48,11 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
       if (seqGe(s.seq, b.left) && seqLe(txEnd(s), b.right)) {
         s.sacked = true;
         if (s.lost) {
-          res.wasLostBytes += txSize(s);
+          res.wasLostBytes += txSpan(s);
           res.wasLostSegs++;
           s.lost = false;
         }
-        res.newlySacked += txSize(s);
+        res.newlySacked += txSpan(s);
         res.newly.push(s);
       }
     }
@@ -119,28 +120,8 @@ export function firstEndingAfter(queue: TxSegment[], seq: number): number {
   return lo;
 }
 
-/** RFC 6675 SetPipe: bytes in flight. */
-export function pipe(queue: TxSegment[]): number {
-  let p = 0;
-  for (const s of queue) if (!s.sacked && !s.lost) p += txSize(s);
-  return p;
-}
-
 /** RFC 6675 NextSeg rule 1: the first segment deemed lost (and not SACKed). */
 export function nextLost(queue: TxSegment[]): TxSegment | undefined {
   for (const s of queue) if (s.lost && !s.sacked) return s;
   return undefined;
-}
-
-/** Bytes SACKed. */
-export function sackedBytes(queue: TxSegment[]): number {
-  let n = 0;
-  for (const s of queue) if (s.sacked) n += txSize(s);
-  return n;
-}
-
-/** Whether any segment is SACKed. */
-export function anySacked(queue: TxSegment[]): boolean {
-  for (const s of queue) if (s.sacked) return true;
-  return false;
 }

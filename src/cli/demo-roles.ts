@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Host } from '../host/host.js';
 import { createServer, connect, type Socket } from '../net.js';
-import { startObservability, type Observability } from '../cli/observe.js';
+import { startObservability, type Observability } from './observe.js';
 import type { CcName, TcpInfo } from '../tcp/types.js';
 
 export const DEMO_PORT = 5001;

@@ -17,8 +17,8 @@ import { Duplex } from 'node:stream';
 import type { HostLike } from '../host/types.js';
 import { makeError, type ErrorCode, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
-import { TcpStack, type TcpConn, type TcpOptionsOverride } from './driver.js';
-import type { TcpInfo } from './types.js';
+import { TcpStack, type TcpConn, type TcpOptionsOverride } from '../tcp/driver.js';
+import type { TcpInfo } from '../tcp/types.js';
 
 export interface SocketOptions extends TcpOptionsOverride {
   /** The overlay host this socket lives on (required to connect). */

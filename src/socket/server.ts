@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { HostLike } from '../host/types.js';
 import { makeError } from '../util/errors.js';
-import { TcpStack, type TcpConn, type TcpListenerHandle, type TcpOptionsOverride } from './driver.js';
+import { TcpStack, type TcpConn, type TcpListenerHandle, type TcpOptionsOverride } from '../tcp/driver.js';
 import { Socket } from './socket.js';
 
 export interface ServerOptions extends TcpOptionsOverride {

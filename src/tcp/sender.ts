@@ -1,0 +1,622 @@
+/**
+ * The sender: the send sequence space (RFC 9293 3.3.1), the send buffer and retransmission
+ * queue, segmentation at the effective MSS, Nagle and sender SWS avoidance (send.ts), the
+ * persist timer (zero-window probes), the retransmission timer (RFC 6298) and RTT samples.
+ *
+ * What to retransmit after a loss is the loss-recovery strategy's decision (recovery/); how
+ * much may be in flight is congestion control's (cc/); when the next paced segment may
+ * leave is the pacer's (pacing.ts). The sender asks them and transmits.
+ *
+ * `sndMss` is the one field the sender reads for the segment size: lowering it at run time
+ * (path-MTU discovery) takes effect at the next segment. Nothing on the per-segment path
+ * allocates beyond the segment itself and its retransmission-queue entry.
+ */
+import { ACK, FIN, PSH, SYN, type TcpSegment } from '../wire/tcp.js';
+import { canRestartAfterIdle, isIdleRestart } from './idle.js';
+import { isDuplicateAck } from './recovery/dupack.js';
+import type { Connection } from './connection.js';
+import { IP_TCP_HEADERS, PathMtu, reportedMtu, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
+import { TS_OPTION_LEN } from './receiver.js';
+import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
+import type { RetransmitKind } from './types.js';
+
+const EMPTY: Buffer = Buffer.alloc(0);
+/** A safety bound on segments sent by one trySend() call (a window is far smaller). */
+const MAX_SEGMENTS_PER_FLUSH = 100_000;
+/** Persist backoff stops doubling after this many probes (the interval is capped by maxRto anyway). */
+const MAX_PERSIST_BACKOFF = 30;
+
+export class Sender {
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  /** Peer's window, bytes (scaled). */
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  maxSndWnd = 0;
+  /** Effective send MSS: payload bytes per segment (peer MSS, our MTU, minus the TS option). */
+  sndMss: number;
+  /** Path MTU: ICMP-driven and probed (src/tcp/pmtu.ts); sndMss never exceeds pmtu.mtu - 40 - options. */
+  readonly pmtu: PathMtu;
+  readonly sendQ = new ByteQueue();
+  /** Sequence number of the first byte in sendQ. */
+  sendBase = 0;
+  rtxQ: TxSegment[] = [];
+  finQueued = false;
+  finSent = false;
+  finSeq = 0;
+  /** RTOs in a row without progress (RFC 6298 5.5 backoff; the retry limits). */
+  private rtoCount = 0;
+  lastProgressAt = 0;
+  /** When data (new or retransmitted) last left, for the idle restart (RFC 5681 4.1). */
+  private lastDataSentAt = -Infinity;
+  private persistBackoff = 0;
+  persistProbes = 0;
+  bytesSent = 0;
+  bytesAcked = 0;
+  readonly retransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
+  /** Of the last cumulative ACK: bytes it newly acknowledged, and its RTT sample. */
+  lastAckedBytes = 0;
+  lastRttSample?: number;
+
+  constructor(
+    private readonly c: Connection,
+    iss: number,
+    mss: number,
+  ) {
+    this.iss = iss;
+    this.sndUna = iss;
+    this.sndNxt = iss;
+    this.sendBase = seqAdd(iss, 1);
+    this.sndMss = mss;
+    const cfg = c.config;
+    this.pmtu = new PathMtu(
+      {
+        maxMtu: cfg.mss + IP_TCP_HEADERS,
+        ...(cfg.pathMtu !== undefined ? { initialMtu: cfg.pathMtu } : {}),
+        ...(cfg.pathMtuRaiseInterval !== undefined ? { raiseIntervalMs: cfg.pathMtuRaiseInterval } : {}),
+      },
+      c.now,
+    );
+  }
+
+  /** FlightSize (RFC 5681): SND.NXT - SND.UNA. */
+  flightSize(): number {
+    return Math.max(0, seqDiff(this.sndNxt, this.sndUna));
+  }
+
+  /** Offset of SND.NXT into the send buffer (new data starts there). */
+  unsentOffset(): number {
+    return Math.max(0, seqDiff(this.sndNxt, this.sendBase));
+  }
+
+  get unsent(): number {
+    return this.sendQ.length - this.unsentOffset();
+  }
+
+  /** Free space in the send buffer, bytes. */
+  get bufferFree(): number {
+    return Math.max(0, this.c.config.sndBuf - this.sendQ.length);
+  }
+
+  /** RFC 9293 3.10.7.4: the SND.WL1/SND.WL2 rule (an older segment must not change the window). */
+  windowUpdate(seg: TcpSegment, ack: number, scale: number): void {
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === (seg.seq >>> 0) && seqLe(this.sndWl2, ack))) {
+      this.setWindow(seg.window * scale, seg.seq >>> 0, ack);
+      if (this.sndWnd > 0 && this.c.timers.isSet('persist')) {
+        this.c.timers.clear('persist');
+        this.persistBackoff = 0;
+      }
+    }
+  }
+
+  /** Takes the peer's window with the segment that carried it. */
+  setWindow(wnd: number, wl1: number, wl2: number): void {
+    this.sndWnd = wnd;
+    this.sndWl1 = wl1;
+    this.sndWl2 = wl2;
+    if (wnd > this.maxSndWnd) this.maxSndWnd = wnd;
+  }
+
+  /**
+   * RFC 9293 3.10.7.4 fifth step for an acceptable ACK (SND.UNA - MAX.SND.WND <= SEG.ACK <=
+   * SND.NXT): SACK blocks first (RFC 6675), then the cumulative ACK, the window update, loss
+   * detection (duplicate ACKs, RACK) and the rate sample and congestion control.
+   */
+  onAcceptableAck(seg: TcpSegment, ack: number, scale: number): void {
+    const c = this.c;
+    const rec = c.recovery;
+    const prevWnd = this.sndWnd;
+    const priorInFlight = this.flightSize();
+    // Bytes acknowledged by the ACK that ends recovery do not grow cwnd (RFC 6582 3.2 step 3).
+    const wasInRecovery = rec.inRecovery;
+    const hadOutstanding = this.rtxQ.length > 0;
+    const tsEcr = c.handshake.tsOk ? seg.options.ts?.ecr : undefined;
+    // SACK information first (RFC 6675): blocks above the cumulative ACK.
+    const delivered: TxSegment[] = [];
+    const sacked = rec.applySackBlocks(seg, ack, delivered);
+
+    const advanced = seqGt(ack, this.sndUna);
+    if (advanced) {
+      // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
+      // the ones delivered by this cumulative ACK count now.
+      for (const s of this.processNewAck(ack, tsEcr)) if (!s.sacked) delivered.push(s);
+    }
+
+    // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
+    this.windowUpdate(seg, ack, scale);
+    // Any acceptable ACK answers our probes (the connection stays open while they are ACKed).
+    this.persistProbes = 0;
+
+    // Loss detection and recovery.
+    if (!advanced) {
+      const dup = isDuplicateAck({
+        seg,
+        sndUna: this.sndUna,
+        outstanding: hadOutstanding,
+        window: seg.window * scale,
+        prevWindow: prevWnd,
+        newSackInfo: sacked.newSackInfo,
+      });
+      if (dup) rec.onDuplicateAck();
+    }
+    rec.onDelivered(delivered, seg);
+
+    // Rate sample and congestion control.
+    if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, sacked.newlySacked, advanced, wasInRecovery);
+    this.lastRttSample = undefined;
+  }
+
+  /**
+   * SND.UNA advances to `ack`: frees the send buffer, takes an RTT sample (Karn, or the
+   * timestamp echo for a retransmitted segment), restarts the RTO and tells loss recovery.
+   * Returns the segments fully acknowledged.
+   */
+  processNewAck(ack: number, tsEcr: number | undefined): TxSegment[] {
+    const c = this.c;
+    const rec = c.recovery;
+    const acked: TxSegment[] = [];
+    let bytes = 0;
+    let rttSample: number | undefined;
+    // Fully acknowledged segments leave the queue front with shift(): V8 left-trims the
+    // array in O(1) (splice(0, k) would move the whole queue: ~6 us per ACK at 3000 segments).
+    const q = this.rtxQ;
+    while (q.length > 0) {
+      const s = q[0]!;
+      const end = txEnd(s);
+      if (seqLe(end, ack)) {
+        q.shift();
+        rec.unmark(s, txSpan(s), true);
+        acked.push(s);
+        if (s.pmtuProbe) this.pmtuProbeAcked(); // PMTU hook
+        if (!s.sacked) bytes += txSpan(s);
+        // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
+        if (karnSafe(s, tsEcr)) rttSample = c.now - s.xmitTime;
+        continue;
+      }
+      if (seqLt(s.seq, ack)) {
+        // Partially acknowledged (the peer took part of a segment).
+        const size0 = txSpan(s);
+        let consumed = seqDiff(ack, s.seq);
+        if (s.syn) {
+          s.syn = false;
+          consumed--;
+        }
+        s.seq = ack;
+        s.len = Math.max(0, s.len - consumed);
+        bytes += consumed;
+        rec.unmark(s, size0 - txSpan(s), false);
+      }
+      break;
+    }
+    const dataAcked = Math.max(0, Math.min(seqDiff(ack, this.sendBase), this.sendQ.length));
+    if (dataAcked > 0) {
+      this.sendQ.consume(dataAcked);
+      this.sendBase = seqAdd(this.sendBase, dataAcked);
+      c.output.evWritable = true;
+    }
+    this.bytesAcked += dataAcked;
+    this.sndUna = ack;
+    this.lastAckedBytes = bytes;
+    this.lastProgressAt = c.now;
+    this.rtoCount = 0;
+    c.rtt.resetBackoff();
+    if (rttSample !== undefined) {
+      c.rtt.sample(rttSample);
+      this.lastRttSample = rttSample;
+      const tr = c.hooks.onTrace;
+      if (tr) tr({ type: 'rtt', t: c.now, sample: rttSample, srtt: c.rtt.srtt, rttvar: c.rtt.rttvar, rto: c.rtt.rto });
+      c.hooks.onRtt?.(rttSample);
+    }
+    rec.onCumulativeAck(ack, acked.length);
+    if (this.rtxQ.length === 0) {
+      c.timers.clear('retransmit');
+      c.timers.clear('tlp');
+      c.timers.clear('rack');
+    } else {
+      this.armRto(true);
+      rec.armTlp();
+    }
+    return acked;
+  }
+
+  /**
+   * Delivery-rate sample and congestion control for an ACK that delivered `delivered`
+   * (newly SACKed or cumulatively acknowledged segments).
+   */
+  private onDelivered(delivered: TxSegment[], tsEcr: number | undefined, priorInFlight: number, newlySacked: number, advanced: boolean, wasInRecovery: boolean): void {
+    const c = this.c;
+    const cc = c.cc;
+    for (const s of delivered) c.rate.onDelivered(s, c.now, karnSafe(s, tsEcr));
+    const inFlight = this.flightSize();
+    const minRtt = Number.isFinite(c.rtt.minRtt) ? c.rtt.minRtt : 0;
+    const rs = c.rate.finish(c.now, priorInFlight, inFlight, minRtt || Infinity);
+    const ackedBytes = newlySacked + (advanced ? this.lastAckedBytes : 0);
+    const unsent = this.unsent;
+    c.ccCall(cc.cwnd < cc.ssthresh ? 'slow_start' : 'congestion_avoidance', () =>
+      cc.onAck({
+        now: c.now,
+        bytesAcked: ackedBytes,
+        rttSample: this.lastRttSample,
+        srtt: c.rtt.srtt,
+        minRtt,
+        priorInFlight,
+        inFlight,
+        inRecovery: c.recovery.inRecovery || wasInRecovery,
+        appLimited: unsent <= 0 && priorInFlight + this.sndMss < cc.cwnd,
+      }),
+    );
+    if (rs && cc.onRateSample) c.ccCall('model', () => cc.onRateSample!(rs));
+  }
+
+  /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */
+  trySend(): void {
+    const c = this.c;
+    const rec = c.recovery;
+    this.maybeIdleRestart();
+    let inPipe = rec.pipe();
+    // Segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1). Sending never marks
+    // new ones, so one scan per call is enough (this keeps a large window O(n) per ACK).
+    const lost: TxSegment[] = [];
+    rec.collectLost(lost);
+    let li = 0;
+    let guard = 0;
+    let sentNew = false;
+    // Neither cwnd nor SRTT changes while sending, so the pacing rate is computed once.
+    const rate = c.pacer.rateBytesPerMs();
+    while (guard++ < MAX_SEGMENTS_PER_FLUSH) {
+      const cwnd = c.cc.cwnd;
+      while (li < lost.length && (!lost[li]!.lost || lost[li]!.sacked)) li++;
+      const s = lost[li];
+      if (s) {
+        if (inPipe === 0 || inPipe + txSpan(s) <= cwnd) {
+          this.retransmitSeg(s, s.lostKind ?? 'rto');
+          inPipe += txSpan(s);
+          li++;
+          continue;
+        }
+        break;
+      }
+      // 2. New data (NextSeg rule 2), within cwnd, the peer's window, Nagle/SWS and pacing.
+      const before = this.rtxQ.length;
+      if (!this.sendNew(cwnd - inPipe, false, rate)) break;
+      sentNew = true;
+      if (this.rtxQ.length > before) inPipe += txSpan(this.rtxQ[this.rtxQ.length - 1]!);
+    }
+    // RFC 8985 7.2: the PTO restarts after new data is sent (once per burst: same now).
+    if (sentNew) rec.armTlp();
+  }
+
+  /**
+   * RFC 5681 4.1 / RFC 7661: after more than one RTO without sending data and with nothing in
+   * flight, cwnd restarts at min(IW, cwnd) before new data leaves (congestion controllers
+   * that implement IdleRestartable; see idle.ts). Traced as reason 'idle_restart'.
+   */
+  private maybeIdleRestart(): void {
+    if (this.rtxQ.length > 0) return; // the common case, checked first: data in flight
+    const c = this.c;
+    const cc = c.cc;
+    if (!canRestartAfterIdle(cc)) return;
+    if (!isIdleRestart(c.now, this.lastDataSentAt, c.rtt.rto, false)) return;
+    if (this.unsent <= 0) return; // nothing to send: stay idle
+    this.lastDataSentAt = c.now; // once per idle period
+    const iw = c.config.initialWindowSegments * this.sndMss;
+    c.ccCall('idle_restart', () => cc.restartAfterIdle(c.now, iw));
+  }
+
+  /** One new segment if allowed. Returns whether one was sent. */
+  private sendNew(cwndRoom: number, force: boolean, rate: number | undefined): boolean {
+    const c = this.c;
+    const off = this.unsentOffset();
+    const queued = this.sendQ.length - off;
+    const finPending = this.finQueued && !this.finSent && c.finMaySend;
+    if (queued <= 0 && !finPending) {
+      if (this.rtxQ.length > 0 || c.recovery.pipe() < c.cc.cwnd) c.rate.markAppLimited(this.flightSize());
+      return false;
+    }
+    const outstanding = seqDiff(this.sndNxt, this.sndUna);
+    const wndRoom = this.sndWnd - outstanding;
+    const mss = this.sndMss;
+    let n = 0;
+    if (queued > 0) {
+      const usable = Math.min(wndRoom, force ? Infinity : cwndRoom);
+      n = force
+        ? Math.min(queued, mss, Math.max(0, wndRoom))
+        : usable >= mss && queued >= mss
+          ? mss // a full segment: nothing for Nagle/SWS to decide (the bulk case)
+          : sendableNow({
+              usable,
+              queued,
+              mss,
+              maxSndWnd: this.maxSndWnd,
+              inFlight: this.rtxQ.length > 0,
+              noDelay: c.config.noDelay,
+              finQueued: this.finQueued,
+            });
+      if (n === mss && !force) n = this.pmtuProbeLen(n, queued, wndRoom); // PMTU hook
+      if (n === 0) {
+        // Blocked by the peer's window with nothing in flight: the persist timer probes it.
+        if (wndRoom < Math.min(queued, mss) && this.rtxQ.length === 0) this.armPersist();
+        return false;
+      }
+    } else if (!force && cwndRoom <= 0 && this.rtxQ.length > 0) {
+      return false; // a bare FIN waits for cwnd like data (it will follow the ACKs)
+    }
+    if (!force && n > 0) {
+      const releaseAt = c.pacer.blockedUntil(rate, c.now, mss);
+      if (releaseAt !== undefined) {
+        c.timers.set('pacing', releaseAt);
+        return false;
+      }
+    }
+    const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
+    const fin = finPending && n === queued;
+    const s = newTxSegment(this.sndNxt, n, false, fin, c.now);
+    if (n > mss) this.pmtuProbeSent(s); // PMTU hook
+    if (this.rtxQ.length === 0) this.lastProgressAt = c.now;
+    c.rate.onSend(s, c.now, this.flightSize());
+    this.rtxQ.push(s);
+    let flags = ACK;
+    if (n > 0 && n === queued) flags |= PSH;
+    if (fin) {
+      flags |= FIN;
+      this.finSent = true;
+      this.finSeq = seqAdd(this.sndNxt, n);
+    }
+    this.sndNxt = txEnd(s);
+    const out = c.output.ownSeg(s.seq, flags, payload);
+    s.tsVal = out.options.ts?.val;
+    c.output.emit(out);
+    this.bytesSent += n;
+    if (n > 0) {
+      this.lastDataSentAt = c.now;
+      c.pacer.sent(n, rate, c.now);
+    }
+    if (c.cc.onSend) c.cc.onSend(c.now, txSpan(s), this.flightSize());
+    this.armRto(false);
+    if (force) c.recovery.armTlp(); // trySend arms it once per burst
+    return true;
+  }
+
+  /** (Re)transmits a queued segment with its original boundaries. `kind` undefined: not counted. */
+  retransmitSeg(s: TxSegment, kind: RetransmitKind | undefined): void {
+    const c = this.c;
+    if (s.len > this.sndMss) this.pmtuSplit(s); // PMTU hook: a lost probe, or data sent before the MSS fell
+    let flags = 0;
+    let payload: Buffer = EMPTY;
+    if (s.syn) {
+      flags = SYN | (c.state === 'SYN-SENT' ? 0 : ACK);
+    } else {
+      flags = ACK;
+      if (s.len > 0) payload = this.sendQ.slice(seqDiff(s.seq, this.sendBase), s.len);
+    }
+    if (s.fin) flags |= FIN;
+    if (s.len > 0 && seqAdd(s.seq, s.len) === seqAdd(this.sendBase, this.sendQ.length)) flags |= PSH;
+    c.rate.onSend(s, c.now, this.flightSize());
+    s.xmitTime = c.now;
+    if (s.len > 0) this.lastDataSentAt = c.now;
+    s.retransmits++;
+    c.recovery.onRetransmit(s, kind);
+    const seg = s.syn ? c.handshake.synSegment(flags) : c.output.ownSeg(s.seq, flags, payload);
+    s.tsVal = seg.options.ts?.val;
+    c.output.emit(seg, kind);
+    if (kind) this.retransmits[kind]++;
+    // A repair of the head segment restarts the RTO (as Linux does): the timer guards that
+    // transmission, so a lost fast/RACK retransmission of SND.UNA gets one RTO to be found
+    // lost again by RACK (RFC 8985 6.2 detects lost retransmissions after about one RTT)
+    // instead of an RTO that was armed long before it and collapses cwnd to one segment.
+    this.armRto((kind === 'fast' || kind === 'rack') && s === this.rtxQ[0]);
+  }
+
+  /** Active or passive SYN: queued on the retransmission queue and sent. */
+  sendSyn(): void {
+    const c = this.c;
+    const s = newTxSegment(this.iss, 0, true, false, c.now);
+    this.rtxQ.push(s);
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.lastProgressAt = c.now;
+    const seg = c.handshake.synSegment(c.state === 'SYN-SENT' ? SYN : SYN | ACK);
+    s.tsVal = seg.options.ts?.val;
+    c.output.emit(seg);
+    this.armRto(false);
+  }
+
+  /** Our SYN again (simultaneous open, a duplicate SYN in SYN-RECEIVED): not counted. */
+  resendSyn(): void {
+    const syn = this.rtxQ[0];
+    if (syn && syn.syn) this.retransmitSeg(syn, undefined);
+  }
+
+  /** RFC 8985 7.3: the TLP sends new data when the window allows. Returns whether it did. */
+  probeWithNewData(): boolean {
+    const queued = this.unsent;
+    const wndRoom = this.sndWnd - seqDiff(this.sndNxt, this.sndUna);
+    if (queued > 0 && wndRoom >= Math.min(queued, this.sndMss) && this.sendNew(Infinity, true, this.c.pacer.rateBytesPerMs())) {
+      this.retransmits.tlp++;
+      return true;
+    }
+    return false;
+  }
+
+  /** RFC 6298 5.1/5.3: (re)start the timer; `restart` forces it (new data was acknowledged). */
+  armRto(restart: boolean): void {
+    const c = this.c;
+    if (this.rtxQ.length === 0) return;
+    if (!restart && c.timers.isSet('retransmit')) return;
+    let at = c.now + c.rtt.rto;
+    if (c.config.userTimeout > 0) at = Math.min(at, this.lastProgressAt + c.config.userTimeout);
+    c.timers.set('retransmit', Math.max(at, c.now));
+  }
+
+  /**
+   * RFC 6298 5.4-5.6 and the abort rules (synRetries, maxRetries, userTimeout). Returns
+   * false when the connection must abort with ETIMEDOUT.
+   */
+  onRetransmitTimeout(opening: boolean): boolean {
+    const c = this.c;
+    const limit = opening ? c.config.synRetries : c.config.maxRetries;
+    const userTimedOut = c.config.userTimeout > 0 && c.now - this.lastProgressAt >= c.config.userTimeout;
+    if (this.rtoCount >= limit || userTimedOut) return false;
+    this.rtoCount++;
+    c.rtt.onTimeout();
+    if (opening) {
+      c.handshake.synRetransmitted = true;
+      this.retransmitSeg(this.rtxQ[0]!, 'rto');
+      this.armRto(true);
+      return true;
+    }
+    const first = c.recovery.onRto(this.rtoCount);
+    this.pmtuOnRto(); // PMTU hook: black-hole detection (a split `first` stays the head piece)
+    if (first) this.retransmitSeg(first, 'rto');
+    this.armRto(true);
+    return true;
+  }
+
+  /** Persist timer (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17) with exponential backoff. */
+  private armPersist(): void {
+    const c = this.c;
+    if (c.timers.isSet('persist')) return;
+    const t = Math.min(c.rtt.baseRtoValue * 2 ** this.persistBackoff, c.config.maxRto);
+    c.timers.set('persist', c.now + t);
+  }
+
+  /** The persist timer fired. Returns false when the probes ran out (abort with ETIMEDOUT). */
+  onPersist(): boolean {
+    const c = this.c;
+    if (this.rtxQ.length > 0 || this.unsent <= 0) return true;
+    if (this.persistProbes >= c.config.maxRetries) return false;
+    const wndRoom = this.sndWnd - seqDiff(this.sndNxt, this.sndUna);
+    if (wndRoom > 0) {
+      // Sender SWS override (RFC 1122 4.2.3.4): send what the small window allows.
+      this.sendNew(Infinity, true, c.pacer.rateBytesPerMs());
+    } else {
+      // Zero-window probe: <SEQ=SND.UNA-1>, no data; the peer answers with its window.
+      c.output.emit(c.output.ownSeg(seqAdd(this.sndUna, -1), ACK, EMPTY), 'probe');
+      this.retransmits.probe++;
+      this.persistProbes++;
+      if (this.persistBackoff < MAX_PERSIST_BACKOFF) this.persistBackoff++;
+    }
+    this.armPersist();
+    return true;
+  }
+
+  // ---- path MTU (src/tcp/pmtu.ts holds the logic; these are its hooks) ----
+
+  /** The effective MSS from the negotiated options and the path MTU; congestion control follows. */
+  applyMss(): void {
+    const c = this.c;
+    const mss = c.handshake.sendMss(this.pmtu.mtu);
+    this.sndMss = mss;
+    c.ccCall('init', () => c.cc.setMss(mss));
+  }
+
+  /**
+   * ICMP "fragmentation needed" about one of our segments (RFC 1191), checked against the
+   * data in flight (RFC 5927). Returns undefined when applied, else why it was ignored.
+   */
+  onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number): IcmpPmtuIgnored | undefined {
+    const bad = validateQuotedSeq(quotedSeq, this.sndUna, this.sndNxt);
+    if (bad) return bad;
+    if (this.pmtu.onIcmp(reportedMtu(nextHopMtu, quotedTotalLength), this.c.now) === undefined) return 'icmp_pmtu_not_smaller';
+    this.pmtuLowered(true);
+    return undefined;
+  }
+
+  /** The MSS after a path-MTU change; resegments the queue. `resend`: the too-large segments were dropped on the path. */
+  private pmtuLowered(resend: boolean): void {
+    this.applyMss();
+    this.c.recovery.resegment(this.sndMss, resend);
+  }
+
+  /** New-data length: a PLPMTUD probe's when one is due and fits (data, peer window, peer MSS), else n. */
+  private pmtuProbeLen(n: number, queued: number, wndRoom: number): number {
+    const rec = this.c.recovery;
+    if (rec.inRecovery || rec.lostCount > 0 || this.rtxQ.length === 0) return n;
+    const size = this.pmtu.probeSize(this.c.now);
+    if (size === undefined) return n;
+    const len = this.c.handshake.sendMss(size);
+    return len > n && len <= queued && len <= wndRoom ? len : n;
+  }
+
+  private pmtuProbeSent(s: TxSegment): void {
+    s.pmtuProbe = true;
+    this.pmtu.onProbeSent(s.len + this.headerBytes(), s.seq);
+  }
+
+  private pmtuProbeAcked(): void {
+    const before = this.pmtu.mtu;
+    if (this.pmtu.onProbeAcked(this.c.now) !== before) this.applyMss();
+  }
+
+  /** A segment larger than the MSS is about to be resent: a lost probe (the search learns), or old data. */
+  private pmtuSplit(s: TxSegment): void {
+    if (s.pmtuProbe) {
+      s.pmtuProbe = false;
+      this.pmtu.onProbeLost(this.c.now);
+    }
+    this.c.recovery.resegment(this.sndMss, false);
+  }
+
+  private pmtuOnRto(): void {
+    const head = this.rtxQ[0];
+    if (!head || head.syn) return;
+    if (this.pmtu.onRto(this.rtoCount, head.len + this.headerBytes(), this.c.now) !== undefined) this.pmtuLowered(false);
+  }
+
+  /** IPv4 + TCP header bytes of a data segment (with the timestamp option when in use). */
+  private headerBytes(): number {
+    return IP_TCP_HEADERS + (this.c.handshake.tsOk ? TS_OPTION_LEN : 0);
+  }
+
+  /** Forgets everything outstanding (TIME-WAIT, CLOSED). */
+  clearQueue(): void {
+    this.rtxQ = [];
+    this.c.recovery.clear();
+  }
+
+  /** Whether the ACK of our FIN has arrived. */
+  get finAcked(): boolean {
+    return this.finSent && seqGt(this.sndUna, this.finSeq);
+  }
+
+  /** Whether `ack` acknowledges something sent (SND.UNA < ack <= SND.NXT). */
+  acceptableAck(ack: number): boolean {
+    return seqGt(ack, this.sndUna) && seqLe(ack, this.sndNxt);
+  }
+
+  /** RFC 5961 5.2: ACKs below SND.UNA - MAX.SND.WND are too old to be believed. */
+  tooOld(ack: number): boolean {
+    return seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)));
+  }
+}
+
+/**
+ * Whether now - s.xmitTime is a valid RTT sample for an ACK of `s`: always for a segment sent
+ * once; for a retransmitted one only when the ACK's TSecr equals the TSval of the last
+ * transmission (RFC 7323 4.1; otherwise Karn's rule, RFC 6298 3, forbids it).
+ */
+export function karnSafe(s: TxSegment, tsEcr: number | undefined): boolean {
+  return s.retransmits === 0 || (tsEcr !== undefined && s.tsVal !== undefined && tsEcr === s.tsVal);
+}

@@ -1,0 +1,254 @@
+/**
+ * A connection as the socket layer sees it (TcpConn): user calls that run through the stack
+ * (flush and re-arm), the connection's events delivered on a later tick, its share of the
+ * process-wide receive-buffer budget, and how a closing socket lets it finish.
+ */
+import { processBuffers } from '../limits.js';
+import { formatIpv4 } from '../wire/addr.js';
+import type { Connection } from './connection.js';
+import type { TcpStack } from './driver.js';
+import type { Listener } from './listener.js';
+import type { ConnectionHooks, FourTuple, TcpInfo } from './types.js';
+
+export const EV_ESTABLISHED = 1;
+export const EV_READABLE = 2;
+export const EV_WRITABLE = 4;
+export const EV_CLOSED = 8;
+
+/** What a socket learns from its connection (always on a later tick, in this order). */
+export interface TcpConnHooks {
+  onEstablished?(): void;
+  onReadable?(): void;
+  onWritable?(): void;
+  /** CLOSED; `code` when aborted, with the syscall node:net would name. */
+  onClosed?(code?: string, syscall?: string): void;
+}
+
+/** A connection as the socket layer sees it: user calls that flush and re-arm. */
+export class TcpConn {
+  hooks: TcpConnHooks = {};
+  timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  timerIsImmediate = false;
+  lastFiredAt = -Infinity;
+  /** The timer callback, allocated once per connection. */
+  readonly fire = (): void => this.stack.onTimerFired(this);
+  /** The deadline the armed timer was set for. */
+  armedFor = Infinity;
+  readonly label: string;
+  established = false;
+  closed = false;
+  shutdownDone = false;
+  released = false;
+  /** Set when a listener child becomes established and waits for accept. */
+  owner: ListenerEntry | undefined;
+  /** Refused by the host's connection limit (holds no slot). */
+  overLimit = false;
+  /** Called once our FIN has been acknowledged or the connection closed (see release). */
+  onFinished: (() => void) | undefined;
+  /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
+  charged = 0;
+
+  constructor(
+    readonly stack: TcpStack,
+    readonly c: Connection,
+  ) {
+    const t = c.tuple;
+    this.label = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+  }
+
+  get tuple(): FourTuple {
+    return this.c.tuple;
+  }
+
+  get state(): string {
+    return this.c.state;
+  }
+
+  setHooks(h: TcpConnHooks): void {
+    this.hooks = h;
+    // A close that happened before anyone listened (an accepted child reset before its
+    // 'connection' event ran) is delivered to the new listener.
+    if (this.closed && !this.closeDelivered) this.post(EV_CLOSED);
+  }
+
+  // Events reach the socket on a later tick, never from inside the connection or the
+  // receive path: an exception in user code ('data', 'connect' handlers) then surfaces
+  // as in node:net instead of being caught (and counted as a drop) by the stack.
+  private pendingEvents = 0;
+  private scheduled = false;
+  private closeDelivered = false;
+  /** The abort reason to report (the connection's own, or one the driver imposes). */
+  closeCode: string | undefined;
+  closeSyscall: string | undefined;
+  forcedError: 'ECONNREFUSED' | 'EHOSTUNREACH' | undefined;
+  private readonly deliverFn = (): void => this.deliver();
+
+  post(ev: number): void {
+    this.pendingEvents |= ev;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.deliverFn);
+    }
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    const p = this.pendingEvents;
+    this.pendingEvents = 0;
+    // Read this.hooks at each step: a handler may release the connection.
+    if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
+    if (p & EV_READABLE) this.hooks.onReadable?.();
+    if (p & EV_WRITABLE) this.hooks.onWritable?.();
+    if (p & EV_CLOSED) {
+      const f = this.hooks.onClosed;
+      if (f) {
+        this.closeDelivered = true;
+        f(this.closeCode, this.closeSyscall);
+      }
+    }
+  }
+
+  /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
+  write(data: Buffer): number {
+    return this.stack.call(this, () => this.c.send(data, this.stack.now()));
+  }
+
+  /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
+  read(max?: number): Buffer | undefined {
+    if (this.c.readableLength === 0) return undefined;
+    const d = this.stack.call(this, () => this.c.read(max) ?? undefined);
+    this.recharge();
+    return d;
+  }
+
+  /**
+   * Brings this connection's charge on the process-wide buffer budget (src/limits.ts) in
+   * line with what it holds: unread in-order bytes plus out-of-order bytes.
+   */
+  recharge(): void {
+    const held = this.closed ? 0 : this.c.readableLength + this.c.outOfOrderBytes;
+    const delta = held - this.charged;
+    if (delta > 0) processBuffers.reserveUpTo(delta);
+    else if (delta < 0) processBuffers.release(-delta);
+    this.charged = held;
+  }
+
+  /** The peer's FIN was received and everything before it was read. */
+  readEnded(): boolean {
+    return this.c.remoteClosed && this.c.readableLength === 0;
+  }
+
+  hasUnread(): boolean {
+    return this.c.readableLength > 0;
+  }
+
+  /** FIN after the queued data (node's end()). */
+  shutdown(): void {
+    if (this.shutdownDone || this.closed) return;
+    this.shutdownDone = true;
+    this.stack.call(this, () => this.c.shutdown(this.stack.now()));
+  }
+
+  /** RST now. */
+  abort(): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.abort(this.stack.now()));
+  }
+
+  /**
+   * The socket is gone: the connection finishes on its own (FIN, TIME-WAIT), or is reset
+   * when `reset` (an error, unread data, unsent data). `onFinished` runs once everything we
+   * sent, FIN included, was acknowledged (FIN-WAIT-2, TIME-WAIT) or the connection closed:
+   * unlike a kernel, this stack dies with its process, so the socket's 'close' waits for it.
+   */
+  release(reset: boolean, onFinished?: () => void): void {
+    if (this.released) return;
+    this.released = true;
+    this.hooks = {};
+    if (!this.closed) {
+      if (reset) this.abort();
+      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+    }
+    if (onFinished) {
+      if (this.finished()) onFinished();
+      else this.onFinished = onFinished;
+    }
+  }
+
+  /** Our side is done: FIN acknowledged, or closed. */
+  finished(): boolean {
+    const st = this.c.state;
+    return this.closed || st === 'CLOSED' || st === 'TIME-WAIT' || st === 'FIN-WAIT-2';
+  }
+
+  setNoDelay(on: boolean): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.setNoDelay(on, this.stack.now()));
+  }
+
+  setKeepAlive(on: boolean, idleMs: number): void {
+    if (this.closed) return;
+    this.stack.call(this, () => this.c.setKeepAlive(on, idleMs > 0 ? idleMs : undefined, this.stack.now()));
+  }
+
+  info(): TcpInfo {
+    return this.c.getInfo(this.stack.now());
+  }
+}
+
+export interface ListenerEntry {
+  readonly listener: Listener;
+  readonly port: number;
+  readonly onConnection: (conn: TcpConn) => void;
+  closed: boolean;
+}
+
+/** node:net style errors from a connection's abort reason. */
+export function syscallFor(code: string, established: boolean): string {
+  if (code === 'ECONNREFUSED') return 'connect';
+  if (code === 'EPIPE') return 'write';
+  return established ? 'read' : 'connect';
+}
+
+
+/** Both hook sets, a's first (a Listener watches its children; the driver installs its own). */
+export function chainHooks(a: ConnectionHooks, b: ConnectionHooks): ConnectionHooks {
+  if (!a.onEstablished && !a.onReadable && !a.onWritable && !a.onClosed && !a.onTrace && !a.onRtt && !a.onDrop) return b;
+  const out: ConnectionHooks = {
+    onEstablished: () => {
+      a.onEstablished?.();
+      b.onEstablished?.();
+    },
+    onReadable: () => {
+      a.onReadable?.();
+      b.onReadable?.();
+    },
+    onWritable: () => {
+      a.onWritable?.();
+      b.onWritable?.();
+    },
+    onClosed: (e) => {
+      a.onClosed?.(e);
+      b.onClosed?.(e);
+    },
+  };
+  if (a.onTrace || b.onTrace) {
+    out.onTrace = (ev) => {
+      a.onTrace?.(ev);
+      b.onTrace?.(ev);
+    };
+  }
+  if (a.onDrop || b.onDrop) {
+    out.onDrop = (r) => {
+      a.onDrop?.(r);
+      b.onDrop?.(r);
+    };
+  }
+  if (a.onRtt || b.onRtt) {
+    out.onRtt = (ms) => {
+      a.onRtt?.(ms);
+      b.onRtt?.(ms);
+    };
+  }
+  return out;
+}
