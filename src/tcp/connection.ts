@@ -34,7 +34,8 @@ import { Timers, type TimerKind } from './timers.js';
 import type { ConnectionHooks, CwndReason, FourTuple, TcpConfig, TcpErrorCode, TcpInfo, TcpState } from './types.js';
 import { connectionInfo } from './info.js';
 import { Output } from './output.js';
-import type { IcmpPmtuIgnored } from './pmtu.js';
+import type { IcmpPmtuIgnored, PathMtu } from './pmtu.js';
+import { receivesData } from './receives-data.js';
 import { countDrop, type ConnectionDropReason, type ConnectionEvent, type DropCounts } from './drops.js';
 
 export { clampPeerMss } from './handshake.js';
@@ -69,11 +70,6 @@ const SYNCHRONIZED: ReadonlySet<TcpState> = new Set<TcpState>([
 const SENDING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'CLOSE-WAIT', 'FIN-WAIT-1', 'CLOSING', 'LAST-ACK']);
 /** States in which received data is accepted (RFC 9293 3.10.7.4 seventh). */
 const RECEIVING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
-/**
- * States in which a receive burst may hold the ACK for in-order data until the burst ends:
- * every state that still receives data (a half-closed sender keeps receiving bulk data).
- */
-const COALESCING: ReadonlySet<TcpState> = RECEIVING;
 
 export class Connection {
   hooks: ConnectionHooks = {};
@@ -208,7 +204,7 @@ export class Connection {
     this.now = now;
     const before = this._state;
     this.guarded(() => this.segmentArrives(seg));
-    if (burst && this.config.coalesceAcks && COALESCING.has(before) && this._state === before && !this.rcv.ackNeeded) {
+    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
@@ -242,18 +238,6 @@ export class Connection {
   /** Absolute time (ms) at which onTimer must be called, or undefined. */
   nextDeadline(): number | undefined {
     return this.timers.next();
-  }
-
-  /**
-   * ICMP "fragmentation needed" quoting one of our segments (RFC 1191; the sender checks the
-   * quoted sequence number against the data in flight, RFC 5927). Returns undefined when the
-   * MSS was lowered (the dropped data leaves again in smaller segments), else why it was ignored.
-   */
-  onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number, now: number): IcmpPmtuIgnored | undefined {
-    this.now = now;
-    const why = this.snd.onFragNeeded(quotedSeq, nextHopMtu, quotedTotalLength);
-    if (why === undefined) this.flushSafely();
-    return why;
   }
 
   /** Segments to transmit now, in order (the driver encodes them); clears the queue. */
@@ -401,6 +385,27 @@ export class Connection {
   /** The loss-recovery strategy in use ('tahoe', 'reno', 'newreno' or 'sack'). */
   get lossRecovery(): string {
     return this.recovery.name;
+  }
+
+  /** Path MTU state (src/tcp/pmtu.ts): the driver reads `pmtu.mtu` for the host's cache. */
+  get pmtu(): PathMtu {
+    return this.snd.pmtu;
+  }
+
+  /**
+   * ICMP "fragmentation needed" about one of our segments (RFC 1191), checked against the
+   * data in flight (RFC 5927): the MSS falls and the queue is resegmented. Returns undefined
+   * when applied, else why it was ignored.
+   */
+  onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number, now: number): IcmpPmtuIgnored | undefined {
+    this.now = now;
+    let why: IcmpPmtuIgnored | undefined;
+    this.guarded(() => {
+      why = this.snd.onFragNeeded(quotedSeq, nextHopMtu, quotedTotalLength);
+      if (why === undefined) this.snd.trySend();
+    });
+    this.flushSafely();
+    return why;
   }
 
   /** Test/debug aid: the scoreboard's tallies agree with a scan of the queue. */

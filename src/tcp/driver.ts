@@ -594,7 +594,7 @@ export class TcpStack implements ProtocolHandler {
     if (!tc || tc.closed) return this.host.countDrop('icmp_pmtu_no_connection');
     const why = this.call(tc, () => tc.c.onFragNeeded(quotedPayload.readUInt32BE(4), nextHopMtu, quoted.totalLength, this.now()));
     if (why) return this.host.countDrop(why);
-    this.host.pmtu?.update(quoted.dst, tc.c.snd.pmtu.mtu, this.now());
+    this.host.pmtu?.update(quoted.dst, tc.c.pmtu.mtu, this.now());
   }
 
   /** Ends a connection in SYN-SENT with an error the connection itself does not know. */

@@ -7,9 +7,9 @@
  */
 import { ACK, FIN, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { createLossRecovery, DEFAULT_RECOVERY } from './recovery/strategies.js';
+import { IP_TCP_HEADERS } from './pmtu.js';
 import { DEFAULT_PEER_MSS, MIN_PEER_MSS } from './config.js';
 import type { Connection } from './connection.js';
-import { IP_TCP_HEADERS } from './pmtu.js';
 import { MAX_WINDOW_FIELD, TS_OPTION_LEN } from './receiver.js';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 
@@ -113,12 +113,15 @@ export class Handshake {
     this.peerMss = clampPeerMss(negotiated.mss);
   }
 
-  /**
-   * Effective MSS for sending: the smaller MSS and the path MTU's (`pathMtu`, IPv4 packet
-   * bytes; PMTU, src/tcp/pmtu.ts), less the timestamp option.
-   */
-  sendMss(pathMtu = Infinity): number {
-    return Math.max(1, Math.min(this.peerMss, this.c.config.mss, pathMtu - IP_TCP_HEADERS) - (this.tsOk ? TS_OPTION_LEN : 0));
+  /** The peer's MSS option (clamped). */
+  get peerMssValue(): number {
+    return this.peerMss;
+  }
+
+  /** Effective MSS for sending: the smaller MSS and path MTU, less the timestamp option. */
+  sendMss(): number {
+    const pathMss = this.c.snd.pmtu.mtu - IP_TCP_HEADERS;
+    return Math.max(1, Math.min(this.peerMss, this.c.config.mss, pathMss) - (this.tsOk ? TS_OPTION_LEN : 0));
   }
 
   recvMss(): number {
@@ -206,9 +209,17 @@ export class Handshake {
   /** The options are known: segment sizes and the loss-recovery strategy follow from them. */
   negotiated(): void {
     const c = this.c;
-    c.snd.applyMss();
-    c.rcv.rcvMss = this.recvMss();
+    this.applyMss();
     c.recovery = createLossRecovery(c, this.recoveryStyle(), this.sackOk);
+  }
+
+  /** Segment sizes from the options and the path MTU (again whenever the path MTU changes). */
+  applyMss(): void {
+    const c = this.c;
+    const mss = this.sendMss();
+    c.snd.sndMss = mss;
+    c.rcv.rcvMss = this.recvMss();
+    c.ccCall('init', () => c.cc.setMss(mss));
   }
 
   recoveryStyle(): 'tahoe' | 'reno' | 'newreno' {

@@ -15,11 +15,11 @@ import { ACK, FIN, PSH, SYN, type TcpSegment } from '../wire/tcp.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
 import { isDuplicateAck } from './recovery/dupack.js';
 import type { Connection } from './connection.js';
-import { IP_TCP_HEADERS, PathMtu, reportedMtu, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
-import { TS_OPTION_LEN } from './receiver.js';
 import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 import type { RetransmitKind } from './types.js';
+import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
+import { TS_OPTION_LEN } from './receiver.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 /** A safety bound on segments sent by one trySend() call (a window is far smaller). */
@@ -38,8 +38,6 @@ export class Sender {
   maxSndWnd = 0;
   /** Effective send MSS: payload bytes per segment (peer MSS, our MTU, minus the TS option). */
   sndMss: number;
-  /** Path MTU: ICMP-driven and probed (src/tcp/pmtu.ts); sndMss never exceeds pmtu.mtu - 40 - options. */
-  readonly pmtu: PathMtu;
   readonly sendQ = new ByteQueue();
   /** Sequence number of the first byte in sendQ. */
   sendBase = 0;
@@ -57,6 +55,8 @@ export class Sender {
   bytesSent = 0;
   bytesAcked = 0;
   readonly retransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
+  /** Path MTU: ICMP-driven and probed (src/tcp/pmtu.ts); sndMss never exceeds pmtu.mtu - 40 - options. */
+  readonly pmtu: PathMtu;
   /** Of the last cumulative ACK: bytes it newly acknowledged, and its RTT sample. */
   lastAckedBytes = 0;
   lastRttSample?: number;
@@ -487,8 +487,9 @@ export class Sender {
       this.armRto(true);
       return true;
     }
-    const first = c.recovery.onRto(this.rtoCount);
-    this.pmtuOnRto(); // PMTU hook: black-hole detection (a split `first` stays the head piece)
+    c.recovery.onRto(this.rtoCount);
+    this.pmtuOnRto(); // PMTU hook: black-hole detection
+    const first = c.recovery.firstLost();
     if (first) this.retransmitSeg(first, 'rto');
     this.armRto(true);
     return true;
@@ -524,50 +525,52 @@ export class Sender {
 
   // ---- path MTU (src/tcp/pmtu.ts holds the logic; these are its hooks) ----
 
-  /** The effective MSS from the negotiated options and the path MTU; congestion control follows. */
-  applyMss(): void {
-    const c = this.c;
-    const mss = c.handshake.sendMss(this.pmtu.mtu);
-    this.sndMss = mss;
-    c.ccCall('init', () => c.cc.setMss(mss));
-  }
-
   /**
    * ICMP "fragmentation needed" about one of our segments (RFC 1191), checked against the
    * data in flight (RFC 5927). Returns undefined when applied, else why it was ignored.
    */
   onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number): IcmpPmtuIgnored | undefined {
+    const c = this.c;
     const bad = validateQuotedSeq(quotedSeq, this.sndUna, this.sndNxt);
     if (bad) return bad;
-    if (this.pmtu.onIcmp(reportedMtu(nextHopMtu, quotedTotalLength), this.c.now) === undefined) return 'icmp_pmtu_not_smaller';
+    if (this.pmtu.onIcmp(reportedMtu(nextHopMtu, quotedTotalLength), c.now) === undefined) return 'icmp_pmtu_not_smaller';
     this.pmtuLowered(true);
     return undefined;
   }
 
+  private get optionBytes(): number {
+    return this.c.handshake.tsOk ? TS_OPTION_LEN : 0;
+  }
+
   /** The MSS after a path-MTU change; resegments the queue. `resend`: the too-large segments were dropped on the path. */
   private pmtuLowered(resend: boolean): void {
-    this.applyMss();
-    this.c.recovery.resegment(this.sndMss, resend);
+    const rec = this.c.recovery;
+    this.c.handshake.applyMss();
+    const r = resegment(this.rtxQ, this.sndMss, resend ? (p) => !p.lost && !p.sacked && rec.markLostForResend(p) : undefined);
+    this.rtxQ = r.queue;
+    rec.addLostSegments(r.addedLost);
+    // Segments that were at most the new MSS but in flight still fit: only the split ones resend.
+    if (resend) for (const s of this.rtxQ) if (s.lost && !s.lostKind) s.lostKind = 'pmtu';
   }
 
   /** New-data length: a PLPMTUD probe's when one is due and fits (data, peer window, peer MSS), else n. */
   private pmtuProbeLen(n: number, queued: number, wndRoom: number): number {
-    const rec = this.c.recovery;
-    if (rec.inRecovery || rec.lostCount > 0 || this.rtxQ.length === 0) return n;
-    const size = this.pmtu.probeSize(this.c.now);
+    const c = this.c;
+    if (c.recovery.inRecovery || c.recovery.lostCount > 0 || this.rtxQ.length === 0) return n;
+    const size = this.pmtu.probeSize(c.now);
     if (size === undefined) return n;
-    const len = this.c.handshake.sendMss(size);
+    const len = Math.min(size - IP_TCP_HEADERS, c.handshake.peerMssValue, c.config.mss) - this.optionBytes;
     return len > n && len <= queued && len <= wndRoom ? len : n;
   }
 
   private pmtuProbeSent(s: TxSegment): void {
     s.pmtuProbe = true;
-    this.pmtu.onProbeSent(s.len + this.headerBytes(), s.seq);
+    this.pmtu.onProbeSent(s.len + IP_TCP_HEADERS + this.optionBytes, s.seq);
   }
 
   private pmtuProbeAcked(): void {
     const before = this.pmtu.mtu;
-    if (this.pmtu.onProbeAcked(this.c.now) !== before) this.applyMss();
+    if (this.pmtu.onProbeAcked(this.c.now) !== before) this.c.handshake.applyMss();
   }
 
   /** A segment larger than the MSS is about to be resent: a lost probe (the search learns), or old data. */
@@ -576,18 +579,16 @@ export class Sender {
       s.pmtuProbe = false;
       this.pmtu.onProbeLost(this.c.now);
     }
-    this.c.recovery.resegment(this.sndMss, false);
+    const r = resegment(this.rtxQ, this.sndMss);
+    this.rtxQ = r.queue;
+    this.c.recovery.addLostSegments(r.addedLost);
   }
 
   private pmtuOnRto(): void {
     const head = this.rtxQ[0];
     if (!head || head.syn) return;
-    if (this.pmtu.onRto(this.rtoCount, head.len + this.headerBytes(), this.c.now) !== undefined) this.pmtuLowered(false);
-  }
-
-  /** IPv4 + TCP header bytes of a data segment (with the timestamp option when in use). */
-  private headerBytes(): number {
-    return IP_TCP_HEADERS + (this.c.handshake.tsOk ? TS_OPTION_LEN : 0);
+    const size = head.len + IP_TCP_HEADERS + this.optionBytes;
+    if (this.pmtu.onRto(this.rtoCount, size, this.c.now) !== undefined) this.pmtuLowered(false);
   }
 
   /** Forgets everything outstanding (TIME-WAIT, CLOSED). */

@@ -9,12 +9,11 @@
  *   2 observe                         observer hooks (inventory, observers.trace); it names
  *                                     what it carries with type-only imports from host/tcp/udp
  *   3 link                            the UDP socket
- *   3.5 secure                        authenticated encryption of the overlay: a Link over link/
+ *   3.5 secure                        the encrypted link (wraps a link; the host uses it)
  *   4 host                            IP, demux, ICMP
  *   5 tcp, udp                        transports (the sans-IO core and its driver; datagrams)
  *   6 socket, sim                     the node:net-style API; the simulator
- *   7 net.ts, index.ts, metrics, trace, chaos, cli   entry points, observability, tools
- *   7 apps                            applications over the socket API (forward, socks, perf, http), beside cli
+ *   7 net.ts, index.ts, metrics, trace, chaos, cli, apps   entry points, observability, tools
  * Plus: nothing at ranks 0-5 imports metrics, trace, chaos, cli or demo (observers are
  * injected); src/chaos has no import cycle; cli and demo never import each other both ways.
  */
@@ -46,8 +45,8 @@ const RANK: Record<string, number> = {
   trace: 7,
   chaos: 7,
   cli: 7,
-  apps: 7,
   demo: 7,
+  apps: 7,
 };
 const OBSERVABILITY_AND_TOOLS = new Set(['metrics', 'trace', 'chaos', 'cli', 'demo']);
 

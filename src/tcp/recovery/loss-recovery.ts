@@ -14,7 +14,6 @@
 import type { SackBlock, TcpSegment } from '../../wire/tcp.js';
 import type { Connection } from '../connection.js';
 import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
-import { resegment } from '../pmtu.js';
 import { txEnd, txSpan, type TxSegment } from '../send.js';
 import type { RetransmitKind } from '../types.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './scoreboard.js';
@@ -160,20 +159,6 @@ export abstract class LossRecovery {
       this.undoRetrans++;
       if (this.retransRanges.length < MAX_UNDO_RANGES) this.retransRanges.push({ left: s.seq, right: txEnd(s) });
     }
-  }
-
-  /**
-   * The MSS fell to `mss` (path MTU, src/tcp/pmtu.ts): segments larger than it are split in
-   * the retransmission queue, the tallies kept. `resend`: the path dropped them, so the split
-   * pieces not SACKed are lost (retransmitted as kind 'pmtu').
-   */
-  resegment(mss: number, resend: boolean): void {
-    const snd = this.c.snd;
-    const r = resegment(snd.rtxQ, mss, resend ? (p) => !p.lost && !p.sacked && this.markLost(p) : undefined);
-    snd.rtxQ = r.queue;
-    this.lostSegs += r.addedLost;
-    // Segments that were at most the new MSS but in flight still fit: only the split ones resend.
-    if (resend) for (const s of snd.rtxQ) if (s.lost && !s.lostKind) s.lostKind = 'pmtu';
   }
 
   /** The queue was emptied (TIME-WAIT, CLOSED). */
@@ -363,9 +348,9 @@ export abstract class LossRecovery {
 
   /**
    * A retransmission timeout (RFC 5681 eq. 4-5 through the congestion controller): every
-   * outstanding segment is lost; returns the first to retransmit.
+   * outstanding segment is lost (firstLost() is the one to retransmit).
    */
-  onRto(rtoCount: number): TxSegment | undefined {
+  onRto(rtoCount: number): void {
     const c = this.c;
     const inFlight = c.snd.flightSize();
     if (!this.undoPossible || rtoCount === 1) {
@@ -393,7 +378,21 @@ export abstract class LossRecovery {
       }
     }
     c.rate.onLost(lostBytes);
-    return nextLost(c.snd.rtxQ);
+  }
+
+  /** RFC 6675 NextSeg rule 1: the first segment deemed lost. */
+  firstLost(): TxSegment | undefined {
+    return nextLost(this.c.snd.rtxQ);
+  }
+
+  /** Path MTU fell: a piece of a too-large segment must be resent (it was neither SACKed nor lost). */
+  markLostForResend(s: TxSegment): void {
+    this.markLost(s);
+  }
+
+  /** Resegmenting split lost segments into more pieces: the lost count follows (bytes are unchanged). */
+  addLostSegments(n: number): void {
+    this.lostSegs += n;
   }
 
   /** RFC 8985 7.2: arm the PTO after sending new data, when SACK is in use. */
