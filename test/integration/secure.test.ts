@@ -290,12 +290,15 @@ describe('secure: the overlay over real UDP', function () {
   });
 
   it('through the chaos proxy (relay mode: 2% loss, duplication, reordering): 3 MiB intact; duplicates are counted as replays', async () => {
-    const b = await host({ address: B_ADDR, key: keyB.privateKey, peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: keyA.publicKey }] });
+    // A lost handshake message is resent after 1 s, not WireGuard's 5 s: the connect (SYN
+    // retries up to maxRto 1 s) must outlast two lost initiations on this lossy path.
+    const secure = { timers: { rekeyTimeoutMs: 1000 } };
+    const b = await host({ address: B_ADDR, key: keyB.privateKey, secure, peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: keyA.publicKey }] });
     proxy = await createProxy({ listen: '127.0.0.1:0', upstream: `127.0.0.1:${b.endpoint.port}`, seed: 7 });
     proxy.setImpairment('*', 'both', 'loss', { p: 0.02 });
     proxy.setImpairment('*', 'both', 'duplicate', { p: 0.02 });
     proxy.setImpairment('*', 'both', 'reorder', { p: 0.02 });
-    const a = await host({ address: A_ADDR, key: keyA.privateKey, peers: [{ prefix: B_ADDR, endpoint: proxy.address(), publicKey: keyB.publicKey }] });
+    const a = await host({ address: A_ADDR, key: keyA.privateKey, secure, peers: [{ prefix: B_ADDR, endpoint: proxy.address(), publicKey: keyB.publicKey }] });
     await hashServer(b);
     const data = randomBytes(3 * 1024 * 1024);
     const sock = await dial(a, { maxRto: 1000, minRto: 200 });
