@@ -46,8 +46,9 @@ interface Group {
   /** Datagram size for raw dgram and the overlay MTU. */
   size: number;
   peers: Peer[];
-  /** Index of a second reference whose ratio gets its own column (kernel TCP at 65000). */
+  /** Index of a second reference whose ratio gets its own column (udx-native at 1472, kernel TCP at 65000). */
   second?: number;
+  secondName?: string;
 }
 
 /** Runs the group's peers in alternating rounds; rows with medians and ranges. */
@@ -100,7 +101,7 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
     };
     if (second) {
       const sr = rs.map((x, k) => (second[k] ? x.mbs / second[k]!.mbs : NaN)).filter((x) => Number.isFinite(x));
-      row['vs kernel TCP'] = sr.length ? median(sr) : '-';
+      row[`vs ${g.secondName ?? 'second'}`] = sr.length ? median(sr) : '-';
     }
     // Retransmissions summed over the rounds; '-' where the transport does not report them.
     const sum = (f: (x: BulkResult) => number | undefined): number | string => (f(rs[0]!) === undefined ? '-' : rs.reduce((a, x) => a + (f(x) ?? 0), 0));
@@ -143,10 +144,10 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
   const rows: Row[] = [];
   try {
     if (want('1472')) {
-      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), dgramPeer(true), udxPeer(), utpPeer(), overlayPeer(1472)] }, seconds, rounds, pins)));
+      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), dgramPeer(true), udxPeer(), utpPeer(), overlayPeer(1472)], second: 2, secondName: 'udx-native' }, seconds, rounds, pins)));
     }
     if (want('65000')) {
-      rows.push(...(await runGroup({ size: 65000, peers: [dgramPeer(false), kernelTcpPeer(), overlayPeer(65000)], second: 1 }, seconds, rounds, pins)));
+      rows.push(...(await runGroup({ size: 65000, peers: [dgramPeer(false), kernelTcpPeer(), overlayPeer(65000)], second: 1, secondName: 'kernel TCP' }, seconds, rounds, pins)));
     }
     if (want('link')) {
       // A/B of the sender's link: connected UDP socket (connectPeer) or not.
