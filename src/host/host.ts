@@ -435,6 +435,13 @@ export class Host implements HostLike {
     if (this.closed) return;
     this.closed = true;
     this.unregister();
+    for (const h of new Set(this.handlers)) {
+      try {
+        h?.onHostClose?.();
+      } catch {
+        this.countDrop('internal_error');
+      }
+    }
     for (const [key, p] of this.icmp.pending) {
       this.icmp.pending.delete(key);
       p.reject(makeError('ERR_SOCKET_CLOSED', 'ping'));

@@ -20,6 +20,8 @@ export interface ProtocolHandler {
    * the ICMP header's second word (for fragmentation needed, the next-hop MTU in its low 16 bits).
    */
   onIcmpError?(type: number, code: number, quoted: Ipv4Header, quotedPayload: Buffer, from: number, rest?: number): void;
+  /** The host is closing: stop reporting to observers (its sockets no longer exist for them). Must not throw. */
+  onHostClose?(): void;
 }
 
 export type PacketDirection = 'in' | 'out';

@@ -643,6 +643,14 @@ export class TcpStack implements ProtocolHandler {
     return this.snapshotTotals();
   }
 
+  /**
+   * The host closed: its listeners and connections leave the inventory (/connections, metrics,
+   * `overlay ss`), so a closed host's sockets are not reported as live.
+   */
+  onHostClose(): void {
+    this.unregister();
+  }
+
   /** Aborts every connection, closes every listener and unregisters from the inventory. */
   destroy(): void {
     for (const e of [...this.listeners.values()]) {
