@@ -17,6 +17,54 @@ export class Closing {
 
   constructor(private readonly c: Connection) {}
 
+  /**
+   * Half-close (RFC 9293 3.10.4 CLOSE of the sending side): our FIN is queued behind the
+   * data; in SYN-SENT / SYN-RECEIVED it waits for ESTABLISHED. Returns false when there was
+   * nothing to do (a FIN already queued, or CLOSED).
+   */
+  queueFin(): boolean {
+    const c = this.c;
+    const snd = c.snd;
+    if (snd.finQueued) return false;
+    switch (c.state) {
+      case 'SYN-SENT':
+      case 'SYN-RECEIVED':
+        snd.finQueued = true;
+        return true;
+      case 'ESTABLISHED':
+        snd.finQueued = true;
+        c.setState('FIN-WAIT-1');
+        return true;
+      case 'CLOSE-WAIT':
+        snd.finQueued = true;
+        c.setState('LAST-ACK');
+        return true;
+      default:
+        return false; // CLOSED, or a FIN already queued in the other states
+    }
+  }
+
+  /** The RST of an acceptable segment at exactly RCV.NXT. */
+  resetReceived(): void {
+    const c = this.c;
+    switch (c.state) {
+      case 'SYN-RECEIVED':
+        // From LISTEN: back to LISTEN (the listener forgets this child); from SYN-SENT: refused.
+        c.enterClosed(c.handshake.passive ? undefined : 'ECONNREFUSED');
+        return;
+      case 'TIME-WAIT':
+        // Policy (RFC 1337 "TIME-WAIT assassination"): a RST does not end TIME-WAIT.
+        c.drop('rst_in_time_wait');
+        return;
+      case 'CLOSING':
+      case 'LAST-ACK':
+        c.enterClosed(undefined);
+        return;
+      default:
+        c.enterClosed('ECONNRESET');
+    }
+  }
+
   /** 2*MSL, ms. */
   private get twoMsl(): number {
     return 2 * this.c.config.msl;

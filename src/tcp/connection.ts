@@ -203,14 +203,22 @@ export class Connection {
   input(seg: TcpSegment, now: number, burst = false): void {
     this.now = now;
     const before = this._state;
-    this.guarded(() => this.segmentArrives(seg));
+    try {
+      this.segmentArrives(seg);
+    } catch (err) {
+      this.caught(err);
+    }
     if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
       // a loss found mid-burst set ssthresh = FlightSize/2 from a half-empty pipe: Reno over
       // a 1%-loss path lost about 20% of its goodput that way.
-      this.guarded(() => this.snd.trySend());
+      try {
+        this.snd.trySend();
+      } catch (err) {
+        this.caught(err);
+      }
       return;
     }
     this.flushSafely();
@@ -231,7 +239,11 @@ export class Connection {
   /** The deadline from nextDeadline() passed. Never throws. */
   onTimer(now: number): void {
     this.now = now;
-    this.guarded(() => this.timers.fireExpired(now, this.fireTimer));
+    try {
+      this.timers.fireExpired(now, this.fireTimer);
+    } catch (err) {
+      this.caught(err);
+    }
     this.flushSafely();
   }
 
@@ -275,25 +287,7 @@ export class Connection {
   /** Half-close (node's end(), RFC 9293 3.10.4 CLOSE of the sending side): FIN after all queued data. */
   shutdown(now: number): void {
     this.now = now;
-    if (this.snd.finQueued || this._state === 'CLOSED') return;
-    switch (this._state) {
-      case 'SYN-SENT':
-      case 'SYN-RECEIVED':
-        // Queued until ESTABLISHED (RFC 9293 3.10.4).
-        this.snd.finQueued = true;
-        break;
-      case 'ESTABLISHED':
-        this.snd.finQueued = true;
-        this.setState('FIN-WAIT-1');
-        break;
-      case 'CLOSE-WAIT':
-        this.snd.finQueued = true;
-        this.setState('LAST-ACK');
-        break;
-      default:
-        return; // FIN already queued in the other states
-    }
-    this.flushSafely();
+    if (this.closing.queueFin()) this.flushSafely();
   }
 
   /**
@@ -400,10 +394,12 @@ export class Connection {
   onFragNeeded(quotedSeq: number, nextHopMtu: number, quotedTotalLength: number, now: number): IcmpPmtuIgnored | undefined {
     this.now = now;
     let why: IcmpPmtuIgnored | undefined;
-    this.guarded(() => {
+    try {
       why = this.snd.onFragNeeded(quotedSeq, nextHopMtu, quotedTotalLength);
       if (why === undefined) this.snd.trySend();
-    });
+    } catch (err) {
+      this.caught(err);
+    }
     this.flushSafely();
     return why;
   }
@@ -508,7 +504,7 @@ export class Connection {
         this.challengeAck('rst');
         return;
       }
-      this.resetReceived();
+      this.closing.resetReceived();
       return;
     }
 
@@ -544,26 +540,6 @@ export class Connection {
 
     // Seventh: segment text; eighth: FIN.
     if (payload.length > 0 || fin) this.processText(seq, payload, fin);
-  }
-
-  /** The RST of an acceptable segment at exactly RCV.NXT. */
-  private resetReceived(): void {
-    switch (this._state) {
-      case 'SYN-RECEIVED':
-        // From LISTEN: back to LISTEN (the listener forgets this child); from SYN-SENT: refused.
-        this.enterClosed(this.handshake.passive ? undefined : 'ECONNREFUSED');
-        return;
-      case 'TIME-WAIT':
-        // Policy (RFC 1337 "TIME-WAIT assassination"): a RST does not end TIME-WAIT.
-        this.drop('rst_in_time_wait');
-        return;
-      case 'CLOSING':
-      case 'LAST-ACK':
-        this.enterClosed(undefined);
-        return;
-      default:
-        this.enterClosed('ECONNRESET');
-    }
   }
 
   /** RFC 9293 3.10.7.4 fifth step. Returns false when the segment must be dropped. */
@@ -642,21 +618,21 @@ export class Connection {
   }
 
   private flushSafely(): void {
-    this.guarded(() => this.flush());
+    try {
+      this.flush();
+    } catch (err) {
+      this.caught(err);
+    }
   }
 
   /**
-   * Runs an entry point's work. An exception is a bug, never a reaction to input: it is
-   * counted (internal_error) so tests and metrics see it, and with `config.debugRethrow` it
-   * propagates to the caller.
+   * An exception escaped an entry point's work. It is a bug, never a reaction to input: it
+   * is counted (internal_error) so tests and metrics see it, and with `config.debugRethrow`
+   * it propagates to the caller.
    */
-  private guarded(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.drop('internal_error');
-      if (this.config.debugRethrow) throw err;
-    }
+  private caught(err: unknown): void {
+    this.drop('internal_error');
+    if (this.config.debugRethrow) throw err;
   }
 
   /** @internal Whether our FIN may leave with the data (the user half-closed and we are past the handshake). */

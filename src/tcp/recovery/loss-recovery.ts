@@ -30,6 +30,9 @@ export interface SackOutcome {
   newSackInfo: boolean;
 }
 
+/** The outcome of an ACK without SACK blocks (shared: nothing allocated per ACK). */
+const NO_SACK: SackOutcome = Object.freeze({ newlySacked: 0, newSackInfo: false });
+
 export abstract class LossRecovery {
   abstract readonly name: RecoveryName;
   /** RFC 6582 4 / RFC 6675 5: no new recovery for duplicate ACKs below `recover`. */
@@ -82,7 +85,7 @@ export abstract class LossRecovery {
    * SACKed are appended to `delivered`.
    */
   applySackBlocks(seg: TcpSegment, ack: number, delivered: TxSegment[]): SackOutcome {
-    if (!this.sack || !seg.options.sack) return { newlySacked: 0, newSackInfo: false };
+    if (!this.sack || !seg.options.sack) return NO_SACK;
     const snd = this.c.snd;
     const r = applySack(snd.rtxQ, seg.options.sack, ack, snd.sndNxt);
     if (this.sackedBytes === 0 && r.newly.length > 0) {
