@@ -13,6 +13,7 @@
  *   node <out>/bench/cc.js [--seconds N]      prints a table (N virtual seconds, default 30)
  *   npm run bench -- cc
  */
+import { isMain } from './lib/cli.js';
 import { fileURLToPath } from 'node:url';
 import { SimClock, SimNet, type LinkOptions, type SimHost } from '../src/sim/index.js';
 import { defaultTcpConfig } from '../src/tcp/config.js';
@@ -122,7 +123,7 @@ export async function run(opts: { seconds?: number } = {}): Promise<Row[]> {
   return rows;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMain(import.meta.url)) {
   const i = process.argv.indexOf('--seconds');
   const seconds = i >= 0 ? Number(process.argv[i + 1]) : undefined;
   if (seconds !== undefined && !(seconds > 0)) {

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { Host } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 import { median } from './lib/stats.js';
+import { isMain } from './lib/cli.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -136,7 +137,7 @@ export async function cliPathRow(opts: { mib?: number; rounds?: number; pins?: [
   }
 }
 
-if (process.argv[1] === SELF) {
+if (isMain(import.meta.url)) {
   const arg = (n: string): string | undefined => {
     const i = process.argv.indexOf(`--${n}`);
     return i >= 0 ? process.argv[i + 1] : undefined;

@@ -30,6 +30,7 @@
  * it uses and why not FOU; without the prerequisites it prints why and returns no rows. Not
  * part of `npm test`. `npm run bench:linux` regenerates the README's table.
  */
+import { isMain } from './lib/cli.js';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -402,7 +403,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isMain(import.meta.url)) {
   const onSignal = (): void => {
     killAll();
     process.exit(130);

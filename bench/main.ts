@@ -10,6 +10,8 @@
  *
  * Suites are modules in this folder exporting `run(opts): Promise<Row[]>`.
  */
+import { isMain } from './lib/cli.js';
+
 export type Row = Record<string, string | number>;
 export interface SuiteOptions {
   seconds?: number;
@@ -73,6 +75,6 @@ export async function main(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).then((c) => process.exit(c));
 }

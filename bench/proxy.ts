@@ -14,6 +14,7 @@ import { createProxy, type Proxy } from '../src/chaos/proxy.js';
 import { encodeUdpPacket } from '../src/wire/udp.js';
 import { parseIpv4 } from '../src/wire/addr.js';
 import { median } from './lib/stats.js';
+import { isMain } from './lib/cli.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const PAYLOAD = 1200;
@@ -210,7 +211,7 @@ export async function run(opts: { seconds?: number; rounds?: number } = {}): Pro
 // ------------------------------------------------------------------ entry
 
 const [role, a1, a2, a3] = process.argv.slice(2);
-if (process.argv[1] === SELF) {
+if (isMain(import.meta.url)) {
   if (role === 'recv') {
     void receiver();
   } else if (role === 'send') {

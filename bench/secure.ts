@@ -15,6 +15,7 @@ import { connect, createServer, type Socket } from '../src/net.js';
 import { newKeyPair } from '../src/secure/keys.js';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
+import { isMain } from './lib/cli.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -169,7 +170,7 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
 
 const ROLES: Record<string, () => Promise<void>> = { server, client };
 
-if (process.argv[1] === SELF) {
+if (isMain(import.meta.url)) {
   const role = process.argv.includes('--role') ? arg('role') : undefined;
   if (role) {
     const f = ROLES[role];

@@ -29,6 +29,7 @@ import { overlayPeer } from './peers/overlay.js';
 import { udxPeer } from './peers/udx.js';
 import { utpPeer } from './peers/utp.js';
 import { cliPathRow } from './cli-path.js';
+import { isMain } from './lib/cli.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -168,7 +169,7 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
 
 // ---------------------------------------------------------------- entry
 
-if (process.argv[1] === SELF) {
+if (isMain(import.meta.url)) {
   const seconds = arg('seconds') !== undefined ? Number(arg('seconds')) : undefined;
   const rounds = arg('rounds') !== undefined ? Number(arg('rounds')) : undefined;
   const only = arg('only');

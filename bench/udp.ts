@@ -31,6 +31,7 @@ import { createSocket } from '../src/udp/socket.js';
 import { parseIpv4 } from '../src/wire/addr.js';
 import { IPPROTO_UDP } from '../src/wire/ipv4.js';
 import { encodeUdpPacket } from '../src/wire/udp.js';
+import { isMain } from './lib/cli.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -380,7 +381,7 @@ async function main(): Promise<void> {
   process.stdout.write(formatTable(await run(opts)) + '\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMain(import.meta.url)) {
   main().then(
     () => process.exit(0),
     (e: Error) => {

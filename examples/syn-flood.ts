@@ -28,6 +28,7 @@
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, usage } from '../src/cli/args.js';
 import { Xoshiro128 } from '../src/chaos/prng.js';
@@ -328,5 +329,6 @@ function main(): Promise<number> {
   return demo(argv);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) runExample('syn-flood', main);
+// argv[1]'s real path: node resolves a symlinked script for import.meta.url, not for argv[1].
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) runExample('syn-flood', main);
 

@@ -1,10 +1,20 @@
 /** Small shared pieces for running a bench suite on its own: `node dist/bench/NAME.js ...`. */
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatTable, type Row } from '../main.js';
 
 /** True when the module at `metaUrl` is the script node was started with. */
 export function isMain(metaUrl: string): boolean {
-  return process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];
+  if (process.argv[1] === undefined) return false;
+  // Node resolves symlinks for the main module (import.meta.url is the real path) but not in
+  // argv[1]: started through a symlinked dist/, the script must still run, not exit 0 silently.
+  let started: string;
+  try {
+    started = realpathSync(process.argv[1]);
+  } catch {
+    return false;
+  }
+  return fileURLToPath(metaUrl) === started;
 }
 
 /** `--name N` from argv: a number >= min, or `dflt` when absent; else one line and exit 2. */

@@ -27,8 +27,11 @@
  *   Spans with a placeholder (NAME, ...) and the two-role stream-file runs are left to
  *   test/integration (they need flags the table leaves out).
  * - An untagged block whose line starts like a command (overlay, node, npm, npx, curl, ...) must
- *   be tagged sh and annotated, except the blocks listed in UNCHECKED (older docs, to be moved
- *   into the mechanism; the list may only shrink).
+ *   be tagged sh and annotated (output and diagrams are tagged text).
+ * - In `run` and `servers` blocks, a line ending in ` &` starts in the background, is not
+ *   waited for, and is killed at the end like a server. Every block also gets a mount
+ *   namespace with a private /run/netns, so `ip netns add A` in a doc cannot collide with
+ *   another run's namespace of the same name.
  */
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
@@ -97,51 +100,6 @@ const inline = inlineCommands('docs/teaching.md', readFileSync(join(REPO, 'docs/
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 const COMMANDISH = /^\s*(\$ )?(overlay|node|npm|npx|curl|sudo|tshark|docker|ip) /m;
 
-/** Untagged command blocks of the older docs not yet under this test (first line). Only shrinks. */
-const UNCHECKED = [
-  'overlay cat --addr 10.77.0.3 --learn -l 5000            # accept one connection, then exit',
-  'node <out>/bench/linux.js [--seconds D] [--loss 0.001,0.01,0.03] [--cc cubic,reno,bbr] [--seed N] [--runs R]',
-  'node dist/bench/linux.js --seconds 10 --loss 0.01,0.03 --cc bbr,cubic --runs 1',
-  'overlay cat -u -l 7 --addr 10.77.0.3 --udp 127.0.0.1:40003 --learn',
-  "tshark -i lo -f 'udp port 40002 or udp port 40003' \\",
-  'node dist/bench/load.js  --connections 1000 --seconds 300   # through the proxy at 1% loss',
-  'npm run build',
-  'overlay demo --duration 600 --metrics-host 0.0.0.0 &     # 0.0.0.0: reachable from Docker on Linux',
-  '$ overlay ss 127.0.0.1:9466',
-  'overlay demo --duration 5 --pcap demo.pcap',
-  'overlay plot demo.trace --list                              # connections in the trace',
-  'sudo ufw allow 40000/udp                                      # Ubuntu (ufw)',
-  'node dist/examples/stream-file.js --role receiver \\',
-  'node dist/examples/stream-file.js --role sender \\',
-  'node dist/src/cli/main.js cat --addr 10.77.0.3 --udp 0.0.0.0:40000 \\',
-  'node dist/src/cli/main.js proxy --listen 0.0.0.0:41000 \\',
-  'node dist/src/cli/main.js chaos --api 127.0.0.1:8474 set loss 0.05',
-  'sudo npx mocha --no-config --timeout 60000 dist/test/integration/netns-veth.test.js',
-  'sudo ip netns add A; sudo ip netns add B',
-  'node dist/examples/udp-echo-server.js --udp 127.0.0.1:40013 --peer 10.77.0.2=127.0.0.1:40002',
-  'node dist/examples/stream-file.js --role receiver --metrics 127.0.0.1:9464',
-  'node dist/examples/tcp-echo-server.js --pcap server.pcap',
-  'cd /work/main && npx tsc -p . --outDir <out>',
-  ' machine A (192.0.2.10)                               machine B (192.0.2.20)',
-  '# B',
-  '# on B (192.0.2.20), proxy on UDP 41000: 20 ms each way, 1% loss, a 50 Mbit/s bottleneck',
-  "ss -uapn 'sport = :40003'            # which process holds UDP 40003",
-  'ping -M do -s 1472 OTHER_MACHINE      # lower -s until it passes; use --mtu (that -s + 28) - 28',
-  // Merged from other branches on 2026-12-04, to be annotated by their owners:
-  'npx tsc -p . && npx mocha --no-config --exit dist/test/interop/kernel.test.js',
-  'npm ci && npm run bench:linux',
-  '   ip netns add ovlfou',
-  '   ip -n ovlfou fou add port 5555 ipproto 4',
-  '   ip -n ovlfou link add ovlfou0 type ipip local 127.0.0.1 remote 127.0.0.1 ttl 64 encap fou encap-sport 5555 encap-dport 40001',
-  '   ip -n ovlfou link set ovlfou0 mtu 1472',
-  '   ip netns exec ovlfou sysctl -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ovlfou0.rp_filter=0',
-  '   ip -n ovlfou addr add 10.77.0.1/32 dev ovlfou0',
-  '   ip netns exec ovlfou python3 tools/kernel-peer/kernel-tcp.py --listen 10.77.0.1:5000 --mode sink &',
-  '   ip netns del ovlfou',
-  'node dist/src/cli/main.js keygen a.key > a.pub      # on A',
-  '# on B: the relay on UDP 41000 forwards to B\'s overlay host on 40000',
-];
-
 function where(b: Block): string {
   return `${b.file}:${b.line}`;
 }
@@ -188,7 +146,8 @@ const READY = '^(listening|READY|Serving HTTP on) ';
 /** The bash script that runs a block's commands (servers in the background first). */
 export function script(cmds: string[], servers: number): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const lines = ['set -u', 'ip link set lo up', 'pids=()'];
+  // /run/netns private to this block (its mount namespace is): `ip netns add` names stay local.
+  const lines = ['set -u', 'ip link set lo up', 'mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns', 'pids=()'];
   cmds.forEach((c, i) => {
     if (i < servers) {
       lines.push(`echo ${q(`[server ${i + 1}] ${c}`)} >&2`);
@@ -198,6 +157,9 @@ export function script(cmds: string[], servers: number): string {
           `kill -0 $! 2>/dev/null || { cat .server${i}.err >&2; echo ${q(`server exited: ${c}`)} >&2; exit 1; }; sleep 0.05; done`,
       );
       lines.push(`grep -qE '${READY}' .server${i}.out .server${i}.err || { echo ${q(`not ready: ${c}`)} >&2; exit 1; }`);
+    } else if (/(^|[^&])&$/.test(c)) {
+      lines.push(`echo ${q(`[background] ${c}`)} >&2`);
+      lines.push(`${c} pids+=($!)`);
     } else {
       lines.push(`echo ${q(`[run] ${c}`)} >&2`);
       lines.push(`${c} || { rc=$?; echo "exit status $rc: "${q(c)} >&2; exit $rc; }`);
@@ -230,7 +192,7 @@ describe('docs: every sample compiles and every command runs as printed', functi
       if (SHELL.has(b.lang) && b.annotation && parseAnnotation(b.annotation).mode === 'skip' && parseAnnotation(b.annotation).reason.length < 10) {
         problems.push(`${where(b)}: a skipped block needs its reason`);
       }
-      if (b.lang === '' && COMMANDISH.test(b.code) && !UNCHECKED.some((u) => u.trim() === b.code.split('\n')[0]!.trim())) problems.push(`${where(b)}: commands: tag this block sh and annotate it`);
+      if (b.lang === '' && COMMANDISH.test(b.code)) problems.push(`${where(b)}: commands: tag this block sh and annotate it`);
     }
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });
@@ -286,7 +248,7 @@ describe('docs: every sample compiles and every command runs as printed', functi
       const res = await new Promise<{ code: number | null; out: string }>((resolve) => {
         // A PID namespace of its own too: when the block's bash (its PID 1) exits, the kernel
         // kills every process the block started, however it was backgrounded.
-        const p = spawn('unshare', ['--net', '--pid', '--fork', '--kill-child', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        const p = spawn('unshare', ['--net', '--pid', '--mount', '--propagation', 'private', '--fork', '--kill-child', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         let out = '';
         p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
         p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
