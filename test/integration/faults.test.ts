@@ -17,11 +17,12 @@
  */
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer as createNetServer } from 'node:net';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import { killAll, spawnCli, type CliChild } from '../helpers/proc.js';
+import { freeTcpPort as freePort } from '../helpers/prometheus.js';
+import { until } from '../helpers/real-tcp.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -36,15 +37,6 @@ const USER_TIMEOUT_MS = 3000;
 
 /** Short timers so recovery after an outage is quick. */
 const FAST = { maxRto: 1000, minRto: 200 };
-
-/** A free UDP-ish port number: the kernel picks a TCP port, which is free for UDP in practice. */
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** A sink server on `host`: hashes everything it receives and answers with the hex digest at EOF. */
 function hashServer(host: Host, opts: Record<string, unknown> = {}): Promise<{ server: Server; received: () => number }> {
@@ -72,14 +64,6 @@ function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number): Promise<s
     setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
     sock.end(data);
   });
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function sha(b: Buffer): string {
@@ -131,7 +115,7 @@ describe('faults: outages, dead and silent peers, flapping partitions', function
     sockets.push(sock);
     const digest = sendAndDigest(sock, data, 25_000);
     // Kill the proxy once a quarter has arrived, keep it dead for the outage, restart it.
-    await waitUntil(() => srv.received() >= data.length / 4, 10_000, 'a quarter of the transfer');
+    await until(() => srv.received() >= data.length / 4, 10_000, 'a quarter of the transfer', 5);
     p.kill('SIGKILL');
     await p.exited;
     const atKill = srv.received();
