@@ -15,6 +15,7 @@ import * as realNet from 'node:net';
 import { isIPv4 } from 'node:net';
 import type { HostLike } from '../index.js';
 import { connect as overlayConnect, createServer as overlayCreateServer, type Server, type SocketOptions } from '../net.js';
+import { listened } from './listen.js';
 import { pump, resetStream, type Pump, type PumpResult } from './pump.js';
 
 /** TCP options for the overlay side (cc, noDelay, keepAlive...). */
@@ -80,15 +81,9 @@ function track(pumps: Set<Pump>, p: Pump, kind: 'L' | 'R', from: string, to: str
   });
 }
 
-/** Resolves once `listen` has called back, rejecting on a listen error; later server errors are ignored (each pump handles its connection's). */
+/** Listens (rejecting on a listen error); later server errors are ignored (each pump handles its connection's). */
 async function listening(server: EventEmitter, listen: (done: () => void) => void): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    listen(() => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listened(server, listen);
   server.on('error', () => {});
 }
 
