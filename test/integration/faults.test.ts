@@ -23,6 +23,7 @@ import { connect, createServer, type Server, type Socket } from '../../src/net.j
 import { killAll, spawnCli, type CliChild } from '../helpers/proc.js';
 import { freeTcpPort as freePort } from '../helpers/prometheus.js';
 import { until } from '../helpers/real-tcp.js';
+import { sendAndDigest, sha } from '../helpers/digest.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -52,22 +53,6 @@ function hashServer(host: Host, opts: Record<string, unknown> = {}): Promise<{ s
   });
   server.on('error', () => {});
   return new Promise((resolve) => server.listen(PORT, () => resolve({ server, received: () => received })));
-}
-
-/** Sends `data` and resolves with the digest the hash server returns. */
-function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () => resolve(reply));
-    sock.on('error', reject);
-    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
-    sock.end(data);
-  });
-}
-
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 describe('faults: outages, dead and silent peers, flapping partitions', function () {

@@ -13,6 +13,7 @@ import { newKeyPair } from '../../src/secure/keys.js';
 import type { SecureSnapshot } from '../../src/secure/host-options.js';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { createMetrics } from '../../src/metrics/registry.js';
+import { sendAndDigest, sha } from '../helpers/digest.js';
 import { until } from '../helpers/real-tcp.js';
 
 const A_ADDR = '10.77.0.2';
@@ -71,30 +72,6 @@ class Relay {
       // already closed
     }
   }
-}
-
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Sends `data` and resolves with the digest the hash server returns. */
-function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, midway?: () => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () => resolve(reply));
-    sock.on('error', reject);
-    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
-    if (!midway) {
-      sock.end(data);
-      return;
-    }
-    const half = Math.floor(data.length / 2);
-    sock.write(data.subarray(0, half), () => {
-      midway();
-      sock.end(data.subarray(half));
-    });
-  });
 }
 
 function sec(h: Host): SecureSnapshot {
