@@ -10,6 +10,7 @@
  *
  * A child prints one JSON object per line on stdout (bench/lib/child.ts reads them).
  */
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 export const OMIT_MS = 1000;
@@ -104,6 +105,45 @@ export class SenderMeter {
     const counted = this.bytes - this.bytes0;
     return { sentBytes: this.bytes, cpuPerGiB: this.cpu0 >= 0 && counted > 0 ? (cpu - this.cpu0) / (counted / GiB) : 0 };
   }
+}
+
+/** A sender's stream, as node:net, overlay TCP, udx-native and utp-native all give one. */
+export interface BulkStream extends NodeJS.EventEmitter {
+  write(b: Buffer): boolean;
+  end(): unknown;
+}
+
+/**
+ * The bulk sender's loop, the same for every stream peer: 256 KiB chunks written for
+ * `seconds` with backpressure (waits for 'drain'), then end() and wait for 'close'.
+ * Returns the meter for the report line.
+ */
+export async function sendFor(s: BulkStream, seconds: number): Promise<SenderMeter> {
+  const closed = once(s, 'close');
+  const chunk = Buffer.alloc(256 * 1024, 0x5a);
+  const meter = new SenderMeter();
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    meter.sent(chunk.length);
+    if (!s.write(chunk)) await once(s, 'drain');
+  }
+  s.end();
+  await closed;
+  return meter;
+}
+
+/** A ping client's reply counter for timeRounds: one reply per 64 echoed bytes, however they arrive in pieces. */
+export function per64Bytes(s: NodeJS.EventEmitter): (reply: () => void) => void {
+  return (reply) => {
+    let got = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      while (got >= 64) {
+        got -= 64;
+        reply();
+      }
+    });
+  };
 }
 
 /** Runs the role named by --role from `roles` when `metaUrl` is the script node started. */

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { arg, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -37,15 +37,7 @@ async function netSend(): Promise<void> {
   const s = createConnection(port, '127.0.0.1');
   s.resume();
   await once(s, 'connect');
-  const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  const meter = new SenderMeter();
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    meter.sent(chunk.length);
-    if (!s.write(chunk)) await once(s, 'drain');
-  }
-  s.end();
-  await once(s, 'close');
+  const meter = await sendFor(s, seconds);
   say({ ...meter.report() });
 }
 
@@ -60,16 +52,7 @@ async function netPing(): Promise<void> {
     2000,
     rounds,
     () => s.write(msg),
-    (reply) => {
-      let got = 0;
-      s.on('data', (d: Buffer) => {
-        got += d.length;
-        while (got >= 64) {
-          got -= 64;
-          reply();
-        }
-      });
-    },
+    per64Bytes(s),
   );
   say(rttSummary(rtts));
   s.destroy();

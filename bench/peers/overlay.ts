@@ -10,7 +10,7 @@ import { Host } from '../../src/host/host.js';
 import { takeSnapshot } from '../../src/metrics/collectors.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { arg, GcRecorder, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, GcRecorder, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -59,15 +59,7 @@ async function tcpClient(): Promise<void> {
   const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
   s.resume(); // read the server's FIN, so the socket can close
   await once(s, 'connect');
-  const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  const meter = new SenderMeter();
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    meter.sent(chunk.length);
-    if (!s.write(chunk)) await once(s, 'drain');
-  }
-  s.end();
-  await once(s, 'close');
+  const meter = await sendFor(s, seconds);
   const r = takeSnapshot().tcp.retransmits;
   say({ ...meter.report(), tlp: r.tlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host) });
   await host.close();
@@ -90,16 +82,7 @@ async function tcpPing(): Promise<void> {
       if (gc) starts.push(performance.timeOrigin + performance.now());
       s.write(msg);
     },
-    (reply) => {
-      // A 64-byte echo may arrive in pieces: one reply per 64 bytes.
-      let got = 0;
-      s.on('data', (d: Buffer) => {
-        got += d.length;
-        if (got < 64) return;
-        got -= 64;
-        reply();
-      });
-    },
+    per64Bytes(s),
   );
   say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
   s.destroy();

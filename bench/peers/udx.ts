@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
-import { arg, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -96,16 +96,7 @@ async function udxSend(): Promise<void> {
   const stream = udx.createStream(2);
   stream.connect(socket, 1, port, '127.0.0.1');
   stream.on('data', () => {});
-  const closed = once(stream, 'close');
-  const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  const meter = new SenderMeter();
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    meter.sent(chunk.length);
-    if (!stream.write(chunk)) await once(stream, 'drain');
-  }
-  stream.end();
-  await closed;
+  const meter = await sendFor(stream, seconds);
   say({ ...meter.report(), rto: stream.rtoCount, otherRetransmits: stream.retransmits, packet: stream.mtu, kernelDrops: drops(socket) });
   await socket.close();
 }
@@ -125,16 +116,7 @@ async function udxPing(): Promise<void> {
     2000,
     rounds,
     () => stream.write(msg),
-    (reply) => {
-      let got = 0;
-      stream.on('data', (d: Buffer) => {
-        got += d.length;
-        while (got >= 64) {
-          got -= 64;
-          reply();
-        }
-      });
-    },
+    per64Bytes(stream),
   );
   say(rttSummary(rtts));
   stream.destroy();

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
-import { arg, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -76,16 +76,7 @@ async function utpSend(): Promise<void> {
   buffers(u);
   c.on('data', () => {});
   await once(c, 'connect');
-  const closed = once(c, 'close');
-  const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  const meter = new SenderMeter();
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    meter.sent(chunk.length);
-    if (!c.write(chunk)) await once(c, 'drain');
-  }
-  c.end();
-  await closed;
+  const meter = await sendFor(c, seconds);
   say({ ...meter.report(), kernelDrops: drops(u) });
   u.close();
 }
@@ -101,16 +92,7 @@ async function utpPing(): Promise<void> {
     2000,
     rounds,
     () => c.write(msg),
-    (reply) => {
-      let got = 0;
-      c.on('data', (d: Buffer) => {
-        got += d.length;
-        while (got >= 64) {
-          got -= 64;
-          reply();
-        }
-      });
-    },
+    per64Bytes(c),
   );
   say(rttSummary(rtts));
   c.destroy();

@@ -10,10 +10,12 @@
  * Both sides use allowHalfOpen so FINs travel separately each way; failures travel as
  * resets (./pump.ts). A refused outgoing connection resets the incoming one.
  */
+import type { EventEmitter } from 'node:events';
 import * as realNet from 'node:net';
 import { isIPv4 } from 'node:net';
 import type { HostLike } from '../index.js';
 import { connect as overlayConnect, createServer as overlayCreateServer, type Server, type SocketOptions } from '../net.js';
+import { listened } from './listen.js';
 import { pump, resetStream, type Pump, type PumpResult } from './pump.js';
 
 /** TCP options for the overlay side (cc, noDelay, keepAlive...). */
@@ -79,23 +81,14 @@ function track(pumps: Set<Pump>, p: Pump, kind: 'L' | 'R', from: string, to: str
   });
 }
 
-export async function forwardLocal(opts: LocalForwardOptions): Promise<Forwarder> {
-  const pumps = new Set<Pump>();
-  const to = `${opts.dest}:${opts.destPort}`;
-  const server = realNet.createServer({ allowHalfOpen: true }, (real) => {
-    const from = `${real.remoteAddress}:${real.remotePort}`;
-    const ov = overlayConnect({ ...opts.tcp, via: opts.host, host: opts.dest, port: opts.destPort, allowHalfOpen: true });
-    track(pumps, pump(real, ov), 'L', from, to, opts);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.bindAddress ?? '127.0.0.1', port: opts.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+/** Listens (rejecting on a listen error); later server errors are ignored (each pump handles its connection's). */
+async function listening(server: EventEmitter, listen: (done: () => void) => void): Promise<void> {
+  await listened(server, listen);
   server.on('error', () => {});
-  const port = (server.address() as realNet.AddressInfo).port;
+}
+
+/** The Forwarder of a listening server and its live pumps: close() stops listening and closes every pump. */
+function forwarder(port: number, server: { close(cb: () => void): unknown }, pumps: Set<Pump>): Forwarder {
   return {
     port,
     get active() {
@@ -108,6 +101,18 @@ export async function forwardLocal(opts: LocalForwardOptions): Promise<Forwarder
       });
     },
   };
+}
+
+export async function forwardLocal(opts: LocalForwardOptions): Promise<Forwarder> {
+  const pumps = new Set<Pump>();
+  const to = `${opts.dest}:${opts.destPort}`;
+  const server = realNet.createServer({ allowHalfOpen: true }, (real) => {
+    const from = `${real.remoteAddress}:${real.remotePort}`;
+    const ov = overlayConnect({ ...opts.tcp, via: opts.host, host: opts.dest, port: opts.destPort, allowHalfOpen: true });
+    track(pumps, pump(real, ov), 'L', from, to, opts);
+  });
+  await listening(server, (done) => server.listen({ host: opts.bindAddress ?? '127.0.0.1', port: opts.port }, done));
+  return forwarder((server.address() as realNet.AddressInfo).port, server, pumps);
 }
 
 export async function forwardRemote(opts: RemoteForwardOptions): Promise<Forwarder> {
@@ -126,26 +131,8 @@ export async function forwardRemote(opts: RemoteForwardOptions): Promise<Forward
     if (opts.tcp?.keepAlive) ov.setKeepAlive(true, opts.tcp.keepAliveIdle ?? opts.tcp.keepAliveInitialDelay ?? 0);
     track(pumps, pump(ov, real), 'R', from, to, opts);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: opts.overlayPort }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', () => {});
-  return {
-    port: server.address()!.port,
-    get active() {
-      return pumps.size;
-    },
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const p of pumps) p.close();
-      });
-    },
-  };
+  await listening(server, (done) => server.listen({ port: opts.overlayPort }, done));
+  return forwarder(server.address()!.port, server, pumps);
 }
 
 export { resetStream };

@@ -19,6 +19,7 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { HostLike } from '../index.js';
 import { connect, createServer, type Server, type SocketOptions } from '../net.js';
+import { listened } from './listen.js';
 
 /** TCP options for the overlay connections (cc, noDelay, keepAlive...). */
 type OverlayTcp = Omit<SocketOptions, 'via' | 'allowHalfOpen'>;
@@ -102,12 +103,6 @@ export interface ServeOverlayOptions {
  */
 export async function serveOverlay(server: EventEmitter, opts: ServeOverlayOptions): Promise<Server> {
   const listener = createServer({ ...opts.tcp, host: opts.host }, (s) => server.emit('connection', s));
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen({ port: opts.port }, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
+  await listened(listener, (done) => listener.listen({ port: opts.port }, done));
   return listener;
 }

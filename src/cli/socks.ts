@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { Counter } from 'prom-client';
 import { createSocksServer, parseAuthFile, parseHostsFile, type SocksEvent } from '../apps/socks.js';
+import { listened } from '../apps/listen.js';
 import { UsageError } from '../util/errors.js';
 import { parseEndpoint } from '../wire/addr.js';
 import { boolFlag, numberFlag, parseArgs, stringFlag, usage, type FlagSpecs } from './args.js';
@@ -102,13 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     await host.close();
   };
   try {
-    await new Promise<void>((resolve, reject) => {
-      socks.server.once('error', reject);
-      socks.server.listen({ host: listen.address, port: listen.port }, () => {
-        socks.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listened(socks.server, (done) => socks.server.listen({ host: listen.address, port: listen.port }, done));
   } catch (e) {
     await stop();
     throw e;

@@ -20,14 +20,15 @@ import { listSockets } from './collectors.js';
 import type { TcpTraceEvent } from '../tcp/types.js';
 import { seqDiff } from '../tcp/seq.js';
 
-/** Event kinds in a ring (and on the wire): [kind, t (ms), y1, y2, flag]. */
+/** Event kinds in a ring (and on the wire): [kind, t (ms), y1, y2]. */
 export const EV_SEND = 0;
 export const EV_RETRANSMIT = 1;
 export const EV_ACK = 2;
 export const EV_SACK = 3;
 /** A data segment received (the peer's sequence space, relative to its first). */
 export const EV_RECV = 4;
-const FIELDS = 4;
+/** Numbers stored per event besides its kind: t, y1, y2. */
+const FIELDS = 3;
 
 /** One connection's recent time-sequence events, unwrapped relative to its first sequence number. */
 export class SeqRing {
@@ -71,14 +72,13 @@ export class SeqRing {
     return this.peerRel;
   }
 
-  private put(kind: number, t: number, y1: number, y2: number, extra: number): void {
+  private put(kind: number, t: number, y1: number, y2: number): void {
     const i = this.total % this.capacity;
     this.kinds[i] = kind;
     const o = i * FIELDS;
     this.buf[o] = t;
     this.buf[o + 1] = y1;
     this.buf[o + 2] = y2;
-    this.buf[o + 3] = extra;
     this.total++;
     this.lastWrite = t;
   }
@@ -91,14 +91,14 @@ export class SeqRing {
     if (ev.type === 'send') {
       // Pure ACKs and the bare SYN/FIN carry no data to draw, but fix the base.
       const y1 = this.rel(ev.seq);
-      if (ev.len > 0) this.put(ev.retransmit ? EV_RETRANSMIT : EV_SEND, ev.t, y1, y1 + ev.len, 0);
+      if (ev.len > 0) this.put(ev.retransmit ? EV_RETRANSMIT : EV_SEND, ev.t, y1, y1 + ev.len);
     } else if (ev.type === 'recv' && ev.len > 0) {
       const y1 = this.relPeer(ev.seq);
-      this.put(EV_RECV, ev.t, y1, y1 + ev.len, 0);
+      this.put(EV_RECV, ev.t, y1, y1 + ev.len);
     } else if (ev.type === 'ack' && this.base !== undefined) {
       const a = this.rel(ev.ack);
-      this.put(EV_ACK, ev.t, a, a + ev.window, 0);
-      for (const b of ev.sack ?? []) this.put(EV_SACK, ev.t, a + seqDiff(b.left, ev.ack), a + seqDiff(b.right, ev.ack), 0);
+      this.put(EV_ACK, ev.t, a, a + ev.window);
+      for (const b of ev.sack ?? []) this.put(EV_SACK, ev.t, a + seqDiff(b.left, ev.ack), a + seqDiff(b.right, ev.ack));
     }
   }
 

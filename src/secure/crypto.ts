@@ -8,7 +8,6 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
-  createHmac,
   createPrivateKey,
   createPublicKey,
   createSecretKey,
@@ -60,12 +59,6 @@ export function dh(pair: KeyPair, publicKey: Buffer): Buffer {
 
 export function hash(...parts: Buffer[]): Buffer {
   const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-export function hmac(key: Buffer, ...parts: Buffer[]): Buffer {
-  const h = createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return h.digest();
 }

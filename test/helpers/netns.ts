@@ -263,8 +263,9 @@ export async function freeUdpPorts(n: number): Promise<number[]> {
     Array.from(
       { length: n },
       () =>
-        new Promise<ReturnType<typeof createSocket>>((resolve) => {
+        new Promise<ReturnType<typeof createSocket>>((resolve, reject) => {
           const s = createSocket('udp4');
+          s.once('error', reject);
           s.bind(0, '127.0.0.1', () => resolve(s));
         }),
     ),

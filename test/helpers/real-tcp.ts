@@ -57,12 +57,12 @@ export function outcome(s: realNet.Socket): Promise<{ data: Buffer; how: string 
   });
 }
 
-/** Polls `cond` every 20 ms until true; rejects after `ms` with `what`. */
-export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+/** Polls `cond` every `everyMs` (20) ms until true; rejects after `ms` with `what`. */
+export async function until(cond: () => boolean, ms: number, what: string, everyMs = 20): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

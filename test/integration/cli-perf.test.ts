@@ -5,37 +5,8 @@
  * meanwhile), and the one-line errors.
  */
 import { expect } from 'chai';
+import type { PerfReport as Report } from '../../src/apps/perf/client.js';
 import { killAll, runCli, spawnCli, type CliChild } from '../helpers/proc.js';
-
-interface Sum {
-  start: number;
-  end: number;
-  seconds: number;
-  bytes: number;
-  bits_per_second: number;
-  retransmits?: number;
-  omitted?: boolean;
-  sender: boolean;
-}
-interface IvStream extends Sum {
-  socket: number;
-  snd_cwnd?: number;
-  rtt?: number;
-}
-interface Report {
-  start: { test_start: { num_streams: number; reverse: number; bidir: number; duration: number }; connected: unknown[] };
-  intervals: Array<{ streams: IvStream[]; sum: Sum; sum_bidir_reverse?: Sum }>;
-  end: {
-    streams: Array<{ sender: Sum & { socket: number }; receiver: Sum & { socket: number } }>;
-    sum_sent: Sum;
-    sum_received: Sum;
-    sum_sent_bidir_reverse?: Sum;
-    sum_received_bidir_reverse?: Sum;
-    cpu_utilization_percent: Record<string, number>;
-    sender_tcp_congestion: string;
-    receiver_tcp_congestion: string;
-  };
-}
 
 const total = (xs: Array<{ bytes: number }>): number => xs.reduce((a, x) => a + x.bytes, 0);
 

@@ -5,21 +5,13 @@
  */
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePcap } from '../../src/trace/pcap.js';
 import { killAll, runCli, spawnCli } from '../helpers/proc.js';
+import { freeTcpPort as freePort } from '../helpers/prometheus.js';
 
 const MARKER = 'SECRET-MARKER-5b1e0c';
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('overlay keygen and cat --key (secure mode)', function () {
   this.timeout(30_000);

@@ -17,11 +17,13 @@
  */
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer as createNetServer } from 'node:net';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import { killAll, spawnCli, type CliChild } from '../helpers/proc.js';
+import { freeTcpPort as freePort } from '../helpers/prometheus.js';
+import { until } from '../helpers/real-tcp.js';
+import { sendAndDigest, sha } from '../helpers/digest.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -37,15 +39,6 @@ const USER_TIMEOUT_MS = 3000;
 /** Short timers so recovery after an outage is quick. */
 const FAST = { maxRto: 1000, minRto: 200 };
 
-/** A free UDP-ish port number: the kernel picks a TCP port, which is free for UDP in practice. */
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** A sink server on `host`: hashes everything it receives and answers with the hex digest at EOF. */
 function hashServer(host: Host, opts: Record<string, unknown> = {}): Promise<{ server: Server; received: () => number }> {
   let received = 0;
@@ -60,30 +53,6 @@ function hashServer(host: Host, opts: Record<string, unknown> = {}): Promise<{ s
   });
   server.on('error', () => {});
   return new Promise((resolve) => server.listen(PORT, () => resolve({ server, received: () => received })));
-}
-
-/** Sends `data` and resolves with the digest the hash server returns. */
-function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () => resolve(reply));
-    sock.on('error', reject);
-    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
-    sock.end(data);
-  });
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
 }
 
 describe('faults: outages, dead and silent peers, flapping partitions', function () {
@@ -131,7 +100,7 @@ describe('faults: outages, dead and silent peers, flapping partitions', function
     sockets.push(sock);
     const digest = sendAndDigest(sock, data, 25_000);
     // Kill the proxy once a quarter has arrived, keep it dead for the outage, restart it.
-    await waitUntil(() => srv.received() >= data.length / 4, 10_000, 'a quarter of the transfer');
+    await until(() => srv.received() >= data.length / 4, 10_000, 'a quarter of the transfer', 5);
     p.kill('SIGKILL');
     await p.exited;
     const atKill = srv.received();

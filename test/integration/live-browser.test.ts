@@ -11,13 +11,13 @@
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CLI_PATH, killAll, spawnCli, type CliChild } from '../helpers/proc.js';
 import { freeTcpPort, waitUntil } from '../helpers/prometheus.js';
+import { freeUdpPorts } from '../helpers/netns.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_FLAGS = [
@@ -55,20 +55,6 @@ export async function launchChromium(profile: string): Promise<Context | string>
   } catch (e) {
     return `Chromium cannot start here: ${(e as Error).message.split('\n')[0]}`;
   }
-}
-
-/** Distinct free UDP ports on 127.0.0.1. */
-async function freeUdpPorts(n: number): Promise<number[]> {
-  const socks = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createSocket>>((resolve, reject) => {
-      const s = createSocket('udp4');
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = socks.map((s) => s.address().port);
-  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
 }
 
 interface Row {

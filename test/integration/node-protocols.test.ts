@@ -15,16 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Host, createHttpAgent, createHttpsAgent, serveOverlay, net } from '../../src/index.js';
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
-}
+import { within } from '../helpers/real-tcp.js';
 
 function get(agent: http.Agent, mod: typeof http | typeof https, opts: https.RequestOptions): Promise<{ status: number; body: Buffer; socketPort: number }> {
   return new Promise((resolve, reject) => {

@@ -13,6 +13,8 @@ import { newKeyPair } from '../../src/secure/keys.js';
 import type { SecureSnapshot } from '../../src/secure/host-options.js';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { createMetrics } from '../../src/metrics/registry.js';
+import { sendAndDigest, sha } from '../helpers/digest.js';
+import { until } from '../helpers/real-tcp.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -72,42 +74,10 @@ class Relay {
   }
 }
 
-function sha(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
-
-/** Sends `data` and resolves with the digest the hash server returns. */
-function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, midway?: () => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () => resolve(reply));
-    sock.on('error', reject);
-    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
-    if (!midway) {
-      sock.end(data);
-      return;
-    }
-    const half = Math.floor(data.length / 2);
-    sock.write(data.subarray(0, half), () => {
-      midway();
-      sock.end(data.subarray(half));
-    });
-  });
-}
-
 function sec(h: Host): SecureSnapshot {
   const s = h.snapshot().secure;
   if (!s) throw new Error('not a secure host');
   return s;
-}
-
-async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Data with the marker every 1000 bytes, so any plaintext leak would show it. */
@@ -221,7 +191,7 @@ describe('secure: the overlay over real UDP', function () {
       secure: { timers: { rekeyTimeoutMs: 100_000 } },
     });
     await c.ping(B_ADDR, { seq: 1, timeoutMs: 300 }).catch(() => {});
-    await waitUntil(() => (sec(b).drops.unknown_key ?? 0) >= 1, 3000, 'unknown_key');
+    await until(() => (sec(b).drops.unknown_key ?? 0) >= 1, 3000, 'unknown_key', 5);
     expect(sec(b).drops).to.deep.equal({ bad_mac: 1, truncated: 1, replay: 1, unknown_key: 1 });
     expect(b.stats.packetsIn).to.equal(before);
     // The same counters as Prometheus sees them.

@@ -16,6 +16,7 @@ import { inventory, observers } from '../../src/metrics/inventory.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import { newKeyPair } from '../../src/secure/keys.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
+import { within } from '../helpers/real-tcp.js';
 
 /** Two hosts routed to each other; `secure`: with keys, so everything below also runs over the secure mode. */
 async function hostPair(mtu = 1472, secure = false): Promise<[Host, Host]> {
@@ -25,17 +26,6 @@ async function hostPair(mtu = 1472, secure = false): Promise<[Host, Host]> {
   a.addPeer('10.77.0.3/32', b.endpoint, kb?.publicKey);
   b.addPeer('10.77.0.2/32', a.endpoint, ka?.publicKey);
   return [a, b];
-}
-
-/** Resolves with the first event of `names` on `em`, rejecting after `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]);
 }
 
 function collect(s: Socket): Promise<Buffer> {

@@ -8,18 +8,7 @@ import { runTransfer, SimClock, SimNet, BulkApp } from '../../src/sim/index.js';
 import { defaultTcpConfig } from '../../src/tcp/config.js';
 import type { CcName, TcpConfig, TcpTraceEvent } from '../../src/tcp/types.js';
 import { SYN } from '../../src/wire/tcp.js';
-
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+import { pattern } from '../helpers/data.js';
 
 function conf(over: Partial<TcpConfig> = {}): TcpConfig {
   return defaultTcpConfig({ msl: 500, ...over });

@@ -14,18 +14,7 @@ import type { TcpTraceEvent } from '../../src/tcp/types.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { connectionLabel } from '../../src/metrics/collectors.js';
-
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+import { pattern } from '../helpers/data.js';
 
 describe('pmtu: the search (RFC 4821 / RFC 8899 model)', () => {
   /** Runs the probe loop against a path of MTU `path`; returns the final size and the probes used. */

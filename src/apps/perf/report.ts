@@ -4,33 +4,19 @@
  * RTT column added.
  */
 import { clientSends, type SideResults, type StreamResult, type TestParams } from './protocol.js';
-import type { Interval, IntervalStream, IntervalSum } from './session.js';
+import type { Interval, IntervalStream, IntervalSum, SpanRecord } from './session.js';
 
-export interface EndStreamRecord {
+export interface EndStreamRecord extends SpanRecord {
   socket: number;
-  start: number;
-  end: number;
-  seconds: number;
-  bytes: number;
-  bits_per_second: number;
-  retransmits?: number;
+  /** Sending side only. */
   max_snd_cwnd?: number;
   max_snd_wnd?: number;
   max_rtt?: number;
   min_rtt?: number;
   mean_rtt?: number;
-  sender: boolean;
 }
 
-export interface EndSum {
-  start: number;
-  end: number;
-  seconds: number;
-  bytes: number;
-  bits_per_second: number;
-  retransmits?: number;
-  sender: boolean;
-}
+export type EndSum = SpanRecord;
 
 export interface EndSection {
   streams: Array<{ sender: EndStreamRecord; receiver: EndStreamRecord }>;
@@ -126,26 +112,25 @@ function adaptive(v: number): string {
   return v < 9.995 ? v.toFixed(2) : v < 99.95 ? v.toFixed(1) : v.toFixed(0);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['Bytes', 'KBytes', 'MBytes', 'GBytes', 'TBytes'];
-  let v = n;
+/** `v` divided by `step` until below it (or out of units), with the unit reached. */
+function scaled(v: number, step: number, units: readonly string[]): string {
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
+  while (v >= step && i < units.length - 1) {
+    v /= step;
     i++;
   }
   return `${adaptive(v)} ${units[i]}`;
 }
 
+const BYTE_UNITS = ['Bytes', 'KBytes', 'MBytes', 'GBytes', 'TBytes'] as const;
+const BIT_UNITS = ['bits/sec', 'Kbits/sec', 'Mbits/sec', 'Gbits/sec', 'Tbits/sec'] as const;
+
+export function formatBytes(n: number): string {
+  return scaled(n, 1024, BYTE_UNITS);
+}
+
 export function formatBits(bps: number): string {
-  const units = ['bits/sec', 'Kbits/sec', 'Mbits/sec', 'Gbits/sec', 'Tbits/sec'];
-  let v = bps;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${adaptive(v)} ${units[i]}`;
+  return scaled(bps, 1000, BIT_UNITS);
 }
 
 function span(start: number, end: number): string {
@@ -199,18 +184,14 @@ export const SEPARATOR = '- - - - - - - - - - - - - - - - - - - - - - - - -';
 /** The summary: sender and receiver line per stream (and SUM lines), then CPU utilisation. */
 export function summaryLines(end: EndSection, p: TestParams, roleOf: (localSender: boolean) => string | undefined, localIsClient: boolean): string[] {
   const lines = [SEPARATOR, `[ ID]${p.bidir ? '      ' : ''} Interval           Transfer          Bitrate  Retr`];
-  const pairRows = (pairs: EndSection['streams']): void => {
-    for (const x of pairs) {
-      const tag = idTag(x.sender.socket, roleOf(x.sender.sender));
-      lines.push(`${row(tag, x.sender)}  ${String(x.sender.retransmits ?? 0).padStart(4)}             sender`);
-      lines.push(`${row(tag, x.receiver)}                   receiver`);
-    }
-  };
-  const sumRows = (sent: EndSum, received: EndSum): void => {
-    const tag = idTag('SUM', roleOf(sent.sender));
+  const senderReceiver = (tag: string, sent: EndSum, received: EndSum): void => {
     lines.push(`${row(tag, sent)}  ${String(sent.retransmits ?? 0).padStart(4)}             sender`);
     lines.push(`${row(tag, received)}                   receiver`);
   };
+  const pairRows = (pairs: EndSection['streams']): void => {
+    for (const x of pairs) senderReceiver(idTag(x.sender.socket, roleOf(x.sender.sender)), x.sender, x.receiver);
+  };
+  const sumRows = (sent: EndSum, received: EndSum): void => senderReceiver(idTag('SUM', roleOf(sent.sender)), sent, received);
   const fwd = end.streams.filter((x) => !p.bidir || x.sender.socket <= p.streams);
   const rev = end.streams.filter((x) => p.bidir && x.sender.socket > p.streams);
   pairRows(fwd);

@@ -9,6 +9,7 @@ import type { OverlayTcpOptions } from '../forward.js';
 import { buildEnd, type EndSection } from './report.js';
 import { clientSends, parseMessage, readLines, sendMessage, streamCount, type SideResults, type TestParams } from './protocol.js';
 import { Session, type Interval } from './session.js';
+import { listened } from '../listen.js';
 
 export interface ServerTestEvents {
   /** A test was accepted from `client` ("addr:port"). */
@@ -173,13 +174,7 @@ export async function startPerfServer(opts: PerfServerOptions): Promise<PerfServ
       () => s.destroy(),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: opts.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listened(server, (done) => server.listen({ port: opts.port }, done));
   server.on('error', () => {});
   return {
     port: server.address()!.port,

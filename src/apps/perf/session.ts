@@ -11,33 +11,30 @@
 import type { Socket } from '../../net.js';
 import type { CpuResult, StreamResult } from './protocol.js';
 
-export interface IntervalStream {
-  socket: number;
+/** What every iperf3 record of a span of time has (intervals, their sums, the end section's). */
+export interface SpanRecord {
   start: number;
   end: number;
   seconds: number;
   bytes: number;
   bits_per_second: number;
-  /** Sending streams only (what tcp_info says at the end of the interval). */
+  /** Sending side only. */
   retransmits?: number;
+  sender: boolean;
+}
+
+export interface IntervalSum extends SpanRecord {
+  omitted: boolean;
+}
+
+export interface IntervalStream extends IntervalSum {
+  socket: number;
+  /** Sending streams only (what tcp_info says at the end of the interval). */
   snd_cwnd?: number;
   snd_wnd?: number;
   rtt?: number;
   rttvar?: number;
   pmtu?: number;
-  omitted: boolean;
-  sender: boolean;
-}
-
-export interface IntervalSum {
-  start: number;
-  end: number;
-  seconds: number;
-  bytes: number;
-  bits_per_second: number;
-  retransmits?: number;
-  omitted: boolean;
-  sender: boolean;
 }
 
 /** An interval as iperf3 writes it; sum_bidir_reverse holds the streams this side receives in bidir mode. */
