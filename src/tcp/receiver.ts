@@ -160,10 +160,14 @@ export class Receiver {
       return true;
     }
     // Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): immediately on a hole fill or when more
-    // than one full-sized segment is unacknowledged; otherwise within delayedAckMs.
+    // than one full-sized segment is unacknowledged (Linux __tcp_ack_snd_check: rcv_nxt -
+    // rcv_wup > rcv_mss); otherwise within delayedAckMs. Waiting for two full segments held
+    // the ACK of a full segment plus a short tail (the end of a write, in its own receive
+    // burst) for delayedAckMs, longer than the sender's PTO with two segments out: a
+    // spurious tail-loss probe on a lossless path.
     if (filledHole || c.config.delayedAckMs === 0 || !this.reasm.isEmpty) {
       this.ackNeeded = true;
-    } else if (this.unackedBytes >= 2 * this.rcvMss) {
+    } else if (this.unackedBytes > this.rcvMss) {
       this.ackSoon = true;
     } else if (payload.length > 0) {
       c.timers.setIfUnset('delayedAck', c.now + c.config.delayedAckMs);

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { ACK, PSH, SYN } from '../../src/wire/tcp.js';
 import { Connection } from '../../src/tcp/connection.js';
 import { MIN_PTO } from '../../src/tcp/recovery/rack.js';
-import { IRS, ISS, TUPLE, cfg, expectOut, seg } from './harness.js';
+import { IRS, ISS, TUPLE, cfg, established, expectOut, seg } from './harness.js';
 
 const M = 1432;
 const RTT = 0.2;
@@ -70,5 +70,18 @@ describe('scenarios: tail-loss probe floor (issue 14)', () => {
     c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 5 * M }), 11.8);
     expect(c.getInfo(11.8).retransmits.rto).to.equal(0);
     expect(c.getInfo(11.8).sndUna).to.equal(ISS + 1 + 5 * M);
+  });
+
+  it('a full segment and a short tail arriving in separate receive bursts are ACKed at the end of the second burst, not after the delayed-ACK time', () => {
+    // The sender has two segments out, so its PTO is max(2*SRTT, MIN_PTO), far below the
+    // 40 ms delayed ACK: the ACK must not wait for the delayed-ACK timer.
+    const r = established({ delayedAckMs: 40 });
+    r.input(seg({ seq: IRS + 1, ack: ISS + 1, payload: M }), 20, true);
+    r.endBurst(20);
+    expect(r.takeOutput(), 'one full segment: the ACK may be delayed').to.have.length(0);
+    r.input(seg({ seq: IRS + 1 + M, ack: ISS + 1, payload: 100, flags: ACK | PSH }), 20.1, true);
+    r.endBurst(20.1);
+    // More than one full-sized segment unacknowledged (RFC 5681 4.2; Linux: > rcv_mss).
+    expectOut(r.takeOutput(), [{ flags: ACK, seq: ISS + 1, ack: IRS + 1 + M + 100 }]);
   });
 });
