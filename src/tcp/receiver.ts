@@ -25,13 +25,6 @@ const WHOLE_SEGMENT_READ = 16 * 1024;
  * the buffer (at most a few extra ACKs per buffer of data, and only with large bursts).
  */
 const WINDOW_UPDATE_FRACTION = 4;
-/**
- * A receive burst's coalesced ACK leaves early once max(MIN_HELD_ACK_LIMIT, rcvBuf /
- * HELD_ACK_FRACTION) bytes are unacknowledged: 512 KiB with the default 4 MiB buffer, so
- * at MTU 1472 (bursts of at most 32 datagrams, 45 KiB) there is still one ACK per burst.
- */
-const HELD_ACK_FRACTION = 8;
-const MIN_HELD_ACK_LIMIT = 64 * 1024;
 
 export class Receiver {
   irs = 0;
@@ -181,10 +174,6 @@ export class Receiver {
       this.ackNeeded = true;
     } else if (this.unackedBytes > this.rcvMss) {
       this.ackSoon = true;
-      // A coalesced ACK waits for the burst's end at most this long: at MTU 65000 a burst of
-      // 32 datagrams is 2 MiB, and the receiver's work on it (under load, more than the
-      // sender's 10 ms PTO) left the sender without an ACK long enough to probe.
-      if (this.unackedBytes >= Math.max(MIN_HELD_ACK_LIMIT, c.config.rcvBuf / HELD_ACK_FRACTION)) this.ackNeeded = true;
     } else if (payload.length > 0) {
       c.timers.setIfUnset('delayedAck', c.now + c.config.delayedAckMs);
     }
