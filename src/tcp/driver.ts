@@ -455,9 +455,22 @@ export class TcpStack implements ProtocolHandler {
       // other event arrives (seconds later on an idle connection). It lasts < 1 ms anyway.
       tc.timer = setImmediate(tc.fire);
     } else {
-      tc.timer = setTimeout(tc.fire, Math.max(1, Math.floor(delay)));
+      tc.timer = setTimeout(tc.fireAfterPoll, Math.max(1, Math.floor(delay)));
       tc.timer.unref();
     }
+  }
+
+  /**
+   * @internal (TcpConn.fireAfterPoll) A setTimeout timer is due. Node runs timers before
+   * polling for I/O, so after the process was busy or descheduled for longer than a PTO
+   * (10 ms) the tail-loss probe fired while the ACKs that make it needless were already
+   * waiting in the UDP socket: a spurious TLP (or RTO) on a lossless path. So the
+   * connection's timers run from setImmediate, after the poll has read (and the connection
+   * has processed) what arrived; a deadline an ACK moved later then just re-arms.
+   */
+  onTimeoutDue(tc: TcpConn): void {
+    tc.timerIsImmediate = true;
+    tc.timer = setImmediate(tc.fire);
   }
 
   private clearTimer(tc: TcpConn): void {

@@ -20,6 +20,11 @@ const SACK_OPTION_OVERHEAD = 4;
 const SACK_BLOCK_LEN = 8;
 /** read(): a received segment at least this large is returned alone rather than concatenated. */
 const WHOLE_SEGMENT_READ = 16 * 1024;
+/**
+ * read(): a window update is also sent when reading lets the offer grow by this fraction of
+ * the buffer (at most a few extra ACKs per buffer of data, and only with large bursts).
+ */
+const WINDOW_UPDATE_FRACTION = 4;
 
 export class Receiver {
   irs = 0;
@@ -160,10 +165,14 @@ export class Receiver {
       return true;
     }
     // Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2): immediately on a hole fill or when more
-    // than one full-sized segment is unacknowledged; otherwise within delayedAckMs.
+    // than one full-sized segment is unacknowledged (Linux __tcp_ack_snd_check: rcv_nxt -
+    // rcv_wup > rcv_mss); otherwise within delayedAckMs. Waiting for two full segments held
+    // the ACK of a full segment plus a short tail (the end of a write, in its own receive
+    // burst) for delayedAckMs, longer than the sender's PTO with two segments out: a
+    // spurious tail-loss probe on a lossless path.
     if (filledHole || c.config.delayedAckMs === 0 || !this.reasm.isEmpty) {
       this.ackNeeded = true;
-    } else if (this.unackedBytes >= 2 * this.rcvMss) {
+    } else if (this.unackedBytes > this.rcvMss) {
       this.ackSoon = true;
     } else if (payload.length > 0) {
       c.timers.setIfUnset('delayedAck', c.now + c.config.delayedAckMs);
@@ -175,7 +184,7 @@ export class Receiver {
    * RECEIVE: up to `max` in-order bytes (all by default), or null. Asks for a window update
    * only when it matters to the peer (like Linux tcp_cleanup_rbuf): the window it knows is at
    * most half the largest we can offer and reading at least doubles it (a zero window always
-   * reopens). An update on every read sent one extra ACK per data segment on a bulk transfer
+   * reopens), or reading grows the offer by a quarter of the buffer (WINDOW_UPDATE_FRACTION). An update on every read sent one extra ACK per data segment on a bulk transfer
    * whose application reads as data arrives, doubling the receiver's packets for nothing: its
    * ACKs report the new window anyway.
    */
@@ -186,9 +195,16 @@ export class Receiver {
     if (receiving) {
       const offered = this.offered;
       const maxOffer = Math.min(this.c.config.rcvBuf, this.maxOffer());
+      const w = this.windowToOffer();
       if (2 * offered <= maxOffer) {
-        const w = this.windowToOffer();
         if (w > offered && w >= 2 * offered) this.ackNeeded = true;
+      } else if (w - offered >= maxOffer / WINDOW_UPDATE_FRACTION) {
+        // Reading let the offer grow by a quarter of the buffer beyond what the peer knows.
+        // The ACK that ends a receive burst is built before the application reads the burst,
+        // so it offers the buffer minus the burst; with bursts of up to 32 datagrams (2 MiB
+        // at MTU 65000, half the default buffer) the half rule above never fired and the
+        // peer's flight settled at the buffer minus one burst: half of it.
+        this.ackNeeded = true;
       }
     }
     return b;

@@ -32,6 +32,8 @@ export class TcpConn {
   lastFiredAt = -Infinity;
   /** The timer callback, allocated once per connection. */
   readonly fire = (): void => this.stack.onTimerFired(this);
+  /** The setTimeout callback: runs `fire` after the event loop's next poll (driver.ts). */
+  readonly fireAfterPoll = (): void => this.stack.onTimeoutDue(this);
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
   readonly label: string;

@@ -85,6 +85,8 @@ describe('tcp parts: recovery/rack', () => {
     expect(probeTimeout(50, 3, 1000)).to.equal(100);
     expect(probeTimeout(50, 1, 1000)).to.equal(100 + WC_DEL_ACK_T);
     expect(probeTimeout(0.1, 3, 1000)).to.equal(MIN_PTO);
+    expect(probeTimeout(4.9, 3, 1000)).to.equal(MIN_PTO);
+    expect(probeTimeout(5.1, 3, 1000)).to.be.closeTo(10.2, 1e-9);
     expect(probeTimeout(800, 3, 1000)).to.equal(1000);
   });
   it('segments sent before the most recently delivered one are lost after RACK.rtt + reo_wnd; the timeout is the earliest pending deadline', () => {
