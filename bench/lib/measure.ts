@@ -11,6 +11,7 @@
  * A child prints one JSON object per line on stdout (bench/lib/child.ts reads them).
  */
 import { once } from 'node:events';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 export const OMIT_MS = 1000;
@@ -178,6 +179,38 @@ export function timeRounds(warmup: number, rounds: number, send: () => void, onR
     });
     send();
   });
+}
+
+/**
+ * A ping client's report: `rounds` timed exchanges after 2000 not counted, summarised; with
+ * `--gc` on the command line also each counted round (start epoch ms, rtt us) and this
+ * process's GC pauses, for bench/latency.ts to match slow rounds with pauses.
+ */
+export async function pingReport(rounds: number, send: () => void, onReply: (reply: () => void) => void): Promise<Record<string, unknown>> {
+  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
+  const starts: number[] = [];
+  const rtts = await timeRounds(
+    2000,
+    rounds,
+    () => {
+      if (gc) starts.push(performance.timeOrigin + performance.now());
+      send();
+    },
+    onReply,
+  );
+  gc?.stop();
+  return { ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) };
+}
+
+/**
+ * [start epoch ms, rtt us] per counted round: timeRounds sorts the RTTs, so they are
+ * recomputed from consecutive starts (a round ends when the next one starts).
+ */
+export function roundsOf(starts: number[], sorted: number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const skip = starts.length - sorted.length - 1;
+  for (let i = Math.max(0, skip); i + 1 < starts.length; i++) out.push([starts[i]!, (starts[i + 1]! - starts[i]!) * 1000]);
+  return out;
 }
 
 /** p50/p99/p99.9/max of sorted RTTs, for a ping client's report line. */

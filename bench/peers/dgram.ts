@@ -9,8 +9,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { arg, GcRecorder, rttSummary, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
-import { roundsOf } from './overlay.js';
+import { arg, GcRecorder, pingReport, runRoleIfMain, say, SenderMeter, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -126,18 +125,7 @@ async function udpPing(): Promise<void> {
   sock.connect(port, '127.0.0.1');
   await once(sock, 'connect');
   const probe = Buffer.alloc(64);
-  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
-  const starts: number[] = [];
-  const rtts = await timeRounds(
-    2000,
-    rounds,
-    () => {
-      if (gc) starts.push(performance.timeOrigin + performance.now());
-      sock.send(probe);
-    },
-    (reply) => sock.on('message', reply),
-  );
-  say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
+  say(await pingReport(rounds, () => sock.send(probe), (reply) => sock.on('message', reply)));
   sock.close();
 }
 

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -48,13 +48,7 @@ async function netPing(): Promise<void> {
   s.setNoDelay(true);
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);
-  const rtts = await timeRounds(
-    2000,
-    rounds,
-    () => s.write(msg),
-    per64Bytes(s),
-  );
-  say(rttSummary(rtts));
+  say(await pingReport(rounds, () => s.write(msg), per64Bytes(s)));
   s.destroy();
 }
 

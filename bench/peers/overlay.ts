@@ -10,7 +10,7 @@ import { Host } from '../../src/host/host.js';
 import { takeSnapshot } from '../../src/metrics/collectors.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { arg, GcRecorder, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, GcRecorder, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -73,34 +73,13 @@ async function tcpPing(): Promise<void> {
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);
-  const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
-  const starts: number[] = [];
-  const rtts = await timeRounds(
-    2000,
-    rounds,
-    () => {
-      if (gc) starts.push(performance.timeOrigin + performance.now());
-      s.write(msg);
-    },
-    per64Bytes(s),
-  );
-  say({ ...rttSummary(rtts), ...(gc && { rounds: roundsOf(starts, rtts), pauses: gc.pauses }) });
+  say(await pingReport(rounds, () => s.write(msg), per64Bytes(s)));
   s.destroy();
   await host.close();
 }
 
-/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
-/**
- * [start epoch ms, rtt us] per counted round: timeRounds sorts the RTTs, so they are
- * recomputed from consecutive starts (a round ends when the next one starts).
- */
-export function roundsOf(starts: number[], sorted: number[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  const skip = starts.length - sorted.length - 1;
-  for (let i = Math.max(0, skip); i + 1 < starts.length; i++) out.push([starts[i]!, (starts[i + 1]! - starts[i]!) * 1000]);
-  return out;
-}
 
+/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
 export function overlayPeer(mtu: number, unconnected = false): Peer {
   return {
     label: `overlay TCP, MTU ${mtu}${unconnected ? ', unconnected link' : ''}`,

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
-import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -112,13 +112,7 @@ async function udxPing(): Promise<void> {
   const stream = udx.createStream(2);
   stream.connect(socket, 1, port, '127.0.0.1');
   const msg = Buffer.alloc(64, 1);
-  const rtts = await timeRounds(
-    2000,
-    rounds,
-    () => stream.write(msg),
-    per64Bytes(stream),
-  );
-  say(rttSummary(rtts));
+  say(await pingReport(rounds, () => stream.write(msg), per64Bytes(stream)));
   stream.destroy();
   await socket.close();
 }

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { kernelUdpStats } from '../../src/link/kernel-udp.js';
-import { arg, per64Bytes, rttSummary, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines, timeRounds } from '../lib/measure.js';
+import { arg, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -88,13 +88,7 @@ async function utpPing(): Promise<void> {
   const c = u.connect(port, '127.0.0.1');
   await once(c, 'connect');
   const msg = Buffer.alloc(64, 1);
-  const rtts = await timeRounds(
-    2000,
-    rounds,
-    () => c.write(msg),
-    per64Bytes(c),
-  );
-  say(rttSummary(rtts));
+  say(await pingReport(rounds, () => c.write(msg), per64Bytes(c)));
   c.destroy();
   u.close();
 }
