@@ -5,7 +5,7 @@
  * bytes: the plain host's IPv4 packets are 1472 bytes, the secure host's 1440 (32 bytes of
  * header and tag). Goodput is counted after a 1 s warm-up, like the tcp suite.
  *
- *   node <out>/bench/secure.js [--seconds N] [--rounds N] [--no-pin]
+ *   node <out>/bench/secure.js [--seconds N] [--rounds N] [--no-pin] [--cpu-prof DIR]
  *   npm run bench -- secure
  */
 import { once } from 'node:events';
@@ -104,8 +104,11 @@ async function client(): Promise<void> {
 
 let pins: [number, number] | undefined;
 
+/** `--cpu-prof DIR`: each child writes a V8 CPU profile there (node --cpu-prof). */
+let nodeArgs: string[] = [];
+
 function child(role: string, args: string[], cpu?: number): Child {
-  return spawnRole(SELF, role, args, [], cpu);
+  return spawnRole(SELF, role, args, nodeArgs, cpu);
 }
 
 interface Bulk {
@@ -185,6 +188,7 @@ if (isMain(import.meta.url)) {
   } else {
     const seconds = process.argv.includes('--seconds') ? Number(arg('seconds')) : undefined;
     const rounds = process.argv.includes('--rounds') ? Number(arg('rounds')) : undefined;
+    if (process.argv.includes('--cpu-prof')) nodeArgs = ['--cpu-prof', '--cpu-prof-dir', arg('cpu-prof')];
     const { formatTable } = await import('./main.js');
     const rows = await run({ ...(seconds ? { seconds } : {}), ...(rounds ? { rounds } : {}), pin: !process.argv.includes('--no-pin') });
     process.stdout.write(formatTable(rows) + '\n');

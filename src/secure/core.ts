@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { keyPairFromPrivate, type KeyPair } from './crypto.js';
+import { defaultAead, sodiumError, type Aead } from './aead.js';
 import { IkInitiator, readInitiation } from './noise.js';
 import {
   DATA_OVERHEAD,
@@ -61,6 +62,8 @@ export interface SecureCoreOptions {
   queueLimit?: number;
   /** Random 32-bit session indices (default: node:crypto randomBytes). */
   randomIndex?: () => number;
+  /** The data path's ChaCha20-Poly1305 (default: sodium-native, or node:crypto if it does not load). */
+  aead?: Aead;
 }
 
 export type SecureEvent =
@@ -98,6 +101,8 @@ export interface SecureStats {
   /** Plain FOU datagrams passed in each direction (allowPlain only). */
   plainIn: number;
   plainOut: number;
+  /** Data messages sealed or opened by the node:crypto fallback (sodium-native did not load). */
+  aeadFallback: number;
   /** Drops by reason: truncated, bad_type, unknown_index, bad_mac, replay, expired, unknown_key, handshake_*, ... */
   drops: Map<string, number>;
 }
@@ -151,8 +156,12 @@ export class SecureCore {
     keepalivesIn: 0,
     plainIn: 0,
     plainOut: 0,
+    aeadFallback: 0,
     drops: new Map(),
   };
+  /** The data path's AEAD implementation. */
+  readonly aead: Aead;
+  private readonly fallback: boolean;
   readonly timers: SecureTimers;
   readonly allowPlain: boolean;
   private readonly local: KeyPair;
@@ -166,6 +175,9 @@ export class SecureCore {
   private readonly buckets = new Map<string, { tokens: number; last: number }>();
   private readonly queueLimit: number;
   private readonly randomIndex: () => number;
+  private lastPeer: Peer | undefined;
+  private lastPort = -1;
+  private lastAddress = '';
 
   constructor(
     opts: SecureCoreOptions,
@@ -179,6 +191,9 @@ export class SecureCore {
     this.burst = opts.handshakeBurst ?? 5;
     this.queueLimit = opts.queueLimit ?? 1024;
     this.randomIndex = opts.randomIndex ?? randomUint32;
+    this.aead = opts.aead ?? defaultAead;
+    this.fallback = this.aead.name !== 'sodium-native';
+    if (this.fallback && !opts.aead) warnFallback();
     for (const p of opts.peers) this.addPeer(p);
   }
 
@@ -231,7 +246,14 @@ export class SecureCore {
   }
 
   private sendUnsafe(packet: Buffer, port: number, address: string, now: number): void {
-    const peer = this.byEndpoint.get(epKey(address, port));
+    // A sender sends to one peer at a time: skip building the map key per packet.
+    let peer = this.lastPeer;
+    if (port !== this.lastPort || address !== this.lastAddress || !peer) {
+      peer = this.byEndpoint.get(epKey(address, port));
+      this.lastPeer = peer;
+      this.lastPort = port;
+      this.lastAddress = address;
+    }
     if (!peer) {
       if (!this.allowPlain) {
         this.drop('no_peer_key');
@@ -259,6 +281,7 @@ export class SecureCore {
 
   private transmitData(peer: Peer, s: Session, packet: Buffer): void {
     this.stats.sealed++;
+    if (this.fallback) this.stats.aeadFallback++;
     peer.unrepliedSince = -1;
     this.io.transmit(s.seal(packet), peer.endpoint.port, peer.endpoint.address);
   }
@@ -433,6 +456,7 @@ export class SecureCore {
       return;
     }
     this.stats.opened++;
+    if (this.fallback) this.stats.aeadFallback++;
     const peer = e.peer;
     peer.unansweredSince = -1;
     if (s === peer.next) this.install(peer, s);
@@ -494,7 +518,7 @@ export class SecureCore {
     const localIndex = this.newIndex();
     const remoteIndex = d.readUInt32LE(4);
     if (peer.next) this.indices.delete(peer.next.localIndex);
-    const s = new Session(resp.keys.send, resp.keys.recv, localIndex, remoteIndex, now, false);
+    const s = new Session(resp.keys.send, resp.keys.recv, localIndex, remoteIndex, now, false, this.aead);
     peer.next = s;
     this.indices.set(localIndex, { peer, session: s });
     this.roam(peer, from);
@@ -527,7 +551,7 @@ export class SecureCore {
     const peer = e.peer;
     peer.hs = undefined;
     peer.unansweredSince = -1;
-    const s = new Session(res.keys.send, res.keys.recv, localIndex, d.readUInt32LE(4), now, true);
+    const s = new Session(res.keys.send, res.keys.recv, localIndex, d.readUInt32LE(4), now, true, this.aead);
     e.session = s;
     this.stats.handshakesCompleted++;
     this.roam(peer, from);
@@ -556,6 +580,14 @@ export class SecureCore {
     this.stats.roams++;
     this.io.event?.({ type: 'roamed', peer: { ...peer.configured }, from: old, to: { ...peer.endpoint } });
   }
+}
+
+let warned = false;
+/** One process warning (a log line on stderr) when the data path runs on the fallback. */
+function warnFallback(): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(`secure mode: sodium-native did not load (${sodiumError ?? 'unknown'}); ChaCha20-Poly1305 runs on node:crypto, about 3x slower per packet`, { code: 'OVERLAY_AEAD_FALLBACK' });
 }
 
 function randomUint32(): number {

@@ -44,6 +44,7 @@ export function secureSnapshot(publicKey: Buffer, s: SecureStats): SecureSnapsho
       keepalives_in: s.keepalivesIn,
       plain_in: s.plainIn,
       plain_out: s.plainOut,
+      aead_fallback: s.aeadFallback,
     },
   };
 }

@@ -9,7 +9,9 @@
  * A data message adds DATA_OVERHEAD = 32 bytes to the IPv4 packet it carries. An empty
  * plaintext is a keepalive. The counter is the AEAD nonce, so it is authenticated too.
  */
-import { TAG_LEN, aeadKey, open, sealInto, type AeadKey } from './crypto.js';
+import { TAG_LEN } from './crypto.js';
+import { aeadKey, defaultAead, type Aead, type AeadKey } from './aead.js';
+import { allocPacket } from '../util/slab.js';
 import { initiationLength, responseLength } from './noise.js';
 import { ReplayWindow } from './replay.js';
 
@@ -77,6 +79,7 @@ export class Session {
     readonly created: number,
     /** Whether we initiated the handshake that made it. */
     readonly initiator: boolean,
+    private readonly aead: Aead = defaultAead,
   ) {
     this.sendKey = aeadKey(send);
     this.recvKey = aeadKey(recv);
@@ -87,21 +90,31 @@ export class Session {
     return now - this.created < t.rejectAfterTimeMs && this.sendCounter < t.rejectAfterMessages;
   }
 
-  /** Seals one packet (or a keepalive, empty) as a data message. */
+  /**
+   * Seals one packet (or a keepalive, empty) as a data message, straight into a datagram
+   * carved from the packet slabs (no buffer of its own per packet).
+   */
   seal(packet: Buffer): Buffer {
     const n = this.sendCounter++;
-    const out = Buffer.allocUnsafe(DATA_HEADER + packet.length + TAG_LEN);
+    const out = allocPacket(DATA_HEADER + packet.length + TAG_LEN);
     out.writeUInt32LE(MSG_DATA, 0);
     out.writeUInt32LE(this.remoteIndex, 4);
     out.writeUInt32LE(n % 0x100000000 >>> 0, 8);
     out.writeUInt32LE(Math.floor(n / 0x100000000) >>> 0, 12);
-    sealInto(this.sendKey, n, undefined, packet, out, DATA_HEADER);
+    this.aead.sealInto(this.sendKey, n, null, packet, out, DATA_HEADER);
     return out;
   }
 
-  /** Opens a data message's payload; undefined when it does not authenticate. */
+  /**
+   * Opens a data message's payload into a slab buffer (the host may keep the packet, so
+   * not one reused buffer); undefined when it does not authenticate.
+   */
   open(counter: number, datagram: Buffer): Buffer | undefined {
-    return open(this.recvKey, counter, undefined, datagram.subarray(DATA_HEADER));
+    const len = datagram.length - DATA_OVERHEAD;
+    if (len < 0) return undefined;
+    const out = allocPacket(len);
+    const sealed = datagram.subarray(DATA_HEADER);
+    return this.aead.openInto(this.recvKey, counter, null, sealed, out, 0) === len ? out : undefined;
   }
 }
 
