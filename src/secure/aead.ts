@@ -27,13 +27,16 @@ export interface AeadKey {
 
 export interface Aead {
   readonly name: 'sodium-native' | 'node:crypto';
-  /** Seals into out[offset..]: ciphertext then tag; returns plaintext.length + 16. */
-  sealInto(key: AeadKey, n: number, ad: Buffer | null, plaintext: Buffer, out: Buffer, offset: number): number;
+  /**
+   * Seals into out[offset..]: ciphertext then tag; returns plaintext.length + 16. The nonce
+   * is Noise's for counter `n`, or `nonce` (12 bytes) when given (the cookie reply's).
+   */
+  sealInto(key: AeadKey, n: number, ad: Buffer | null, plaintext: Buffer, out: Buffer, offset: number, nonce?: Buffer): number;
   /**
    * Opens `sealed` into out[offset..] (sealed.length - 16 bytes); returns that length, or
    * -1 when it does not authenticate (then `out` may hold garbage). Never throws for bad input.
    */
-  openInto(key: AeadKey, n: number, ad: Buffer | null, sealed: Buffer, out: Buffer, offset: number): number;
+  openInto(key: AeadKey, n: number, ad: Buffer | null, sealed: Buffer, out: Buffer, offset: number, nonce?: Buffer): number;
 }
 
 export function aeadKey(raw: Buffer): AeadKey {
@@ -54,17 +57,17 @@ function sodiumAead(na: Sodium): Aead {
   const dec = na.crypto_aead_chacha20poly1305_ietf_decrypt;
   return {
     name: 'sodium-native',
-    sealInto(key, n, ad, plaintext, out, offset) {
+    sealInto(key, n, ad, plaintext, out, offset, nonce) {
       const len = plaintext.length + TAG_LEN;
       const c = offset === 0 && out.length === len ? out : out.subarray(offset, offset + len);
-      return enc(c, plaintext, ad, null, writeNonce(nonceS, n), key.raw);
+      return enc(c, plaintext, ad, null, nonce ?? writeNonce(nonceS, n), key.raw);
     },
-    openInto(key, n, ad, sealed, out, offset) {
+    openInto(key, n, ad, sealed, out, offset, nonce) {
       if (sealed.length < TAG_LEN) return -1;
       const len = sealed.length - TAG_LEN;
       const m = offset === 0 && out.length === len ? out : out.subarray(offset, offset + len);
       try {
-        return dec(m, null, sealed, ad, writeNonce(nonceS, n), key.raw);
+        return dec(m, null, sealed, ad, nonce ?? writeNonce(nonceS, n), key.raw);
       } catch {
         return -1;
       }
@@ -77,8 +80,8 @@ const keyObject = (key: AeadKey): KeyObject => (key.object ??= createSecretKey(k
 /** node:crypto (OpenSSL): a cipher object per packet, the fallback. */
 export const nodeAead: Aead = {
   name: 'node:crypto',
-  sealInto(key, n, ad, plaintext, out, offset) {
-    const c = createCipheriv('chacha20-poly1305', keyObject(key), writeNonce(nonceN, n), { authTagLength: TAG_LEN });
+  sealInto(key, n, ad, plaintext, out, offset, nonce) {
+    const c = createCipheriv('chacha20-poly1305', keyObject(key), nonce ?? writeNonce(nonceN, n), { authTagLength: TAG_LEN });
     if (ad && ad.length) c.setAAD(ad, { plaintextLength: plaintext.length });
     let w = 0;
     if (plaintext.length) w = c.update(plaintext).copy(out, offset);
@@ -86,11 +89,11 @@ export const nodeAead: Aead = {
     if (fin.length) w += fin.copy(out, offset + w);
     return w + c.getAuthTag().copy(out, offset + w);
   },
-  openInto(key, n, ad, sealed, out, offset) {
+  openInto(key, n, ad, sealed, out, offset, nonce) {
     if (sealed.length < TAG_LEN) return -1;
     const len = sealed.length - TAG_LEN;
     try {
-      const d = createDecipheriv('chacha20-poly1305', keyObject(key), writeNonce(nonceN, n), { authTagLength: TAG_LEN });
+      const d = createDecipheriv('chacha20-poly1305', keyObject(key), nonce ?? writeNonce(nonceN, n), { authTagLength: TAG_LEN });
       d.setAuthTag(sealed.subarray(len));
       if (ad && ad.length) d.setAAD(ad, { plaintextLength: len });
       let w = 0;

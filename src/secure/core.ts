@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { keyPairFromPrivate, type KeyPair } from './crypto.js';
 import { defaultAead, sodiumError, type Aead } from './aead.js';
+import { COOKIE_REPLY_LEN, COOKIE_SECRET_MS, CookieJar, MAC_LEN, MSG_COOKIE_REPLY, checkMac1, macKeys, openCookieReply, writeMacs, type MacKeys } from './cookie.js';
 import { IkInitiator, readInitiation } from './noise.js';
 import {
   DATA_OVERHEAD,
@@ -55,6 +56,12 @@ export interface SecureCoreOptions {
   timers?: Partial<SecureTimers>;
   /** Wall clock in ms for the initiation timestamps (default Date.now). */
   wallClock?: () => number;
+  /**
+   * Initiations per second (with a valid mac1, from anywhere) above which the responder is
+   * under load: for one second it then answers an initiation without a valid mac2 with a
+   * cookie reply instead of doing the Diffie-Hellman (default 50).
+   */
+  cookieThreshold?: number;
   /** Handshake initiations accepted per second from one source address, and the burst (WireGuard: 20, 5). */
   handshakeRate?: number;
   handshakeBurst?: number;
@@ -101,6 +108,11 @@ export interface SecureStats {
   /** Plain FOU datagrams passed in each direction (allowPlain only). */
   plainIn: number;
   plainOut: number;
+  /** Initiations that reached the Diffie-Hellman (as responder). */
+  handshakeDh: number;
+  /** Cookie replies sent (under load, instead of a DH), and received and accepted (as initiator). */
+  cookieRepliesSent: number;
+  cookiesReceived: number;
   /** Data messages sealed or opened by the node:crypto fallback (sodium-native did not load). */
   aeadFallback: number;
   /** Drops by reason: truncated, bad_type, unknown_index, bad_mac, replay, expired, unknown_key, handshake_*, ... */
@@ -114,6 +126,8 @@ interface PendingHandshake {
   attemptStart: number;
   lastSent: number;
   announced: boolean;
+  /** mac1 of the latest initiation: a cookie reply to it carries it as AD. */
+  mac1: Buffer;
 }
 
 class Peer {
@@ -129,11 +143,16 @@ class Peer {
   unrepliedSince = -1;
   lastTimestamp: Buffer | undefined;
   queue: Buffer[] = [];
+  /** The latest cookie from this peer's cookie reply, and when it came. */
+  cookie: Buffer | undefined;
+  cookieAt = 0;
+  readonly keys: MacKeys;
   constructor(
     readonly publicKey: Buffer,
     readonly configured: Endpoint,
   ) {
     this.endpoint = { ...configured };
+    this.keys = macKeys(publicKey);
   }
 }
 
@@ -156,6 +175,9 @@ export class SecureCore {
     keepalivesIn: 0,
     plainIn: 0,
     plainOut: 0,
+    handshakeDh: 0,
+    cookieRepliesSent: 0,
+    cookiesReceived: 0,
     aeadFallback: 0,
     drops: new Map(),
   };
@@ -176,6 +198,12 @@ export class SecureCore {
   private readonly queueLimit: number;
   private readonly randomIndex: () => number;
   private lastPeer: Peer | undefined;
+  private readonly ownKeys: MacKeys;
+  private readonly cookies: CookieJar;
+  private readonly loadRate: number;
+  private loadTokens: number;
+  private loadLast = 0;
+  private underLoadUntil = -Infinity;
   private lastPort = -1;
   private lastAddress = '';
 
@@ -193,6 +221,10 @@ export class SecureCore {
     this.randomIndex = opts.randomIndex ?? randomUint32;
     this.aead = opts.aead ?? defaultAead;
     this.fallback = this.aead.name !== 'sodium-native';
+    this.ownKeys = macKeys(this.local.publicKey);
+    this.cookies = new CookieJar(this.ownKeys, this.aead);
+    this.loadRate = Math.max(1, opts.cookieThreshold ?? 50);
+    this.loadTokens = this.loadRate;
     if (this.fallback && !opts.aead) warnFallback();
     for (const p of opts.peers) this.addPeer(p);
   }
@@ -306,12 +338,14 @@ export class SecureCore {
       peer.hs = undefined;
       return;
     }
-    const msg = Buffer.allocUnsafe(INITIATION_LEN);
+    const msg = Buffer.alloc(INITIATION_LEN);
     msg.writeUInt32LE(MSG_INITIATION, 0);
     msg.writeUInt32LE(localIndex, 4);
     init.message.copy(msg, 8);
+    const cookie = peer.cookie && now - peer.cookieAt < COOKIE_SECRET_MS ? peer.cookie : undefined;
+    const mac1 = writeMacs(msg, peer.keys.mac1, cookie);
     const announced = peer.hs?.announced ?? false;
-    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced };
+    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced, mac1 };
     this.indices.set(localIndex, { peer, session: undefined });
     this.stats.handshakeInitiations++;
     this.io.transmit(msg, peer.endpoint.port, peer.endpoint.address);
@@ -404,6 +438,7 @@ export class SecureCore {
     if (type === MSG_DATA) this.receiveData(d, from, now);
     else if (type === MSG_INITIATION) this.receiveInitiation(d, from, now);
     else if (type === MSG_RESPONSE) this.receiveResponse(d, from, now);
+    else if (type === MSG_COOKIE_REPLY) this.receiveCookieReply(d, now);
     else this.drop('bad_type');
   }
 
@@ -488,12 +523,25 @@ export class SecureCore {
       this.drop('truncated');
       return;
     }
-    // Before any DH: a flood of initiations costs a map lookup each.
+    // Before any DH: mac1 proves the sender knows our public key (an HMAC).
+    if (!checkMac1(d, this.ownKeys.mac1)) {
+      this.drop('handshake_bad_mac1');
+      return;
+    }
+    // Under load, no DH without a cookie bound to the source address: a cookie reply instead.
+    if (this.underLoad(now) && !this.cookies.checkMac2(d, from.address, from.port, now)) {
+      this.drop('handshake_under_load');
+      this.stats.cookieRepliesSent++;
+      this.io.transmit(this.cookies.reply(d, from.address, from.port, now), from.port, from.address);
+      return;
+    }
+    // Then a flood from one address costs a map lookup each.
     if (!this.takeToken(from.address, now)) {
       this.drop('handshake_rate_limited');
       return;
     }
-    const r = readInitiation(this.local, PROLOGUE, d.subarray(8), TIMESTAMP_LEN);
+    this.stats.handshakeDh++;
+    const r = readInitiation(this.local, PROLOGUE, d.subarray(8, INITIATION_LEN - 2 * MAC_LEN), TIMESTAMP_LEN);
     if (typeof r === 'string') {
       this.drop(r === 'bad_ephemeral' ? 'handshake_bad_ephemeral' : r === 'truncated' ? 'truncated' : 'handshake_bad_mac');
       return;
@@ -522,11 +570,12 @@ export class SecureCore {
     peer.next = s;
     this.indices.set(localIndex, { peer, session: s });
     this.roam(peer, from);
-    const msg = Buffer.allocUnsafe(RESPONSE_LEN);
+    const msg = Buffer.alloc(RESPONSE_LEN);
     msg.writeUInt32LE(MSG_RESPONSE, 0);
     msg.writeUInt32LE(localIndex, 4);
     msg.writeUInt32LE(remoteIndex, 8);
     resp.message.copy(msg, 12);
+    writeMacs(msg, peer.keys.mac1, undefined);
     this.stats.handshakesCompleted++;
     this.io.transmit(msg, peer.endpoint.port, peer.endpoint.address);
   }
@@ -543,7 +592,11 @@ export class SecureCore {
       this.drop('unknown_index');
       return;
     }
-    const res = hs.init.readResponse(d.subarray(12));
+    if (!checkMac1(d, this.ownKeys.mac1)) {
+      this.drop('handshake_bad_mac1');
+      return;
+    }
+    const res = hs.init.readResponse(d.subarray(12, RESPONSE_LEN - 2 * MAC_LEN));
     if (!res) {
       this.drop('handshake_bad_mac');
       return;
@@ -558,6 +611,45 @@ export class SecureCore {
     this.install(peer, s);
     // Confirm the session to the responder at once if nothing else will.
     if (peer.queue.length === 0) this.transmitData(peer, s, Buffer.alloc(0));
+  }
+
+  /**
+   * Whether the initiations of the last second exceeded the threshold (a token bucket of
+   * `cookieThreshold` per second; each initiation with a valid mac1 takes a token). Once
+   * empty, the responder stays under load for one second (WireGuard's UnderLoadAfterTime).
+   */
+  private underLoad(now: number): boolean {
+    this.loadTokens = Math.min(this.loadRate, this.loadTokens + (Math.max(0, now - this.loadLast) / 1000) * this.loadRate);
+    this.loadLast = now;
+    if (this.loadTokens >= 1) this.loadTokens -= 1;
+    else this.underLoadUntil = now + 1000;
+    return now < this.underLoadUntil;
+  }
+
+  /**
+   * A cookie reply to our latest initiation: the cookie goes into the next one's mac2
+   * (sent when the handshake is retried, after rekeyTimeoutMs, as WireGuard does).
+   */
+  private receiveCookieReply(d: Buffer, now: number): void {
+    if (d.length !== COOKIE_REPLY_LEN) {
+      this.drop('truncated');
+      return;
+    }
+    const localIndex = d.readUInt32LE(4);
+    const e = this.indices.get(localIndex);
+    const hs = e?.peer.hs;
+    if (!e || e.session || !hs || hs.localIndex !== localIndex) {
+      this.drop('unknown_index');
+      return;
+    }
+    const cookie = openCookieReply(this.aead, e.peer.keys.cookie, d, hs.mac1);
+    if (!cookie) {
+      this.drop('cookie_bad_mac');
+      return;
+    }
+    e.peer.cookie = cookie;
+    e.peer.cookieAt = now;
+    this.stats.cookiesReceived++;
   }
 
   /** Makes `s` the peer's current session (the old one stays for receiving) and flushes the queue. */

@@ -1,10 +1,11 @@
 /**
  * Transport sessions and the wire format of the secure overlay (the layout of
- * WireGuard's messages, without its cookie MACs):
+ * WireGuard's messages; mac1, mac2 and the cookie reply are in src/secure/cookie.ts):
  *
- *   initiation  type=1 | 3 zero bytes | sender index (LE32) | Noise IK message 1 (116 B total)
- *   response    type=2 | 3 zero bytes | sender index | receiver index | message 2 (60 B total)
- *   data        type=4 | 3 zero bytes | receiver index | counter (LE64) | AEAD(IPv4 packet)
+ *   initiation    type=1 | 3 zero bytes | sender index (LE32) | Noise IK message 1 | mac1 | mac2 (148 B)
+ *   response      type=2 | 3 zero bytes | sender index | receiver index | message 2 | mac1 | mac2 (92 B)
+ *   cookie reply  type=3 | 3 zero bytes | receiver index | nonce (12) | AEAD(cookie) (52 B)
+ *   data          type=4 | 3 zero bytes | receiver index | counter (LE64) | AEAD(IPv4 packet)
  *
  * A data message adds DATA_OVERHEAD = 32 bytes to the IPv4 packet it carries. An empty
  * plaintext is a keepalive. The counter is the AEAD nonce, so it is authenticated too.
@@ -14,13 +15,14 @@ import { aeadKey, defaultAead, type Aead, type AeadKey } from './aead.js';
 import { allocPacket } from '../util/slab.js';
 import { initiationLength, responseLength } from './noise.js';
 import { ReplayWindow } from './replay.js';
+import { MAC_LEN } from './cookie.js';
 
 export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
 export const MSG_DATA = 4;
 export const TIMESTAMP_LEN = 12;
-export const INITIATION_LEN = 8 + initiationLength(TIMESTAMP_LEN); // 116
-export const RESPONSE_LEN = 12 + responseLength(0); // 60
+export const INITIATION_LEN = 8 + initiationLength(TIMESTAMP_LEN) + 2 * MAC_LEN; // 148
+export const RESPONSE_LEN = 12 + responseLength(0) + 2 * MAC_LEN; // 92
 export const DATA_HEADER = 16;
 /** Bytes a data message adds to the IPv4 packet it carries: header + Poly1305 tag. */
 export const DATA_OVERHEAD = DATA_HEADER + TAG_LEN; // 32
