@@ -106,7 +106,11 @@ export const nodeAead: Aead = {
   },
 };
 
+/** Set to `node:crypto` to run the data path on the fallback (tests, and comparing the two). */
+export const AEAD_ENV = 'OVERLAY_SECURE_AEAD';
+
 function loadSodium(): { aead: Aead } | { error: string } {
+  if (process.env[AEAD_ENV] === 'node:crypto') return { error: `${AEAD_ENV}=node:crypto` };
   try {
     const na = createRequire(import.meta.url)('sodium-native') as Sodium;
     if (typeof na.crypto_aead_chacha20poly1305_ietf_encrypt !== 'function') return { error: 'sodium-native lacks crypto_aead_chacha20poly1305_ietf' };

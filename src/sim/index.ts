@@ -23,6 +23,10 @@
  *   each side half-closing when it has written everything and closing after the peer's EOF;
  *   resolves when both are CLOSED (client after TIME-WAIT: use a short `msl`) or at
  *   `maxTime`. Returns what each side received, both connections and the links.
+ * - `secure: true` (SimNet option, runTransfer option) — segments cross the links as the secure
+ *   mode's datagrams (src/sim/secure.ts: a SecureCore and a static key per host, the Noise
+ *   handshake, ChaCha20-Poly1305, the replay window); the impairments hit those datagrams,
+ *   `drop`/`extraDelay` excepted (they see segments). `result.secure` has both sides' counters.
  * - `BulkApp` — the application half used by runTransfer (write a buffer, read everything),
  *   reusable for multi-flow tests: `new BulkApp(host, conn, data)`.
  *

@@ -330,3 +330,53 @@ describe('secure: the overlay over real UDP', function () {
     expect(sec(b).drops.internal_error ?? 0).to.equal(0);
   });
 });
+
+describe('secure: the node:crypto fallback when sodium-native does not load', function () {
+  this.timeout(30_000);
+  it('a process without sodium-native (OVERLAY_SECURE_AEAD=node:crypto) warns once on stderr, counts aead_fallback, and talks to a sodium-native process', async () => {
+    // Two processes: the child runs the fallback, this one sodium-native; a ping crosses both ways.
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const hostJs = fileURLToPath(new URL('../../src/host/host.js', import.meta.url));
+    const keysJs = fileURLToPath(new URL('../../src/secure/keys.js', import.meta.url));
+    const ka = newKeyPair();
+    const kb = newKeyPair();
+    const b = await Host.create({ address: B_ADDR, key: kb.privateKey, peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: ka.publicKey }] });
+    const script = `
+      import { Host } from ${JSON.stringify(hostJs)};
+      await import(${JSON.stringify(keysJs)});
+      const a = await Host.create({ address: '${A_ADDR}', key: '${ka.privateKey}', peers: [{ prefix: '${B_ADDR}', endpoint: { address: '127.0.0.1', port: ${b.endpoint.port} }, publicKey: '${kb.publicKey}' }] });
+      for (let i = 0; i < 3; i++) await a.ping('${B_ADDR}', { seq: i, timeoutMs: 5000 });
+      process.stdout.write(JSON.stringify(a.snapshot().secure) + '\\n');
+      await a.close();
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OVERLAY_SECURE_AEAD: 'node:crypto' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code, err).to.equal(0);
+      const snap = JSON.parse(out.trim()) as SecureSnapshot;
+      // 3 echo requests sealed and 3 replies opened by the fallback (plus keepalives, if any).
+      expect(snap.events.aead_fallback).to.be.at.least(6);
+      expect(snap.events.aead_fallback).to.equal(snap.events.sealed! + snap.events.opened!);
+      expect(snap.drops).to.deep.equal({});
+      // One process warning (Node adds its one-time --trace-warnings hint after the first).
+      const lines = err
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('(Use `node --trace-warnings'));
+      expect(lines, err).to.have.length(1);
+      expect(lines[0]).to.match(/OVERLAY_AEAD_FALLBACK.*sodium-native did not load .*OVERLAY_SECURE_AEAD=node:crypto/);
+      // This side ran sodium-native and opened what the fallback sealed.
+      expect(sec(b).events.aead_fallback).to.equal(0);
+      expect(sec(b).events.opened).to.be.at.least(3);
+      expect(sec(b).drops).to.deep.equal({});
+    } finally {
+      child.kill();
+      await b.close();
+    }
+  });
+});
