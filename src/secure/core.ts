@@ -126,6 +126,8 @@ interface PendingHandshake {
   attemptStart: number;
   lastSent: number;
   announced: boolean;
+  /** A cookie reply came during this attempt: the peer is there (under load), not silent. */
+  cookied: boolean;
   /** mac1 of the latest initiation: a cookie reply to it carries it as AD. */
   mac1: Buffer;
 }
@@ -345,7 +347,8 @@ export class SecureCore {
     const cookie = peer.cookie && now - peer.cookieAt < COOKIE_SECRET_MS ? peer.cookie : undefined;
     const mac1 = writeMacs(msg, peer.keys.mac1, cookie);
     const announced = peer.hs?.announced ?? false;
-    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced, mac1 };
+    const cookied = peer.hs?.cookied ?? false;
+    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced, cookied, mac1 };
     this.indices.set(localIndex, { peer, session: undefined });
     this.stats.handshakeInitiations++;
     this.io.transmit(msg, peer.endpoint.port, peer.endpoint.address);
@@ -374,7 +377,7 @@ export class SecureCore {
     for (const peer of this.byKey.values()) {
       const hs = peer.hs;
       if (hs && now - hs.lastSent >= t.rekeyTimeoutMs) {
-        if (!hs.announced) {
+        if (!hs.announced && !hs.cookied) {
           hs.announced = true;
           this.io.event?.({ type: 'handshake_unanswered', peer: { ...peer.configured }, publicKey: peer.publicKey });
         }
@@ -649,6 +652,7 @@ export class SecureCore {
     }
     e.peer.cookie = cookie;
     e.peer.cookieAt = now;
+    hs.cookied = true;
     this.stats.cookiesReceived++;
   }
 

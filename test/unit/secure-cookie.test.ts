@@ -38,9 +38,11 @@ function setup(cookieThreshold = 5) {
   const wire: Wire[] = [];
   const got: Buffer[] = [];
   let aFrom: Endpoint = { ...A_EP };
+  const events: string[] = [];
   const coreA = new SecureCore({ privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B_EP }], timers }, {
     transmit: (d, port, address) => wire.push({ d, from: aFrom, to: { address, port } }),
     deliver: () => {},
+    event: (e) => events.push(e.type),
   });
   const coreB = new SecureCore(
     // The per-address rate limit is out of the way: this is about the global load.
@@ -68,7 +70,7 @@ function setup(cookieThreshold = 5) {
     }
     wire.splice(0); // cookie replies to the spoofed sources go nowhere
   };
-  return { a: coreA, b: coreB, aKeys: a, bKeys: b, wire, got, pump, flood, setAFrom: (e: Endpoint) => (aFrom = e) };
+  return { a: coreA, b: coreB, aKeys: a, bKeys: b, wire, got, events, pump, flood, setAFrom: (e: Endpoint) => (aFrom = e) };
 }
 
 describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
@@ -108,6 +110,8 @@ describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
     t.flood(10, 100);
     t.a.tick(110);
     expect(t.a.stats.handshakeInitiations).to.equal(2);
+    // A cookie reply is an answer: no "handshake unanswered" hint (that one means a wrong key or a dead peer).
+    expect(t.events).not.to.include('handshake_unanswered');
     t.pump(110);
     t.pump(110);
     expect(t.b.stats.handshakeDh).to.equal(dhB0 + 1);
@@ -182,8 +186,9 @@ describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
     t.a.receive(forge(Buffer.alloc(16, 1)), B_EP, 20);
     expect(drops(t.a)).to.deep.equal({ cookie_bad_mac: 2 });
     expect(t.a.stats.cookiesReceived).to.equal(0);
-    // The retry has no mac2 (zeros): nothing was stored.
+    // The retry has no mac2 (zeros): nothing was stored, and the handshake counts as unanswered.
     t.a.tick(110);
+    expect(t.events).to.include('handshake_unanswered');
     const retry = t.wire.splice(0)[0]!.d;
     expect(retry.subarray(retry.length - 16).equals(Buffer.alloc(16))).to.equal(true);
     // A reply to an index A never used: unknown_index; a short one: truncated.
