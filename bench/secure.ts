@@ -13,7 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { Host, type HostOptions } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 import { newKeyPair } from '../src/secure/keys.js';
-import { defaultAead } from '../src/secure/aead.js';
+import { defaultAead, nodeAead, sodiumAeadImpl, type Aead } from '../src/secure/aead.js';
+import { SecureCore } from '../src/secure/core.js';
+import { generateKeyPair } from '../src/secure/crypto.js';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
 import { isMain } from './lib/cli.js';
@@ -122,8 +125,9 @@ async function client(): Promise<void> {
   const windowBytes = s.bytesWritten - written0;
   s.end();
   await once(s, 'close');
-  const rtx = Object.values(s.getInfo()?.retransmits ?? {}).reduce((a, b) => a + b, 0);
-  say({ written: s.bytesWritten, windowBytes, cpuUs: cpu, retransmits: rtx });
+  const info = s.getInfo();
+  const rtx = Object.values(info?.retransmits ?? {}).reduce((a, b) => a + b, 0);
+  say({ written: s.bytesWritten, windowBytes, cpuUs: cpu, retransmits: rtx, segmentsIn: info?.segmentsIn ?? 0, segmentsOut: info?.segmentsOut ?? 0 });
   await host.close();
 }
 
@@ -143,6 +147,8 @@ interface Bulk {
   rxUsPerMb: number;
   retransmits: number;
   kernelDrops: number;
+  /** Segments (ACKs) the sender received per MB written: fewer, larger receive bursts mean fewer ACKs. */
+  acksPerMb: number;
   /** The secure mode's AEAD implementation (sodium-native, or the node:crypto fallback). */
   aead?: string;
 }
@@ -162,11 +168,59 @@ async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
     rxUsPerMb: r.cpuUs! / (r.bytes! / MB),
     retransmits: t.retransmits!,
     kernelDrops: r.kernelDrops!,
+    acksPerMb: t.segmentsIn! / (t.written! / MB),
     ...(secure && { aead: defaultAead.name }),
   };
 }
 
+/**
+ * In process, no sockets: the secure core's cost per 1440-byte packet to seal (send) and
+ * to open (receive), with each AEAD implementation, and the scavenges (young-generation
+ * GCs) per 100k packets sealed and opened, which count what each packet allocates.
+ */
+async function perPacket(aead: Aead, packets = 100_000): Promise<Row> {
+  const A = { address: '127.0.0.1', port: 1000 };
+  const B = { address: '127.0.0.1', port: 2000 };
+  const a = generateKeyPair();
+  const b = generateKeyPair();
+  let wire: Buffer[] = [];
+  let keep = true;
+  const ca = new SecureCore({ privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B }], aead }, { transmit: (d) => keep && wire.push(d), deliver: () => {} });
+  const cb = new SecureCore({ privateKey: b.privateKey, peers: [{ publicKey: a.publicKey, endpoint: A }], aead }, { transmit: (d) => wire.push(d), deliver: () => {} });
+  const pkt = Buffer.alloc(1440, 7);
+  ca.send(pkt, B.port, B.address, 0);
+  for (let i = 0; i < 4 && wire.length; i++) {
+    const w = wire;
+    wire = [];
+    for (const d of w) (d.readUInt32LE(0) === 2 ? ca : cb).receive(d, d.readUInt32LE(0) === 2 ? B : A, 0);
+  }
+  let gcs = 0;
+  const obs = new PerformanceObserver((l) => void (gcs += l.getEntries().filter((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === 1).length));
+  obs.observe({ entryTypes: ['gc'] });
+  keep = false;
+  let t = performance.now();
+  for (let i = 0; i < packets; i++) ca.send(pkt, B.port, B.address, 1);
+  const sealUs = ((performance.now() - t) * 1000) / packets;
+  // Opened in batches of 64 just sealed (warm in cache, as datagrams fresh from the socket).
+  let openMs = 0;
+  for (let j = 0; j < packets / 64; j++) {
+    keep = true;
+    wire = [];
+    for (let i = 0; i < 64; i++) ca.send(pkt, B.port, B.address, 1);
+    keep = false;
+    t = performance.now();
+    for (const d of wire) cb.receive(d, A, 1);
+    openMs += performance.now() - t;
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  obs.disconnect();
+  if (cb.stats.opened < packets) throw new Error(`per-packet bench: only ${cb.stats.opened} of ${packets} opened`);
+  return { test: `in-process secure core, ${aead.name}`, 'seal us/packet': sealUs, 'open us/packet': (openMs * 1000) / packets, 'scavenges/100k': Math.round((gcs * 100_000) / packets) };
+}
+
 export async function run(opts: { seconds?: number; rounds?: number; pin?: boolean } = {}): Promise<Row[]> {
+  const micro: Row[] = [];
+  for (const impl of [sodiumAeadImpl, nodeAead]) if (impl) micro.push(await perPacket(impl));
   const seconds = opts.seconds ?? 5;
   const rounds = opts.rounds ?? 3;
   pins = opts.pin === false ? undefined : pinnableCpus();
@@ -196,10 +250,12 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     'MB/s': median(xs.map((x) => x.mbs)),
     'tx CPU-s/GiB': perGiB(cpu(xs, 'txUsPerMb')),
     'rx CPU-s/GiB': perGiB(cpu(xs, 'rxUsPerMb')),
+    'ACKs/MB': median(xs.map((x) => x.acksPerMb)),
     retransmits: xs.map((x) => x.retransmits).join(' '),
     'kernel drops': xs.map((x) => x.kernelDrops).join(' '),
   });
   return [
+    ...micro,
     { test: `plain FOU TCP bulk (${rounds} rounds)`, 'outer MTU': MTU, 'IPv4 MTU': MTU, ...row(plain), ratio: 1 },
     {
       test: `secure (Noise IK, ChaCha20-Poly1305 on ${sec[0]?.aead ?? '?'}) TCP bulk`,
