@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Host, type HostOptions } from '../../src/host/host.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import { newKeyPair } from '../../src/secure/keys.js';
+import { SecureCore } from '../../src/secure/core.js';
 import type { SecureSnapshot } from '../../src/secure/host-options.js';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -200,6 +201,53 @@ describe('secure: the overlay over real UDP', function () {
       expect(text).to.contain(`overlay_secure_dropped_packets_total{reason="${r}"} 1\n`);
     }
     expect(text).to.match(/overlay_secure_events_total\{event="handshakes_completed"\} 1\n/);
+  });
+
+  it('under a flood of initiations the server sends cookie replies instead of handshakes; a real client still connects (its retry carries mac2) and transfers, sha256 equal', async () => {
+    // The server is under load above 2 initiations a second; the per-address limit is out
+    // of the way (everything here comes from 127.0.0.1). The client retries after 300 ms.
+    const b = await host({
+      address: B_ADDR,
+      key: keyB.privateKey,
+      secure: { cookieThreshold: 2, handshakeRate: 1000, handshakeBurst: 1000 },
+      peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: keyA.publicKey }],
+    });
+    await hashServer(b);
+    // Strangers who know B's public key (valid mac1), flooding from one UDP socket.
+    const flood = dgram.createSocket('udp4');
+    await new Promise<void>((r) => flood.bind(0, '127.0.0.1', () => r()));
+    const strangerKeys = [newKeyPair(), newKeyPair()];
+    let n = 0;
+    /** One initiation from a stranger: a fresh core each time (a core sends one per handshake). */
+    const initiation = (): Buffer => {
+      const k = strangerKeys[n % 2]!;
+      const sent: Buffer[] = [];
+      const core = new SecureCore({ privateKey: Buffer.from(k.privateKey, 'base64'), peers: [{ publicKey: Buffer.from(keyB.publicKey, 'base64'), endpoint: b.endpoint }] }, { transmit: (d) => sent.push(Buffer.from(d)), deliver: () => {} });
+      core.send(Buffer.alloc(40, 0x45), b.endpoint.port, b.endpoint.address, 0);
+      return sent[0]!;
+    };
+    const burst = (): void => {
+      for (let i = 0; i < 4; i++, n++) flood.send(initiation(), b.endpoint.port, '127.0.0.1');
+    };
+    burst();
+    await until(() => sec(b).drops.handshake_under_load !== undefined, 3000, 'the server under load', 5);
+    const timer = setInterval(burst, 50); // bounded: cleared below, and by the test's timeout at worst
+    try {
+      const a = await host({ address: A_ADDR, key: keyA.privateKey, secure: { timers: { rekeyTimeoutMs: 300 } }, peers: [{ prefix: B_ADDR, endpoint: b.endpoint, publicKey: keyB.publicKey }] });
+      const sock = await dial(a, { maxRto: 1000 });
+      const data = randomBytes(256 * 1024);
+      expect(await sendAndDigest(sock, data, 10_000)).to.equal(sha(data));
+      expect(sec(a).events.cookies_received, 'the client got a cookie').to.be.at.least(1);
+      expect(sec(a).drops).to.deep.equal({});
+    } finally {
+      clearInterval(timer);
+      flood.close();
+    }
+    // Every stranger's initiation got a DH or a cookie reply (the client's first one too).
+    expect(sec(b).events.cookie_replies_sent).to.be.at.least(n - 3);
+    expect(sec(b).drops.handshake_under_load).to.equal(sec(b).events.cookie_replies_sent);
+    // The strangers' handshakes that did get a DH (before the load began) failed on their unknown keys.
+    expect(sec(b).events.handshake_dh).to.equal((sec(b).drops.unknown_key ?? 0) + 1);
   });
 
   it('a client with the wrong server key cannot connect: connect fails with EHOSTUNREACH, and the server counts the bad handshake', async () => {
