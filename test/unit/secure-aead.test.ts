@@ -52,6 +52,33 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
     );
   });
 
+  it('with an explicit 12-byte nonce (the cookie reply): each implementation opens what the other sealed, and nothing else', () => {
+    const impls = [sodium(), nodeAead];
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (k, nb, cookie, mac1) => {
+        const key = aeadKey(Buffer.from(k));
+        const nonce = Buffer.from(nb);
+        const ad = Buffer.from(mac1);
+        const sealed = impls.map((impl) => {
+          const out = Buffer.alloc(40);
+          expect(impl.sealInto(key, 0, ad, Buffer.from(cookie), out, 8, nonce)).to.equal(32);
+          return out.subarray(8);
+        });
+        expect(sealed[0]!.equals(sealed[1]!), 'same bytes').to.equal(true);
+        for (const impl of impls) {
+          const got = Buffer.alloc(16);
+          expect(impl.openInto(key, 0, ad, sealed[0]!, got, 0, nonce)).to.equal(16);
+          expect(got.equals(Buffer.from(cookie))).to.equal(true);
+          const other = Buffer.from(nonce);
+          other[0] ^= 1;
+          expect(impl.openInto(key, 0, ad, sealed[0]!, got, 0, other), `${impl.name}: another nonce`).to.equal(-1);
+          expect(impl.openInto(key, 0, Buffer.alloc(16), sealed[0]!, got, 0, nonce), `${impl.name}: another AD`).to.equal(-1);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('a core on the fallback and a core on sodium-native exchange packets both ways; the fallback counts every message it seals or opens', () => {
     const a = generateKeyPair();
     const b = generateKeyPair();
