@@ -5,7 +5,7 @@
  * bytes: the plain host's IPv4 packets are 1472 bytes, the secure host's 1440 (32 bytes of
  * header and tag). Goodput is counted after a 1 s warm-up, like the tcp suite.
  *
- *   node <out>/bench/secure.js [--seconds N] [--rounds N] [--no-pin]
+ *   node <out>/bench/secure.js [--seconds N] [--rounds N] [--no-pin] [--cpu-prof DIR]
  *   npm run bench -- secure
  */
 import { once } from 'node:events';
@@ -13,6 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { Host, type HostOptions } from '../src/host/host.js';
 import { connect, createServer, type Socket } from '../src/net.js';
 import { newKeyPair } from '../src/secure/keys.js';
+import { defaultAead, nodeAead, sodiumAeadImpl, type Aead } from '../src/secure/aead.js';
+import { SecureCore } from '../src/secure/core.js';
+import { generateKeyPair } from '../src/secure/crypto.js';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
 import { isMain } from './lib/cli.js';
@@ -20,6 +24,7 @@ import { isMain } from './lib/cli.js';
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1e6;
+const GIB = 2 ** 30;
 const OMIT_MS = 1000;
 const MTU = 1472;
 
@@ -28,6 +33,11 @@ function arg(name: string, dflt?: string): string {
   if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1]!;
   if (dflt === undefined) throw new Error(`missing --${name}`);
   return dflt;
+}
+
+function cpuUs(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
 }
 
 function say(obj: Record<string, unknown>): void {
@@ -55,18 +65,26 @@ async function server(): Promise<void> {
     let last = 0;
     let bytes = 0;
     let total = 0;
+    let cpu0 = 0;
+    let cpuLast = 0;
     s.on('data', (d: Buffer) => {
       total += d.length;
       const now = performance.now();
       if (first < 0) first = now;
       last = now;
       if (now - first < OMIT_MS) return;
-      if (start < 0) start = now;
-      else bytes += d.length;
+      if (start < 0) {
+        start = now;
+        cpu0 = cpuUs();
+      } else {
+        bytes += d.length;
+        cpuLast = cpuUs();
+      }
     });
     s.on('end', () => {
-      const cpu = process.cpuUsage();
-      say({ bytes, seconds: Math.max(1e-9, (last - start) / 1000), total, cpuUs: cpu.user + cpu.system });
+      // CPU of the measured window only (after the warm-up, up to the last byte), so that
+      // the process's start and module loading do not count against the slower mode.
+      say({ bytes, seconds: Math.max(1e-9, (last - start) / 1000), total, cpuUs: cpuLast - cpu0, kernelDrops: host.snapshot().link?.kernelDrops ?? 0 });
     });
   });
   await new Promise<void>((r) => srv.listen(5001, r));
@@ -91,28 +109,48 @@ async function client(): Promise<void> {
   s.resume();
   await once(s, 'connect');
   const chunk = Buffer.alloc(256 * 1024, 0x5a);
-  const end = performance.now() + Number(arg('seconds')) * 1000;
+  const t0 = performance.now();
+  const end = t0 + Number(arg('seconds')) * 1000;
+  let cpu0 = -1;
+  let written0 = 0;
   while (performance.now() < end) {
+    if (cpu0 < 0 && performance.now() - t0 >= OMIT_MS) {
+      cpu0 = cpuUs();
+      written0 = s.bytesWritten;
+    }
     if (!s.write(chunk)) await once(s, 'drain');
   }
+  // The measured window: after the warm-up, until the last write was accepted.
+  const cpu = cpuUs() - Math.max(0, cpu0);
+  const windowBytes = s.bytesWritten - written0;
   s.end();
   await once(s, 'close');
-  const cpu = process.cpuUsage();
-  say({ written: s.bytesWritten, cpuUs: cpu.user + cpu.system });
+  const info = s.getInfo();
+  const rtx = Object.values(info?.retransmits ?? {}).reduce((a, b) => a + b, 0);
+  say({ written: s.bytesWritten, windowBytes, cpuUs: cpu, retransmits: rtx, segmentsIn: info?.segmentsIn ?? 0, segmentsOut: info?.segmentsOut ?? 0 });
   await host.close();
 }
 
 let pins: [number, number] | undefined;
 
+/** `--cpu-prof DIR`: each child writes a V8 CPU profile there (node --cpu-prof). */
+let nodeArgs: string[] = [];
+
 function child(role: string, args: string[], cpu?: number): Child {
-  return spawnRole(SELF, role, args, [], cpu);
+  return spawnRole(SELF, role, args, nodeArgs, cpu);
 }
 
 interface Bulk {
   mbs: number;
-  /** CPU time per MB moved (whole process, whole run), sender and receiver. */
+  /** CPU time per MB moved (whole process, after the warm-up), sender and receiver. */
   txUsPerMb: number;
   rxUsPerMb: number;
+  retransmits: number;
+  kernelDrops: number;
+  /** Segments (ACKs) the sender received per MB written: fewer, larger receive bursts mean fewer ACKs. */
+  acksPerMb: number;
+  /** The secure mode's AEAD implementation (sodium-native, or the node:crypto fallback). */
+  aead?: string;
 }
 
 async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
@@ -124,11 +162,65 @@ async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
   const r = await withTimeout(rx.next(), (seconds + 20) * 1000, `${secure ? 'secure' : 'plain'} transfer`);
   const t = await withTimeout(tx.next(), 10_000, 'sender close');
   rx.proc.stdin!.end();
-  const mb = r.total! / MB;
-  return { mbs: r.bytes! / r.seconds! / MB, txUsPerMb: t.cpuUs! / mb, rxUsPerMb: r.cpuUs! / mb };
+  return {
+    mbs: r.bytes! / r.seconds! / MB,
+    txUsPerMb: t.cpuUs! / (t.windowBytes! / MB),
+    rxUsPerMb: r.cpuUs! / (r.bytes! / MB),
+    retransmits: t.retransmits!,
+    kernelDrops: r.kernelDrops!,
+    acksPerMb: t.segmentsIn! / (t.written! / MB),
+    ...(secure && { aead: defaultAead.name }),
+  };
+}
+
+/**
+ * In process, no sockets: the secure core's cost per 1440-byte packet to seal (send) and
+ * to open (receive), with each AEAD implementation, and the scavenges (young-generation
+ * GCs) per 100k packets sealed and opened, which count what each packet allocates.
+ */
+async function perPacket(aead: Aead, packets = 100_000): Promise<Row> {
+  const A = { address: '127.0.0.1', port: 1000 };
+  const B = { address: '127.0.0.1', port: 2000 };
+  const a = generateKeyPair();
+  const b = generateKeyPair();
+  let wire: Buffer[] = [];
+  let keep = true;
+  const ca = new SecureCore({ privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B }], aead }, { transmit: (d) => keep && wire.push(d), deliver: () => {} });
+  const cb = new SecureCore({ privateKey: b.privateKey, peers: [{ publicKey: a.publicKey, endpoint: A }], aead }, { transmit: (d) => wire.push(d), deliver: () => {} });
+  const pkt = Buffer.alloc(1440, 7);
+  ca.send(pkt, B.port, B.address, 0);
+  for (let i = 0; i < 4 && wire.length; i++) {
+    const w = wire;
+    wire = [];
+    for (const d of w) (d.readUInt32LE(0) === 2 ? ca : cb).receive(d, d.readUInt32LE(0) === 2 ? B : A, 0);
+  }
+  let gcs = 0;
+  const obs = new PerformanceObserver((l) => void (gcs += l.getEntries().filter((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === 1).length));
+  obs.observe({ entryTypes: ['gc'] });
+  keep = false;
+  let t = performance.now();
+  for (let i = 0; i < packets; i++) ca.send(pkt, B.port, B.address, 1);
+  const sealUs = ((performance.now() - t) * 1000) / packets;
+  // Opened in batches of 64 just sealed (warm in cache, as datagrams fresh from the socket).
+  let openMs = 0;
+  for (let j = 0; j < packets / 64; j++) {
+    keep = true;
+    wire = [];
+    for (let i = 0; i < 64; i++) ca.send(pkt, B.port, B.address, 1);
+    keep = false;
+    t = performance.now();
+    for (const d of wire) cb.receive(d, A, 1);
+    openMs += performance.now() - t;
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  obs.disconnect();
+  if (cb.stats.opened < packets) throw new Error(`per-packet bench: only ${cb.stats.opened} of ${packets} opened`);
+  return { test: `in-process secure core, ${aead.name}`, 'seal us/packet': sealUs, 'open us/packet': (openMs * 1000) / packets, 'scavenges/100k': Math.round((gcs * 100_000) / packets) };
 }
 
 export async function run(opts: { seconds?: number; rounds?: number; pin?: boolean } = {}): Promise<Row[]> {
+  const micro: Row[] = [];
+  for (const impl of [sodiumAeadImpl, nodeAead]) if (impl) micro.push(await perPacket(impl));
   const seconds = opts.seconds ?? 5;
   const rounds = opts.rounds ?? 3;
   pins = opts.pin === false ? undefined : pinnableCpus();
@@ -148,21 +240,30 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     killChildren();
   }
   const range = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
-  // CPU per MB is steadier than wall-clock goodput on a shared machine: the slower side's
+  // CPU per byte is steadier than wall-clock goodput on a shared machine: the slower side's
   // ratio predicts the goodput ratio when the machine is otherwise idle.
   const cpu = (xs: Bulk[], k: 'txUsPerMb' | 'rxUsPerMb'): number => median(xs.map((x) => x[k]));
   const cpuRatio = Math.max(cpu(plain, 'txUsPerMb'), cpu(plain, 'rxUsPerMb')) / Math.max(cpu(sec, 'txUsPerMb'), cpu(sec, 'rxUsPerMb'));
+  // us per MB (1e6 bytes) to CPU seconds per GiB.
+  const perGiB = (usPerMb: number): number => Number(((usPerMb * GIB) / MB / 1e6).toFixed(3));
+  const row = (xs: Bulk[]): Row => ({
+    'MB/s': median(xs.map((x) => x.mbs)),
+    'tx CPU-s/GiB': perGiB(cpu(xs, 'txUsPerMb')),
+    'rx CPU-s/GiB': perGiB(cpu(xs, 'rxUsPerMb')),
+    'ACKs/MB': median(xs.map((x) => x.acksPerMb)),
+    retransmits: xs.map((x) => x.retransmits).join(' '),
+    'kernel drops': xs.map((x) => x.kernelDrops).join(' '),
+  });
   return [
-    { test: `plain FOU TCP bulk (${rounds} rounds)`, 'outer MTU': MTU, 'IPv4 MTU': MTU, 'MB/s': median(plain.map((x) => x.mbs)), ratio: 1, 'tx CPU us/MB': cpu(plain, 'txUsPerMb'), 'rx CPU us/MB': cpu(plain, 'rxUsPerMb') },
+    ...micro,
+    { test: `plain FOU TCP bulk (${rounds} rounds)`, 'outer MTU': MTU, 'IPv4 MTU': MTU, ...row(plain), ratio: 1 },
     {
-      test: 'secure (Noise IK, ChaCha20-Poly1305) TCP bulk',
+      test: `secure (Noise IK, ChaCha20-Poly1305 on ${sec[0]?.aead ?? '?'}) TCP bulk`,
       'outer MTU': MTU,
       'IPv4 MTU': MTU - 32,
-      'MB/s': median(sec.map((x) => x.mbs)),
+      ...row(sec),
       ratio: median(ratios),
       'ratio range': range,
-      'tx CPU us/MB': cpu(sec, 'txUsPerMb'),
-      'rx CPU us/MB': cpu(sec, 'rxUsPerMb'),
       'CPU ratio': cpuRatio,
     },
   ];
@@ -185,6 +286,7 @@ if (isMain(import.meta.url)) {
   } else {
     const seconds = process.argv.includes('--seconds') ? Number(arg('seconds')) : undefined;
     const rounds = process.argv.includes('--rounds') ? Number(arg('rounds')) : undefined;
+    if (process.argv.includes('--cpu-prof')) nodeArgs = ['--cpu-prof', '--cpu-prof-dir', arg('cpu-prof')];
     const { formatTable } = await import('./main.js');
     const rows = await run({ ...(seconds ? { seconds } : {}), ...(rounds ? { rounds } : {}), pin: !process.argv.includes('--no-pin') });
     process.stdout.write(formatTable(rows) + '\n');

@@ -14,6 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { keyPairFromPrivate, type KeyPair } from './crypto.js';
+import { defaultAead, sodiumError, type Aead } from './aead.js';
+import { COOKIE_REPLY_LEN, COOKIE_SECRET_MS, CookieJar, MAC_LEN, MSG_COOKIE_REPLY, checkMac1, macKeys, openCookieReply, writeMacs, type MacKeys } from './cookie.js';
 import { IkInitiator, readInitiation } from './noise.js';
 import {
   DATA_OVERHEAD,
@@ -54,6 +56,12 @@ export interface SecureCoreOptions {
   timers?: Partial<SecureTimers>;
   /** Wall clock in ms for the initiation timestamps (default Date.now). */
   wallClock?: () => number;
+  /**
+   * Initiations per second (with a valid mac1, from anywhere) above which the responder is
+   * under load: for one second it then answers an initiation without a valid mac2 with a
+   * cookie reply instead of doing the Diffie-Hellman (default 50).
+   */
+  cookieThreshold?: number;
   /** Handshake initiations accepted per second from one source address, and the burst (WireGuard: 20, 5). */
   handshakeRate?: number;
   handshakeBurst?: number;
@@ -61,6 +69,8 @@ export interface SecureCoreOptions {
   queueLimit?: number;
   /** Random 32-bit session indices (default: node:crypto randomBytes). */
   randomIndex?: () => number;
+  /** The data path's ChaCha20-Poly1305 (default: sodium-native, or node:crypto if it does not load). */
+  aead?: Aead;
 }
 
 export type SecureEvent =
@@ -98,6 +108,13 @@ export interface SecureStats {
   /** Plain FOU datagrams passed in each direction (allowPlain only). */
   plainIn: number;
   plainOut: number;
+  /** Initiations that reached the Diffie-Hellman (as responder). */
+  handshakeDh: number;
+  /** Cookie replies sent (under load, instead of a DH), and received and accepted (as initiator). */
+  cookieRepliesSent: number;
+  cookiesReceived: number;
+  /** Data messages sealed or opened by the node:crypto fallback (sodium-native did not load). */
+  aeadFallback: number;
   /** Drops by reason: truncated, bad_type, unknown_index, bad_mac, replay, expired, unknown_key, handshake_*, ... */
   drops: Map<string, number>;
 }
@@ -109,6 +126,10 @@ interface PendingHandshake {
   attemptStart: number;
   lastSent: number;
   announced: boolean;
+  /** A cookie reply came during this attempt: the peer is there (under load), not silent. */
+  cookied: boolean;
+  /** mac1 of the latest initiation: a cookie reply to it carries it as AD. */
+  mac1: Buffer;
 }
 
 class Peer {
@@ -124,11 +145,16 @@ class Peer {
   unrepliedSince = -1;
   lastTimestamp: Buffer | undefined;
   queue: Buffer[] = [];
+  /** The latest cookie from this peer's cookie reply, and when it came. */
+  cookie: Buffer | undefined;
+  cookieAt = 0;
+  readonly keys: MacKeys;
   constructor(
     readonly publicKey: Buffer,
     readonly configured: Endpoint,
   ) {
     this.endpoint = { ...configured };
+    this.keys = macKeys(publicKey);
   }
 }
 
@@ -151,8 +177,15 @@ export class SecureCore {
     keepalivesIn: 0,
     plainIn: 0,
     plainOut: 0,
+    handshakeDh: 0,
+    cookieRepliesSent: 0,
+    cookiesReceived: 0,
+    aeadFallback: 0,
     drops: new Map(),
   };
+  /** The data path's AEAD implementation. */
+  readonly aead: Aead;
+  private readonly fallback: boolean;
   readonly timers: SecureTimers;
   readonly allowPlain: boolean;
   private readonly local: KeyPair;
@@ -166,6 +199,15 @@ export class SecureCore {
   private readonly buckets = new Map<string, { tokens: number; last: number }>();
   private readonly queueLimit: number;
   private readonly randomIndex: () => number;
+  private lastPeer: Peer | undefined;
+  private readonly ownKeys: MacKeys;
+  private readonly cookies: CookieJar;
+  private readonly loadRate: number;
+  private loadTokens: number;
+  private loadLast = 0;
+  private underLoadUntil = -Infinity;
+  private lastPort = -1;
+  private lastAddress = '';
 
   constructor(
     opts: SecureCoreOptions,
@@ -179,6 +221,13 @@ export class SecureCore {
     this.burst = opts.handshakeBurst ?? 5;
     this.queueLimit = opts.queueLimit ?? 1024;
     this.randomIndex = opts.randomIndex ?? randomUint32;
+    this.aead = opts.aead ?? defaultAead;
+    this.fallback = this.aead.name !== 'sodium-native';
+    this.ownKeys = macKeys(this.local.publicKey);
+    this.cookies = new CookieJar(this.ownKeys, this.aead);
+    this.loadRate = Math.max(1, opts.cookieThreshold ?? 50);
+    this.loadTokens = this.loadRate;
+    if (this.fallback && !opts.aead) warnFallback();
     for (const p of opts.peers) this.addPeer(p);
   }
 
@@ -231,7 +280,14 @@ export class SecureCore {
   }
 
   private sendUnsafe(packet: Buffer, port: number, address: string, now: number): void {
-    const peer = this.byEndpoint.get(epKey(address, port));
+    // A sender sends to one peer at a time: skip building the map key per packet.
+    let peer = this.lastPeer;
+    if (port !== this.lastPort || address !== this.lastAddress || !peer) {
+      peer = this.byEndpoint.get(epKey(address, port));
+      this.lastPeer = peer;
+      this.lastPort = port;
+      this.lastAddress = address;
+    }
     if (!peer) {
       if (!this.allowPlain) {
         this.drop('no_peer_key');
@@ -259,6 +315,7 @@ export class SecureCore {
 
   private transmitData(peer: Peer, s: Session, packet: Buffer): void {
     this.stats.sealed++;
+    if (this.fallback) this.stats.aeadFallback++;
     peer.unrepliedSince = -1;
     this.io.transmit(s.seal(packet), peer.endpoint.port, peer.endpoint.address);
   }
@@ -283,12 +340,15 @@ export class SecureCore {
       peer.hs = undefined;
       return;
     }
-    const msg = Buffer.allocUnsafe(INITIATION_LEN);
+    const msg = Buffer.alloc(INITIATION_LEN);
     msg.writeUInt32LE(MSG_INITIATION, 0);
     msg.writeUInt32LE(localIndex, 4);
     init.message.copy(msg, 8);
+    const cookie = peer.cookie && now - peer.cookieAt < COOKIE_SECRET_MS ? peer.cookie : undefined;
+    const mac1 = writeMacs(msg, peer.keys.mac1, cookie);
     const announced = peer.hs?.announced ?? false;
-    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced };
+    const cookied = peer.hs?.cookied ?? false;
+    peer.hs = { init, localIndex, attemptStart, lastSent: now, announced, cookied, mac1 };
     this.indices.set(localIndex, { peer, session: undefined });
     this.stats.handshakeInitiations++;
     this.io.transmit(msg, peer.endpoint.port, peer.endpoint.address);
@@ -317,7 +377,7 @@ export class SecureCore {
     for (const peer of this.byKey.values()) {
       const hs = peer.hs;
       if (hs && now - hs.lastSent >= t.rekeyTimeoutMs) {
-        if (!hs.announced) {
+        if (!hs.announced && !hs.cookied) {
           hs.announced = true;
           this.io.event?.({ type: 'handshake_unanswered', peer: { ...peer.configured }, publicKey: peer.publicKey });
         }
@@ -381,6 +441,7 @@ export class SecureCore {
     if (type === MSG_DATA) this.receiveData(d, from, now);
     else if (type === MSG_INITIATION) this.receiveInitiation(d, from, now);
     else if (type === MSG_RESPONSE) this.receiveResponse(d, from, now);
+    else if (type === MSG_COOKIE_REPLY) this.receiveCookieReply(d, now);
     else this.drop('bad_type');
   }
 
@@ -433,6 +494,7 @@ export class SecureCore {
       return;
     }
     this.stats.opened++;
+    if (this.fallback) this.stats.aeadFallback++;
     const peer = e.peer;
     peer.unansweredSince = -1;
     if (s === peer.next) this.install(peer, s);
@@ -464,12 +526,25 @@ export class SecureCore {
       this.drop('truncated');
       return;
     }
-    // Before any DH: a flood of initiations costs a map lookup each.
+    // Before any DH: mac1 proves the sender knows our public key (an HMAC).
+    if (!checkMac1(d, this.ownKeys.mac1)) {
+      this.drop('handshake_bad_mac1');
+      return;
+    }
+    // Under load, no DH without a cookie bound to the source address: a cookie reply instead.
+    if (this.underLoad(now) && !this.cookies.checkMac2(d, from.address, from.port, now)) {
+      this.drop('handshake_under_load');
+      this.stats.cookieRepliesSent++;
+      this.io.transmit(this.cookies.reply(d, from.address, from.port, now), from.port, from.address);
+      return;
+    }
+    // Then a flood from one address costs a map lookup each.
     if (!this.takeToken(from.address, now)) {
       this.drop('handshake_rate_limited');
       return;
     }
-    const r = readInitiation(this.local, PROLOGUE, d.subarray(8), TIMESTAMP_LEN);
+    this.stats.handshakeDh++;
+    const r = readInitiation(this.local, PROLOGUE, d.subarray(8, INITIATION_LEN - 2 * MAC_LEN), TIMESTAMP_LEN);
     if (typeof r === 'string') {
       this.drop(r === 'bad_ephemeral' ? 'handshake_bad_ephemeral' : r === 'truncated' ? 'truncated' : 'handshake_bad_mac');
       return;
@@ -494,15 +569,16 @@ export class SecureCore {
     const localIndex = this.newIndex();
     const remoteIndex = d.readUInt32LE(4);
     if (peer.next) this.indices.delete(peer.next.localIndex);
-    const s = new Session(resp.keys.send, resp.keys.recv, localIndex, remoteIndex, now, false);
+    const s = new Session(resp.keys.send, resp.keys.recv, localIndex, remoteIndex, now, false, this.aead);
     peer.next = s;
     this.indices.set(localIndex, { peer, session: s });
     this.roam(peer, from);
-    const msg = Buffer.allocUnsafe(RESPONSE_LEN);
+    const msg = Buffer.alloc(RESPONSE_LEN);
     msg.writeUInt32LE(MSG_RESPONSE, 0);
     msg.writeUInt32LE(localIndex, 4);
     msg.writeUInt32LE(remoteIndex, 8);
     resp.message.copy(msg, 12);
+    writeMacs(msg, peer.keys.mac1, undefined);
     this.stats.handshakesCompleted++;
     this.io.transmit(msg, peer.endpoint.port, peer.endpoint.address);
   }
@@ -519,7 +595,11 @@ export class SecureCore {
       this.drop('unknown_index');
       return;
     }
-    const res = hs.init.readResponse(d.subarray(12));
+    if (!checkMac1(d, this.ownKeys.mac1)) {
+      this.drop('handshake_bad_mac1');
+      return;
+    }
+    const res = hs.init.readResponse(d.subarray(12, RESPONSE_LEN - 2 * MAC_LEN));
     if (!res) {
       this.drop('handshake_bad_mac');
       return;
@@ -527,13 +607,53 @@ export class SecureCore {
     const peer = e.peer;
     peer.hs = undefined;
     peer.unansweredSince = -1;
-    const s = new Session(res.keys.send, res.keys.recv, localIndex, d.readUInt32LE(4), now, true);
+    const s = new Session(res.keys.send, res.keys.recv, localIndex, d.readUInt32LE(4), now, true, this.aead);
     e.session = s;
     this.stats.handshakesCompleted++;
     this.roam(peer, from);
     this.install(peer, s);
     // Confirm the session to the responder at once if nothing else will.
     if (peer.queue.length === 0) this.transmitData(peer, s, Buffer.alloc(0));
+  }
+
+  /**
+   * Whether the initiations of the last second exceeded the threshold (a token bucket of
+   * `cookieThreshold` per second; each initiation with a valid mac1 takes a token). Once
+   * empty, the responder stays under load for one second (WireGuard's UnderLoadAfterTime).
+   */
+  private underLoad(now: number): boolean {
+    this.loadTokens = Math.min(this.loadRate, this.loadTokens + (Math.max(0, now - this.loadLast) / 1000) * this.loadRate);
+    this.loadLast = now;
+    if (this.loadTokens >= 1) this.loadTokens -= 1;
+    else this.underLoadUntil = now + 1000;
+    return now < this.underLoadUntil;
+  }
+
+  /**
+   * A cookie reply to our latest initiation: the cookie goes into the next one's mac2
+   * (sent when the handshake is retried, after rekeyTimeoutMs, as WireGuard does).
+   */
+  private receiveCookieReply(d: Buffer, now: number): void {
+    if (d.length !== COOKIE_REPLY_LEN) {
+      this.drop('truncated');
+      return;
+    }
+    const localIndex = d.readUInt32LE(4);
+    const e = this.indices.get(localIndex);
+    const hs = e?.peer.hs;
+    if (!e || e.session || !hs || hs.localIndex !== localIndex) {
+      this.drop('unknown_index');
+      return;
+    }
+    const cookie = openCookieReply(this.aead, e.peer.keys.cookie, d, hs.mac1);
+    if (!cookie) {
+      this.drop('cookie_bad_mac');
+      return;
+    }
+    e.peer.cookie = cookie;
+    e.peer.cookieAt = now;
+    hs.cookied = true;
+    this.stats.cookiesReceived++;
   }
 
   /** Makes `s` the peer's current session (the old one stays for receiving) and flushes the queue. */
@@ -556,6 +676,14 @@ export class SecureCore {
     this.stats.roams++;
     this.io.event?.({ type: 'roamed', peer: { ...peer.configured }, from: old, to: { ...peer.endpoint } });
   }
+}
+
+let warned = false;
+/** One process warning (a log line on stderr) when the data path runs on the fallback. */
+function warnFallback(): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(`secure mode: sodium-native did not load (${sodiumError ?? 'unknown'}); ChaCha20-Poly1305 runs on node:crypto, about 3x slower per packet`, { code: 'OVERLAY_AEAD_FALLBACK' });
 }
 
 function randomUint32(): number {

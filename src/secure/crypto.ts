@@ -10,7 +10,6 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  createSecretKey,
   diffieHellman,
   generateKeyPairSync,
   hkdfSync,
@@ -51,8 +50,15 @@ function publicKeyObject(publicKey: Buffer): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
 }
 
+let dhOps = 0;
+/** X25519 operations done by this process so far (tests check that a path does none). */
+export function dhCount(): number {
+  return dhOps;
+}
+
 /** X25519(priv, pub). Throws on an all-zero result (a low-order public key), as Noise allows. */
 export function dh(pair: KeyPair, publicKey: Buffer): Buffer {
+  dhOps++;
   const out = diffieHellman({ privateKey: pair.key, publicKey: publicKeyObject(publicKey) });
   return out;
 }
@@ -76,18 +82,22 @@ export function noiseHkdf(ck: Buffer, ikm: Buffer, n: 2 | 3): Buffer[] {
   return r;
 }
 
-/** An AEAD key, imported once (KeyObject) so each packet skips the import. */
-export type AeadKey = KeyObject;
-
-export function aeadKey(raw: Buffer): AeadKey {
-  return createSecretKey(raw);
-}
+/** A ChaCha20-Poly1305 key: raw, or imported once as a KeyObject. */
+export type AeadKey = KeyObject | Buffer;
 
 /** Noise's ChaChaPoly nonce: 32 zero bits, then the 64-bit counter little-endian. */
 export function writeNonce(nonce: Buffer, n: number): Buffer {
-  nonce.writeUInt32LE(0, 0);
-  nonce.writeUInt32LE(n % 0x100000000 >>> 0, 4);
-  nonce.writeUInt32LE(Math.floor(n / 0x100000000) >>> 0, 8);
+  nonce[0] = nonce[1] = nonce[2] = nonce[3] = 0;
+  const lo = n % 0x100000000 >>> 0;
+  nonce[4] = lo;
+  nonce[5] = lo >>> 8;
+  nonce[6] = lo >>> 16;
+  nonce[7] = lo >>> 24;
+  const hi = n < 0x100000000 ? 0 : Math.floor(n / 0x100000000) >>> 0;
+  nonce[8] = hi;
+  nonce[9] = hi >>> 8;
+  nonce[10] = hi >>> 16;
+  nonce[11] = hi >>> 24;
   return nonce;
 }
 
@@ -95,9 +105,10 @@ const scratchNonce = Buffer.alloc(12);
 
 /**
  * Seals `plaintext` into `out` at `offset` (ciphertext then 16-byte tag); returns the
- * bytes written. `out` must have room for plaintext.length + 16.
+ * bytes written. `out` must have room for plaintext.length + 16. (node:crypto: one
+ * cipher object per call; the handshake uses it, the data path goes through `Aead`.)
  */
-export function sealInto(key: AeadKey | Buffer, n: number, ad: Buffer | undefined, plaintext: Buffer, out: Buffer, offset: number): number {
+export function sealInto(key: AeadKey, n: number, ad: Buffer | undefined, plaintext: Buffer, out: Buffer, offset: number): number {
   const c = createCipheriv('chacha20-poly1305', key, writeNonce(scratchNonce, n), { authTagLength: TAG_LEN });
   if (ad && ad.length) c.setAAD(ad, { plaintextLength: plaintext.length });
   let w = 0;
@@ -111,14 +122,14 @@ export function sealInto(key: AeadKey | Buffer, n: number, ad: Buffer | undefine
   return w;
 }
 
-export function seal(key: AeadKey | Buffer, n: number, ad: Buffer | undefined, plaintext: Buffer): Buffer {
+export function seal(key: AeadKey, n: number, ad: Buffer | undefined, plaintext: Buffer): Buffer {
   const out = Buffer.allocUnsafe(plaintext.length + TAG_LEN);
   sealInto(key, n, ad, plaintext, out, 0);
   return out;
 }
 
 /** Opens ciphertext||tag; undefined when authentication fails (never throws for bad input). */
-export function open(key: AeadKey | Buffer, n: number, ad: Buffer | undefined, sealed: Buffer): Buffer | undefined {
+export function open(key: AeadKey, n: number, ad: Buffer | undefined, sealed: Buffer): Buffer | undefined {
   if (sealed.length < TAG_LEN) return undefined;
   const ctLen = sealed.length - TAG_LEN;
   try {

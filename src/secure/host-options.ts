@@ -19,7 +19,7 @@ export interface SecureHostOptions {
   /** With a key: also exchange plain FOU with peers that have no `publicKey` (default false). */
   allowPlain?: boolean;
   /** Secure-mode tuning (tests use short timers). */
-  secure?: { timers?: Partial<SecureTimers>; handshakeRate?: number; handshakeBurst?: number; queueLimit?: number };
+  secure?: { timers?: Partial<SecureTimers>; handshakeRate?: number; handshakeBurst?: number; queueLimit?: number; cookieThreshold?: number };
 }
 
 /** What a host's snapshot adds in the secure mode (read by src/metrics). */
@@ -44,6 +44,10 @@ export function secureSnapshot(publicKey: Buffer, s: SecureStats): SecureSnapsho
       keepalives_in: s.keepalivesIn,
       plain_in: s.plainIn,
       plain_out: s.plainOut,
+      handshake_dh: s.handshakeDh,
+      cookie_replies_sent: s.cookieRepliesSent,
+      cookies_received: s.cookiesReceived,
+      aead_fallback: s.aeadFallback,
     },
   };
 }
@@ -109,5 +113,6 @@ export function secureLinkFor(
   if (t?.handshakeRate !== undefined) core.handshakeRate = t.handshakeRate;
   if (t?.handshakeBurst !== undefined) core.handshakeBurst = t.handshakeBurst;
   if (t?.queueLimit !== undefined) core.queueLimit = t.queueLimit;
+  if (t?.cookieThreshold !== undefined) core.cookieThreshold = t.cookieThreshold;
   return { overhead: DATA_OVERHEAD, wrap: (link) => new SecureLink(link, core) };
 }

@@ -1,24 +1,28 @@
 /**
  * Transport sessions and the wire format of the secure overlay (the layout of
- * WireGuard's messages, without its cookie MACs):
+ * WireGuard's messages; mac1, mac2 and the cookie reply are in src/secure/cookie.ts):
  *
- *   initiation  type=1 | 3 zero bytes | sender index (LE32) | Noise IK message 1 (116 B total)
- *   response    type=2 | 3 zero bytes | sender index | receiver index | message 2 (60 B total)
- *   data        type=4 | 3 zero bytes | receiver index | counter (LE64) | AEAD(IPv4 packet)
+ *   initiation    type=1 | 3 zero bytes | sender index (LE32) | Noise IK message 1 | mac1 | mac2 (148 B)
+ *   response      type=2 | 3 zero bytes | sender index | receiver index | message 2 | mac1 | mac2 (92 B)
+ *   cookie reply  type=3 | 3 zero bytes | receiver index | nonce (12) | AEAD(cookie) (52 B)
+ *   data          type=4 | 3 zero bytes | receiver index | counter (LE64) | AEAD(IPv4 packet)
  *
  * A data message adds DATA_OVERHEAD = 32 bytes to the IPv4 packet it carries. An empty
  * plaintext is a keepalive. The counter is the AEAD nonce, so it is authenticated too.
  */
-import { TAG_LEN, aeadKey, open, sealInto, type AeadKey } from './crypto.js';
+import { TAG_LEN } from './crypto.js';
+import { aeadKey, defaultAead, type Aead, type AeadKey } from './aead.js';
+import { allocPacket } from '../util/slab.js';
 import { initiationLength, responseLength } from './noise.js';
 import { ReplayWindow } from './replay.js';
+import { MAC_LEN } from './cookie.js';
 
 export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
 export const MSG_DATA = 4;
 export const TIMESTAMP_LEN = 12;
-export const INITIATION_LEN = 8 + initiationLength(TIMESTAMP_LEN); // 116
-export const RESPONSE_LEN = 12 + responseLength(0); // 60
+export const INITIATION_LEN = 8 + initiationLength(TIMESTAMP_LEN) + 2 * MAC_LEN; // 148
+export const RESPONSE_LEN = 12 + responseLength(0) + 2 * MAC_LEN; // 92
 export const DATA_HEADER = 16;
 /** Bytes a data message adds to the IPv4 packet it carries: header + Poly1305 tag. */
 export const DATA_OVERHEAD = DATA_HEADER + TAG_LEN; // 32
@@ -77,6 +81,7 @@ export class Session {
     readonly created: number,
     /** Whether we initiated the handshake that made it. */
     readonly initiator: boolean,
+    private readonly aead: Aead = defaultAead,
   ) {
     this.sendKey = aeadKey(send);
     this.recvKey = aeadKey(recv);
@@ -87,21 +92,31 @@ export class Session {
     return now - this.created < t.rejectAfterTimeMs && this.sendCounter < t.rejectAfterMessages;
   }
 
-  /** Seals one packet (or a keepalive, empty) as a data message. */
+  /**
+   * Seals one packet (or a keepalive, empty) as a data message, straight into a datagram
+   * carved from the packet slabs (no buffer of its own per packet).
+   */
   seal(packet: Buffer): Buffer {
     const n = this.sendCounter++;
-    const out = Buffer.allocUnsafe(DATA_HEADER + packet.length + TAG_LEN);
+    const out = allocPacket(DATA_HEADER + packet.length + TAG_LEN);
     out.writeUInt32LE(MSG_DATA, 0);
     out.writeUInt32LE(this.remoteIndex, 4);
     out.writeUInt32LE(n % 0x100000000 >>> 0, 8);
     out.writeUInt32LE(Math.floor(n / 0x100000000) >>> 0, 12);
-    sealInto(this.sendKey, n, undefined, packet, out, DATA_HEADER);
+    this.aead.sealInto(this.sendKey, n, null, packet, out, DATA_HEADER);
     return out;
   }
 
-  /** Opens a data message's payload; undefined when it does not authenticate. */
+  /**
+   * Opens a data message's payload into a slab buffer (the host may keep the packet, so
+   * not one reused buffer); undefined when it does not authenticate.
+   */
   open(counter: number, datagram: Buffer): Buffer | undefined {
-    return open(this.recvKey, counter, undefined, datagram.subarray(DATA_HEADER));
+    const len = datagram.length - DATA_OVERHEAD;
+    if (len < 0) return undefined;
+    const out = allocPacket(len);
+    const sealed = datagram.subarray(DATA_HEADER);
+    return this.aead.openInto(this.recvKey, counter, null, sealed, out, 0) === len ? out : undefined;
   }
 }
 

@@ -23,6 +23,10 @@
  *   each side half-closing when it has written everything and closing after the peer's EOF;
  *   resolves when both are CLOSED (client after TIME-WAIT: use a short `msl`) or at
  *   `maxTime`. Returns what each side received, both connections and the links.
+ * - `secure: true` (SimNet option, runTransfer option) — segments cross the links as the secure
+ *   mode's datagrams (src/sim/secure.ts: a SecureCore and a static key per host, the Noise
+ *   handshake, ChaCha20-Poly1305, the replay window); the impairments hit those datagrams,
+ *   `drop`/`extraDelay` excepted (they see segments). `result.secure` has both sides' counters.
  * - `BulkApp` — the application half used by runTransfer (write a buffer, read everything),
  *   reusable for multi-flow tests: `new BulkApp(host, conn, data)`.
  *
@@ -46,10 +50,12 @@ import type { ListenerOptions } from '../tcp/listener.js';
 import { SimClock } from './clock.js';
 import type { SimLink, LinkOptions } from './link.js';
 import { SimNet, type SimHost } from './net.js';
+import type { SecureStats } from '../secure/core.js';
 
 export { SimClock, prng, type SimTimer } from './clock.js';
 export { SimLink, wireSize, type LinkOptions, type LinkStats } from './link.js';
 export { SimNet, SimHost } from './net.js';
+export { SimSecure } from './secure.js';
 
 /**
  * The application half of a bulk flow: writes `data` as the send buffer allows, half-closes
@@ -140,6 +146,8 @@ export interface TransferOptions {
   onServerTrace?: (ev: TcpTraceEvent) => void;
   listener?: ListenerOptions;
   clock?: SimClock;
+  /** Run the flow over the secure mode (src/sim/secure.ts): sealed datagrams on the links. */
+  secure?: boolean;
 }
 
 export interface TransferResult {
@@ -156,6 +164,8 @@ export interface TransferResult {
   ab: SimLink;
   ba: SimLink;
   clock: SimClock;
+  /** With `secure`: the client's and the server's secure-mode counters. */
+  secure?: { client: SecureStats; server: SecureStats };
 }
 
 /**
@@ -164,7 +174,7 @@ export interface TransferResult {
  */
 export function runTransfer(o: TransferOptions): TransferResult {
   const clock = o.clock ?? new SimClock();
-  const net = new SimNet(clock);
+  const net = new SimNet(clock, { secure: o.secure ?? false });
   const a = net.host(0x0a4d0001);
   const b = net.host(0x0a4d0002);
   const ab = o.ab ?? { delay: 10 };
@@ -188,6 +198,7 @@ export function runTransfer(o: TransferOptions): TransferResult {
   const clientApp = new BulkApp(a, client, upload, o.onTrace ? { onTrace: o.onTrace } : {});
   const bothClosed = () => client.state === 'CLOSED' && serverApp !== undefined && serverApp.conn.state === 'CLOSED';
   clock.runUntil(bothClosed, { maxTime: clock.now + (o.maxTime ?? 600_000) });
+  net.secure?.stop();
   const clientReceived = clientApp.receivedData;
   const serverReceived = serverApp ? serverApp.receivedData : Buffer.alloc(0);
   const closed = bothClosed();
@@ -203,6 +214,7 @@ export function runTransfer(o: TransferOptions): TransferResult {
     ba: links.ba,
     clock,
   };
+  if (net.secure) res.secure = { client: net.secure.stats(a.addr)!, server: net.secure.stats(b.addr)! };
   if (serverApp) {
     res.server = serverApp.conn;
     res.serverApp = serverApp;

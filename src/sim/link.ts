@@ -99,13 +99,30 @@ export class SimLink {
     if (copies === 2) this.stats.duplicated++;
     const extra = o.extraDelay?.(seg, i) ?? 0;
     if (extra > 0) this.stats.reordered++;
-    for (let c = 0; c < copies; c++) this.enqueue(seg, src, dst, extra);
+    for (let c = 0; c < copies; c++) this.enqueue(wireSize(seg), extra, () => this.deliver(seg, src, dst));
   }
 
-  private enqueue(seg: TcpSegment, src: number, dst: number, extra: number): void {
+  /**
+   * Carries one opaque datagram (a secure-mode message, src/sim/secure.ts) with the same
+   * random loss, duplication, reordering, jitter and bottleneck, sized by its length. The
+   * segment filters (`drop`, `extraDelay`) do not see it.
+   */
+  sendDatagram(d: Buffer, arrive: (d: Buffer) => void): void {
+    const o = this.opts;
+    this.index++;
+    this.stats.sent++;
+    if (o.loss && this.rnd() < o.loss) {
+      this.stats.lost++;
+      return;
+    }
+    const copies = o.duplicate && this.rnd() < o.duplicate ? 2 : 1;
+    if (copies === 2) this.stats.duplicated++;
+    for (let c = 0; c < copies; c++) this.enqueue(d.length, 0, () => arrive(Buffer.from(d)));
+  }
+
+  private enqueue(size: number, extra: number, arrive: () => void): void {
     const o = this.opts;
     const now = this.clock.now;
-    const size = wireSize(seg);
     let departAt = now;
     if (o.rate !== undefined && o.rate > 0) {
       if (o.queueBytes !== undefined && this.queued + size > o.queueBytes) {
@@ -129,7 +146,7 @@ export class SimLink {
     this.stats.bytes += size;
     this.clock.schedule(departAt + delay, () => {
       this.stats.delivered++;
-      this.deliver(seg, src, dst);
+      arrive();
     });
   }
 }

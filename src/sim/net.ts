@@ -14,6 +14,7 @@ import { ServiceLoop } from '../tcp/engine.js';
 import type { TcpConfig } from '../tcp/types.js';
 import type { SimClock, SimTimer } from './clock.js';
 import { SimLink, type LinkOptions } from './link.js';
+import { SimSecure } from './secure.js';
 
 function key(localPort: number, remoteAddr: number, remotePort: number): string {
   return `${localPort}|${remoteAddr}|${remotePort}`;
@@ -145,12 +146,15 @@ export class SimNet {
    * on its own, the classic per-segment behaviour the whole-flow tests were written for.
    */
   readonly bursts: boolean;
+  /** With `secure`: the hosts' secure cores (segments cross the links as sealed datagrams). */
+  readonly secure: SimSecure | undefined;
 
   constructor(
     readonly clock: SimClock,
-    opts: { bursts?: boolean } = {},
+    opts: { bursts?: boolean; secure?: boolean } = {},
   ) {
     this.bursts = opts.bursts ?? false;
+    if (opts.secure) this.secure = new SimSecure(clock, (s, d) => this.linkBetween(s, d), (seg, src, dst) => this.hosts.get(dst)?.receive(seg, src));
   }
 
   host(addr: number): SimHost {
@@ -169,6 +173,7 @@ export class SimNet {
     const l2 = new SimLink(this.clock, { ...ba, seed: (ba.seed ?? 1) + 7919 }, deliver);
     this.links.set(`${a.addr}>${b.addr}`, l1);
     this.links.set(`${b.addr}>${a.addr}`, l2);
+    this.secure?.pair(a.addr, b.addr);
     return { ab: l1, ba: l2 };
   }
 
@@ -178,6 +183,7 @@ export class SimNet {
 
   transmit(src: number, dst: number, seg: TcpSegment): void {
     const l = this.links.get(`${src}>${dst}`);
-    if (l) l.send(seg, src, dst);
+    if (l && this.secure) this.secure.transmit(src, dst, seg);
+    else if (l) l.send(seg, src, dst);
   }
 }

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Host, type HostOptions } from '../../src/host/host.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import { newKeyPair } from '../../src/secure/keys.js';
+import { SecureCore } from '../../src/secure/core.js';
 import type { SecureSnapshot } from '../../src/secure/host-options.js';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -202,6 +203,53 @@ describe('secure: the overlay over real UDP', function () {
     expect(text).to.match(/overlay_secure_events_total\{event="handshakes_completed"\} 1\n/);
   });
 
+  it('under a flood of initiations the server sends cookie replies instead of handshakes; a real client still connects (its retry carries mac2) and transfers, sha256 equal', async () => {
+    // The server is under load above 2 initiations a second; the per-address limit is out
+    // of the way (everything here comes from 127.0.0.1). The client retries after 300 ms.
+    const b = await host({
+      address: B_ADDR,
+      key: keyB.privateKey,
+      secure: { cookieThreshold: 2, handshakeRate: 1000, handshakeBurst: 1000 },
+      peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: keyA.publicKey }],
+    });
+    await hashServer(b);
+    // Strangers who know B's public key (valid mac1), flooding from one UDP socket.
+    const flood = dgram.createSocket('udp4');
+    await new Promise<void>((r) => flood.bind(0, '127.0.0.1', () => r()));
+    const strangerKeys = [newKeyPair(), newKeyPair()];
+    let n = 0;
+    /** One initiation from a stranger: a fresh core each time (a core sends one per handshake). */
+    const initiation = (): Buffer => {
+      const k = strangerKeys[n % 2]!;
+      const sent: Buffer[] = [];
+      const core = new SecureCore({ privateKey: Buffer.from(k.privateKey, 'base64'), peers: [{ publicKey: Buffer.from(keyB.publicKey, 'base64'), endpoint: b.endpoint }] }, { transmit: (d) => sent.push(Buffer.from(d)), deliver: () => {} });
+      core.send(Buffer.alloc(40, 0x45), b.endpoint.port, b.endpoint.address, 0);
+      return sent[0]!;
+    };
+    const burst = (): void => {
+      for (let i = 0; i < 4; i++, n++) flood.send(initiation(), b.endpoint.port, '127.0.0.1');
+    };
+    burst();
+    await until(() => sec(b).drops.handshake_under_load !== undefined, 3000, 'the server under load', 5);
+    const timer = setInterval(burst, 50); // bounded: cleared below, and by the test's timeout at worst
+    try {
+      const a = await host({ address: A_ADDR, key: keyA.privateKey, secure: { timers: { rekeyTimeoutMs: 300 } }, peers: [{ prefix: B_ADDR, endpoint: b.endpoint, publicKey: keyB.publicKey }] });
+      const sock = await dial(a, { maxRto: 1000 });
+      const data = randomBytes(256 * 1024);
+      expect(await sendAndDigest(sock, data, 10_000)).to.equal(sha(data));
+      expect(sec(a).events.cookies_received, 'the client got a cookie').to.be.at.least(1);
+      expect(sec(a).drops).to.deep.equal({});
+    } finally {
+      clearInterval(timer);
+      flood.close();
+    }
+    // Every stranger's initiation got a DH or a cookie reply (the client's first one too).
+    expect(sec(b).events.cookie_replies_sent).to.be.at.least(n - 3);
+    expect(sec(b).drops.handshake_under_load).to.equal(sec(b).events.cookie_replies_sent);
+    // The strangers' handshakes that did get a DH (before the load began) failed on their unknown keys.
+    expect(sec(b).events.handshake_dh).to.equal((sec(b).drops.unknown_key ?? 0) + 1);
+  });
+
   it('a client with the wrong server key cannot connect: connect fails with EHOSTUNREACH, and the server counts the bad handshake', async () => {
     const relay = await Relay.open();
     relays.push(relay);
@@ -227,7 +275,9 @@ describe('secure: the overlay over real UDP', function () {
     expect(performance.now() - t0).to.be.below(5000);
     expect(events).to.include('handshake_unanswered');
     expect(events).to.include('handshake_failed');
-    expect(sec(b).drops.handshake_bad_mac).to.be.at.least(1);
+    // The wrong key makes a wrong mac1: refused before any Diffie-Hellman.
+    expect(sec(b).drops.handshake_bad_mac1).to.be.at.least(1);
+    expect(sec(b).events.handshake_dh).to.equal(0);
     expect(sec(a).events.handshakes_failed).to.equal(1);
   });
 
@@ -263,7 +313,7 @@ describe('secure: the overlay over real UDP', function () {
     expect(sec(b).drops).to.deep.equal({});
   });
 
-  it('through the chaos proxy (relay mode: 2% loss, duplication, reordering): 3 MiB intact; duplicates are counted as replays', async () => {
+  it('through the chaos proxy (relay mode: 2% loss, duplication, reordering, corruption each way): 3 MiB intact, sha256 equal; every corrupted datagram dropped by the secure mode, none reaches a host', async () => {
     // A lost handshake message is resent after 1 s, not WireGuard's 5 s: the connect (SYN
     // retries up to maxRto 1 s) must outlast two lost initiations on this lossy path.
     const secure = { timers: { rekeyTimeoutMs: 1000 } };
@@ -272,12 +322,38 @@ describe('secure: the overlay over real UDP', function () {
     proxy.setImpairment('*', 'both', 'loss', { p: 0.02 });
     proxy.setImpairment('*', 'both', 'duplicate', { p: 0.02 });
     proxy.setImpairment('*', 'both', 'reorder', { p: 0.02 });
+    proxy.setImpairment('*', 'both', 'corrupt', { p: 0.02 });
     const a = await host({ address: A_ADDR, key: keyA.privateKey, secure, peers: [{ prefix: B_ADDR, endpoint: proxy.address(), publicKey: keyB.publicKey }] });
     await hashServer(b);
     const data = randomBytes(3 * 1024 * 1024);
     const sock = await dial(a, { maxRto: 1000, minRto: 200 });
     expect(await sendAndDigest(sock, data, 28_000)).to.equal(sha(data));
-    expect((sec(a).drops.replay ?? 0) + (sec(b).drops.replay ?? 0), 'duplicated datagrams refused').to.be.above(0);
+    const verdicts = (stage: 'corrupt' | 'duplicate', v: 'corrupted' | 'duplicated'): number => {
+      let n = 0;
+      for (const l of Object.values(proxy!.stats().links)) n += (l.up.stages[stage]?.packets[v] ?? 0) + (l.down.stages[stage]?.packets[v] ?? 0);
+      return n;
+    };
+    const corrupted = verdicts('corrupt', 'corrupted');
+    const duplicated = verdicts('duplicate', 'duplicated');
+    expect(corrupted, 'the proxy corrupted datagrams').to.be.above(0);
+    expect(duplicated, 'the proxy duplicated datagrams').to.be.above(0);
+    const drops: Record<string, number> = {};
+    for (const h of [a, b]) for (const [r, n] of Object.entries(sec(h).drops)) drops[r] = (drops[r] ?? 0) + n;
+    // A flipped bit in the ciphertext, tag or counter fails the tag (bad_mac); in the type
+    // or index it finds no message or session; in a handshake message its mac1. Duplicates
+    // are refused by the replay window. Nothing else is dropped.
+    const corruptionReasons = ['bad_mac', 'bad_type', 'unknown_index', 'counter_limit', 'plain_not_allowed', 'handshake_bad_mac1', 'truncated'];
+    for (const r of Object.keys(drops)) expect([...corruptionReasons, 'replay', 'handshake_replay'], `drop reason ${r}`).to.include(r);
+    expect(drops.bad_mac ?? 0, 'corrupted datagrams fail the tag').to.be.above(0);
+    expect(drops.replay ?? 0, 'duplicated datagrams refused').to.be.above(0);
+    const corruptionDrops = corruptionReasons.reduce((x, r) => x + (drops[r] ?? 0), 0);
+    // unknown_index may also be a duplicate of a handshake response; everything else needs a corrupted datagram.
+    expect(corruptionDrops - (drops.unknown_index ?? 0), 'no more corruption drops than corrupted datagrams').to.be.at.most(corrupted);
+    expect((drops.replay ?? 0) + (drops.handshake_replay ?? 0), 'no more replays than duplicates').to.be.at.most(duplicated);
+    // Not one corrupted packet got past the secure mode: no host saw a malformed packet
+    // (what the hosts drop is TCP's: old duplicates of reordered segments, PAWS).
+    const malformed = /^(ip|tcp|udp|icmp)_(bad_|truncated|fragment)/;
+    for (const h of [a, b]) for (const r of Object.keys(h.snapshot().drops)) expect(r, 'host drop reason').not.to.match(malformed);
   });
 
   it('random and mutated datagrams into a secure host never throw: each is dropped and counted or (if intact) accepted', async () => {
@@ -300,5 +376,55 @@ describe('secure: the overlay over real UDP', function () {
     );
     expect(b.stats.drops.get('internal_error') ?? 0).to.equal(0);
     expect(sec(b).drops.internal_error ?? 0).to.equal(0);
+  });
+});
+
+describe('secure: the node:crypto fallback when sodium-native does not load', function () {
+  this.timeout(30_000);
+  it('a process without sodium-native (OVERLAY_SECURE_AEAD=node:crypto) warns once on stderr, counts aead_fallback, and talks to a sodium-native process', async () => {
+    // Two processes: the child runs the fallback, this one sodium-native; a ping crosses both ways.
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const hostJs = fileURLToPath(new URL('../../src/host/host.js', import.meta.url));
+    const keysJs = fileURLToPath(new URL('../../src/secure/keys.js', import.meta.url));
+    const ka = newKeyPair();
+    const kb = newKeyPair();
+    const b = await Host.create({ address: B_ADDR, key: kb.privateKey, peers: [{ prefix: A_ADDR, endpoint: { address: '127.0.0.1', port: 9 }, publicKey: ka.publicKey }] });
+    const script = `
+      import { Host } from ${JSON.stringify(hostJs)};
+      await import(${JSON.stringify(keysJs)});
+      const a = await Host.create({ address: '${A_ADDR}', key: '${ka.privateKey}', peers: [{ prefix: '${B_ADDR}', endpoint: { address: '127.0.0.1', port: ${b.endpoint.port} }, publicKey: '${kb.publicKey}' }] });
+      for (let i = 0; i < 3; i++) await a.ping('${B_ADDR}', { seq: i, timeoutMs: 5000 });
+      process.stdout.write(JSON.stringify(a.snapshot().secure) + '\\n');
+      await a.close();
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OVERLAY_SECURE_AEAD: 'node:crypto' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code, err).to.equal(0);
+      const snap = JSON.parse(out.trim()) as SecureSnapshot;
+      // 3 echo requests sealed and 3 replies opened by the fallback (plus keepalives, if any).
+      expect(snap.events.aead_fallback).to.be.at.least(6);
+      expect(snap.events.aead_fallback).to.equal(snap.events.sealed! + snap.events.opened!);
+      expect(snap.drops).to.deep.equal({});
+      // One process warning (Node adds its one-time --trace-warnings hint after the first).
+      const lines = err
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('(Use `node --trace-warnings'));
+      expect(lines, err).to.have.length(1);
+      expect(lines[0]).to.match(/OVERLAY_AEAD_FALLBACK.*sodium-native did not load .*OVERLAY_SECURE_AEAD=node:crypto/);
+      // This side ran sodium-native and opened what the fallback sealed.
+      expect(sec(b).events.aead_fallback).to.equal(0);
+      expect(sec(b).events.opened).to.be.at.least(3);
+      expect(sec(b).drops).to.deep.equal({});
+    } finally {
+      child.kill();
+      await b.close();
+    }
   });
 });

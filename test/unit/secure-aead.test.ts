@@ -1,0 +1,116 @@
+/**
+ * The data path's two ChaCha20-Poly1305 implementations (src/secure/aead.ts): sodium-native
+ * and the node:crypto fallback produce the same bytes, each opens what the other sealed,
+ * and two SecureCores, one on each, talk to each other (the fallback counted).
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { aeadKey, defaultAead, nodeAead, sodiumAeadImpl, sodiumError, type Aead } from '../../src/secure/aead.js';
+import { generateKeyPair, seal } from '../../src/secure/crypto.js';
+import { SecureCore, type Endpoint } from '../../src/secure/core.js';
+
+const A_EP = { address: '127.0.0.1', port: 1000 };
+const B_EP = { address: '127.0.0.1', port: 2000 };
+
+function sodium(): Aead {
+  if (!sodiumAeadImpl) throw new Error(`sodium-native did not load: ${sodiumError}`);
+  return sodiumAeadImpl;
+}
+
+describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback)', () => {
+  it('sodium-native loads here, and is the default', () => {
+    expect(sodiumError).to.equal(undefined);
+    expect(defaultAead.name).to.equal('sodium-native');
+  });
+
+  it('both implementations seal the same bytes as the handshake AEAD; each opens the other; a flipped bit opens in neither', () => {
+    const impls = [sodium(), nodeAead];
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 1500 }), fc.nat({ max: 2 ** 52 }), fc.option(fc.uint8Array({ minLength: 1, maxLength: 40 }), { nil: undefined }), fc.nat(), fc.nat({ max: 7 }), (k, bytes, n, adBytes, bit, off) => {
+        const key = aeadKey(Buffer.from(k));
+        const pt = Buffer.from(bytes);
+        const ad = adBytes ? Buffer.from(adBytes) : null;
+        // node:crypto's one-shot seal (the handshake's) is the reference.
+        const ref = seal(Buffer.from(k), n, ad ?? undefined, pt);
+        for (const sealer of impls) {
+          const out = Buffer.alloc(off + pt.length + 16, 0xee);
+          expect(sealer.sealInto(key, n, ad, pt, out, off), sealer.name).to.equal(pt.length + 16);
+          expect(out.subarray(off).equals(ref), `${sealer.name} seals like node:crypto`).to.equal(true);
+          for (const opener of impls) {
+            const got = Buffer.alloc(off + pt.length);
+            expect(opener.openInto(key, n, ad, ref, got, off), `${sealer.name} -> ${opener.name}`).to.equal(pt.length);
+            expect(got.subarray(off).equals(pt)).to.equal(true);
+            const bad = Buffer.from(ref);
+            bad[bit % bad.length] ^= 1 << bit % 8;
+            expect(opener.openInto(key, n, ad, bad, got, off), `${opener.name} refuses a flipped bit`).to.equal(-1);
+            expect(opener.openInto(key, n + 1, ad, ref, got, off), `${opener.name} refuses another nonce`).to.equal(-1);
+            expect(opener.openInto(key, n, ad, ref.subarray(0, 15), got, off), `${opener.name} refuses a short input`).to.equal(-1);
+          }
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('with an explicit 12-byte nonce (the cookie reply): each implementation opens what the other sealed, and nothing else', () => {
+    const impls = [sodium(), nodeAead];
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (k, nb, cookie, mac1) => {
+        const key = aeadKey(Buffer.from(k));
+        const nonce = Buffer.from(nb);
+        const ad = Buffer.from(mac1);
+        const sealed = impls.map((impl) => {
+          const out = Buffer.alloc(40);
+          expect(impl.sealInto(key, 0, ad, Buffer.from(cookie), out, 8, nonce)).to.equal(32);
+          return out.subarray(8);
+        });
+        expect(sealed[0]!.equals(sealed[1]!), 'same bytes').to.equal(true);
+        for (const impl of impls) {
+          const got = Buffer.alloc(16);
+          expect(impl.openInto(key, 0, ad, sealed[0]!, got, 0, nonce)).to.equal(16);
+          expect(got.equals(Buffer.from(cookie))).to.equal(true);
+          const other = Buffer.from(nonce);
+          other[0] ^= 1;
+          expect(impl.openInto(key, 0, ad, sealed[0]!, got, 0, other), `${impl.name}: another nonce`).to.equal(-1);
+          expect(impl.openInto(key, 0, Buffer.alloc(16), sealed[0]!, got, 0, nonce), `${impl.name}: another AD`).to.equal(-1);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a core on the fallback and a core on sodium-native exchange packets both ways; the fallback counts every message it seals or opens', () => {
+    const a = generateKeyPair();
+    const b = generateKeyPair();
+    const wire: Array<{ d: Buffer; to: Endpoint; from: Endpoint }> = [];
+    const got = { a: [] as Buffer[], b: [] as Buffer[] };
+    const coreA = new SecureCore(
+      { privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B_EP }], aead: nodeAead },
+      { transmit: (d, port, address) => wire.push({ d, to: { address, port }, from: A_EP }), deliver: (p) => got.a.push(p) },
+    );
+    const coreB = new SecureCore(
+      { privateKey: b.privateKey, peers: [{ publicKey: a.publicKey, endpoint: A_EP }], aead: sodium() },
+      { transmit: (d, port, address) => wire.push({ d, to: { address, port }, from: B_EP }), deliver: (p) => got.b.push(p) },
+    );
+    const pump = (): void => {
+      for (let i = 0; wire.length && i < 10_000; i++) {
+        const w = wire.shift()!;
+        (w.to.port === B_EP.port ? coreB : coreA).receive(w.d, w.from, 0);
+      }
+    };
+    const packets = Array.from({ length: 20 }, (_, i) => Buffer.alloc(60 + i * 70, i + 1).fill(0x45, 0, 1));
+    for (const p of packets) coreA.send(p, B_EP.port, B_EP.address, 0);
+    pump();
+    for (const p of packets) coreB.send(p, A_EP.port, A_EP.address, 0);
+    pump();
+    expect(got.b.map((x) => x.toString('hex'))).to.deep.equal(packets.map((x) => x.toString('hex')));
+    expect(got.a.map((x) => x.toString('hex'))).to.deep.equal(packets.map((x) => x.toString('hex')));
+    expect(Object.fromEntries(coreA.stats.drops)).to.deep.equal({});
+    expect(Object.fromEntries(coreB.stats.drops)).to.deep.equal({});
+    expect(coreA.aead.name).to.equal('node:crypto');
+    // A sealed 20 packets (+ nothing else: its queue flushed the session confirmation) and opened 20.
+    expect(coreA.stats.aeadFallback).to.equal(coreA.stats.sealed + coreA.stats.opened);
+    expect(coreA.stats.aeadFallback).to.be.at.least(40);
+    expect(coreB.stats.aeadFallback).to.equal(0);
+  });
+});
