@@ -230,7 +230,7 @@ export class Sender {
       if (tr) tr({ type: 'rtt', t: c.now, sample: rttSample, srtt: c.rtt.srtt, rttvar: c.rtt.rttvar, rto: c.rtt.rto });
       c.hooks.onRtt?.(rttSample);
     }
-    rec.onCumulativeAck(ack, acked.length);
+    rec.onCumulativeAck(ack, acked.length, tsEcr);
     if (this.rtxQ.length === 0) {
       c.timers.clear('retransmit');
       c.timers.clear('tlp');

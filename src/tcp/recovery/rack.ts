@@ -79,11 +79,14 @@ export class Rack {
   }
 }
 
-/** RFC 8985 7.2: the probe timeout, at least MIN_PTO and at most the RTO. */
-export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number): number {
+/**
+ * RFC 8985 7.2: the probe timeout, at least MIN_PTO and at most the RTO. `ackDelay`: a
+ * floor learned from spurious probes (LossRecovery.checkProbe; 0 until one was seen).
+ */
+export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number, ackDelay = 0): number {
   let pto = 2 * srtt;
   if (segmentsInFlight === 1) pto += WC_DEL_ACK_T;
-  return Math.min(Math.max(pto, MIN_PTO), rto);
+  return Math.min(Math.max(pto, MIN_PTO, ackDelay), rto);
 }
 
 /**
