@@ -127,6 +127,11 @@ export abstract class LossRecovery {
     return Math.max(0, p);
   }
 
+  /** No segment is SACKed (the scoreboard holds no SACK information). */
+  get nothingSacked(): boolean {
+    return this.sackedBytes === 0;
+  }
+
   /** Whether any segment is marked lost and awaiting retransmission. */
   get lostCount(): number {
     return this.lostSegs;
