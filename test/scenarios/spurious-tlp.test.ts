@@ -70,6 +70,7 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     expect(info.retransmits.tlp).to.equal(1);
     expect(info.retransmits.rto + info.retransmits.rack + info.retransmits.fast).to.equal(0);
     expect(c.recovery.spuriousTlps).to.equal(1);
+    expect(info.spuriousTlps, 'TCP_INFO reports it').to.equal(1);
   });
 
   it('a lost tail repaired through the probe is not taken for a spurious probe: the PTO stays at MIN_PTO', () => {
@@ -89,6 +90,7 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     c.takeOutput();
     expect(c.getInfo(11.8).sndUna).to.equal(ISS + 1 + 5 * M);
     expect(c.recovery.spuriousTlps).to.equal(0);
+    expect(c.getInfo(11.8).spuriousTlps).to.equal(undefined);
     expect(c.recovery.ackDelayAllowance).to.equal(0);
     c.send(Buffer.alloc(5 * M), 20);
     c.takeOutput();
