@@ -153,17 +153,12 @@ export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolea
     xmitTime: now,
     firstXmitTime: now,
     retransmits: 0,
-    // Every field is present from the start (one object shape, no property added later:
-    // setting tsVal on a literal without it grew a properties store per segment, ~90 bytes).
-    tsVal: undefined,
     sacked: false,
     lost: false,
-    lostKind: undefined,
     delivered: 0,
     deliveredTime: 0,
     firstSentTime: 0,
     appLimited: false,
-    pmtuProbe: false,
   };
 }
 
