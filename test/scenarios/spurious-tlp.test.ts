@@ -97,10 +97,30 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     expect(c.nextDeadline()).to.equal(20 + MIN_PTO);
   });
 
-  it('the learned allowance is a floor under the PTO and the RTO still caps it', () => {
+  it('the learned allowance is a floor under the PTO, used up to half the RTO (the probe still comes before the RTO)', () => {
     expect(probeTimeout(0.1, 3, 1000, 30)).to.equal(30);
     expect(probeTimeout(20, 3, 1000, 30)).to.equal(40);
-    expect(probeTimeout(0.1, 3, 25, 30)).to.equal(25);
+    expect(probeTimeout(0.1, 3, 200, 300)).to.equal(100);
+    expect(probeTimeout(0.1, 3, 25, 30)).to.equal(12.5);
     expect(probeTimeout(0.1, 3, 1000)).to.equal(MIN_PTO);
+  });
+
+  it('after a spurious probe behind a 150 ms silence, a longer stall still gets a probe before the RTO, which then restarts', () => {
+    const c = fastPath();
+    c.send(Buffer.alloc(5 * M), 1);
+    expect(c.takeOutput()).to.have.length(5);
+    expect(timersUntil(c, 151)).to.have.length(1); // the probe at 11
+    c.input(ackSeg(ISS + 1 + 5 * M, 1), 151);
+    c.takeOutput();
+    expect(c.recovery.ackDelayAllowance).to.equal(300);
+    // The RTO is 200 ms (the minimum): the PTO is capped at half of it, not pushed onto it.
+    c.send(Buffer.alloc(5 * M), 152);
+    expect(c.takeOutput()).to.have.length(5);
+    const rto = c.getInfo(152).rto;
+    expect(c.nextDeadline()).to.equal(152 + rto / 2);
+    expect(timersUntil(c, 152 + rto + 50).length, 'a probe, then the restarted RTO').to.be.greaterThan(0);
+    const info = c.getInfo(152 + rto + 50);
+    expect(info.retransmits.tlp).to.equal(2);
+    expect(info.retransmits.rto, 'no RTO where the probe restarted it').to.equal(0);
   });
 });
