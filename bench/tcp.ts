@@ -68,7 +68,7 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
         results[i]!.push(res);
         note(
           `size ${g.size} round ${r + 1}: ${p.label}: ${res.mbs.toFixed(1)} MB/s, CPU-s/GiB tx ${res.txCpuPerGiB.toFixed(2)} rx ${res.rxCpuPerGiB.toFixed(2)}, ` +
-            `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}`,
+            `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}`,
         );
       } catch (e) {
         failures[i]!.push((e as Error).message);
@@ -107,6 +107,8 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
     // Retransmissions summed over the rounds; '-' where the transport does not report them.
     const sum = (f: (x: BulkResult) => number | undefined): number | string => (f(rs[0]!) === undefined ? '-' : rs.reduce((a, x) => a + (f(x) ?? 0), 0));
     row['TLP'] = sum((x) => x.tlp);
+    // Found spurious by the sender (Eifel: the ACK after the probe was for earlier data).
+    if (rs[0]!.spuriousTlp !== undefined) row['TLP'] = `${row['TLP']} (${sum((x) => x.spuriousTlp)} spurious)`;
     row['RTO'] = sum((x) => x.rto);
     row['other rtx'] = sum((x) => x.otherRetransmits);
     if (failures[i]!.length) row['failed rounds'] = failures[i]!.length;

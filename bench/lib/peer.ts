@@ -25,6 +25,8 @@ export interface BulkResult {
   kernelDrops: number;
   /** Tail-loss probes and RTO retransmissions (undefined where the transport does not say). */
   tlp?: number;
+  /** Of those TLPs, how many the sender found spurious (their ACK was for earlier data). */
+  spuriousTlp?: number;
   rto?: number;
   /** Other retransmissions (fast, RACK, ...; or the transport's own total). */
   otherRetransmits?: number;
@@ -76,6 +78,7 @@ export async function runBulk(plan: BulkPlan, seconds: number, pins: [number, nu
     kernelDrops: (r['kernelDrops'] ?? 0) + (s['kernelDrops'] ?? 0),
   };
   if (s['tlp'] !== undefined) out.tlp = s['tlp'];
+  if (s['spuriousTlp'] !== undefined) out.spuriousTlp = s['spuriousTlp'];
   if (s['rto'] !== undefined) out.rto = s['rto'];
   if (s['otherRetransmits'] !== undefined) out.otherRetransmits = s['otherRetransmits'];
   if (s['packet'] !== undefined) out.packet = s['packet'];

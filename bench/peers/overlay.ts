@@ -61,7 +61,9 @@ async function tcpClient(): Promise<void> {
   await once(s, 'connect');
   const meter = await sendFor(s, seconds);
   const r = takeSnapshot().tcp.retransmits;
-  say({ ...meter.report(), tlp: r.tlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host) });
+  // The connection's last TCP_INFO: how many of its TLPs its ACKs showed to be spurious.
+  const spuriousTlp = s.getInfo()?.spuriousTlps ?? 0;
+  say({ ...meter.report(), tlp: r.tlp, spuriousTlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host) });
   await host.close();
 }
 

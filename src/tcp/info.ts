@@ -45,5 +45,6 @@ export function connectionInfo(c: Connection, state: TcpState, segmentsIn: numbe
   // Bytes per ms inside the core; TCP_INFO reports bytes per second (like Linux).
   if (pacing !== undefined) info.pacingRate = pacing * 1000;
   if (c.rate.lastRate > 0) info.deliveryRate = c.rate.lastRate;
+  if (c.recovery.spuriousTlps > 0) info.spuriousTlps = c.recovery.spuriousTlps;
   return info;
 }

@@ -27,6 +27,21 @@ const MAX_SEGMENTS_PER_FLUSH = 100_000;
 /** Persist backoff stops doubling after this many probes (the interval is capped by maxRto anyway). */
 const MAX_PERSIST_BACKOFF = 30;
 
+/** Whether plain cumulative ACKs take the fast path (tests turn it off to compare: setAckFastPath). */
+let ackFastPath = true;
+
+let ackFastPathTaken = 0;
+
+/** @internal Tests: run every ACK through the general path (false) or not (true, the default). */
+export function setAckFastPath(on: boolean): void {
+  ackFastPath = on;
+}
+
+/** @internal Tests: how many ACKs took the fast path in this process. */
+export function ackFastPathCount(): number {
+  return ackFastPathTaken;
+}
+
 export class Sender {
   iss = 0;
   sndUna = 0;
@@ -128,6 +143,10 @@ export class Sender {
   onAcceptableAck(seg: TcpSegment, ack: number, scale: number): void {
     const c = this.c;
     const rec = c.recovery;
+    if (ackFastPath && seg.options.sack === undefined && !rec.inRecovery && rec.nothingSacked && seqGt(ack, this.sndUna)) {
+      this.onPlainAck(seg, ack, scale);
+      return;
+    }
     const prevWnd = this.sndWnd;
     const priorInFlight = this.flightSize();
     // Bytes acknowledged by the ACK that ends recovery do not grow cwnd (RFC 6582 3.2 step 3).
@@ -166,6 +185,27 @@ export class Sender {
 
     // Rate sample and congestion control.
     if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, sacked.newlySacked, advanced, wasInRecovery);
+    this.lastRttSample = undefined;
+  }
+
+  /**
+   * Header prediction (RFC 9293 3.10.7.4 for the common case; Linux tcp_rcv_established's
+   * fast path): an ACK that only moves SND.UNA forward, with no SACK blocks, outside recovery
+   * and with nothing SACKed. It does what onAcceptableAck does for such an ACK, in the same
+   * order, minus the steps that cannot apply: no SACK blocks to apply, not a duplicate ACK,
+   * and every segment it acknowledges was delivered by it (none was SACKed before).
+   * test/unit/ack-fast-path.test.ts checks both paths give the same segments and state.
+   */
+  private onPlainAck(seg: TcpSegment, ack: number, scale: number): void {
+    const c = this.c;
+    ackFastPathTaken++;
+    const priorInFlight = this.flightSize();
+    const tsEcr = c.handshake.tsOk ? seg.options.ts?.ecr : undefined;
+    const delivered = this.processNewAck(ack, tsEcr);
+    this.windowUpdate(seg, ack, scale);
+    this.persistProbes = 0;
+    c.recovery.onDelivered(delivered, seg);
+    if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, 0, true, false);
     this.lastRttSample = undefined;
   }
 
@@ -230,7 +270,7 @@ export class Sender {
       if (tr) tr({ type: 'rtt', t: c.now, sample: rttSample, srtt: c.rtt.srtt, rttvar: c.rtt.rttvar, rto: c.rtt.rto });
       c.hooks.onRtt?.(rttSample);
     }
-    rec.onCumulativeAck(ack, acked.length);
+    rec.onCumulativeAck(ack, acked.length, tsEcr);
     if (this.rtxQ.length === 0) {
       c.timers.clear('retransmit');
       c.timers.clear('tlp');

@@ -154,6 +154,8 @@ export interface TcpInfo {
   recvQueue: number;
   outOfOrderBytes: number;
   retransmits: Record<RetransmitKind, number>;
+  /** Tail loss probes found spurious by their ACK (Eifel, RFC 3522); absent when none. */
+  spuriousTlps?: number;
   segmentsIn: number;
   segmentsOut: number;
   bytesSent: number;

@@ -39,6 +39,41 @@ describe('wire: fast checksum paths (typed-array view at any memory alignment)',
     );
   });
 
+  it('packets carved one after another from one slab (the cached view) sum like fresh buffers, also after the slab changes', () => {
+    // The checksum keeps one view over the last ArrayBuffer: consecutive packets of a slab
+    // (src/util/slab.ts) reuse it, at their own offsets; another buffer in between, or bytes
+    // rewritten in the slab, must not leave a stale view or a wrong base offset behind.
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ len: fc.integer({ min: 0, max: 2000 }), gap: fc.integer({ min: 0, max: 7 }), other: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 255 }),
+        (packets, seed) => {
+          const slab = Buffer.allocUnsafeSlow(64 * 1024);
+          let x = seed;
+          for (let i = 0; i < slab.length; i++) slab[i] = x = (x * 31 + 7) & 0xff;
+          let used = 0;
+          for (const p of packets) {
+            if (used + p.gap + p.len > slab.length) break;
+            const pkt = slab.subarray(used + p.gap, used + p.gap + p.len);
+            used += p.gap + p.len;
+            const copy = Uint8Array.from(pkt);
+            expect(internetChecksum(pkt)).to.equal(naiveChecksum(copy, 0, copy.length));
+            if (p.other) {
+              // Another ArrayBuffer of the slab's size between two slab packets (the packet's
+              // bytes at another offset), then the slab's bytes change.
+              const other = Buffer.allocUnsafeSlow(slab.length).fill(0x3c);
+              other.set(copy, 0);
+              expect(internetChecksum(other.subarray(0, copy.length))).to.equal(naiveChecksum(copy, 0, copy.length));
+              pkt.fill(0xa5);
+              expect(internetChecksum(pkt)).to.equal(naiveChecksum(Uint8Array.from(pkt), 0, pkt.length));
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('stays exact on the largest datagrams of all-ones bytes (no precision loss)', () => {
     for (const len of [65507, 65535, 65536 + 3]) {
       for (const shift of [0, 1, 2, 3]) {

@@ -64,6 +64,18 @@ export abstract class LossRecovery {
   private highSackedEnd = 0;
   private readonly isLostState = { doneUpTo: 0 };
   private readonly rack = new Rack();
+  /** When the PTO was last armed (the last send or ACK it counts from). */
+  private ptoArmedAt = 0;
+  /** The outstanding probe's TSval and when its PTO was armed (for the Eifel check below). */
+  private probeTsVal: number | undefined;
+  private probeArmedAt = 0;
+  /**
+   * A floor under the PTO learned from spurious probes, ms: twice the longest silence of the
+   * peer behind one (see onCumulativeAck). 0 until a probe turned out spurious.
+   */
+  ackDelayAllowance = 0;
+  /** Tail loss probes found spurious (the ACK of data sent before the probe came after it). */
+  spuriousTlps = 0;
 
   /** `sack`: SACK was negotiated, so the scoreboard, RACK and TLP are in use. */
   constructor(
@@ -113,6 +125,11 @@ export abstract class LossRecovery {
     let p = this.c.snd.flightSize() - this.sackedBytes - this.lostBytes;
     if (!this.sack && this.emuSacked > 0) p -= this.emuSacked * this.c.snd.sndMss;
     return Math.max(0, p);
+  }
+
+  /** No segment is SACKed (the scoreboard holds no SACK information). */
+  get nothingSacked(): boolean {
+    return this.sackedBytes === 0;
   }
 
   /** Whether any segment is marked lost and awaiting retransmission. */
@@ -193,7 +210,8 @@ export abstract class LossRecovery {
    * SND.UNA advanced to `ack`, acknowledging `ackedSegs` whole segments (RFC 5681 3.2,
    * RFC 6582, RFC 6675 5): recovery ends at `recover`, or the strategy handles a partial ACK.
    */
-  onCumulativeAck(ack: number, ackedSegs: number): void {
+  onCumulativeAck(ack: number, ackedSegs: number, tsEcr?: number): void {
+    if (this.probeTsVal !== undefined) this.checkProbe(tsEcr);
     if (this.tlpHighSeq !== undefined && seqGe(ack, this.tlpHighSeq)) this.tlpHighSeq = undefined;
     if (this.inRecovery) {
       if (seqGe(ack, this.recoverSeq)) this.exitRecovery();
@@ -202,6 +220,24 @@ export abstract class LossRecovery {
       this.dupAcks = 0;
       this.emuSacked = 0;
     }
+  }
+
+  /**
+   * The first ACK of new data after a tail loss probe: Eifel detection (RFC 3522) with
+   * timestamps. When its TSecr is older than the probe's TSval, the ACK was sent for data
+   * that left before the probe: nothing was lost, the peer was only slow to answer (a
+   * user-space receiver off the CPU for a GC pause or a time slice), and the probe was
+   * spurious. The PTO then waits at least twice that silence from now on, like QUIC's PTO
+   * includes the peer's max_ack_delay (RFC 9002 6.2.1); it stays capped by the RTO, and a
+   * connection that never probes spuriously keeps RFC 8985's PTO. A probe costs no cwnd
+   * either way (a new-data probe never did; a retransmitted one is not a congestion event).
+   */
+  private checkProbe(tsEcr: number | undefined): void {
+    const probe = this.probeTsVal!;
+    this.probeTsVal = undefined;
+    if (tsEcr === undefined || !seqLt(tsEcr, probe)) return;
+    this.spuriousTlps++;
+    this.ackDelayAllowance = Math.max(this.ackDelayAllowance, 2 * (this.c.now - this.probeArmedAt));
   }
 
   protected exitRecovery(): void {
@@ -368,6 +404,7 @@ export abstract class LossRecovery {
     this.recoverSeq = c.snd.sndNxt; // RFC 6582 4: no fast retransmit for the old flight
     this.recoverValid = true;
     this.tlpHighSeq = undefined;
+    this.probeTsVal = undefined;
     c.timers.clear('tlp');
     c.timers.clear('rack');
     let lostBytes = 0;
@@ -406,7 +443,8 @@ export abstract class LossRecovery {
     if (!c.canSend) return;
     const segs = c.snd.rtxQ.length;
     if (segs === 0) return;
-    c.timers.set('tlp', c.now + probeTimeout(c.rtt.srtt, segs, c.rtt.rto));
+    this.ptoArmedAt = c.now;
+    c.timers.set('tlp', c.now + probeTimeout(c.rtt.srtt, segs, c.rtt.rto, this.ackDelayAllowance));
   }
 
   /** RFC 8985 7.3: send one new segment if possible, else retransmit the last one. */
@@ -415,7 +453,10 @@ export abstract class LossRecovery {
     const snd = c.snd;
     if (snd.rtxQ.length === 0 || this.inRecovery || this.tlpHighSeq !== undefined) return;
     if (!c.canSend) return;
-    if (!snd.probeWithNewData()) {
+    let probe: TxSegment | undefined;
+    if (snd.probeWithNewData()) {
+      probe = snd.rtxQ[snd.rtxQ.length - 1];
+    } else {
       let last: TxSegment | undefined;
       for (let i = snd.rtxQ.length - 1; i >= 0; i--) {
         if (!snd.rtxQ[i]!.sacked) {
@@ -425,6 +466,11 @@ export abstract class LossRecovery {
       }
       if (!last) return;
       snd.retransmitSeg(last, 'tlp');
+      probe = last;
+    }
+    if (c.handshake.tsOk && probe?.tsVal !== undefined) {
+      this.probeTsVal = probe.tsVal;
+      this.probeArmedAt = this.ptoArmedAt;
     }
     this.tlpHighSeq = snd.sndNxt;
     c.timers.clear('tlp');

@@ -79,11 +79,16 @@ export class Rack {
   }
 }
 
-/** RFC 8985 7.2: the probe timeout, at least MIN_PTO and at most the RTO. */
-export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number): number {
+/**
+ * RFC 8985 7.2: the probe timeout, at least MIN_PTO and at most the RTO. `ackDelay`: a
+ * floor learned from spurious probes (LossRecovery.checkProbe; 0 until one was seen), used
+ * up to half the RTO: a probe restarts the RTO, so a PTO pushed to the RTO by the floor
+ * would let the RTO fire where a probe used to (both due together, the RTO runs first).
+ */
+export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number, ackDelay = 0): number {
   let pto = 2 * srtt;
   if (segmentsInFlight === 1) pto += WC_DEL_ACK_T;
-  return Math.min(Math.max(pto, MIN_PTO), rto);
+  return Math.min(Math.max(pto, MIN_PTO, Math.min(ackDelay, rto / 2)), rto);
 }
 
 /**
