@@ -232,6 +232,19 @@ describe('docs: every sample compiles and every command runs as printed', functi
 
   const shell = [...blocks.filter((b) => SHELL.has(b.lang) && b.annotation && parseAnnotation(b.annotation).mode !== 'skip'), ...inline];
 
+  /**
+   * The folder with the `overlay` wrapper, written once: rewriting it for each block while
+   * another block runs it fails that block's exec with ETXTBSY ("Text file busy").
+   */
+  let binDir = '';
+  function overlayBin(): string {
+    if (binDir) return binDir;
+    binDir = join(scratch, 'bin');
+    mkdirSync(binDir, { recursive: true });
+    writeFileSync(join(binDir, 'overlay'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO, 'dist', 'src', 'cli', 'main.js')}" "$@"\n`, { mode: 0o755 });
+    return binDir;
+  }
+
   /** Runs one shell block in its own network, PID and mount namespaces; bounded by its timeout. */
   async function runBlock(b: Block): Promise<{ code: number | null; out: string }> {
     const a = parseAnnotation(b.annotation!);
@@ -242,9 +255,7 @@ describe('docs: every sample compiles and every command runs as printed', functi
       writeFileSync(join(cwd, 'file.bin'), randomBytes(1 << 20));
       writeFileSync(join(cwd, 'in.bin'), randomBytes(1 << 20));
     }
-    const bin = join(scratch, 'bin');
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, 'overlay'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO, 'dist', 'src', 'cli', 'main.js')}" "$@"\n`, { mode: 0o755 });
+    const bin = overlayBin();
     const file = join(a.cwdRepo ? scratch : cwd, `.block-${b.file.replace(/\W/g, '_')}-${b.line}.sh`);
     writeFileSync(file, script(commands(b.code), a.servers));
     return new Promise((resolve) => {
