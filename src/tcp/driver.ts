@@ -90,6 +90,8 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
+  /** A burst's encoded packets (flushOne), reused: no array per burst. */
+  private readonly pkts: Buffer[] = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
   private readonly loop = new ServiceLoop<TcpConn>({
     now: () => this.now(),
@@ -340,11 +342,29 @@ export class TcpStack implements ProtocolHandler {
     try {
       r = fn();
     } finally {
-      this.depth--;
-      this.dirty.add(tc);
-      if (this.depth === 0) this.flushDirty();
+      this.leaveCall(tc);
     }
     return r;
+  }
+
+  /**
+   * @internal The two halves of call() for the hot user calls (TcpConn.write and read), which
+   * would otherwise allocate a closure per call: enterCall(), the call, then leaveCall(tc) in
+   * a finally.
+   */
+  enterCall(): void {
+    this.depth++;
+  }
+
+  /** @internal See enterCall. */
+  leaveCall(tc: TcpConn): void {
+    this.depth--;
+    if (this.depth === 0 && this.dirty.size === 0) {
+      this.flush(tc); // the hot path: no set churn
+      return;
+    }
+    this.dirty.add(tc);
+    if (this.depth === 0) this.flushDirty();
   }
 
   private flush(tc: TcpConn): void {
@@ -383,9 +403,18 @@ export class TcpStack implements ProtocolHandler {
       const t = tc.c.tuple;
       // Encode the whole burst, then send it in a tight loop: the kernel's send path stays
       // warm in the caches instead of alternating with the encoder.
-      const pkts = segs.map((seg) => this.encode(seg, t.localAddr, t.remoteAddr));
       let routed = true;
-      for (const pkt of pkts) routed = this.sendEncoded(pkt, t.remoteAddr) && routed;
+      if (segs.length === 1) {
+        routed = this.sendEncoded(this.encode(segs[0]!, t.localAddr, t.remoteAddr), t.remoteAddr);
+      } else {
+        const pkts = this.pkts;
+        try {
+          for (let i = 0; i < segs.length; i++) pkts.push(this.encode(segs[i]!, t.localAddr, t.remoteAddr));
+          for (let i = 0; i < pkts.length; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
+        } finally {
+          pkts.length = 0;
+        }
+      }
       // No route for our SYN: fail at once with EHOSTUNREACH, as a kernel does, instead
       // of retrying into silence until ETIMEDOUT.
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');

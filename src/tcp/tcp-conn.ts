@@ -112,15 +112,28 @@ export class TcpConn {
 
   /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
   write(data: Buffer): number {
-    return this.stack.call(this, () => this.c.send(data, this.stack.now()));
+    const stack = this.stack;
+    stack.enterCall();
+    try {
+      return this.c.send(data, stack.now());
+    } finally {
+      stack.leaveCall(this);
+    }
   }
 
   /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
   read(max?: number): Buffer | undefined {
     if (this.c.readableLength === 0) return undefined;
-    const d = this.stack.call(this, () => this.c.read(max) ?? undefined);
+    const stack = this.stack;
+    let d: Buffer | null;
+    stack.enterCall();
+    try {
+      d = this.c.read(max);
+    } finally {
+      stack.leaveCall(this);
+    }
     this.recharge();
-    return d;
+    return d ?? undefined;
   }
 
   /**
