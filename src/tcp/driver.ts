@@ -30,6 +30,8 @@ import { rstFor } from './rst.js';
 import type { TcpDropReason } from './drops.js';
 import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
+import { TimeWait } from './time-wait.js';
+import { TimeQueue } from '../util/time-queue.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
@@ -90,6 +92,16 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
+  /**
+   * Compact TIME-WAIT records (time-wait.ts), keyed like `conns`: a connection in TIME-WAIT
+   * whose socket is gone is replaced by one. They keep their port and their connection slot
+   * (connectionCount, the connection limit) until 2*MSL is over, as the connection did.
+   */
+  private readonly timeWaits = new Map<number, Map<number, TimeWait>>();
+  /** Their deadlines, under one timer for the stack (a restarted deadline is re-queued when popped). */
+  private readonly timeWaitQueue = new TimeQueue<TimeWait>();
+  private timeWaitTimer: NodeJS.Timeout | undefined;
+  private timeWaitArmedFor = Infinity;
   /** A burst's encoded packets (flushOne), reused: no array per burst. */
   private readonly pkts: Buffer[] = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
@@ -130,6 +142,13 @@ export class TcpStack implements ProtocolHandler {
     return this.connCount;
   }
 
+  /** Connections in TIME-WAIT held as compact records (time-wait.ts); they count in connectionCount. */
+  get timeWaitRecords(): number {
+    let n = 0;
+    for (const m of this.timeWaits.values()) n += m.size;
+    return n;
+  }
+
   // ---- configuration ----
 
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
@@ -161,7 +180,7 @@ export class TcpStack implements ProtocolHandler {
     const localAddr = this.host.address;
     let localPort = req.localPort ?? 0;
     if (localPort !== 0) {
-      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
+      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.lookupTimeWait(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
         throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
       }
     } else {
@@ -191,7 +210,7 @@ export class TcpStack implements ProtocolHandler {
     }
     // Every port has some connection: share a local port with a different 4-tuple.
     for (let i = 0; i < span; i++) {
-      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr)) return p;
+      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr) && !this.lookupTimeWait(p, remotePort, remoteAddr)) return p;
       p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
     }
     throw makeError('EADDRNOTAVAIL', 'connect', { message: 'no free ephemeral port' });
@@ -259,6 +278,10 @@ export class TcpStack implements ProtocolHandler {
     return this.conns.get(localPort * 65536 + remotePort)?.get(remoteAddr);
   }
 
+  private lookupTimeWait(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
+    return this.timeWaits.get(localPort * 65536 + remotePort)?.get(remoteAddr);
+  }
+
   private install(tc: TcpConn): void {
     const t = tc.tuple;
     const key = t.localPort * 65536 + t.remotePort;
@@ -293,6 +316,7 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private remove(tc: TcpConn): void {
+    if (tc.compacted) return; // its record holds the slot now
     if (tc.charged > 0) {
       processBuffers.release(tc.charged);
       tc.charged = 0;
@@ -426,6 +450,91 @@ export class TcpStack implements ProtocolHandler {
       tc.onFinished = undefined;
       f();
     }
+    if (tc.released && !tc.closed && !tc.compacted && !tc.onFinished && TimeWait.canCompact(tc.c)) this.compact(tc);
+  }
+
+  /** @internal (TcpConn.release) The socket is gone: a connection already in TIME-WAIT is compacted now. */
+  onReleased(tc: TcpConn): void {
+    if (this.depth === 0 && !tc.closed && !tc.compacted && !tc.onFinished && !this.dirty.has(tc) && TimeWait.canCompact(tc.c)) this.compact(tc);
+  }
+
+  /**
+   * Replaces a released connection in TIME-WAIT by its compact record: the Connection, its
+   * TcpConn and the socket's last references become garbage; the record answers the 4-tuple
+   * until 2*MSL is over. Its port, its place in connectionCount and its connection slot stay.
+   */
+  private compact(tc: TcpConn): void {
+    const t = tc.tuple;
+    const key = t.localPort * 65536 + t.remotePort;
+    const m = this.conns.get(key);
+    if (m?.get(t.remoteAddr) !== tc) return;
+    const tw = new TimeWait(tc.c, this.now());
+    tw.onDrop = this.countTcpDrop;
+    tw.overLimit = tc.overLimit;
+    tc.compacted = true;
+    this.clearTimer(tc);
+    if (tc.charged > 0) {
+      processBuffers.release(tc.charged);
+      tc.charged = 0;
+    }
+    m.delete(t.remoteAddr);
+    if (m.size === 0) this.conns.delete(key);
+    let tm = this.timeWaits.get(key);
+    if (!tm) this.timeWaits.set(key, (tm = new Map()));
+    tm.set(t.remoteAddr, tw);
+    this.timeWaitQueue.push(tw.deadline, tw);
+    this.armTimeWaits();
+  }
+
+  /** A segment for a compact TIME-WAIT: its answer leaves at once; a restart moves the deadline. */
+  private timeWaitInput(tw: TimeWait, seg: TcpSegment, now: number): void {
+    tw.input(seg, now);
+    const t = tw.tuple;
+    for (const out of tw.takeOutput()) this.transmit(out, t.localAddr, t.remoteAddr);
+  }
+
+  /** The stack's one TIME-WAIT timer, set for the earliest queued deadline. */
+  private armTimeWaits(): void {
+    const at = this.timeWaitQueue.peekTime();
+    if (at === Infinity || (this.timeWaitTimer && this.timeWaitArmedFor <= at)) return;
+    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
+    this.timeWaitArmedFor = at;
+    this.timeWaitTimer = setTimeout(this.expireTimeWaits, Math.max(1, Math.ceil(at - this.now())));
+    this.timeWaitTimer.unref();
+  }
+
+  private readonly expireTimeWaits = (): void => {
+    this.timeWaitTimer = undefined;
+    this.timeWaitArmedFor = Infinity;
+    const now = this.now();
+    const q = this.timeWaitQueue;
+    while (q.peekTime() <= now) {
+      const tw = q.pop()!;
+      const t = tw.tuple;
+      const key = t.localPort * 65536 + t.remotePort;
+      const m = this.timeWaits.get(key);
+      if (m?.get(t.remoteAddr) !== tw) continue; // gone (the stack was destroyed)
+      if (tw.deadline > now) {
+        q.push(tw.deadline, tw); // restarted by a retransmitted FIN
+        continue;
+      }
+      this.removeTimeWait(key, m, tw);
+    }
+    this.armTimeWaits();
+  };
+
+  /** 2*MSL is over: the record goes, and with it the port and the connection slot. */
+  private removeTimeWait(key: number, m: Map<number, TimeWait>, tw: TimeWait): void {
+    const t = tw.tuple;
+    m.delete(t.remoteAddr);
+    if (m.size === 0) this.timeWaits.delete(key);
+    const n = (this.portUse.get(t.localPort) ?? 1) - 1;
+    if (n <= 0) this.portUse.delete(t.localPort);
+    else this.portUse.set(t.localPort, n);
+    this.connCount--;
+    if (!tw.overLimit) this.connectionLimit.close();
+    const r = tw.retransmits;
+    for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
   }
 
   /** Encodes and sends one segment; false when the host had no route for it. */
@@ -555,6 +664,15 @@ export class TcpStack implements ProtocolHandler {
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       return;
     }
+    const tw = this.timeWaits.size > 0 ? this.lookupTimeWait(seg.dstPort, seg.srcPort, ip.src) : undefined;
+    if (tw) {
+      if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {
+        this.host.countDrop('tcp_mem_pressure');
+        return;
+      }
+      this.timeWaitInput(tw, seg, now);
+      return;
+    }
     const entry = this.listeners.get(seg.dstPort);
     if (entry && ip.dst === this.host.address) {
       this.listenerInput(entry, seg, ip.src, now);
@@ -659,6 +777,7 @@ export class TcpStack implements ProtocolHandler {
         }
       }
     }
+    for (const m of this.timeWaits.values()) for (const tw of m.values()) out.push(tw.getInfo());
     return out;
   }
 
@@ -703,6 +822,10 @@ export class TcpStack implements ProtocolHandler {
     this.listeners.clear();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) tc.abort();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) this.remove(tc);
+    for (const [key, m] of [...this.timeWaits]) for (const tw of [...m.values()]) this.removeTimeWait(key, m, tw);
+    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
+    this.timeWaitTimer = undefined;
+    this.timeWaitQueue.clear();
     this.unregister();
     TcpStack.stacks.delete(this.host);
   }

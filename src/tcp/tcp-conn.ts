@@ -45,6 +45,8 @@ export class TcpConn {
   owner: ListenerEntry | undefined;
   /** Refused by the host's connection limit (holds no slot). */
   overLimit = false;
+  /** Replaced by a compact TIME-WAIT record (time-wait.ts): no longer in the stack's table. */
+  compacted = false;
   /** Called once our FIN has been acknowledged or the connection closed (see release). */
   onFinished: (() => void) | undefined;
   /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
@@ -188,6 +190,7 @@ export class TcpConn {
       if (this.finished()) onFinished();
       else this.onFinished = onFinished;
     }
+    this.stack.onReleased(this);
   }
 
   /** Our side is done: FIN acknowledged, or closed. */
