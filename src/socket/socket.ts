@@ -288,7 +288,8 @@ export class Socket extends Duplex {
   // ---- closing ----
 
   private onConnClosed(code: string | undefined, syscall: string | undefined): void {
-    this.lastInfo = this.conn?.info();
+    // No TCP_INFO snapshot here: until the socket is destroyed getInfo() reads the (closed,
+    // unchanging) connection, and _destroy takes the snapshot getInfo() returns after that.
     this.clearIdle();
     if (code) {
       const err = makeError(code as ErrorCode, syscall ?? (this.connecting ? 'connect' : 'read'), {
@@ -327,7 +328,6 @@ export class Socket extends Duplex {
       done();
       return;
     }
-    this.lastInfo = c.info();
     // Like closing a kernel socket (node:net's destroy closes the fd, with or without an
     // error): a graceful FIN when everything was read and written, otherwise (unread data,
     // data still held) an RST. So a `for await` that ends on an allowHalfOpen socket (the
@@ -335,9 +335,13 @@ export class Socket extends Duplex {
     // close emits 'close' once our data and FIN are acknowledged, so a process may exit on it.
     const reset = h !== undefined || c.hasUnread();
     if (reset) {
+      this.lastInfo = c.info();
       c.release(true);
       done();
     } else {
+      // getInfo() answers from the snapshot once destroyed: taken now, and again when our
+      // side has finished (at once when it already has: then one snapshot is enough).
+      if (!c.finished()) this.lastInfo = c.info();
       c.release(false, () => {
         this.lastInfo = c.info();
         done();

@@ -341,12 +341,9 @@ export class TcpStack implements ProtocolHandler {
     tc.closed = true;
     // Flush first: the connection's last segments (an RST, a final ACK) must still leave.
     this.dirty.add(tc);
-    try {
-      const info = tc.c.getInfo(this.now());
-      for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += info.retransmits[k] ?? 0;
-    } catch {
-      // getInfo must not break closing.
-    }
+    // Its retransmissions stay in the stack's totals (TCP_INFO's retransmits are these counters).
+    const r = tc.c.snd.retransmits;
+    for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
     const code = tc.forcedError ?? error;
     if (code === 'ECONNRESET') this.totals.events.reset_in++;
     else if (code === 'ETIMEDOUT') this.totals.events.timeout++;

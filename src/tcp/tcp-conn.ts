@@ -36,7 +36,7 @@ export class TcpConn {
   readonly fireAfterPoll = (): void => this.stack.onTimeoutDue(this);
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
-  readonly label: string;
+  private labelText: string | undefined;
   established = false;
   closed = false;
   shutdownDone = false;
@@ -55,9 +55,15 @@ export class TcpConn {
   constructor(
     readonly stack: TcpStack,
     readonly c: Connection,
-  ) {
-    const t = c.tuple;
-    this.label = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+  ) {}
+
+  /** "A.B.C.D:port-A.B.C.D:port", for traces (formatted on first use: most connections are never traced). */
+  get label(): string {
+    if (this.labelText === undefined) {
+      const t = this.c.tuple;
+      this.labelText = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+    }
+    return this.labelText;
   }
 
   get tuple(): FourTuple {
