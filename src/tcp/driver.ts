@@ -103,7 +103,7 @@ export class TcpStack implements ProtocolHandler {
   private timeWaitTimer: NodeJS.Timeout | undefined;
   private timeWaitArmedFor = Infinity;
   /** A burst's encoded packets (flushOne), reused: no array per burst. */
-  private readonly pkts: Buffer[] = [];
+  private readonly pkts: Array<Buffer | undefined> = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
   private readonly loop = new ServiceLoop<TcpConn>({
     now: () => this.now(),
@@ -428,12 +428,14 @@ export class TcpStack implements ProtocolHandler {
       if (segs.length === 1) {
         routed = this.sendEncoded(this.encode(segs[0]!, t.localAddr, t.remoteAddr), t.remoteAddr);
       } else {
+        // Cleared slot by slot, not with length = 0 (which would free the backing store).
         const pkts = this.pkts;
+        const n = segs.length;
         try {
-          for (let i = 0; i < segs.length; i++) pkts.push(this.encode(segs[i]!, t.localAddr, t.remoteAddr));
-          for (let i = 0; i < pkts.length; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
+          for (let i = 0; i < n; i++) pkts[i] = this.encode(segs[i]!, t.localAddr, t.remoteAddr);
+          for (let i = 0; i < n; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
         } finally {
-          pkts.length = 0;
+          for (let i = 0; i < n; i++) pkts[i] = undefined;
         }
       }
       // No route for our SYN: fail at once with EHOSTUNREACH, as a kernel does, instead

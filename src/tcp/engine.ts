@@ -25,11 +25,14 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
   /**
    * Connections holding output until the current receive burst ends, each once (it joins
    * when input() starts holding). Two arrays used in turn (one filling while the other
-   * drains), so a burst allocates nothing: ping-pong has one burst per message, and every
-   * allocation there is garbage whose collection shows up as tail latency.
+   * drains), with their own counts: a burst allocates nothing (setting an array's length to
+   * 0 would free its backing store, and the next push allocate one). Ping-pong has one burst
+   * per message, and every allocation there is garbage whose collection shows up as tail
+   * latency.
    */
-  private burst: T[] = [];
-  private spare: T[] = [];
+  private burst: Array<T | undefined> = [];
+  private burstLen = 0;
+  private spare: Array<T | undefined> = [];
   private burstPending = false;
 
   constructor(private readonly io: EngineIO<T>) {}
@@ -37,16 +40,19 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
   private readonly endBursts = (): void => {
     this.burstPending = false;
     const list = this.burst;
+    const n = this.burstLen;
     this.burst = this.spare;
+    this.burstLen = 0;
     this.spare = list;
     const now = this.io.now();
     try {
-      for (let i = 0; i < list.length; i++) {
+      for (let i = 0; i < n; i++) {
         const t = list[i]!;
+        list[i] = undefined;
         if (t.c.holding) this.endBurstOf(t, now);
       }
     } finally {
-      list.length = 0;
+      for (let i = 0; i < n; i++) list[i] = undefined;
     }
   };
 
@@ -78,7 +84,7 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
       io.leave?.();
     }
     if (t.c.holding) {
-      if (!listed) this.burst.push(t);
+      if (!listed) this.burst[this.burstLen++] = t;
       if (!this.burstPending) {
         this.burstPending = true;
         io.afterBurst(this.endBursts);
