@@ -7,7 +7,7 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--no-pin] [--alloc-only] [-- NODE_FLAGS for the overlay children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--no-pin] [--alloc-only [--json]] [-- NODE_FLAGS for the overlay children]
  *
  * Not a suite of `npm run bench`: a diagnosis, quoted in the README's p99 note.
  */
@@ -138,6 +138,10 @@ if (isMain(import.meta.url)) {
       process.stdout.write(formatTable(rows) + '\n');
     }
     const al = await allocPerRoundTrip();
+    if (argv.includes('--json')) {
+      process.stdout.write(JSON.stringify(al) + '\n');
+      process.exit(0);
+    }
     process.stdout.write(
       formatTable([
         {
