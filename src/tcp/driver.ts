@@ -30,14 +30,14 @@ import { rstFor } from './rst.js';
 import type { TcpDropReason } from './drops.js';
 import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
-import { TimeWait } from './time-wait.js';
-import { TimeQueue } from '../util/time-queue.js';
+import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
 export const IPPROTO_TCP = 6;
+
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
 
@@ -81,7 +81,7 @@ export class TcpStack implements ProtocolHandler {
     return s;
   }
 
-  /** Connections by (localPort << 16 | remotePort), then by remote address. */
+  /** Connections by portKey(localPort, remotePort), then by remote address (as an int32: a small integer key). */
   private readonly conns = new Map<number, Map<number, TcpConn>>();
   private readonly listeners = new Map<number, ListenerEntry>();
   /** How many connections use each local port (for ephemeral-port choice). */
@@ -97,11 +97,10 @@ export class TcpStack implements ProtocolHandler {
    * whose socket is gone is replaced by one. They keep their port and their connection slot
    * (connectionCount, the connection limit) until 2*MSL is over, as the connection did.
    */
-  private readonly timeWaits = new Map<number, Map<number, TimeWait>>();
-  /** Their deadlines, under one timer for the stack (a restarted deadline is re-queued when popped). */
-  private readonly timeWaitQueue = new TimeQueue<TimeWait>();
-  private timeWaitTimer: NodeJS.Timeout | undefined;
-  private timeWaitArmedFor = Infinity;
+  private readonly timeWaits = new TimeWaitTable(
+    () => this.now(),
+    (tw) => this.timeWaitOver(tw),
+  );
   /** A burst's encoded packets (flushOne), reused: no array per burst. */
   private readonly pkts: Array<Buffer | undefined> = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
@@ -144,9 +143,7 @@ export class TcpStack implements ProtocolHandler {
 
   /** Connections in TIME-WAIT held as compact records (time-wait.ts); they count in connectionCount. */
   get timeWaitRecords(): number {
-    let n = 0;
-    for (const m of this.timeWaits.values()) n += m.size;
-    return n;
+    return this.timeWaits.size;
   }
 
   // ---- configuration ----
@@ -180,7 +177,7 @@ export class TcpStack implements ProtocolHandler {
     const localAddr = this.host.address;
     let localPort = req.localPort ?? 0;
     if (localPort !== 0) {
-      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.lookupTimeWait(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
+      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.timeWaits.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
         throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
       }
     } else {
@@ -210,7 +207,7 @@ export class TcpStack implements ProtocolHandler {
     }
     // Every port has some connection: share a local port with a different 4-tuple.
     for (let i = 0; i < span; i++) {
-      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr) && !this.lookupTimeWait(p, remotePort, remoteAddr)) return p;
+      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr) && !this.timeWaits.lookup(p, remotePort, remoteAddr)) return p;
       p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
     }
     throw makeError('EADDRNOTAVAIL', 'connect', { message: 'no free ephemeral port' });
@@ -275,19 +272,15 @@ export class TcpStack implements ProtocolHandler {
   // ---- the connection table ----
 
   private lookup(localPort: number, remotePort: number, remoteAddr: number): TcpConn | undefined {
-    return this.conns.get(localPort * 65536 + remotePort)?.get(remoteAddr);
-  }
-
-  private lookupTimeWait(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
-    return this.timeWaits.get(localPort * 65536 + remotePort)?.get(remoteAddr);
+    return this.conns.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
   }
 
   private install(tc: TcpConn): void {
     const t = tc.tuple;
-    const key = t.localPort * 65536 + t.remotePort;
+    const key = portKey(t.localPort, t.remotePort);
     let m = this.conns.get(key);
     if (!m) this.conns.set(key, (m = new Map()));
-    m.set(t.remoteAddr, tc);
+    m.set(t.remoteAddr | 0, tc);
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
     this.connCount++;
     const hooks: ConnectionHooks = {
@@ -322,10 +315,10 @@ export class TcpStack implements ProtocolHandler {
       tc.charged = 0;
     }
     const t = tc.tuple;
-    const key = t.localPort * 65536 + t.remotePort;
+    const key = portKey(t.localPort, t.remotePort);
     const m = this.conns.get(key);
-    if (m?.get(t.remoteAddr) === tc) {
-      m.delete(t.remoteAddr);
+    if (m?.get(t.remoteAddr | 0) === tc) {
+      m.delete(t.remoteAddr | 0);
       if (m.size === 0) this.conns.delete(key);
       const n = (this.portUse.get(t.localPort) ?? 1) - 1;
       if (n <= 0) this.portUse.delete(t.localPort);
@@ -464,9 +457,9 @@ export class TcpStack implements ProtocolHandler {
    */
   private compact(tc: TcpConn): void {
     const t = tc.tuple;
-    const key = t.localPort * 65536 + t.remotePort;
+    const key = portKey(t.localPort, t.remotePort);
     const m = this.conns.get(key);
-    if (m?.get(t.remoteAddr) !== tc) return;
+    if (m?.get(t.remoteAddr | 0) !== tc) return;
     const tw = new TimeWait(tc.c, this.now());
     tw.onDrop = this.countTcpDrop;
     tw.overLimit = tc.overLimit;
@@ -476,13 +469,9 @@ export class TcpStack implements ProtocolHandler {
       processBuffers.release(tc.charged);
       tc.charged = 0;
     }
-    m.delete(t.remoteAddr);
+    m.delete(t.remoteAddr | 0);
     if (m.size === 0) this.conns.delete(key);
-    let tm = this.timeWaits.get(key);
-    if (!tm) this.timeWaits.set(key, (tm = new Map()));
-    tm.set(t.remoteAddr, tw);
-    this.timeWaitQueue.push(tw.deadline, tw);
-    this.armTimeWaits();
+    this.timeWaits.add(tw);
   }
 
   /** A segment for a compact TIME-WAIT: its answer leaves at once; a restart moves the deadline. */
@@ -492,41 +481,9 @@ export class TcpStack implements ProtocolHandler {
     for (const out of tw.takeOutput()) this.transmit(out, t.localAddr, t.remoteAddr);
   }
 
-  /** The stack's one TIME-WAIT timer, set for the earliest queued deadline. */
-  private armTimeWaits(): void {
-    const at = this.timeWaitQueue.peekTime();
-    if (at === Infinity || (this.timeWaitTimer && this.timeWaitArmedFor <= at)) return;
-    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
-    this.timeWaitArmedFor = at;
-    this.timeWaitTimer = setTimeout(this.expireTimeWaits, Math.max(1, Math.ceil(at - this.now())));
-    this.timeWaitTimer.unref();
-  }
-
-  private readonly expireTimeWaits = (): void => {
-    this.timeWaitTimer = undefined;
-    this.timeWaitArmedFor = Infinity;
-    const now = this.now();
-    const q = this.timeWaitQueue;
-    while (q.peekTime() <= now) {
-      const tw = q.pop()!;
-      const t = tw.tuple;
-      const key = t.localPort * 65536 + t.remotePort;
-      const m = this.timeWaits.get(key);
-      if (m?.get(t.remoteAddr) !== tw) continue; // gone (the stack was destroyed)
-      if (tw.deadline > now) {
-        q.push(tw.deadline, tw); // restarted by a retransmitted FIN
-        continue;
-      }
-      this.removeTimeWait(key, m, tw);
-    }
-    this.armTimeWaits();
-  };
-
-  /** 2*MSL is over: the record goes, and with it the port and the connection slot. */
-  private removeTimeWait(key: number, m: Map<number, TimeWait>, tw: TimeWait): void {
+  /** 2*MSL is over (or the stack is destroyed): the record is gone, and with it the port and the connection slot. */
+  private timeWaitOver(tw: TimeWait): void {
     const t = tw.tuple;
-    m.delete(t.remoteAddr);
-    if (m.size === 0) this.timeWaits.delete(key);
     const n = (this.portUse.get(t.localPort) ?? 1) - 1;
     if (n <= 0) this.portUse.delete(t.localPort);
     else this.portUse.set(t.localPort, n);
@@ -663,7 +620,7 @@ export class TcpStack implements ProtocolHandler {
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       return;
     }
-    const tw = this.timeWaits.size > 0 ? this.lookupTimeWait(seg.dstPort, seg.srcPort, ip.src) : undefined;
+    const tw = this.timeWaits.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tw) {
       if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {
         this.host.countDrop('tcp_mem_pressure');
@@ -776,7 +733,7 @@ export class TcpStack implements ProtocolHandler {
         }
       }
     }
-    for (const m of this.timeWaits.values()) for (const tw of m.values()) out.push(tw.getInfo());
+    for (const tw of this.timeWaits.values()) out.push(tw.getInfo());
     return out;
   }
 
@@ -821,10 +778,7 @@ export class TcpStack implements ProtocolHandler {
     this.listeners.clear();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) tc.abort();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) this.remove(tc);
-    for (const [key, m] of [...this.timeWaits]) for (const tw of [...m.values()]) this.removeTimeWait(key, m, tw);
-    if (this.timeWaitTimer) clearTimeout(this.timeWaitTimer);
-    this.timeWaitTimer = undefined;
-    this.timeWaitQueue.clear();
+    this.timeWaits.clear();
     this.unregister();
     TcpStack.stacks.delete(this.host);
   }

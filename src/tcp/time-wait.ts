@@ -22,6 +22,7 @@ import { MAX_WINDOW_FIELD } from './receiver.js';
 import { receiveWindow } from './receive.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 import type { FourTuple, TcpInfo } from './types.js';
+import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
@@ -273,4 +274,112 @@ export class TimeWait {
 /** lo <= x < lo + wnd (mod 2^32). */
 function inWindow(x: number, lo: number, wnd: number): boolean {
   return seqGe(x, lo) && seqLt(x, seqAdd(lo, wnd));
+}
+
+/**
+ * The table key of a port pair: (localPort << 16 | remotePort) as a signed 32-bit integer,
+ * which V8 keeps as a small integer (hashed inline). localPort * 65536 + remotePort is above
+ * 2^31 for every ephemeral port: a heap number, hashed on a slower path on every lookup.
+ * Remote addresses are keyed as `addr | 0` for the same reason.
+ */
+export function portKey(localPort: number, remotePort: number): number {
+  return (localPort << 16) | remotePort;
+}
+
+/**
+ * A stack's compact TIME-WAIT records by 4-tuple, with their deadlines under one timer (a
+ * restarted deadline is re-queued when its old one comes up). `onExpired` runs for each
+ * record whose 2*MSL is over, after it left the table.
+ */
+/** The one timer a TimeWaitTable uses (Node's by default; a virtual clock in tests). */
+export interface TimerHost {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const NODE_TIMERS: TimerHost = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export class TimeWaitTable {
+  private readonly byPorts = new Map<number, Map<number, TimeWait>>();
+  private readonly queue = new TimeQueue<TimeWait>();
+  private timer: unknown;
+  private armedFor = Infinity;
+  private count = 0;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly onExpired: (tw: TimeWait) => void,
+    private readonly timers: TimerHost = NODE_TIMERS,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  lookup(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
+    if (this.count === 0) return undefined;
+    return this.byPorts.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
+  }
+
+  add(tw: TimeWait): void {
+    const t = tw.tuple;
+    const key = portKey(t.localPort, t.remotePort);
+    let m = this.byPorts.get(key);
+    if (!m) this.byPorts.set(key, (m = new Map()));
+    m.set(t.remoteAddr | 0, tw);
+    this.count++;
+    this.queue.push(tw.deadline, tw);
+    this.arm();
+  }
+
+  private delete(tw: TimeWait): boolean {
+    const t = tw.tuple;
+    const key = portKey(t.localPort, t.remotePort);
+    const m = this.byPorts.get(key);
+    if (m?.get(t.remoteAddr | 0) !== tw) return false;
+    m.delete(t.remoteAddr | 0);
+    if (m.size === 0) this.byPorts.delete(key);
+    this.count--;
+    return true;
+  }
+
+  *values(): IterableIterator<TimeWait> {
+    for (const m of this.byPorts.values()) yield* m.values();
+  }
+
+  /** Empties the table (each record through onExpired) and stops the timer. */
+  clear(): void {
+    for (const tw of [...this.values()]) if (this.delete(tw)) this.onExpired(tw);
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    this.queue.clear();
+  }
+
+  private arm(): void {
+    const at = this.queue.peekTime();
+    if (at === Infinity || (this.timer !== undefined && this.armedFor <= at)) return;
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.armedFor = at;
+    this.timer = this.timers.set(this.expire, Math.max(1, Math.ceil(at - this.now())));
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = this.now();
+    const q = this.queue;
+    while (q.peekTime() <= now) {
+      const tw = q.pop()!;
+      if (tw.deadline > now) {
+        q.push(tw.deadline, tw); // restarted by a retransmitted FIN (or already gone: dropped when it comes up again)
+        continue;
+      }
+      if (this.delete(tw)) this.onExpired(tw);
+    }
+    this.arm();
+  };
 }

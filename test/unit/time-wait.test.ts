@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { ACK, FIN, RST, SYN, type TcpOptions, type TcpSegment } from '../../src/wire/tcp.js';
 import { Connection } from '../../src/tcp/connection.js';
-import { TimeWait } from '../../src/tcp/time-wait.js';
+import { TimeWait, TimeWaitTable } from '../../src/tcp/time-wait.js';
 import type { ConnectionDropReason } from '../../src/tcp/drops.js';
 import { cfg, IRS, ISS, seg, synSent } from '../scenarios/harness.js';
 
@@ -143,5 +143,104 @@ describe('compact TIME-WAIT: what cannot be compacted', () => {
     expect(TimeWait.canCompact(c), 'a timer').to.equal(false);
     const d = Connection.connect({ localAddr: 1, localPort: 2, remoteAddr: 3, remotePort: 4 }, cfg(), 0, { iss: ISS });
     expect(TimeWait.canCompact(d), 'SYN-SENT').to.equal(false);
+  });
+});
+
+/** A virtual clock with one-shot timers, for TimeWaitTable. */
+class VirtualTimers {
+  now = 0;
+  sets = 0;
+  private pending: Array<{ at: number; fn: () => void; live: boolean }> = [];
+  readonly host = {
+    set: (fn: () => void, ms: number): unknown => {
+      this.sets++;
+      const t = { at: this.now + ms, fn, live: true };
+      this.pending.push(t);
+      return t;
+    },
+    clear: (h: unknown): void => {
+      (h as { live: boolean }).live = false;
+    },
+  };
+  get armed(): number {
+    return this.pending.filter((t) => t.live).length;
+  }
+  /** Runs the due timers up to `t`, in time order (bounded). */
+  advance(t: number): void {
+    for (let guard = 0; guard < 1000; guard++) {
+      const due = this.pending.filter((x) => x.live && x.at <= t).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      due.live = false;
+      this.now = due.at;
+      due.fn();
+    }
+    this.now = t;
+  }
+}
+
+/** A connection in TIME-WAIT on local port `port` at time `t0`, with this MSL. */
+function timeWaitOn(port: number, msl: number, t0: number): Connection {
+  const c = Connection.connect({ localAddr: 0x0a4d0001, localPort: port, remoteAddr: 0x0a4d0002, remotePort: 80 }, cfg({ msl }), t0, { iss: ISS });
+  c.takeOutput();
+  c.input(seg({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, options: { mss: 1432 }, srcPort: 80 }), t0);
+  c.shutdown(t0);
+  c.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), t0);
+  c.takeOutput();
+  expect(c.state).to.equal('TIME-WAIT');
+  return c;
+}
+
+describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual time)', () => {
+  it('expires records in deadline order, whatever the order they came in, with one timer armed at a time', () => {
+    const vt = new VirtualTimers();
+    const gone: number[] = [];
+    const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
+    for (const [port, msl] of [[1001, 100], [1002, 50], [1003, 200]] as const) table.add(new TimeWait(timeWaitOn(port, msl, 0), 0));
+    expect(table.size).to.equal(3);
+    expect(vt.armed).to.equal(1);
+    expect(vt.sets, 'armed for 200, re-armed for the earlier 100, not for 400').to.equal(2);
+    expect(table.lookup(1002, 80, 0x0a4d0002)?.deadline).to.equal(100);
+    vt.advance(99);
+    expect(gone).to.deep.equal([]);
+    vt.advance(100);
+    expect(gone).to.deep.equal([1002]);
+    expect(table.lookup(1002, 80, 0x0a4d0002)).to.equal(undefined);
+    vt.advance(1000);
+    expect(gone).to.deep.equal([1002, 1001, 1003]);
+    expect(table.size).to.equal(0);
+    expect(vt.armed).to.equal(0);
+  });
+
+  it('a deadline restarted by a retransmitted FIN is honoured (re-queued when the old one comes up)', () => {
+    const vt = new VirtualTimers();
+    const gone: Array<[number, number]> = [];
+    const table = new TimeWaitTable(() => vt.now, (tw) => gone.push([tw.tuple.localPort, vt.now]), vt.host);
+    const tw = new TimeWait(timeWaitOn(2001, 100, 0), 0);
+    table.add(tw);
+    table.add(new TimeWait(timeWaitOn(2002, 150, 0), 0));
+    vt.advance(150);
+    tw.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), 150);
+    expect(tw.takeOutput()).to.have.length(1);
+    expect(tw.deadline).to.equal(350);
+    vt.advance(349);
+    expect(gone).to.deep.equal([[2002, 300]]); // its own 2*MSL; 2001's old deadline (200) passed without expiring it
+    vt.advance(400);
+    expect(gone).to.deep.equal([
+      [2002, 300],
+      [2001, 350],
+    ]);
+  });
+
+  it('clear() hands every record back and cancels the timer', () => {
+    const vt = new VirtualTimers();
+    const gone: number[] = [];
+    const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
+    table.add(new TimeWait(timeWaitOn(3001, 100, 0), 0));
+    table.add(new TimeWait(timeWaitOn(3002, 100, 0), 0));
+    table.clear();
+    expect(gone.sort()).to.deep.equal([3001, 3002]);
+    expect(vt.armed).to.equal(0);
+    vt.advance(10_000);
+    expect(gone).to.have.length(2);
   });
 });
