@@ -1,7 +1,7 @@
 /**
  * Connection churn: open, transfer, close, as fast as possible, for a while.
  *
- *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two]
+ *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin]
  *
  * `--parallel` workers each loop: connect to an echo server, send `--bytes`, read the echo
  * back (checked byte for byte), end, wait for the close. Host A (client) and host B (server)
@@ -47,6 +47,8 @@ export interface ChurnOptions {
   msl?: number;
   /** Which set-up(s) to run (default both: one process, then two processes). */
   mode?: ChurnMode;
+  /** Two processes: leave them unpinned (default: pinned to CPUs 0 and 1 where taskset works). */
+  noPin?: boolean;
   verbose?: boolean;
 }
 
@@ -108,7 +110,7 @@ interface LoopResult {
 }
 
 /** The workers on host A for `seconds`, with one row per second. */
-async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptions, 'mode'>>, onRow: (r: Row) => void): Promise<LoopResult> {
+async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, onRow: (r: Row) => void): Promise<LoopResult> {
   const payload = randomBytes(opts.bytes);
   const tcp = tcpOptions(opts.msl);
   let completed = 0;
@@ -147,14 +149,14 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   return { rows, completed, failed, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6 };
 }
 
-function totalRow(label: string, r: LoopResult, msl: number, live: number, extra: Row = {}): Row {
+function totalRow(label: string, r: LoopResult, msl: number, live: number, extra: Row = {}, heapMiB = process.memoryUsage().heapUsed / MiB): Row {
   const n = r.completed + r.failed;
   return {
     phase: `${label} total`,
     'handshakes/s': Number((n / r.elapsed).toFixed(1)),
     'TIME-WAIT': `peak ${r.peakTimeWait} (bound: peak rate x 2 x MSL = ${Math.round(r.peakRate * 2 * (msl / 1000))})`,
     'live (A)': live,
-    'heap (MiB)': Number((process.memoryUsage().heapUsed / MiB).toFixed(1)),
+    'heap (MiB)': Number(heapMiB.toFixed(1)),
     completed: r.completed,
     failed: r.failed,
     // CPU per handshake (both ends) is steadier than the rate on a shared machine.
@@ -164,7 +166,7 @@ function totalRow(label: string, r: LoopResult, msl: number, live: number, extra
 }
 
 /** Both hosts in this process (the original set-up). */
-async function runOne(o: Required<Omit<ChurnOptions, 'mode'>>): Promise<Row[]> {
+async function runOne(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>): Promise<Row[]> {
   const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB });
   const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB });
   a.addPeer(`${B_ADDR}/32`, b.endpoint);
@@ -180,8 +182,8 @@ async function runOne(o: Required<Omit<ChurnOptions, 'mode'>>): Promise<Row[]> {
 }
 
 /** Host B in a child on one CPU, host A in another child on the other CPU. */
-async function runTwo(o: Required<Omit<ChurnOptions, 'mode'>>): Promise<Row[]> {
-  const pins = pinnableCpus();
+async function runTwo(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, noPin: boolean): Promise<Row[]> {
+  const pins = noPin ? undefined : pinnableCpus();
   const common = ['--msl', String(o.msl)];
   try {
     const srv = spawnRole(SELF, 'server', common, [], pins?.[1]);
@@ -193,13 +195,18 @@ async function runTwo(o: Required<Omit<ChurnOptions, 'mode'>>): Promise<Row[]> {
       if (line.done) {
         srv.proc.stdin!.end();
         const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number };
-        const r = line as unknown as LoopResult & { live: number };
+        const r = line as unknown as LoopResult & { live: number; heapMiB: number };
         const label = `two processes${pins ? ' (pinned)' : ''}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
-          totalRow(label, { ...r, cpu: r.cpu + s.cpu }, o.msl, r.live, {
-            'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}`,
-          }),
+          totalRow(
+            label,
+            { ...r, cpu: r.cpu + s.cpu },
+            o.msl,
+            r.live,
+            { 'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}` },
+            r.heapMiB,
+          ),
         );
         return rows;
       }
@@ -222,7 +229,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
   const mode = opts.mode ?? 'both';
   const rows: Row[] = [];
   if (mode !== 'two') rows.push(...(await runOne(o)));
-  if (mode !== 'one') rows.push(...(await runTwo(o)));
+  if (mode !== 'one') rows.push(...(await runTwo(o, opts.noPin ?? false)));
   return rows;
 }
 
@@ -246,8 +253,8 @@ async function serverRole(): Promise<void> {
 async function clientRole(): Promise<void> {
   const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
   const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
-  const r = await clientLoop(a, `two processes${pinnableCpus() ? ' (pinned)' : ''}`, o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, live: TcpStack.for(a).connectionCount });
+  const r = await clientLoop(a, 'two processes', o, (row) => say(row));
+  say({ done: 1, completed: r.completed, failed: r.failed, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
   await a.close();
 }
 
@@ -256,7 +263,7 @@ runRoleIfMain(import.meta.url, { server: serverRole, client: clientRole });
 if (isMain(import.meta.url) && !process.argv.includes('--role')) {
   runStandalone(
     'churn',
-    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two]',
+    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin]',
     (argv) => {
       const mi = argv.indexOf('--mode');
       const mode = (mi >= 0 ? argv[mi + 1] : 'both') as ChurnMode;
@@ -270,6 +277,7 @@ if (isMain(import.meta.url) && !process.argv.includes('--role')) {
         bytes: numberArg('churn', argv, 'bytes', 16 * 1024, 1),
         msl: numberArg('churn', argv, 'msl', 1000, 1),
         mode,
+        noPin: argv.includes('--no-pin'),
         verbose: true,
       });
     },
