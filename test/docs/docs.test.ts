@@ -28,6 +28,8 @@
  *   test/integration (they need flags the table leaves out).
  * - An untagged block whose line starts like a command (overlay, node, npm, npx, curl, ...) must
  *   be tagged sh and annotated (output and diagrams are tagged text).
+ * - Blocks run three at a time (DOCS_TEST_JOBS=N to change), each in namespaces of its own;
+ *   `cwd=repo` blocks run first, alone, since they rebuild what the others use.
  * - In `run` and `servers` blocks, a line ending in ` &` starts in the background, is not
  *   waited for, and is killed at the end like a server. Every block also gets a mount
  *   namespace with a private /run/netns, so `ip netns add A` in a doc cannot collide with
@@ -229,36 +231,76 @@ describe('docs: every sample compiles and every command runs as printed', functi
   });
 
   const shell = [...blocks.filter((b) => SHELL.has(b.lang) && b.annotation && parseAnnotation(b.annotation).mode !== 'skip'), ...inline];
+
+  /** Runs one shell block in its own network, PID and mount namespaces; bounded by its timeout. */
+  async function runBlock(b: Block): Promise<{ code: number | null; out: string }> {
+    const a = parseAnnotation(b.annotation!);
+    const cwd = a.cwdRepo ? REPO : mkdtempSync(join(scratch, 'run-'));
+    if (!a.cwdRepo) {
+      symlinkSync(join(REPO, 'dist'), join(cwd, 'dist'));
+      mkdirSync(join(cwd, 'docs', 'images'), { recursive: true });
+      writeFileSync(join(cwd, 'file.bin'), randomBytes(1 << 20));
+      writeFileSync(join(cwd, 'in.bin'), randomBytes(1 << 20));
+    }
+    const bin = join(scratch, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'overlay'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO, 'dist', 'src', 'cli', 'main.js')}" "$@"\n`, { mode: 0o755 });
+    const file = join(a.cwdRepo ? scratch : cwd, `.block-${b.file.replace(/\W/g, '_')}-${b.line}.sh`);
+    writeFileSync(file, script(commands(b.code), a.servers));
+    return new Promise((resolve) => {
+      // A PID namespace of its own too: when the block's bash (its PID 1) exits, the kernel
+      // kills every process the block started, however it was backgrounded.
+      const p = spawn('unshare', ['--net', '--pid', '--mount', '--propagation', 'private', '--fork', '--kill-child', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+      p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+      // The whole process group: background servers must not outlive a timed-out block.
+      const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), a.timeoutS * 1000);
+      p.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+  }
+
+  /**
+   * Most blocks wait on timers and the network, not the CPU, so they run JOBS at a time (each
+   * in namespaces of its own, so their fixed ports cannot collide). `cwd=repo` blocks (npm
+   * install, the build, the figures) run first and alone: they rewrite files the others read.
+   */
+  const JOBS = Math.max(1, Number(process.env.DOCS_TEST_JOBS ?? 3));
+  let results: Map<Block, Promise<{ code: number | null; out: string }>> | undefined;
+  function scheduled(b: Block): Promise<{ code: number | null; out: string }> {
+    if (!results) {
+      const all = new Map<Block, Promise<{ code: number | null; out: string }>>();
+      const repo = shell.filter((x) => parseAnnotation(x.annotation!).cwdRepo);
+      let chain: Promise<unknown> = Promise.resolve();
+      for (const x of repo) {
+        const done = chain.then(() => runBlock(x));
+        all.set(x, done);
+        chain = done;
+      }
+      const queue = shell.filter((x) => !parseAnnotation(x.annotation!).cwdRepo);
+      const settle = new Map<Block, (r: { code: number | null; out: string }) => void>();
+      for (const x of queue) all.set(x, new Promise((resolve) => settle.set(x, resolve)));
+      void chain.then(() =>
+        Promise.all(
+          Array.from({ length: JOBS }, async () => {
+            for (let x = queue.shift(); x; x = queue.shift()) settle.get(x)!(await runBlock(x));
+          }),
+        ),
+      );
+      results = all;
+    }
+    return results.get(b)!;
+  }
+
   for (const b of shell) {
     it(`${where(b)} runs as printed (${b.annotation})${b.file === 'docs/teaching.md' ? `: ${b.code.replace(/\n/g, ' then ')}` : ''}`, async function () {
       if (process.getuid?.() !== 0) this.skip(); // unshare --net needs root
-      const a = parseAnnotation(b.annotation!);
-      const cwd = a.cwdRepo ? REPO : mkdtempSync(join(scratch, 'run-'));
-      if (!a.cwdRepo) {
-        symlinkSync(join(REPO, 'dist'), join(cwd, 'dist'));
-        mkdirSync(join(cwd, 'docs', 'images'), { recursive: true });
-        writeFileSync(join(cwd, 'file.bin'), randomBytes(1 << 20));
-        writeFileSync(join(cwd, 'in.bin'), randomBytes(1 << 20));
-      }
-      const bin = join(scratch, 'bin');
-      mkdirSync(bin, { recursive: true });
-      writeFileSync(join(bin, 'overlay'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO, 'dist', 'src', 'cli', 'main.js')}" "$@"\n`, { mode: 0o755 });
-      const file = join(a.cwdRepo ? scratch : cwd, `.block-${b.line}.sh`);
-      writeFileSync(file, script(commands(b.code), a.servers));
-      const res = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        // A PID namespace of its own too: when the block's bash (its PID 1) exits, the kernel
-        // kills every process the block started, however it was backgrounded.
-        const p = spawn('unshare', ['--net', '--pid', '--mount', '--propagation', 'private', '--fork', '--kill-child', 'bash', file], { cwd, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        let out = '';
-        p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-        p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-        // The whole process group: background servers must not outlive a timed-out block.
-        const timer = setTimeout(() => process.kill(-p.pid!, 'SIGKILL'), a.timeoutS * 1000);
-        p.on('close', (code) => {
-          clearTimeout(timer);
-          resolve({ code, out });
-        });
-      });
+      // Every block is bounded by its own timeout; this one also covers the wait for a free slot.
+      this.timeout(900_000);
+      const res = await scheduled(b);
       expect(res.code, `${where(b)}:\n${res.out}`).to.equal(0);
     });
   }

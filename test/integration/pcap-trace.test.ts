@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAll, runCli } from '../helpers/proc.js';
+import { killAll, runCli, spawnCli } from '../helpers/proc.js';
 import { checkSvg } from '../helpers/svg.js';
 import { readPcap } from '../../src/trace/pcap.js';
 import { readTrace } from '../../src/trace/trace.js';
@@ -67,6 +67,36 @@ describe('pcap and trace of a real lossy TCP transfer', function () {
     expect(bad, `packets with bad or unverified checksums: ${bad.slice(0, 3).join(' | ')}`).to.have.length(0);
     expect(rows.some(([src, , , len]) => src === '10.77.0.2' && Number(len) > 1000)).to.equal(true);
     expect(rows.some(([src]) => src === '10.77.0.3')).to.equal(true);
+  });
+
+  it("shows every payload on port 5000 as data with the README's `-d tcp.port==5000,data`", async function () {
+    if (!existsSync(TSHARK)) {
+      console.log(`skipped: ${TSHARK} not installed`);
+      this.skip();
+    }
+    // A binary transfer to port 5000 (the docs' port): Wireshark's heuristics take some such
+    // payloads for GSM A-bis (gsm_ipa); the README's advice shows them all as plain data.
+    const cap = join(dir, 'port5000.pcap');
+    const listener = spawnCli(['cat', '--addr', '10.77.0.3', '--udp', '127.0.0.1:0', '--learn', '--pcap', cap, '-l', '5000']);
+    listener.proc.stdin!.end(); // nothing to send back: the listener half-closes at once
+    const [, port] = await listener.waitFor(/listening 10\.77\.0\.3 udp=127\.0\.0\.1:(\d+)/);
+    const sender = spawnCli(['cat', '--addr', '10.77.0.2', '--udp', '127.0.0.1:0', '--peer', `10.77.0.3=127.0.0.1:${port}`, '10.77.0.3', '5000']);
+    let x = 12345; // a fixed pseudo-random payload, so every run sends the same bytes
+    const payload = Buffer.alloc(64 * 1024, 0).map(() => ((x = (x * 1103515245 + 12345) >>> 0), x >>> 24));
+    sender.proc.stdin!.end(payload);
+    expect((await sender.exited).code, sender.stderr).to.equal(0);
+    expect((await listener.exited).code, listener.stderr).to.equal(0);
+    const protocols = (extra: string[]) => {
+      const r = spawnSync(TSHARK, ['-r', cap, ...extra, '-Y', 'tcp.len > 0 && !tcp.analysis.flags', '-T', 'fields', '-e', 'frame.protocols'], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).to.equal(0);
+      return r.stdout.trim().split('\n');
+    };
+    const guessed = protocols([]).filter((p) => !p.endsWith(':tcp:data'));
+    const decoded = protocols(['-d', 'tcp.port==5000,data']);
+    expect(decoded.length).to.be.at.least(40);
+    const notData = decoded.filter((p) => !p.endsWith(':tcp:data'));
+    expect(notData, notData.slice(0, 3).join(' | ')).to.have.length(0);
+    console.log(`      (without -d, tshark took ${guessed.length} of ${decoded.length} payloads for another protocol: ${[...new Set(guessed)].join(', ')})`);
   });
 
   it('records the connection events and plots them from the real transfer', async () => {
