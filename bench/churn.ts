@@ -62,13 +62,13 @@ function timeWaitCount(address: string): number {
   return n;
 }
 
-/** One open-transfer-close cycle; resolves true when the echo matched. */
-function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<boolean> {
+/** One open-transfer-close cycle; resolves true when the echo matched, else why not (an error code, or 'echo'). */
+function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<true | string> {
   return new Promise((resolve) => {
     let got = 0;
     let ok = true;
     let settled = false;
-    const done = (v: boolean): void => {
+    const done = (v: true | string): void => {
       if (settled) return;
       settled = true;
       resolve(v);
@@ -78,8 +78,8 @@ function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<
       if (!d.equals(payload.subarray(got, got + d.length))) ok = false;
       got += d.length;
     });
-    sock.on('close', () => done(ok && got === payload.length));
-    sock.on('error', () => done(false));
+    sock.on('close', () => done(ok && got === payload.length ? true : 'echo'));
+    sock.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? 'error'));
   });
 }
 
@@ -102,6 +102,8 @@ interface LoopResult {
   rows: Row[];
   completed: number;
   failed: number;
+  /** Failures by reason ("EADDRNOTAVAIL 3, echo 1"), empty when none. */
+  why: string;
   elapsed: number;
   peakTimeWait: number;
   peakRate: number;
@@ -115,13 +117,22 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   const tcp = tcpOptions(opts.msl);
   let completed = 0;
   let failed = 0;
+  const reasons = new Map<string, number>();
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   const deadline = start + opts.seconds * 1000;
   const workers = Array.from({ length: opts.parallel }, async () => {
     while (performance.now() < deadline) {
-      if (await cycle(a, payload, tcp)) completed++;
-      else failed++;
+      const r = await cycle(a, payload, tcp);
+      if (r === true) completed++;
+      else {
+        failed++;
+        reasons.set(r, (reasons.get(r) ?? 0) + 1);
+        // A failed connect settles on the next tick: without a turn of the event loop here,
+        // the workers would spin through failures and starve the timers (TIME-WAIT expiry
+        // among them) until the deadline.
+        await new Promise((r) => setImmediate(r));
+      }
     }
   });
   const rows: Row[] = [];
@@ -146,7 +157,8 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   await Promise.all(workers);
   clearInterval(timer);
   const cpu = process.cpuUsage(cpu0);
-  return { rows, completed, failed, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6 };
+  const why = [...reasons].map(([k, v]) => `${k} ${v}`).join(', ');
+  return { rows, completed, failed, why, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6 };
 }
 
 function totalRow(label: string, r: LoopResult, msl: number, live: number, extra: Row = {}, heapMiB = process.memoryUsage().heapUsed / MiB): Row {
@@ -158,7 +170,7 @@ function totalRow(label: string, r: LoopResult, msl: number, live: number, extra
     'live (A)': live,
     'heap (MiB)': Number(heapMiB.toFixed(1)),
     completed: r.completed,
-    failed: r.failed,
+    failed: r.why ? `${r.failed} (${r.why})` : r.failed,
     // CPU per handshake (both ends) is steadier than the rate on a shared machine.
     'CPU us/handshake': Math.round((r.cpu * 1e6) / Math.max(1, n)),
     ...extra,
@@ -254,7 +266,7 @@ async function clientRole(): Promise<void> {
   const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
   const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
   const r = await clientLoop(a, 'two processes', o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
+  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
   await a.close();
 }
 
@@ -281,6 +293,6 @@ if (isMain(import.meta.url) && !process.argv.includes('--role')) {
         verbose: true,
       });
     },
-    (rows) => rows.filter((r) => String(r['phase']).endsWith('total')).every((r) => Number(r['failed']) === 0),
+    (rows) => rows.filter((r) => String(r['phase']).endsWith('total')).every((r) => r['failed'] === 0),
   );
 }
