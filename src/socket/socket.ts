@@ -44,11 +44,6 @@ const READ_CHUNK = 64 * 1024;
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
 
-interface HeldWrite {
-  chunk: Buffer;
-  cb: (err?: Error | null) => void;
-}
-
 export class Socket extends Duplex {
   /** The driver's connection (set on connect, or by the server for accepted sockets). */
   private conn: TcpConn | undefined;
@@ -57,8 +52,9 @@ export class Socket extends Duplex {
   connecting = false;
   private wantRead = true;
   private pushedEof = false;
-  /** A write that did not fit in the send buffer yet. */
-  private held: HeldWrite | undefined;
+  /** A write that did not fit in the send buffer yet (two fields, not an object per write). */
+  private heldChunk: Buffer | undefined;
+  private heldCb: ((err?: Error | null) => void) | undefined;
   /** Writes and end() made before the connection opened. */
   private pendingBeforeConnect: Array<() => void> = [];
   private idleMs = 0;
@@ -241,29 +237,36 @@ export class Socket extends Duplex {
       return;
     }
     this.touch();
-    this.held = { chunk, cb };
+    this.heldChunk = chunk;
+    this.heldCb = cb;
     this.flushHeld();
+  }
+
+  /** Takes the held write's callback, leaving nothing held. */
+  private takeHeld(): ((err?: Error | null) => void) | undefined {
+    const cb = this.heldCb;
+    this.heldChunk = undefined;
+    this.heldCb = undefined;
+    return cb;
   }
 
   /** Offers the held chunk to the send buffer; completes its callback once all was taken. */
   private flushHeld(): void {
-    const h = this.held;
+    const chunk = this.heldChunk;
     const c = this.conn;
-    if (!h || !c) return;
+    if (!chunk || !c) return;
     let n: number;
     try {
-      n = c.write(h.chunk);
+      n = c.write(chunk);
     } catch (e) {
-      this.held = undefined;
-      h.cb(e as Error);
+      this.takeHeld()!(e as Error);
       return;
     }
     this._bytesWritten += n;
-    if (n >= h.chunk.length) {
-      this.held = undefined;
-      h.cb();
+    if (n >= chunk.length) {
+      this.takeHeld()!();
     } else if (n > 0) {
-      h.chunk = h.chunk.subarray(n);
+      this.heldChunk = chunk.subarray(n);
     }
   }
 
@@ -285,7 +288,8 @@ export class Socket extends Duplex {
   // ---- closing ----
 
   private onConnClosed(code: string | undefined, syscall: string | undefined): void {
-    this.lastInfo = this.conn?.info();
+    // No TCP_INFO snapshot here: until the socket is destroyed getInfo() reads the (closed,
+    // unchanging) connection, and _destroy takes the snapshot getInfo() returns after that.
     this.clearIdle();
     if (code) {
       const err = makeError(code as ErrorCode, syscall ?? (this.connecting ? 'connect' : 'read'), {
@@ -305,21 +309,17 @@ export class Socket extends Duplex {
       this.push(null);
     }
     // Writes still held can never complete.
-    const h = this.held;
-    if (h) {
-      this.held = undefined;
-      h.cb(makeError('EPIPE', 'write', { address: this.remote?.address, port: this.remote?.port }));
-    }
+    const cb = this.takeHeld();
+    if (cb) cb(makeError('EPIPE', 'write', { address: this.remote?.address, port: this.remote?.port }));
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.clearIdle();
     this.connecting = false;
     const c = this.conn;
-    const h = this.held;
-    this.held = undefined;
+    const h = this.takeHeld();
     const done = (): void => {
-      if (h) h.cb(err ?? makeError('ERR_SOCKET_CLOSED', 'write'));
+      if (h) h(err ?? makeError('ERR_SOCKET_CLOSED', 'write'));
       cb(err);
       // 'close' after 'error' (emitClose is off so that hadError can be passed, like node:net).
       process.nextTick(() => this.emit('close', err !== null));
@@ -328,7 +328,6 @@ export class Socket extends Duplex {
       done();
       return;
     }
-    this.lastInfo = c.info();
     // Like closing a kernel socket (node:net's destroy closes the fd, with or without an
     // error): a graceful FIN when everything was read and written, otherwise (unread data,
     // data still held) an RST. So a `for await` that ends on an allowHalfOpen socket (the
@@ -336,9 +335,13 @@ export class Socket extends Duplex {
     // close emits 'close' once our data and FIN are acknowledged, so a process may exit on it.
     const reset = h !== undefined || c.hasUnread();
     if (reset) {
+      this.lastInfo = c.info();
       c.release(true);
       done();
     } else {
+      // getInfo() answers from the snapshot once destroyed: taken now, and again when our
+      // side has finished (at once when it already has: then one snapshot is enough).
+      if (!c.finished()) this.lastInfo = c.info();
       c.release(false, () => {
         this.lastInfo = c.info();
         done();

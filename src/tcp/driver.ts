@@ -30,12 +30,14 @@ import { rstFor } from './rst.js';
 import type { TcpDropReason } from './drops.js';
 import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
+import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
 export const IPPROTO_TCP = 6;
+
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
 
@@ -79,7 +81,7 @@ export class TcpStack implements ProtocolHandler {
     return s;
   }
 
-  /** Connections by (localPort << 16 | remotePort), then by remote address. */
+  /** Connections by portKey(localPort, remotePort), then by remote address (as an int32: a small integer key). */
   private readonly conns = new Map<number, Map<number, TcpConn>>();
   private readonly listeners = new Map<number, ListenerEntry>();
   /** How many connections use each local port (for ephemeral-port choice). */
@@ -90,6 +92,17 @@ export class TcpStack implements ProtocolHandler {
   private depth = 0;
   private readonly ipFields: Ipv4Fields = { src: 0, dst: 0, protocol: IPPROTO_TCP, id: 0 };
   private readonly dirty = new Set<TcpConn>();
+  /**
+   * Compact TIME-WAIT records (time-wait.ts), keyed like `conns`: a connection in TIME-WAIT
+   * whose socket is gone is replaced by one. They keep their port and their connection slot
+   * (connectionCount, the connection limit) until 2*MSL is over, as the connection did.
+   */
+  private readonly timeWaits = new TimeWaitTable(
+    () => this.now(),
+    (tw) => this.timeWaitOver(tw),
+  );
+  /** A burst's encoded packets (flushOne), reused: no array per burst. */
+  private readonly pkts: Array<Buffer | undefined> = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
   private readonly loop = new ServiceLoop<TcpConn>({
     now: () => this.now(),
@@ -128,6 +141,11 @@ export class TcpStack implements ProtocolHandler {
     return this.connCount;
   }
 
+  /** Connections in TIME-WAIT held as compact records (time-wait.ts); they count in connectionCount. */
+  get timeWaitRecords(): number {
+    return this.timeWaits.size;
+  }
+
   // ---- configuration ----
 
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
@@ -159,7 +177,7 @@ export class TcpStack implements ProtocolHandler {
     const localAddr = this.host.address;
     let localPort = req.localPort ?? 0;
     if (localPort !== 0) {
-      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
+      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.timeWaits.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
         throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
       }
     } else {
@@ -189,7 +207,7 @@ export class TcpStack implements ProtocolHandler {
     }
     // Every port has some connection: share a local port with a different 4-tuple.
     for (let i = 0; i < span; i++) {
-      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr)) return p;
+      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr) && !this.timeWaits.lookup(p, remotePort, remoteAddr)) return p;
       p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
     }
     throw makeError('EADDRNOTAVAIL', 'connect', { message: 'no free ephemeral port' });
@@ -254,15 +272,15 @@ export class TcpStack implements ProtocolHandler {
   // ---- the connection table ----
 
   private lookup(localPort: number, remotePort: number, remoteAddr: number): TcpConn | undefined {
-    return this.conns.get(localPort * 65536 + remotePort)?.get(remoteAddr);
+    return this.conns.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
   }
 
   private install(tc: TcpConn): void {
     const t = tc.tuple;
-    const key = t.localPort * 65536 + t.remotePort;
+    const key = portKey(t.localPort, t.remotePort);
     let m = this.conns.get(key);
     if (!m) this.conns.set(key, (m = new Map()));
-    m.set(t.remoteAddr, tc);
+    m.set(t.remoteAddr | 0, tc);
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
     this.connCount++;
     const hooks: ConnectionHooks = {
@@ -291,15 +309,16 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private remove(tc: TcpConn): void {
+    if (tc.compacted) return; // its record holds the slot now
     if (tc.charged > 0) {
       processBuffers.release(tc.charged);
       tc.charged = 0;
     }
     const t = tc.tuple;
-    const key = t.localPort * 65536 + t.remotePort;
+    const key = portKey(t.localPort, t.remotePort);
     const m = this.conns.get(key);
-    if (m?.get(t.remoteAddr) === tc) {
-      m.delete(t.remoteAddr);
+    if (m?.get(t.remoteAddr | 0) === tc) {
+      m.delete(t.remoteAddr | 0);
       if (m.size === 0) this.conns.delete(key);
       const n = (this.portUse.get(t.localPort) ?? 1) - 1;
       if (n <= 0) this.portUse.delete(t.localPort);
@@ -315,12 +334,9 @@ export class TcpStack implements ProtocolHandler {
     tc.closed = true;
     // Flush first: the connection's last segments (an RST, a final ACK) must still leave.
     this.dirty.add(tc);
-    try {
-      const info = tc.c.getInfo(this.now());
-      for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += info.retransmits[k] ?? 0;
-    } catch {
-      // getInfo must not break closing.
-    }
+    // Its retransmissions stay in the stack's totals (TCP_INFO's retransmits are these counters).
+    const r = tc.c.snd.retransmits;
+    for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
     const code = tc.forcedError ?? error;
     if (code === 'ECONNRESET') this.totals.events.reset_in++;
     else if (code === 'ETIMEDOUT') this.totals.events.timeout++;
@@ -340,11 +356,29 @@ export class TcpStack implements ProtocolHandler {
     try {
       r = fn();
     } finally {
-      this.depth--;
-      this.dirty.add(tc);
-      if (this.depth === 0) this.flushDirty();
+      this.leaveCall(tc);
     }
     return r;
+  }
+
+  /**
+   * @internal The two halves of call() for the hot user calls (TcpConn.write and read), which
+   * would otherwise allocate a closure per call: enterCall(), the call, then leaveCall(tc) in
+   * a finally.
+   */
+  enterCall(): void {
+    this.depth++;
+  }
+
+  /** @internal See enterCall. */
+  leaveCall(tc: TcpConn): void {
+    this.depth--;
+    if (this.depth === 0 && this.dirty.size === 0) {
+      this.flush(tc); // the hot path: no set churn
+      return;
+    }
+    this.dirty.add(tc);
+    if (this.depth === 0) this.flushDirty();
   }
 
   private flush(tc: TcpConn): void {
@@ -383,9 +417,20 @@ export class TcpStack implements ProtocolHandler {
       const t = tc.c.tuple;
       // Encode the whole burst, then send it in a tight loop: the kernel's send path stays
       // warm in the caches instead of alternating with the encoder.
-      const pkts = segs.map((seg) => this.encode(seg, t.localAddr, t.remoteAddr));
       let routed = true;
-      for (const pkt of pkts) routed = this.sendEncoded(pkt, t.remoteAddr) && routed;
+      if (segs.length === 1) {
+        routed = this.sendEncoded(this.encode(segs[0]!, t.localAddr, t.remoteAddr), t.remoteAddr);
+      } else {
+        // Cleared slot by slot, not with length = 0 (which would free the backing store).
+        const pkts = this.pkts;
+        const n = segs.length;
+        try {
+          for (let i = 0; i < n; i++) pkts[i] = this.encode(segs[i]!, t.localAddr, t.remoteAddr);
+          for (let i = 0; i < n; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
+        } finally {
+          for (let i = 0; i < n; i++) pkts[i] = undefined;
+        }
+      }
       // No route for our SYN: fail at once with EHOSTUNREACH, as a kernel does, instead
       // of retrying into silence until ETIMEDOUT.
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
@@ -397,6 +442,55 @@ export class TcpStack implements ProtocolHandler {
       tc.onFinished = undefined;
       f();
     }
+    if (tc.released && !tc.closed && !tc.compacted && !tc.onFinished && TimeWait.canCompact(tc.c)) this.compact(tc);
+  }
+
+  /** @internal (TcpConn.release) The socket is gone: a connection already in TIME-WAIT is compacted now. */
+  onReleased(tc: TcpConn): void {
+    if (this.depth === 0 && !tc.closed && !tc.compacted && !tc.onFinished && !this.dirty.has(tc) && TimeWait.canCompact(tc.c)) this.compact(tc);
+  }
+
+  /**
+   * Replaces a released connection in TIME-WAIT by its compact record: the Connection, its
+   * TcpConn and the socket's last references become garbage; the record answers the 4-tuple
+   * until 2*MSL is over. Its port, its place in connectionCount and its connection slot stay.
+   */
+  private compact(tc: TcpConn): void {
+    const t = tc.tuple;
+    const key = portKey(t.localPort, t.remotePort);
+    const m = this.conns.get(key);
+    if (m?.get(t.remoteAddr | 0) !== tc) return;
+    const tw = new TimeWait(tc.c, this.now());
+    tw.onDrop = this.countTcpDrop;
+    tw.overLimit = tc.overLimit;
+    tc.compacted = true;
+    this.clearTimer(tc);
+    if (tc.charged > 0) {
+      processBuffers.release(tc.charged);
+      tc.charged = 0;
+    }
+    m.delete(t.remoteAddr | 0);
+    if (m.size === 0) this.conns.delete(key);
+    this.timeWaits.add(tw);
+  }
+
+  /** A segment for a compact TIME-WAIT: its answer leaves at once; a restart moves the deadline. */
+  private timeWaitInput(tw: TimeWait, seg: TcpSegment, now: number): void {
+    tw.input(seg, now);
+    const t = tw.tuple;
+    for (const out of tw.takeOutput()) this.transmit(out, t.localAddr, t.remoteAddr);
+  }
+
+  /** 2*MSL is over (or the stack is destroyed): the record is gone, and with it the port and the connection slot. */
+  private timeWaitOver(tw: TimeWait): void {
+    const t = tw.tuple;
+    const n = (this.portUse.get(t.localPort) ?? 1) - 1;
+    if (n <= 0) this.portUse.delete(t.localPort);
+    else this.portUse.set(t.localPort, n);
+    this.connCount--;
+    if (!tw.overLimit) this.connectionLimit.close();
+    const r = tw.retransmits;
+    for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
   }
 
   /** Encodes and sends one segment; false when the host had no route for it. */
@@ -526,6 +620,15 @@ export class TcpStack implements ProtocolHandler {
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       return;
     }
+    const tw = this.timeWaits.lookup(seg.dstPort, seg.srcPort, ip.src);
+    if (tw) {
+      if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {
+        this.host.countDrop('tcp_mem_pressure');
+        return;
+      }
+      this.timeWaitInput(tw, seg, now);
+      return;
+    }
     const entry = this.listeners.get(seg.dstPort);
     if (entry && ip.dst === this.host.address) {
       this.listenerInput(entry, seg, ip.src, now);
@@ -630,6 +733,7 @@ export class TcpStack implements ProtocolHandler {
         }
       }
     }
+    for (const tw of this.timeWaits.values()) out.push(tw.getInfo());
     return out;
   }
 
@@ -674,6 +778,7 @@ export class TcpStack implements ProtocolHandler {
     this.listeners.clear();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) tc.abort();
     for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) this.remove(tc);
+    this.timeWaits.clear();
     this.unregister();
     TcpStack.stacks.delete(this.host);
   }

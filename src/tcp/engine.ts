@@ -22,8 +22,17 @@ export interface EngineIO<T> {
 }
 
 export class ServiceLoop<T extends { readonly c: Connection }> {
-  /** Connections holding output until the current receive burst ends. */
-  private burst = new Set<T>();
+  /**
+   * Connections holding output until the current receive burst ends, each once (it joins
+   * when input() starts holding). Two arrays used in turn (one filling while the other
+   * drains), with their own counts: a burst allocates nothing (setting an array's length to
+   * 0 would free its backing store, and the next push allocate one). Ping-pong has one burst
+   * per message, and every allocation there is garbage whose collection shows up as tail
+   * latency.
+   */
+  private burst: Array<T | undefined> = [];
+  private burstLen = 0;
+  private spare: Array<T | undefined> = [];
   private burstPending = false;
 
   constructor(private readonly io: EngineIO<T>) {}
@@ -31,10 +40,32 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
   private readonly endBursts = (): void => {
     this.burstPending = false;
     const list = this.burst;
-    this.burst = new Set();
+    const n = this.burstLen;
+    this.burst = this.spare;
+    this.burstLen = 0;
+    this.spare = list;
     const now = this.io.now();
-    for (const t of list) if (t.c.holding) this.run(t, () => t.c.endBurst(now));
+    try {
+      for (let i = 0; i < n; i++) {
+        const t = list[i]!;
+        list[i] = undefined;
+        if (t.c.holding) this.endBurstOf(t, now);
+      }
+    } finally {
+      for (let i = 0; i < n; i++) list[i] = undefined;
+    }
   };
+
+  private endBurstOf(t: T, now: number): void {
+    const io = this.io;
+    io.enter?.();
+    try {
+      t.c.endBurst(now);
+    } finally {
+      io.leave?.();
+    }
+    io.service(t);
+  }
 
   /**
    * A segment for `t` arrived. Inside a receive burst (`burst`, the default) the connection
@@ -43,6 +74,9 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
    */
   deliver(t: T, seg: Parameters<Connection['input']>[0], burst = true): void {
     const io = this.io;
+    // Already holding while a burst is pending: it is in that burst's list (a connection
+    // joins once per burst; a duplicate would be harmless, endBursts skips the non-holding).
+    const listed = t.c.holding && this.burstPending;
     io.enter?.();
     try {
       t.c.input(seg, io.now(), burst);
@@ -50,7 +84,7 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
       io.leave?.();
     }
     if (t.c.holding) {
-      this.burst.add(t);
+      if (!listed) this.burst[this.burstLen++] = t;
       if (!this.burstPending) {
         this.burstPending = true;
         io.afterBurst(this.endBursts);
@@ -62,7 +96,14 @@ export class ServiceLoop<T extends { readonly c: Connection }> {
 
   /** The connection's deadline has passed: run its timers, then service it. */
   timer(t: T, now: number): void {
-    this.run(t, () => t.c.onTimer(now));
+    const io = this.io;
+    io.enter?.();
+    try {
+      t.c.onTimer(now);
+    } finally {
+      io.leave?.();
+    }
+    io.service(t);
   }
 
   /** Runs an entry point of `t`'s connection, then services it. */

@@ -76,7 +76,7 @@ export class ByteQueue {
     // The common case: the range lies inside one chunk (a view, no copy, no allocation).
     const c0 = this.chunks[idx]!;
     const start0 = (idx === 0 ? this.headSkip : 0) + pos;
-    if (start0 + n <= c0.length) return c0.subarray(start0, start0 + n);
+    if (start0 + n <= c0.length) return start0 === 0 && n === c0.length ? c0 : c0.subarray(start0, start0 + n); // a whole chunk is itself
     const parts: Buffer[] = [];
     let left = n;
     while (left > 0 && idx < this.chunks.length) {

@@ -36,7 +36,7 @@ export class TcpConn {
   readonly fireAfterPoll = (): void => this.stack.onTimeoutDue(this);
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
-  readonly label: string;
+  private labelText: string | undefined;
   established = false;
   closed = false;
   shutdownDone = false;
@@ -45,6 +45,8 @@ export class TcpConn {
   owner: ListenerEntry | undefined;
   /** Refused by the host's connection limit (holds no slot). */
   overLimit = false;
+  /** Replaced by a compact TIME-WAIT record (time-wait.ts): no longer in the stack's table. */
+  compacted = false;
   /** Called once our FIN has been acknowledged or the connection closed (see release). */
   onFinished: (() => void) | undefined;
   /** Received bytes (unread + out of order) charged to the process-wide buffer budget. */
@@ -53,9 +55,15 @@ export class TcpConn {
   constructor(
     readonly stack: TcpStack,
     readonly c: Connection,
-  ) {
-    const t = c.tuple;
-    this.label = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+  ) {}
+
+  /** "A.B.C.D:port-A.B.C.D:port", for traces (formatted on first use: most connections are never traced). */
+  get label(): string {
+    if (this.labelText === undefined) {
+      const t = this.c.tuple;
+      this.labelText = `${formatIpv4(t.localAddr)}:${t.localPort}-${formatIpv4(t.remoteAddr)}:${t.remotePort}`;
+    }
+    return this.labelText;
   }
 
   get tuple(): FourTuple {
@@ -112,15 +120,28 @@ export class TcpConn {
 
   /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
   write(data: Buffer): number {
-    return this.stack.call(this, () => this.c.send(data, this.stack.now()));
+    const stack = this.stack;
+    stack.enterCall();
+    try {
+      return this.c.send(data, stack.now());
+    } finally {
+      stack.leaveCall(this);
+    }
   }
 
   /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
   read(max?: number): Buffer | undefined {
     if (this.c.readableLength === 0) return undefined;
-    const d = this.stack.call(this, () => this.c.read(max) ?? undefined);
+    const stack = this.stack;
+    let d: Buffer | null;
+    stack.enterCall();
+    try {
+      d = this.c.read(max);
+    } finally {
+      stack.leaveCall(this);
+    }
     this.recharge();
-    return d;
+    return d ?? undefined;
   }
 
   /**
@@ -175,6 +196,7 @@ export class TcpConn {
       if (this.finished()) onFinished();
       else this.onFinished = onFinished;
     }
+    this.stack.onReleased(this);
   }
 
   /** Our side is done: FIN acknowledged, or closed. */

@@ -1,0 +1,385 @@
+/**
+ * A compact TIME-WAIT (like Linux's inet_timewait_sock): once a connection has reached
+ * TIME-WAIT and its socket is gone, all it still does is answer segments for its 4-tuple for
+ * 2*MSL. A whole Connection (send and receive queues, congestion control, loss recovery,
+ * timers) held that long made churn's TIME-WAIT population (rate x 2*MSL, thousands) the
+ * bulk of the heap and of the collector's work. This record keeps what TIME-WAIT needs:
+ * SND.NXT, RCV.NXT and the window edge, the timestamp state (PAWS, TSecr), the SACK D-SACK
+ * state, the RFC 5961 challenge-ACK clock, the deadline, and the connection's last TCP_INFO
+ * for the inventory (`overlay ss`, metrics), which keeps listing it as TIME-WAIT.
+ *
+ * It answers every segment as Connection.input does in TIME-WAIT (RFC 9293 3.10.7.4, the
+ * same order of checks), emitting the same segments: a retransmitted FIN is re-ACKed and
+ * restarts the 2*MSL timer; a SYN gets a (rate-limited) challenge ACK (RFC 5961 4); a RST
+ * does not end it (RFC 1337); out-of-window segments are ACKed. test/unit/time-wait.test.ts
+ * feeds the same segments to a Connection and to its record and compares the output.
+ */
+import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
+import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
+import type { ConnectionDropReason } from './drops.js';
+import { TIMER_KINDS } from './timers.js';
+import { MAX_WINDOW_FIELD } from './receiver.js';
+import { receiveWindow } from './receive.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import type { FourTuple, TcpInfo } from './types.js';
+import { TimeQueue } from '../util/time-queue.js';
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+export class TimeWait {
+  readonly tuple: FourTuple;
+  /** When 2*MSL is over (restarted by a retransmitted FIN). */
+  deadline: number;
+  private readonly twoMsl: number;
+  private readonly sndNxt: number;
+  private readonly sndUna: number;
+  private maxSndWnd: number;
+  private sndWnd: number;
+  private sndWl1: number;
+  private sndWl2: number;
+  private readonly sndScale: number;
+  private readonly rcvNxt: number;
+  private rcvAdv: number;
+  private readonly rcvWscale: number;
+  private readonly rcvBuf: number;
+  private readonly mss: number;
+  private readonly tsOk: boolean;
+  /** (tsNow - floor(now)) mod 2^32: our TSval at any time. */
+  private readonly tsBase: number;
+  private tsRecent: number;
+  private tsRecentValid: boolean;
+  private lastAckSent: number;
+  private readonly sackOk: boolean;
+  private dsackPending: SackBlock | undefined;
+  private challengeAckAt: number;
+  private readonly info: TcpInfo;
+  private out: TcpSegment[] = [];
+  /** Drops, counted as the connection counted them (the driver passes them to the host). */
+  onDrop: ((reason: ConnectionDropReason) => void) | undefined;
+  /** Refused by the host's connection limit (holds no slot): from the TcpConn. */
+  overLimit = false;
+  /** RFC 5961 challenge ACKs sent and rate-limited (Connection.events). */
+  challengeAcks = 0;
+  challengeAcksLimited = 0;
+
+  /**
+   * Whether `c` may be replaced by a record without any difference on the wire: TIME-WAIT,
+   * nothing unread or reassembling, an open window (as always after a FIN: the zero-window
+   * allowance never applies), and no trace hook (traces keep their per-segment events).
+   */
+  static canCompact(c: Connection): boolean {
+    const deadline = c.timers.get('timeWait');
+    return (
+      c.state === 'TIME-WAIT' &&
+      deadline !== undefined &&
+      TIMER_KINDS.every((k) => k === 'timeWait' || !c.timers.isSet(k)) && // TIME-WAIT cleared the others
+      c.readableLength === 0 &&
+      c.outOfOrderBytes === 0 &&
+      c.rcv.offered > 0 &&
+      !c.rcv.ackNeeded &&
+      !c.rcv.ackSoon &&
+      !c.holding &&
+      !c.hooks.onTrace &&
+      c.childLink === undefined
+    );
+  }
+
+  constructor(c: Connection, now: number) {
+    const { snd, rcv, handshake: hs } = c;
+    this.tuple = c.tuple;
+    this.deadline = c.timers.get('timeWait')!;
+    this.twoMsl = 2 * c.config.msl;
+    this.sndNxt = snd.sndNxt;
+    this.sndUna = snd.sndUna;
+    this.maxSndWnd = snd.maxSndWnd;
+    this.sndWnd = snd.sndWnd;
+    this.sndWl1 = snd.sndWl1;
+    this.sndWl2 = snd.sndWl2;
+    this.sndScale = hs.sndScale;
+    this.rcvNxt = rcv.rcvNxt;
+    this.rcvAdv = rcv.rcvAdv;
+    this.rcvWscale = hs.rcvWscale;
+    this.rcvBuf = c.config.rcvBuf;
+    this.mss = c.config.mss;
+    this.tsOk = hs.tsOk;
+    const then = c.now;
+    this.tsBase = (hs.tsNow() - Math.floor(then)) >>> 0;
+    this.tsRecent = hs.tsRecent;
+    this.tsRecentValid = hs.tsRecentValid;
+    this.lastAckSent = hs.lastAckSent;
+    this.sackOk = hs.sackOk;
+    this.dsackPending = rcv.dsackPending;
+    this.challengeAckAt = c.challengeAckAt;
+    this.info = c.getInfo(now);
+  }
+
+  /** TCP_INFO as the connection would report it (state TIME-WAIT). */
+  getInfo(): TcpInfo {
+    return { ...this.info, rcvWnd: this.offered, sndWnd: this.sndWnd, retransmits: { ...this.info.retransmits } };
+  }
+
+  /** Retransmissions the connection made in its life (the stack's totals keep them). */
+  get retransmits(): TcpInfo['retransmits'] {
+    return this.info.retransmits;
+  }
+
+  /** Segments to transmit, in order; clears the queue. */
+  takeOutput(): TcpSegment[] {
+    const o = this.out;
+    if (o.length > 0) this.out = [];
+    return o;
+  }
+
+  private get offered(): number {
+    return Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+  }
+
+  private drop(reason: ConnectionDropReason): void {
+    this.onDrop?.(reason);
+  }
+
+  /** A segment for this 4-tuple (Connection.input in TIME-WAIT). */
+  input(seg: TcpSegment, now: number): void {
+    this.info.segmentsIn++;
+    let ackNeeded = false;
+    // A SYN: RFC 5961 4.2 challenge ACK, whatever the sequence number.
+    if (seg.flags & SYN && !(seg.flags & RST)) {
+      this.challengeAck(now);
+      return;
+    }
+    // RFC 7323 5.3 PAWS.
+    const ts = seg.options.ts;
+    if (this.tsOk && ts !== undefined && this.tsRecentValid && !(seg.flags & RST) && seqLt(ts.val, this.tsRecent)) {
+      this.drop('paws');
+      this.sendAck(now);
+      return;
+    }
+    // First: sequence number acceptability (the window is open, see canCompact).
+    const segLen = segmentLength(seg);
+    const wnd = this.offered;
+    const acceptable =
+      segLen === 0
+        ? wnd === 0
+          ? seg.seq === this.rcvNxt
+          : inWindow(seg.seq, this.rcvNxt, wnd)
+        : wnd > 0 && (inWindow(seg.seq, this.rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), this.rcvNxt, wnd));
+    if (!acceptable) {
+      if (seg.flags & RST) {
+        this.drop('rst_out_of_window');
+        return;
+      }
+      // Scenario 16: a retransmitted FIN is re-ACKed and restarts the 2*MSL timer.
+      if (seg.flags & FIN) this.deadline = now + this.twoMsl;
+      const end = seqAdd(seg.seq, seg.payload.length);
+      if (seg.payload.length > 0 && seqLe(end, this.rcvNxt)) this.duplicate(seg.seq, end);
+      this.drop('out_of_window');
+      this.sendAck(now);
+      return;
+    }
+    // Second: RST (RFC 5961 3.2); at RCV.NXT it does not end TIME-WAIT (RFC 1337).
+    if (seg.flags & RST) {
+      if (seg.seq >>> 0 !== this.rcvNxt) this.challengeAck(now);
+      else this.drop('rst_in_time_wait');
+      return;
+    }
+    // RFC 7323 5.3 R3.
+    if (this.tsOk && ts && seqGe(ts.val, this.tsRecent) && seqLe(seg.seq, this.lastAckSent)) {
+      this.tsRecent = ts.val >>> 0;
+      this.tsRecentValid = true;
+    }
+    // Trimming to the window: only its D-SACK and its drop count are visible in TIME-WAIT.
+    let seq = seg.seq >>> 0;
+    let len = seg.payload.length;
+    if (seqLt(seq, this.rcvNxt)) {
+      const cut = seqDiff(this.rcvNxt, seq);
+      if (len > 0) this.duplicate(seq, seqAdd(seq, Math.min(cut, len)));
+      len -= Math.min(cut, len);
+      seq = this.rcvNxt;
+    }
+    if (len > 0 && len > Math.max(0, seqDiff(this.rcvAdv, seq))) this.drop('trimmed_right');
+    // Fifth: the ACK field.
+    if (!(seg.flags & ACK)) {
+      this.drop('no_ack');
+      return;
+    }
+    const ack = seg.ack >>> 0;
+    if (seqGt(ack, this.sndNxt)) {
+      this.drop('ack_unsent');
+      this.sendAck(now);
+      return;
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      this.drop('ack_too_old');
+      this.sendAck(now);
+      return;
+    }
+    // The window update rule (SND.WL1/SND.WL2), for TCP_INFO's sndWnd.
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq >>> 0 && seqLe(this.sndWl2, ack))) {
+      this.sndWnd = seg.window * this.sndScale;
+      this.sndWl1 = seg.seq >>> 0;
+      this.sndWl2 = ack;
+      if (this.sndWnd > this.maxSndWnd) this.maxSndWnd = this.sndWnd;
+    }
+    // A (retransmitted) FIN in the window: ACK it and restart 2*MSL. Text is ignored.
+    if (seg.flags & FIN) {
+      ackNeeded = true;
+      this.deadline = now + this.twoMsl;
+    }
+    if (ackNeeded) this.sendAck(now);
+  }
+
+  private duplicate(left: number, right: number): void {
+    if (this.sackOk) this.dsackPending = { left: left >>> 0, right: right >>> 0 };
+  }
+
+  private challengeAck(now: number): void {
+    if (now - this.challengeAckAt < CHALLENGE_ACK_INTERVAL_MS) {
+      this.challengeAcksLimited++;
+      return;
+    }
+    this.challengeAckAt = now;
+    this.challengeAcks++;
+    this.sendAck(now);
+  }
+
+  /** The ACK Output.ownSeg builds: timestamps, the window (receiver.advertise), a pending D-SACK. */
+  private sendAck(now: number): void {
+    const o: TcpOptions = {};
+    if (this.tsOk) o.ts = { val: (Math.floor(now) + this.tsBase) >>> 0, ecr: this.tsRecent };
+    const shift = this.rcvWscale;
+    const offer = Math.min(MAX_WINDOW_FIELD * (1 << shift), receiveWindow({ free: this.rcvBuf, offered: this.offered, rcvBuf: this.rcvBuf, mss: this.mss }));
+    const field = Math.min(MAX_WINDOW_FIELD, Math.ceil(offer / (1 << shift)));
+    const edge = seqAdd(this.rcvNxt, field * (1 << shift));
+    if (seqGt(edge, this.rcvAdv) || this.rcvAdv === 0) this.rcvAdv = edge;
+    this.lastAckSent = this.rcvNxt;
+    if (this.sackOk && this.dsackPending) {
+      o.sack = [this.dsackPending];
+      this.dsackPending = undefined;
+    }
+    this.info.segmentsOut++;
+    this.out.push({
+      srcPort: this.tuple.localPort,
+      dstPort: this.tuple.remotePort,
+      seq: this.sndNxt >>> 0,
+      ack: this.rcvNxt,
+      flags: ACK,
+      window: field,
+      urgent: 0,
+      options: o,
+      payload: EMPTY,
+    });
+  }
+}
+
+/** lo <= x < lo + wnd (mod 2^32). */
+function inWindow(x: number, lo: number, wnd: number): boolean {
+  return seqGe(x, lo) && seqLt(x, seqAdd(lo, wnd));
+}
+
+/**
+ * The table key of a port pair: (localPort << 16 | remotePort) as a signed 32-bit integer,
+ * which V8 keeps as a small integer (hashed inline). localPort * 65536 + remotePort is above
+ * 2^31 for every ephemeral port: a heap number, hashed on a slower path on every lookup.
+ * Remote addresses are keyed as `addr | 0` for the same reason.
+ */
+export function portKey(localPort: number, remotePort: number): number {
+  return (localPort << 16) | remotePort;
+}
+
+/**
+ * A stack's compact TIME-WAIT records by 4-tuple, with their deadlines under one timer (a
+ * restarted deadline is re-queued when its old one comes up). `onExpired` runs for each
+ * record whose 2*MSL is over, after it left the table.
+ */
+/** The one timer a TimeWaitTable uses (Node's by default; a virtual clock in tests). */
+export interface TimerHost {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const NODE_TIMERS: TimerHost = {
+  set: (fn, ms) => setTimeout(fn, ms).unref(),
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export class TimeWaitTable {
+  private readonly byPorts = new Map<number, Map<number, TimeWait>>();
+  private readonly queue = new TimeQueue<TimeWait>();
+  private timer: unknown;
+  private armedFor = Infinity;
+  private count = 0;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly onExpired: (tw: TimeWait) => void,
+    private readonly timers: TimerHost = NODE_TIMERS,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  lookup(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
+    if (this.count === 0) return undefined;
+    return this.byPorts.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
+  }
+
+  add(tw: TimeWait): void {
+    const t = tw.tuple;
+    const key = portKey(t.localPort, t.remotePort);
+    let m = this.byPorts.get(key);
+    if (!m) this.byPorts.set(key, (m = new Map()));
+    m.set(t.remoteAddr | 0, tw);
+    this.count++;
+    this.queue.push(tw.deadline, tw);
+    this.arm();
+  }
+
+  private delete(tw: TimeWait): boolean {
+    const t = tw.tuple;
+    const key = portKey(t.localPort, t.remotePort);
+    const m = this.byPorts.get(key);
+    if (m?.get(t.remoteAddr | 0) !== tw) return false;
+    m.delete(t.remoteAddr | 0);
+    if (m.size === 0) this.byPorts.delete(key);
+    this.count--;
+    return true;
+  }
+
+  *values(): IterableIterator<TimeWait> {
+    for (const m of this.byPorts.values()) yield* m.values();
+  }
+
+  /** Empties the table (each record through onExpired) and stops the timer. */
+  clear(): void {
+    for (const tw of [...this.values()]) if (this.delete(tw)) this.onExpired(tw);
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    this.queue.clear();
+  }
+
+  private arm(): void {
+    const at = this.queue.peekTime();
+    if (at === Infinity || (this.timer !== undefined && this.armedFor <= at)) return;
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.armedFor = at;
+    this.timer = this.timers.set(this.expire, Math.max(1, Math.ceil(at - this.now())));
+  }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = this.now();
+    const q = this.queue;
+    while (q.peekTime() <= now) {
+      const tw = q.pop()!;
+      if (tw.deadline > now) {
+        q.push(tw.deadline, tw); // restarted by a retransmitted FIN (or already gone: dropped when it comes up again)
+        continue;
+      }
+      if (this.delete(tw)) this.onExpired(tw);
+    }
+    this.arm();
+  };
+}

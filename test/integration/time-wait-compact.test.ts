@@ -1,0 +1,113 @@
+/**
+ * TIME-WAIT connections whose sockets are gone are held as compact records (time-wait.ts)
+ * by the stack, over real loopback UDP: they stay listed as TIME-WAIT in the inventory
+ * (`overlay ss`, metrics) and in connectionCount, keep their port, answer a retransmitted
+ * FIN with an ACK and a SYN with a challenge ACK, and leave after 2*MSL.
+ */
+import { expect } from 'chai';
+import { once } from 'node:events';
+import { Host } from '../../src/host/host.js';
+import { connect, createServer, type Server } from '../../src/net.js';
+import { inventory } from '../../src/metrics/inventory.js';
+import { TcpStack } from '../../src/tcp/driver.js';
+import { decodeIpv4 } from '../../src/wire/ipv4.js';
+import { ACK, decodeTcp, encodeTcp, FIN, SYN, type TcpSegment } from '../../src/wire/tcp.js';
+import type { TcpInfo } from '../../src/tcp/types.js';
+import { until, within } from '../helpers/real-tcp.js';
+
+const A = '10.77.0.2';
+const B = '10.77.0.3';
+
+function timeWaitInfos(address: string): TcpInfo[] {
+  const out: TcpInfo[] = [];
+  for (const s of inventory.sources()) for (const c of s.tcpConnections?.(performance.now()) ?? []) if (c.state === 'TIME-WAIT' && c.localAddress === address) out.push(c);
+  return out;
+}
+
+describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
+  this.timeout(20_000);
+  let a: Host;
+  let b: Host;
+  let server: Server;
+
+  beforeEach(async () => {
+    a = await Host.create({ address: A });
+    b = await Host.create({ address: B });
+    a.addPeer(`${B}/32`, b.endpoint);
+    b.addPeer(`${A}/32`, a.endpoint);
+  });
+
+  afterEach(async () => {
+    server?.close();
+    await a.close();
+    await b.close();
+  });
+
+  async function cycles(n: number, msl: number): Promise<void> {
+    server = createServer({ host: b, msl }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const port = server.address()!.port;
+    for (let i = 0; i < n; i++) {
+      const s = connect({ via: a, host: B, port, msl });
+      await once(s, 'connect');
+      s.end(Buffer.from('ping'));
+      s.resume();
+      await within(once(s, 'close'), 5000, 'close');
+    }
+  }
+
+  it('a closed client connection in TIME-WAIT becomes a record, still listed, counted, and gone after 2*MSL', async () => {
+    await cycles(5, 300);
+    const stack = TcpStack.for(a);
+    await until(() => stack.timeWaitRecords === 5, 2000, 'five records');
+    expect(timeWaitInfos(A)).to.have.length(5);
+    expect(stack.connectionCount).to.equal(5);
+    for (const info of timeWaitInfos(A)) {
+      expect(info.remoteAddress).to.equal(B);
+      expect(info.bytesAcked).to.equal(4);
+      expect(info.bytesReceived).to.equal(4);
+    }
+    await until(() => stack.connectionCount === 0, 5000, 'TIME-WAIT over');
+    expect(timeWaitInfos(A)).to.have.length(0);
+    expect(stack.timeWaitRecords).to.equal(0);
+  });
+
+  it('a record re-ACKs a retransmitted FIN and answers a SYN with a challenge ACK', async () => {
+    await cycles(1, 5000);
+    const stack = TcpStack.for(a);
+    await until(() => stack.timeWaitRecords === 1, 2000, 'one record');
+    const info = timeWaitInfos(A)[0]!;
+    const out: TcpSegment[] = [];
+    a.addTap((dir, packet) => {
+      if (dir !== 'out') return;
+      const ip = decodeIpv4(packet);
+      if (!ip.ok) return;
+      const t = decodeTcp(ip.payload, ip.header.src, ip.header.dst);
+      if (t.ok) out.push(t.segment);
+    });
+    const from = (seg: TcpSegment): void => {
+      const src = b.address;
+      const payload = encodeTcp(seg, src, a.address);
+      stack.onPacket({ src, dst: a.address, protocol: 6, ttl: 64, id: 0, tos: 0, headerLength: 20, totalLength: 20 + payload.length, dontFragment: false }, payload);
+    };
+    const base = { srcPort: info.remotePort, dstPort: info.localPort, window: 1000, urgent: 0, options: {}, payload: Buffer.alloc(0) };
+    from({ ...base, seq: info.rcvNxt - 1, ack: info.sndNxt, flags: FIN | ACK });
+    expect(out).to.have.length(1);
+    expect(out[0]!.flags).to.equal(ACK);
+    expect(out[0]!.seq).to.equal(info.sndNxt);
+    expect(out[0]!.ack).to.equal(info.rcvNxt);
+    from({ ...base, seq: info.rcvNxt + 1_000_000, ack: 0, flags: SYN });
+    expect(out).to.have.length(2);
+    expect(out[1]!.flags).to.equal(ACK);
+    expect(out[1]!.ack).to.equal(info.rcvNxt);
+    expect(timeWaitInfos(A)[0]!.segmentsIn).to.equal(info.segmentsIn + 2);
+    // The 4-tuple stays taken while TIME-WAIT lasts.
+    const again = connect({ via: a, host: B, port: info.remotePort, localPort: info.localPort });
+    const [err] = (await within(once(again, 'error'), 2000, 'EADDRINUSE')) as [NodeJS.ErrnoException];
+    expect(err.code).to.equal('EADDRINUSE');
+  });
+});
