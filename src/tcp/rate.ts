@@ -72,8 +72,11 @@ export class RateSampler {
     this.lost += bytes;
   }
 
-  /** Draft 3.3 GenerateRateSample at the end of an ACK; undefined when no valid sample. */
-  finish(now: number, priorInFlight: number, inFlight: number, minRtt: number): RateSample | undefined {
+  /**
+   * Draft 3.3 GenerateRateSample at the end of an ACK; undefined when no valid sample, or when
+   * `want` is false (nobody takes the sample object: the sampler's state moves all the same).
+   */
+  finish(now: number, priorInFlight: number, inFlight: number, minRtt: number, want = true): RateSample | undefined {
     if (this.appLimited && this.delivered > this.appLimited) this.appLimited = 0;
     if (!this.rsHave) return undefined;
     this.rsHave = false;
@@ -86,6 +89,7 @@ export class RateSampler {
     const lost = this.lost - this.lostAtLast;
     this.lostAtLast = this.lost;
     void this.rsPriorTime;
+    if (!want) return undefined;
     return {
       now,
       deliveryRate,

@@ -17,7 +17,8 @@ import { isDuplicateAck } from './recovery/dupack.js';
 import type { Connection } from './connection.js';
 import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
-import type { RetransmitKind } from './types.js';
+import type { CwndReason, RetransmitKind } from './types.js';
+import type { AckEvent } from './cc/types.js';
 import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
 import { TS_OPTION_LEN } from './receiver.js';
 
@@ -66,6 +67,8 @@ export class Sender {
   /** When data (new or retransmitted) last left, for the idle restart (RFC 5681 4.1). */
   private lastDataSentAt = -Infinity;
   private persistBackoff = 0;
+  /** The AckEvent handed to congestion control, refilled per ACK (onDelivered). */
+  private readonly ackEv: AckEvent = { now: 0, bytesAcked: 0, rttSample: undefined, srtt: 0, minRtt: 0, priorInFlight: 0, inFlight: 0, inRecovery: false, appLimited: false };
   persistProbes = 0;
   bytesSent = 0;
   bytesAcked = 0;
@@ -292,23 +295,40 @@ export class Sender {
     for (const s of delivered) c.rate.onDelivered(s, c.now, karnSafe(s, tsEcr));
     const inFlight = this.flightSize();
     const minRtt = Number.isFinite(c.rtt.minRtt) ? c.rtt.minRtt : 0;
-    const rs = c.rate.finish(c.now, priorInFlight, inFlight, minRtt || Infinity);
-    const ackedBytes = newlySacked + (advanced ? this.lastAckedBytes : 0);
-    const unsent = this.unsent;
-    c.ccCall(cc.cwnd < cc.ssthresh ? 'slow_start' : 'congestion_avoidance', () =>
-      cc.onAck({
-        now: c.now,
-        bytesAcked: ackedBytes,
-        rttSample: this.lastRttSample,
-        srtt: c.rtt.srtt,
-        minRtt,
-        priorInFlight,
-        inFlight,
-        inRecovery: c.recovery.inRecovery || wasInRecovery,
-        appLimited: unsent <= 0 && priorInFlight + this.sndMss < cc.cwnd,
-      }),
-    );
-    if (rs && cc.onRateSample) c.ccCall('model', () => cc.onRateSample!(rs));
+    // No RateSample object unless the algorithm takes one (BBR); the sampler's state moves the same.
+    const rs = c.rate.finish(c.now, priorInFlight, inFlight, minRtt || Infinity, cc.onRateSample !== undefined);
+    // One AckEvent per sender, refilled per ACK (valid only during onAck: see AckEvent), and no
+    // closures through ccCall: the same calls and the same cwnd traces, without per-ACK garbage.
+    const ev = this.ackEv;
+    ev.now = c.now;
+    ev.bytesAcked = newlySacked + (advanced ? this.lastAckedBytes : 0);
+    ev.rttSample = this.lastRttSample;
+    ev.srtt = c.rtt.srtt;
+    ev.minRtt = minRtt;
+    ev.priorInFlight = priorInFlight;
+    ev.inFlight = inFlight;
+    ev.inRecovery = c.recovery.inRecovery || wasInRecovery;
+    ev.appLimited = this.unsent <= 0 && priorInFlight + this.sndMss < cc.cwnd;
+    let c0 = cc.cwnd;
+    let s0 = cc.ssthresh;
+    const reason = c0 < s0 ? 'slow_start' : 'congestion_avoidance';
+    cc.onAck(ev);
+    this.traceCwnd(reason, c0, s0);
+    if (rs && cc.onRateSample) {
+      c0 = cc.cwnd;
+      s0 = cc.ssthresh;
+      cc.onRateSample(rs);
+      this.traceCwnd('model', c0, s0);
+    }
+  }
+
+  /** The `cwnd` trace event Connection.ccCall emits, for a call made without a closure. */
+  private traceCwnd(reason: CwndReason, c0: number, s0: number): void {
+    const c = this.c;
+    const tr = c.hooks.onTrace;
+    if (tr && (c.cc.cwnd !== c0 || c.cc.ssthresh !== s0)) {
+      tr({ type: 'cwnd', t: c.now, cwnd: c.cc.cwnd, ssthresh: c.cc.ssthresh, reason, inFlight: this.flightSize() });
+    }
   }
 
   /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */

@@ -219,7 +219,7 @@ export class Bbr implements CongestionControl {
       this.update(ev, rs);
     } else {
       // Wait for this ACK's rate sample (onRateSample normally follows at once).
-      this.stashedAck = ev;
+      this.stashedAck = { ...ev }; // a copy: the connection refills its AckEvent on the next ACK
     }
   }
 

@@ -8,6 +8,11 @@
  */
 import type { CcName } from '../types.js';
 
+/**
+ * One ACK's event. The connection refills one object per ACK: it is valid only during
+ * `onAck`, and an algorithm that keeps it for later (BBR waiting for the rate sample) keeps
+ * a copy.
+ */
 export interface AckEvent {
   now: number;
   /** Bytes newly cumulatively acknowledged or SACKed by this ACK. */
