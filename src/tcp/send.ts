@@ -188,15 +188,19 @@ export function sendableNow(p: {
   noDelay: boolean;
   finQueued: boolean;
 }): number {
-  const { usable, queued, mss } = p;
+  return sendableNowOf(p.usable, p.queued, p.mss, p.maxSndWnd, p.inFlight, p.noDelay, p.finQueued);
+}
+
+/** sendableNow with its inputs as arguments: no object per segment on the sender's path. */
+export function sendableNowOf(usable: number, queued: number, mss: number, maxSndWnd: number, inFlight: boolean, noDelay: boolean, finQueued: boolean): number {
   if (queued <= 0 || usable <= 0) return 0;
   const d = Math.min(usable, queued, mss);
   if (d >= mss) return d; // a full segment
   // All the rest of the queued data fits: Nagle holds it while data is unacknowledged,
   // except the final piece before a FIN (the FIN must not wait: RFC 896 is about small
   // interactive writes, and a closing sender has nothing more to coalesce).
-  if (d === queued && (p.noDelay || !p.inFlight || p.finQueued)) return d;
+  if (d === queued && (noDelay || !inFlight || finQueued)) return d;
   // At least half the largest window the peer ever offered (Fs = 1/2).
-  if (d >= p.maxSndWnd / 2 && d > 0 && (p.noDelay || !p.inFlight)) return d;
+  if (d >= maxSndWnd / 2 && d > 0 && (noDelay || !inFlight)) return d;
   return 0;
 }

@@ -15,7 +15,7 @@ import { ACK, FIN, PSH, SYN, type TcpSegment } from '../wire/tcp.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
 import { isDuplicateAck } from './recovery/dupack.js';
 import type { Connection } from './connection.js';
-import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
+import { ByteQueue, newTxSegment, sendableNowOf, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
 import type { CwndReason, RetransmitKind } from './types.js';
 import type { AckEvent } from './cc/types.js';
@@ -67,6 +67,8 @@ export class Sender {
   /** When data (new or retransmitted) last left, for the idle restart (RFC 5681 4.1). */
   private lastDataSentAt = -Infinity;
   private persistBackoff = 0;
+  /** processNewAck's result, one array reused per ACK. */
+  private readonly ackedScratch: TxSegment[] = [];
   /** The AckEvent handed to congestion control, refilled per ACK (onDelivered). */
   private readonly ackEv: AckEvent = { now: 0, bytesAcked: 0, rttSample: undefined, srtt: 0, minRtt: 0, priorInFlight: 0, inFlight: 0, inRecovery: false, appLimited: false };
   persistProbes = 0;
@@ -164,7 +166,9 @@ export class Sender {
     if (advanced) {
       // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
       // the ones delivered by this cumulative ACK count now.
-      for (const s of this.processNewAck(ack, tsEcr)) if (!s.sacked) delivered.push(s);
+      const acked = this.processNewAck(ack, tsEcr);
+      for (const s of acked) if (!s.sacked) delivered.push(s);
+      acked.length = 0; // the reused list keeps no segment alive
     }
 
     // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
@@ -210,17 +214,20 @@ export class Sender {
     c.recovery.onDelivered(delivered, seg);
     if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, 0, true, false);
     this.lastRttSample = undefined;
+    delivered.length = 0; // the reused list keeps no segment alive
   }
 
   /**
    * SND.UNA advances to `ack`: frees the send buffer, takes an RTT sample (Karn, or the
    * timestamp echo for a retransmitted segment), restarts the RTO and tells loss recovery.
-   * Returns the segments fully acknowledged.
+   * Returns the segments fully acknowledged, in one array the sender reuses: valid until the
+   * next call (the ACK's own processing), which empties it.
    */
   processNewAck(ack: number, tsEcr: number | undefined): TxSegment[] {
     const c = this.c;
     const rec = c.recovery;
-    const acked: TxSegment[] = [];
+    const acked = this.ackedScratch;
+    acked.length = 0;
     let bytes = 0;
     let rttSample: number | undefined;
     // Fully acknowledged segments leave the queue front with shift(): V8 left-trims the
@@ -339,8 +346,8 @@ export class Sender {
     let inPipe = rec.pipe();
     // Segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1). Sending never marks
     // new ones, so one scan per call is enough (this keeps a large window O(n) per ACK).
-    const lost: TxSegment[] = [];
-    rec.collectLost(lost);
+    // (No list at all when nothing is marked lost: collectLost would add nothing.)
+    const lost: readonly TxSegment[] = rec.lostCount > 0 ? collectLost(rec) : NO_LOST;
     let li = 0;
     let guard = 0;
     let sentNew = false;
@@ -406,15 +413,7 @@ export class Sender {
         ? Math.min(queued, mss, Math.max(0, wndRoom))
         : usable >= mss && queued >= mss
           ? mss // a full segment: nothing for Nagle/SWS to decide (the bulk case)
-          : sendableNow({
-              usable,
-              queued,
-              mss,
-              maxSndWnd: this.maxSndWnd,
-              inFlight: this.rtxQ.length > 0,
-              noDelay: c.config.noDelay,
-              finQueued: this.finQueued,
-            });
+          : sendableNowOf(usable, queued, mss, this.maxSndWnd, this.rtxQ.length > 0, c.config.noDelay, this.finQueued);
       if (n === mss && !force) n = this.pmtuProbeLen(n, queued, wndRoom); // PMTU hook
       if (n === 0) {
         // Blocked by the peer's window with nothing in flight: the persist timer probes it.
@@ -680,4 +679,13 @@ export class Sender {
  */
 export function karnSafe(s: TxSegment, tsEcr: number | undefined): boolean {
   return s.retransmits === 0 || (tsEcr !== undefined && s.tsVal !== undefined && tsEcr === s.tsVal);
+}
+
+const NO_LOST: readonly TxSegment[] = Object.freeze([]);
+
+/** The segments loss recovery deems lost, in a new list (trySend's NextSeg rule 1). */
+function collectLost(rec: Connection['recovery']): TxSegment[] {
+  const out: TxSegment[] = [];
+  rec.collectLost(out);
+  return out;
 }

@@ -351,6 +351,12 @@ export abstract class LossRecovery {
   rackDetect(): void {
     if (!this.sack) return;
     const c = this.c;
+    if (c.snd.rtxQ.length === 0) {
+      // Nothing outstanding (the ping-pong case): nothing to mark, no reordering timer; no
+      // result object to make for that.
+      c.timers.clear('rack');
+      return;
+    }
     const reo = this.rack.reoWnd(c.rtt.minRtt, c.rtt.srtt, this.inRecovery);
     const r = this.rack.detectLoss(c.snd.rtxQ, c.now, reo);
     for (const s of r.lost) {
