@@ -13,7 +13,7 @@ import { inventory, type HostSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
-import { decodeIpv4, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, type Ipv4Header } from '../wire/ipv4.js';
+import { decodeIpv4, decodeIpv4Into, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, newIpv4Header, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
 import { UdpLink, type Link, type LinkRemote } from '../link/udp-link.js';
@@ -69,6 +69,9 @@ export class Host implements HostLike {
   readonly stats: HostStats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() };
   /** Datagrams that arrived on the link (each ends as exactly one packetsIn or one IP-level drop). */
   datagramsIn = 0;
+  /** The header each received packet is decoded into (handlers get it for the call only), and the nesting depth of receive (a nested one decodes into its own). */
+  private readonly rxHeader: Ipv4Header = newIpv4Header();
+  private rxDepth = 0;
   readonly peers = new PeerTable();
   readonly icmp: IcmpModule;
   /** Per-destination path MTU learned from ICMP and probing (RFC 1191), with expiry. */
@@ -268,10 +271,13 @@ export class Host implements HostLike {
    */
   private receive(packet: Buffer, rinfo: LinkRemote | undefined): void {
     this.datagramsIn++;
+    this.rxDepth++;
     try {
       this.receiveUnsafe(packet, rinfo);
     } catch {
       this.countDrop('internal_error');
+    } finally {
+      this.rxDepth--;
     }
   }
 
@@ -280,12 +286,14 @@ export class Host implements HostLike {
       this.countDrop('host_closed');
       return;
     }
-    const d = decodeIpv4(packet);
-    if (!d.ok) {
-      this.countDrop(d.reason);
+    // No result objects per packet: one reused header (a receive nested in a handler's call,
+    // e.g. over an in-process link, gets its own), and the payload as offsets for TCP.
+    const ip = this.rxDepth === 1 ? this.rxHeader : newIpv4Header();
+    const bad = decodeIpv4Into(packet, ip);
+    if (bad !== undefined) {
+      this.countDrop(bad);
       return;
     }
-    const ip = d.header;
     if (ip.dst !== this.address) {
       this.countDrop('not_for_us');
       return;
@@ -321,7 +329,8 @@ export class Host implements HostLike {
     this.stats.packetsIn++;
     this.stats.bytesIn += ip.totalLength;
     if (this.taps.size > 0) this.tap('in', packet.subarray(0, ip.totalLength));
-    handler.onPacket(ip, d.payload, packet);
+    if (handler.onPacketAt) handler.onPacketAt(ip, packet);
+    else handler.onPacket(ip, packet.subarray(ip.headerLength, ip.totalLength), packet);
   }
 
   private countOut(packet: Buffer): void {

@@ -12,8 +12,16 @@ export interface UdpEndpoint {
 
 /** A transport protocol's entry points on a host. */
 export interface ProtocolHandler {
-  /** A valid IPv4 packet for this protocol addressed to this host. Must not throw. */
+  /**
+   * A valid IPv4 packet for this protocol addressed to this host. Must not throw. `ip` is
+   * valid during the call only (the host decodes every packet into one header object).
+   */
   onPacket(ip: Ipv4Header, payload: Buffer, packet: Buffer): void;
+  /**
+   * Taken instead of onPacket when present: the same packet, its payload being
+   * packet[ip.headerLength, ip.totalLength) (no view made for it). `ip` as for onPacket.
+   */
+  onPacketAt?(ip: Ipv4Header, packet: Buffer): void;
   /**
    * An ICMP error (unreachable, time exceeded) quoting a packet this host sent with
    * this protocol: `quoted` is the quoted IP header, `quotedPayload` its first bytes, `rest`

@@ -22,7 +22,7 @@ import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
-import { decodeTcp, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
+import { decodeTcpAt, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
 import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
@@ -594,12 +594,20 @@ export class TcpStack implements ProtocolHandler {
   // ---- receive path (ProtocolHandler) ----
 
   onPacket(ip: Ipv4Header, payload: Buffer): void {
-    const d = decodeTcp(payload, ip.src, ip.dst);
-    if (!d.ok) {
-      this.host.countDrop(d.reason);
+    this.segmentIn(ip, payload, 0, payload.length);
+  }
+
+  /** The host's receive path: the segment at packet[ip.headerLength, ip.totalLength). */
+  onPacketAt(ip: Ipv4Header, packet: Buffer): void {
+    this.segmentIn(ip, packet, ip.headerLength, ip.totalLength);
+  }
+
+  private segmentIn(ip: Ipv4Header, buf: Buffer, start: number, end: number): void {
+    const seg = decodeTcpAt(buf, start, end, ip.src, ip.dst);
+    if (typeof seg === 'string') {
+      this.host.countDrop(seg);
       return;
     }
-    const seg = d.segment;
     this.totals.segmentsIn++;
     this.totals.bytesIn += seg.payload.length;
     const now = this.now();

@@ -43,32 +43,44 @@ export type Ipv4Decoded =
 
 /** Decodes and validates an IPv4 packet. Never throws. */
 export function decodeIpv4(buf: Buffer): Ipv4Decoded {
-  if (buf.length < IPV4_HEADER_LEN) return { ok: false, reason: 'ip_truncated' };
+  const header = newIpv4Header();
+  const reason = decodeIpv4Into(buf, header);
+  if (reason !== undefined) return { ok: false, reason };
+  // Trailing bytes beyond totalLength (link padding) are ignored.
+  return { ok: true, header, payload: buf.subarray(header.headerLength, header.totalLength) };
+}
+
+/** A header for decodeIpv4Into to fill (a receive path reuses one). */
+export function newIpv4Header(): Ipv4Header {
+  return { src: 0, dst: 0, protocol: 0, ttl: 0, id: 0, tos: 0, headerLength: 0, totalLength: 0, dontFragment: false };
+}
+
+/**
+ * decodeIpv4 without its result objects: validates `buf` and fills `h` (every field), or
+ * returns the drop reason (then `h` is partly filled or untouched). The payload is
+ * buf[h.headerLength, h.totalLength). Never throws.
+ */
+export function decodeIpv4Into(buf: Buffer, h: Ipv4Header): Ipv4DropReason | undefined {
+  if (buf.length < IPV4_HEADER_LEN) return 'ip_truncated';
   const vihl = buf[0]!;
-  if (vihl >> 4 !== 4) return { ok: false, reason: 'ip_bad_version' };
+  if (vihl >> 4 !== 4) return 'ip_bad_version';
   const ihl = (vihl & 0x0f) * 4;
-  if (ihl < IPV4_HEADER_LEN || ihl > buf.length) return { ok: false, reason: 'ip_bad_ihl' };
+  if (ihl < IPV4_HEADER_LEN || ihl > buf.length) return 'ip_bad_ihl';
   const totalLength = get16(buf, 2);
-  if (totalLength < ihl || totalLength > buf.length) return { ok: false, reason: 'ip_bad_length' };
-  if (internetChecksum(buf, 0, ihl) !== 0) return { ok: false, reason: 'ip_bad_checksum' };
+  if (totalLength < ihl || totalLength > buf.length) return 'ip_bad_length';
+  if (internetChecksum(buf, 0, ihl) !== 0) return 'ip_bad_checksum';
   const fragWord = get16(buf, 6);
-  if ((fragWord & FLAG_MF) !== 0 || (fragWord & 0x1fff) !== 0) return { ok: false, reason: 'ip_fragment' };
-  return {
-    ok: true,
-    header: {
-      src: get32(buf, 12),
-      dst: get32(buf, 16),
-      protocol: buf[9]!,
-      ttl: buf[8]!,
-      id: get16(buf, 4),
-      tos: buf[1]!,
-      headerLength: ihl,
-      totalLength,
-      dontFragment: (fragWord & FLAG_DF) !== 0,
-    },
-    // Trailing bytes beyond totalLength (link padding) are ignored.
-    payload: buf.subarray(ihl, totalLength),
-  };
+  if ((fragWord & FLAG_MF) !== 0 || (fragWord & 0x1fff) !== 0) return 'ip_fragment';
+  h.src = get32(buf, 12);
+  h.dst = get32(buf, 16);
+  h.protocol = buf[9]!;
+  h.ttl = buf[8]!;
+  h.id = get16(buf, 4);
+  h.tos = buf[1]!;
+  h.headerLength = ihl;
+  h.totalLength = totalLength;
+  h.dontFragment = (fragWord & FLAG_DF) !== 0;
+  return undefined;
 }
 
 export interface Ipv4Fields {

@@ -120,28 +120,36 @@ export function decodeOptions(buf: Buffer, start: number, end: number): TcpOptio
  * pseudo-header) is verified.
  */
 export function decodeTcp(buf: Buffer, src?: number, dst?: number): TcpDecoded {
-  if (buf.length < TCP_HEADER_LEN) return { ok: false, reason: 'tcp_truncated' };
-  const offset = (buf[12]! >> 4) * 4;
-  if (offset < TCP_HEADER_LEN || offset > buf.length) return { ok: false, reason: 'tcp_bad_offset' };
+  const r = decodeTcpAt(buf, 0, buf.length, src, dst);
+  return typeof r === 'string' ? { ok: false, reason: r } : { ok: true, segment: r };
+}
+
+/**
+ * decodeTcp of the segment at buf[start, end) (a received packet past its IP header), without
+ * a result wrapper or a view of the segment: the segment, or the drop reason. The segment
+ * is new (callers keep it); its payload is a view of `buf`.
+ */
+export function decodeTcpAt(buf: Buffer, start: number, end: number, src?: number, dst?: number): TcpSegment | TcpDropReason {
+  const len = end - start;
+  if (len < TCP_HEADER_LEN) return 'tcp_truncated';
+  const offset = (buf[start + 12]! >> 4) * 4;
+  if (offset < TCP_HEADER_LEN || offset > len) return 'tcp_bad_offset';
   if (src !== undefined && dst !== undefined) {
-    const sum = internetChecksum(buf, 0, buf.length, pseudoHeaderSum(src, dst, IPPROTO_TCP, buf.length));
-    if (sum !== 0) return { ok: false, reason: 'tcp_bad_checksum' };
+    const sum = internetChecksum(buf, start, end, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
+    if (sum !== 0) return 'tcp_bad_checksum';
   }
-  const options = offset > TCP_HEADER_LEN ? decodeOptions(buf, TCP_HEADER_LEN, offset) : {};
-  if (!options) return { ok: false, reason: 'tcp_bad_option' };
+  const options = offset > TCP_HEADER_LEN ? decodeOptions(buf, start + TCP_HEADER_LEN, start + offset) : {};
+  if (!options) return 'tcp_bad_option';
   return {
-    ok: true,
-    segment: {
-      srcPort: get16(buf, 0),
-      dstPort: get16(buf, 2),
-      seq: get32(buf, 4),
-      ack: get32(buf, 8),
-      flags: buf[13]!,
-      window: get16(buf, 14),
-      urgent: get16(buf, 18),
-      options,
-      payload: offset === buf.length ? EMPTY : buf.subarray(offset),
-    },
+    srcPort: get16(buf, start),
+    dstPort: get16(buf, start + 2),
+    seq: get32(buf, start + 4),
+    ack: get32(buf, start + 8),
+    flags: buf[start + 13]!,
+    window: get16(buf, start + 14),
+    urgent: get16(buf, start + 18),
+    options,
+    payload: offset === len ? EMPTY : buf.subarray(start + offset, end),
   };
 }
 
