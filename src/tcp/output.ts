@@ -11,7 +11,8 @@ import type { RetransmitKind } from './types.js';
 const EMPTY: Buffer = Buffer.alloc(0);
 
 export class Output {
-  private out: TcpSegment[] = [];
+  /** Queued segments; undefined while none (the first emit makes a one-slot array). */
+  private out: TcpSegment[] | undefined;
   segmentsOut = 0;
   // Pending user events.
   evEstablished = false;
@@ -25,13 +26,17 @@ export class Output {
   /** Segments to transmit now, in order; clears the queue. */
   take(): TcpSegment[] {
     const o = this.out;
-    this.out = [];
+    if (o === undefined) return [];
+    this.out = undefined;
     return o;
   }
 
   /** Queues a segment for takeOutput() (and traces it). */
   emit(seg: TcpSegment, retransmit?: RetransmitKind): void {
-    this.out.push(seg);
+    // Most flushes carry one segment: an exact one-slot array, not an empty one that the
+    // first push gives a 17-slot backing store.
+    if (this.out === undefined) this.out = [seg];
+    else this.out.push(seg);
     this.segmentsOut++;
     const tr = this.c.hooks.onTrace;
     if (tr) {
