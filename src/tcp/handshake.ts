@@ -181,7 +181,7 @@ export class Handshake {
     }
     this.takePeerSyn(seg);
     if (ackOk) {
-      snd.processNewAck(seg.ack >>> 0, this.tsOk ? seg.options.ts?.ecr : undefined);
+      snd.releaseAcked(snd.processNewAck(seg.ack >>> 0, this.tsOk ? seg.options.ts?.ecr : undefined));
       this.establish();
       c.rcv.ackNeeded = true;
       // Data or FIN carried by the SYN-ACK (RFC 9293 3.10.7.3: "continue processing at the sixth step").

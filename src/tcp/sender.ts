@@ -67,8 +67,11 @@ export class Sender {
   /** When data (new or retransmitted) last left, for the idle restart (RFC 5681 4.1). */
   private lastDataSentAt = -Infinity;
   private persistBackoff = 0;
-  /** processNewAck's result, one array reused per ACK. */
-  private readonly ackedScratch: TxSegment[] = [];
+  /**
+   * processNewAck's result: the first n slots, one array reused per ACK and cleared slot by
+   * slot after it (length = 0 would free its backing store, and the next push reallocate it).
+   */
+  private readonly acked: (TxSegment | undefined)[] = [];
   /** The AckEvent handed to congestion control, refilled per ACK (onDelivered). */
   private readonly ackEv: AckEvent = { now: 0, bytesAcked: 0, rttSample: undefined, srtt: 0, minRtt: 0, priorInFlight: 0, inFlight: 0, inRecovery: false, appLimited: false };
   persistProbes = 0;
@@ -166,9 +169,10 @@ export class Sender {
     if (advanced) {
       // Segments SACKed before were delivered then (RACK and the rate sampler saw them): only
       // the ones delivered by this cumulative ACK count now.
-      const acked = this.processNewAck(ack, tsEcr);
-      for (const s of acked) if (!s.sacked) delivered.push(s);
-      acked.length = 0; // the reused list keeps no segment alive
+      const n = this.processNewAck(ack, tsEcr);
+      const acked = this.acked as TxSegment[];
+      for (let i = 0; i < n; i++) if (!acked[i]!.sacked) delivered.push(acked[i]!);
+      this.releaseAcked(n);
     }
 
     // Window update (RFC 9293 3.10.7.4: SND.WL1/SND.WL2 rule).
@@ -208,26 +212,27 @@ export class Sender {
     ackFastPathTaken++;
     const priorInFlight = this.flightSize();
     const tsEcr = c.handshake.tsOk ? seg.options.ts?.ecr : undefined;
-    const delivered = this.processNewAck(ack, tsEcr);
+    const n = this.processNewAck(ack, tsEcr);
+    const delivered = this.acked as TxSegment[];
     this.windowUpdate(seg, ack, scale);
     this.persistProbes = 0;
-    c.recovery.onDelivered(delivered, seg);
-    if (delivered.length > 0) this.onDelivered(delivered, tsEcr, priorInFlight, 0, true, false);
+    c.recovery.onDelivered(delivered, seg, n);
+    if (n > 0) this.onDelivered(delivered, tsEcr, priorInFlight, 0, true, false, n);
     this.lastRttSample = undefined;
-    delivered.length = 0; // the reused list keeps no segment alive
+    this.releaseAcked(n);
   }
 
   /**
    * SND.UNA advances to `ack`: frees the send buffer, takes an RTT sample (Karn, or the
    * timestamp echo for a retransmitted segment), restarts the RTO and tells loss recovery.
-   * Returns the segments fully acknowledged, in one array the sender reuses: valid until the
-   * next call (the ACK's own processing), which empties it.
+   * Returns how many segments it fully acknowledged: they are this.acked[0, n), valid for the
+   * ACK's own processing (the next call overwrites them; releaseAcked empties the slots).
    */
-  processNewAck(ack: number, tsEcr: number | undefined): TxSegment[] {
+  processNewAck(ack: number, tsEcr: number | undefined): number {
     const c = this.c;
     const rec = c.recovery;
-    const acked = this.ackedScratch;
-    acked.length = 0;
+    const acked = this.acked;
+    let n = 0;
     let bytes = 0;
     let rttSample: number | undefined;
     // Fully acknowledged segments leave the queue front with shift(): V8 left-trims the
@@ -239,7 +244,7 @@ export class Sender {
       if (seqLe(end, ack)) {
         q.shift();
         rec.unmark(s, txSpan(s), true);
-        acked.push(s);
+        acked[n++] = s;
         if (s.pmtuProbe) this.pmtuProbeAcked(); // PMTU hook
         if (!s.sacked) bytes += txSpan(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
@@ -280,7 +285,7 @@ export class Sender {
       if (tr) tr({ type: 'rtt', t: c.now, sample: rttSample, srtt: c.rtt.srtt, rttvar: c.rtt.rttvar, rto: c.rtt.rto });
       c.hooks.onRtt?.(rttSample);
     }
-    rec.onCumulativeAck(ack, acked.length, tsEcr);
+    rec.onCumulativeAck(ack, n, tsEcr);
     if (this.rtxQ.length === 0) {
       c.timers.clear('retransmit');
       c.timers.clear('tlp');
@@ -289,17 +294,22 @@ export class Sender {
       this.armRto(true);
       rec.armTlp();
     }
-    return acked;
+    return n;
+  }
+
+  /** Empties processNewAck's first n slots (the reused list keeps no segment alive). */
+  releaseAcked(n: number): void {
+    for (let i = 0; i < n; i++) this.acked[i] = undefined;
   }
 
   /**
    * Delivery-rate sample and congestion control for an ACK that delivered `delivered`
    * (newly SACKed or cumulatively acknowledged segments).
    */
-  private onDelivered(delivered: TxSegment[], tsEcr: number | undefined, priorInFlight: number, newlySacked: number, advanced: boolean, wasInRecovery: boolean): void {
+  private onDelivered(delivered: TxSegment[], tsEcr: number | undefined, priorInFlight: number, newlySacked: number, advanced: boolean, wasInRecovery: boolean, n = delivered.length): void {
     const c = this.c;
     const cc = c.cc;
-    for (const s of delivered) c.rate.onDelivered(s, c.now, karnSafe(s, tsEcr));
+    for (let i = 0; i < n; i++) c.rate.onDelivered(delivered[i]!, c.now, karnSafe(delivered[i]!, tsEcr));
     const inFlight = this.flightSize();
     const minRtt = Number.isFinite(c.rtt.minRtt) ? c.rtt.minRtt : 0;
     // No RateSample object unless the algorithm takes one (BBR); the sampler's state moves the same.

@@ -339,11 +339,11 @@ export abstract class LossRecovery {
   }
 
   /** RFC 8985 6.2 on every ACK that delivered something (SACK connections). */
-  onDelivered(delivered: TxSegment[], seg: TcpSegment): void {
-    if (!this.sack || delivered.length === 0) return;
+  onDelivered(delivered: readonly TxSegment[], seg: TcpSegment, n = delivered.length): void {
+    if (!this.sack || n === 0) return;
     const c = this.c;
     const minRtt = Number.isFinite(c.rtt.minRtt) ? c.rtt.minRtt : 0;
-    for (const s of delivered) this.rack.onDelivered(s, c.now, minRtt, seg.options.ts?.ecr);
+    for (let i = 0; i < n; i++) this.rack.onDelivered(delivered[i]!, c.now, minRtt, seg.options.ts?.ecr);
     this.rackDetect();
   }
 
