@@ -143,8 +143,32 @@ export interface TxSegment {
   pmtuProbe?: boolean;
 }
 
-/** A segment about to be transmitted for the first time at `now`. */
-export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolean, now: number): TxSegment {
+/**
+ * A segment about to be transmitted for the first time at `now`: `reuse` (an entry that left
+ * the retransmission queue and that nothing refers to any more) reset to exactly that, or a
+ * new one.
+ */
+export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolean, now: number, reuse?: TxSegment): TxSegment {
+  if (reuse !== undefined) {
+    const s = reuse;
+    s.seq = seq;
+    s.len = len;
+    s.syn = syn;
+    s.fin = fin;
+    s.xmitTime = now;
+    s.firstXmitTime = now;
+    s.retransmits = 0;
+    if (s.tsVal !== undefined) s.tsVal = undefined;
+    s.sacked = false;
+    s.lost = false;
+    if (s.lostKind !== undefined) s.lostKind = undefined;
+    s.delivered = 0;
+    s.deliveredTime = 0;
+    s.firstSentTime = 0;
+    s.appLimited = false;
+    if (s.pmtuProbe !== undefined) s.pmtuProbe = undefined;
+    return s;
+  }
   return {
     seq,
     len,

@@ -43,6 +43,20 @@ export function ackFastPathCount(): number {
   return ackFastPathTaken;
 }
 
+/** Whether acknowledged queue entries are reused for new segments (tests compare: setTxReuse). */
+let txReuse = true;
+let txReused = 0;
+
+/** @internal Tests: reuse acknowledged retransmission-queue entries (true, the default) or never. */
+export function setTxReuse(on: boolean): void {
+  txReuse = on;
+}
+
+/** @internal Tests: how many queue entries were reused in this process. */
+export function txReuseCount(): number {
+  return txReused;
+}
+
 export class Sender {
   iss = 0;
   sndUna = 0;
@@ -72,6 +86,9 @@ export class Sender {
    * slot after it (length = 0 would free its backing store, and the next push reallocate it).
    */
   private readonly acked: (TxSegment | undefined)[] = [];
+  /** Entries that left the retransmission queue, for newTxSegment to reuse (a stack of txFreeN). */
+  private readonly txFree: (TxSegment | undefined)[] = new Array<TxSegment | undefined>(TX_FREE_MAX).fill(undefined);
+  private txFreeN = 0;
   /** The AckEvent handed to congestion control, refilled per ACK (onDelivered). */
   private readonly ackEv: AckEvent = { now: 0, bytesAcked: 0, rttSample: undefined, srtt: 0, minRtt: 0, priorInFlight: 0, inFlight: 0, inRecovery: false, appLimited: false };
   persistProbes = 0;
@@ -297,9 +314,28 @@ export class Sender {
     return n;
   }
 
-  /** Empties processNewAck's first n slots (the reused list keeps no segment alive). */
+  /**
+   * Empties processNewAck's first n slots at the end of the ACK's processing (the reused list
+   * keeps no segment alive) and keeps up to TX_FREE_MAX of those entries for newTxSegment:
+   * they left the queue, and nothing else refers to a queue entry past the ACK that freed it
+   * (RACK, the rate sampler and congestion control copy what they need from it).
+   */
   releaseAcked(n: number): void {
-    for (let i = 0; i < n; i++) this.acked[i] = undefined;
+    const acked = this.acked;
+    for (let i = 0; i < n; i++) {
+      const s = acked[i];
+      acked[i] = undefined;
+      if (s !== undefined && txReuse && this.txFreeN < TX_FREE_MAX) this.txFree[this.txFreeN++] = s;
+    }
+  }
+
+  /** A free queue entry, or undefined. */
+  private takeFree(): TxSegment | undefined {
+    if (this.txFreeN === 0) return undefined;
+    const s = this.txFree[--this.txFreeN];
+    this.txFree[this.txFreeN] = undefined;
+    txReused++;
+    return s;
   }
 
   /**
@@ -442,7 +478,7 @@ export class Sender {
     }
     const payload = n > 0 ? this.sendQ.slice(off, n) : EMPTY;
     const fin = finPending && n === queued;
-    const s = newTxSegment(this.sndNxt, n, false, fin, c.now);
+    const s = newTxSegment(this.sndNxt, n, false, fin, c.now, this.takeFree());
     if (n > mss) this.pmtuProbeSent(s); // PMTU hook
     if (this.rtxQ.length === 0) this.lastProgressAt = c.now;
     c.rate.onSend(s, c.now, this.flightSize());
@@ -692,6 +728,9 @@ export function karnSafe(s: TxSegment, tsEcr: number | undefined): boolean {
 }
 
 const NO_LOST: readonly TxSegment[] = Object.freeze([]);
+
+/** Free retransmission-queue entries a sender keeps (ping-pong needs one or two, bulk a few per ACK). */
+const TX_FREE_MAX = 16;
 
 /** The segments loss recovery deems lost, in a new list (trySend's NextSeg rule 1). */
 function collectLost(rec: Connection['recovery']): TxSegment[] {
