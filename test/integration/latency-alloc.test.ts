@@ -6,7 +6,9 @@
  * collector did not run) in a fresh child process, so that what other tests left in this one
  * (optimised code, observers) does not move it. It was 11.5 KB; the driver, the engine and the
  * socket layer no longer allocate per burst or per call (closures, sets, arrays, held-write
- * objects).
+ * objects); then 8.0-8.3 KB. About 5.0-5.4 KB since the TCP core reuses its per-ACK event and
+ * lists, its retransmission-queue entries and the receive path's IPv4 header, and decodes
+ * without result wrappers or views (see docs/benchmarks-latency.md).
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
@@ -17,12 +19,12 @@ const SCRIPT = fileURLToPath(new URL('../../bench/latency.js', import.meta.url))
 describe('ping-pong allocation budget (heap bytes per 64-byte round trip, both ends)', function () {
   this.timeout(60_000);
 
-  it('stays under 10,000 bytes per round trip', async () => {
+  it('stays under 6,000 bytes per round trip', async () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile(process.execPath, [SCRIPT, '--alloc-only', '--json'], { timeout: 50_000, killSignal: 'SIGKILL' }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     const r = JSON.parse(out.trim().split('\n').pop()!) as { bytesPerRound: number; rounds: number };
     expect(r.rounds).to.be.greaterThan(0);
-    expect(r.bytesPerRound).to.be.lessThan(10_000);
+    expect(r.bytesPerRound).to.be.lessThan(6_000);
   });
 });
