@@ -749,7 +749,13 @@ export class Connection {
     const c0 = cc.cwnd;
     const s0 = cc.ssthresh;
     fn();
+    this.traceCwnd(reason, c0, s0);
+  }
+
+  /** @internal The `cwnd` trace event when a call moved cwnd or ssthresh from (c0, s0). */
+  traceCwnd(reason: CwndReason, c0: number, s0: number): void {
     const tr = this.hooks.onTrace;
+    const cc = this.cc;
     if (tr && (cc.cwnd !== c0 || cc.ssthresh !== s0)) {
       tr({ type: 'cwnd', t: this.now, cwnd: cc.cwnd, ssthresh: cc.ssthresh, reason, inFlight: this.snd.flightSize() });
     }

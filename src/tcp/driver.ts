@@ -335,8 +335,7 @@ export class TcpStack implements ProtocolHandler {
     // Flush first: the connection's last segments (an RST, a final ACK) must still leave.
     this.dirty.add(tc);
     // Its retransmissions stay in the stack's totals (TCP_INFO's retransmits are these counters).
-    const r = tc.c.snd.retransmits;
-    for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
+    this.addClosedRetransmits(tc.c.snd.retransmits);
     const code = tc.forcedError ?? error;
     if (code === 'ECONNRESET') this.totals.events.reset_in++;
     else if (code === 'ETIMEDOUT') this.totals.events.timeout++;
@@ -351,7 +350,7 @@ export class TcpStack implements ProtocolHandler {
 
   /** Runs a user call on `tc`, then flushes and re-arms (unless inside another entry point). */
   call<T>(tc: TcpConn, fn: () => T): T {
-    this.depth++;
+    this.enterCall();
     let r: T;
     try {
       r = fn();
@@ -373,12 +372,7 @@ export class TcpStack implements ProtocolHandler {
   /** @internal See enterCall. */
   leaveCall(tc: TcpConn): void {
     this.depth--;
-    if (this.depth === 0 && this.dirty.size === 0) {
-      this.flush(tc); // the hot path: no set churn
-      return;
-    }
-    this.dirty.add(tc);
-    if (this.depth === 0) this.flushDirty();
+    this.flush(tc);
   }
 
   private flush(tc: TcpConn): void {
@@ -442,12 +436,17 @@ export class TcpStack implements ProtocolHandler {
       tc.onFinished = undefined;
       f();
     }
-    if (tc.released && !tc.closed && !tc.compacted && !tc.onFinished && TimeWait.canCompact(tc.c)) this.compact(tc);
+    if (tc.released && this.compactable(tc)) this.compact(tc);
   }
 
   /** @internal (TcpConn.release) The socket is gone: a connection already in TIME-WAIT is compacted now. */
   onReleased(tc: TcpConn): void {
-    if (this.depth === 0 && !tc.closed && !tc.compacted && !tc.onFinished && !this.dirty.has(tc) && TimeWait.canCompact(tc.c)) this.compact(tc);
+    if (this.depth === 0 && !this.dirty.has(tc) && this.compactable(tc)) this.compact(tc);
+  }
+
+  /** Still a live entry of the table, nothing waiting on its FIN, and in TIME-WAIT (TimeWait.canCompact). */
+  private compactable(tc: TcpConn): boolean {
+    return !tc.closed && !tc.compacted && !tc.onFinished && TimeWait.canCompact(tc.c);
   }
 
   /**
@@ -489,7 +488,11 @@ export class TcpStack implements ProtocolHandler {
     else this.portUse.set(t.localPort, n);
     this.connCount--;
     if (!tw.overLimit) this.connectionLimit.close();
-    const r = tw.retransmits;
+    this.addClosedRetransmits(tw.retransmits);
+  }
+
+  /** A finished connection's (or TIME-WAIT record's) retransmissions, kept in the stack's totals. */
+  private addClosedRetransmits(r: Partial<Record<RetransmitKind, number>>): void {
     for (const k of Object.keys(this.closedRetransmits) as RetransmitKind[]) this.closedRetransmits[k] += r[k] ?? 0;
   }
 

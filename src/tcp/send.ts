@@ -201,22 +201,9 @@ export function txEnd(s: TxSegment): number {
  *   usable  = min(peer window, cwnd room) left for new data
  *   queued  = unsent bytes in the send buffer
  *   mss     = effective send MSS
- * Returns 0 when the sender must wait.
+ * Returns 0 when the sender must wait. Plain arguments, not an object: it runs per segment.
  */
-export function sendableNow(p: {
-  usable: number;
-  queued: number;
-  mss: number;
-  maxSndWnd: number;
-  inFlight: boolean;
-  noDelay: boolean;
-  finQueued: boolean;
-}): number {
-  return sendableNowOf(p.usable, p.queued, p.mss, p.maxSndWnd, p.inFlight, p.noDelay, p.finQueued);
-}
-
-/** sendableNow with its inputs as arguments: no object per segment on the sender's path. */
-export function sendableNowOf(usable: number, queued: number, mss: number, maxSndWnd: number, inFlight: boolean, noDelay: boolean, finQueued: boolean): number {
+export function sendableNow(usable: number, queued: number, mss: number, maxSndWnd: number, inFlight: boolean, noDelay: boolean, finQueued: boolean): number {
   if (queued <= 0 || usable <= 0) return 0;
   const d = Math.min(usable, queued, mss);
   if (d >= mss) return d; // a full segment

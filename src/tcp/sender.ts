@@ -15,9 +15,9 @@ import { ACK, FIN, PSH, SYN, type TcpSegment } from '../wire/tcp.js';
 import { canRestartAfterIdle, isIdleRestart } from './idle.js';
 import { isDuplicateAck } from './recovery/dupack.js';
 import type { Connection } from './connection.js';
-import { ByteQueue, newTxSegment, sendableNowOf, txEnd, txSpan, type TxSegment } from './send.js';
+import { ByteQueue, newTxSegment, sendableNow, txEnd, txSpan, type TxSegment } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './seq.js';
-import type { CwndReason, RetransmitKind } from './types.js';
+import type { RetransmitKind } from './types.js';
 import type { AckEvent } from './cc/types.js';
 import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
 import { TS_OPTION_LEN } from './receiver.js';
@@ -351,7 +351,8 @@ export class Sender {
     // No RateSample object unless the algorithm takes one (BBR); the sampler's state moves the same.
     const rs = c.rate.finish(c.now, priorInFlight, inFlight, minRtt || Infinity, cc.onRateSample !== undefined);
     // One AckEvent per sender, refilled per ACK (valid only during onAck: see AckEvent), and no
-    // closures through ccCall: the same calls and the same cwnd traces, without per-ACK garbage.
+    // closures through ccCall (its trace, Connection.traceCwnd, is called directly): the same
+    // calls and the same cwnd traces, without per-ACK garbage.
     const ev = this.ackEv;
     ev.now = c.now;
     ev.bytesAcked = newlySacked + (advanced ? this.lastAckedBytes : 0);
@@ -366,21 +367,12 @@ export class Sender {
     let s0 = cc.ssthresh;
     const reason = c0 < s0 ? 'slow_start' : 'congestion_avoidance';
     cc.onAck(ev);
-    this.traceCwnd(reason, c0, s0);
+    c.traceCwnd(reason, c0, s0);
     if (rs && cc.onRateSample) {
       c0 = cc.cwnd;
       s0 = cc.ssthresh;
       cc.onRateSample(rs);
-      this.traceCwnd('model', c0, s0);
-    }
-  }
-
-  /** The `cwnd` trace event Connection.ccCall emits, for a call made without a closure. */
-  private traceCwnd(reason: CwndReason, c0: number, s0: number): void {
-    const c = this.c;
-    const tr = c.hooks.onTrace;
-    if (tr && (c.cc.cwnd !== c0 || c.cc.ssthresh !== s0)) {
-      tr({ type: 'cwnd', t: c.now, cwnd: c.cc.cwnd, ssthresh: c.cc.ssthresh, reason, inFlight: this.flightSize() });
+      c.traceCwnd('model', c0, s0);
     }
   }
 
@@ -459,7 +451,7 @@ export class Sender {
         ? Math.min(queued, mss, Math.max(0, wndRoom))
         : usable >= mss && queued >= mss
           ? mss // a full segment: nothing for Nagle/SWS to decide (the bulk case)
-          : sendableNowOf(usable, queued, mss, this.maxSndWnd, this.rtxQ.length > 0, c.config.noDelay, this.finQueued);
+          : sendableNow(usable, queued, mss, this.maxSndWnd, this.rtxQ.length > 0, c.config.noDelay, this.finQueued);
       if (n === mss && !force) n = this.pmtuProbeLen(n, queued, wndRoom); // PMTU hook
       if (n === 0) {
         // Blocked by the peer's window with nothing in flight: the persist timer probes it.
