@@ -9,20 +9,16 @@
  */
 import { generateKeyPair } from '../secure/crypto.js';
 import { SecureCore, type SecureStats } from '../secure/core.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { decodeTcp, encodeTcp, type TcpSegment } from '../wire/tcp.js';
 import type { SimClock, SimTimer } from './clock.js';
 import type { SimLink } from './link.js';
 
 /** The simulated UDP endpoint of host `addr` (its overlay address as text, port 4789). */
-const endpointOf = (addr: number): { address: string; port: number } => ({
-  address: `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`,
-  port: 4789,
-});
+const endpointOf = (addr: number): { address: string; port: number } => ({ address: formatIpv4(addr), port: 4789 });
 
-function addrOf(address: string): number {
-  const p = address.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
+/** The host whose endpoint this is (endpoints are only ever made by endpointOf). */
+const addrOf = (address: string): number => parseIpv4(address)!;
 
 interface Node {
   core: SecureCore;

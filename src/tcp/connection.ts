@@ -29,7 +29,7 @@ import { createLossRecovery } from './recovery/strategies.js';
 import { rstFor } from './rst.js';
 import { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt, segmentAcceptable } from './seq.js';
 import { Timers, type TimerKind } from './timers.js';
 import type { ConnectionHooks, CwndReason, FourTuple, TcpConfig, TcpErrorCode, TcpInfo, TcpState } from './types.js';
 import { connectionInfo } from './info.js';
@@ -471,12 +471,7 @@ export class Connection {
     // First: sequence number acceptability.
     const segLen = segmentLength(seg);
     const wnd = rcv.offered;
-    let acceptable: boolean;
-    if (segLen === 0) {
-      acceptable = wnd === 0 ? seg.seq === rcv.rcvNxt : inWindow(seg.seq, rcv.rcvNxt, wnd);
-    } else {
-      acceptable = wnd > 0 && (inWindow(seg.seq, rcv.rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), rcv.rcvNxt, wnd));
-    }
+    const acceptable = segmentAcceptable(seg.seq, segLen, rcv.rcvNxt, wnd);
     if (!acceptable) {
       // Zero window: still process the ACK (and RST) of a segment at RCV.NXT (RFC 9293: "special allowance").
       if (wnd === 0 && seg.seq === rcv.rcvNxt && segLen > 0) {
@@ -766,9 +761,4 @@ export class Connection {
     countDrop(this.drops, reason);
     this.hooks.onDrop?.(reason);
   }
-}
-
-/** lo <= x < lo + wnd (mod 2^32). */
-function inWindow(x: number, lo: number, wnd: number): boolean {
-  return seqGe(x, lo) && seqLt(x, seqAdd(lo, wnd));
 }

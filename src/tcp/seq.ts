@@ -40,3 +40,17 @@ export function seqMin(a: number, b: number): number {
 export function seqInRange(x: number, lo: number, hi: number): boolean {
   return seqLe(lo, x) && seqLt(x, hi);
 }
+
+/** lo <= x < lo + wnd, modulo 2^32. */
+export function seqInWindow(x: number, lo: number, wnd: number): boolean {
+  return seqInRange(x, lo, seqAdd(lo, wnd));
+}
+
+/**
+ * RFC 9293 3.10.7.4, the four cases: whether a segment of `segLen` sequence numbers at `seq`
+ * is acceptable to a receive window of `wnd` bytes at RCV.NXT.
+ */
+export function segmentAcceptable(seq: number, segLen: number, rcvNxt: number, wnd: number): boolean {
+  if (segLen === 0) return wnd === 0 ? seq === rcvNxt : seqInWindow(seq, rcvNxt, wnd);
+  return wnd > 0 && (seqInWindow(seq, rcvNxt, wnd) || seqInWindow(seqAdd(seq, segLen - 1), rcvNxt, wnd));
+}

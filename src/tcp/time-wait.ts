@@ -20,7 +20,7 @@ import type { ConnectionDropReason } from './drops.js';
 import { TIMER_KINDS } from './timers.js';
 import { MAX_WINDOW_FIELD } from './receiver.js';
 import { receiveWindow } from './receive.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, segmentAcceptable } from './seq.js';
 import type { FourTuple, TcpInfo } from './types.js';
 import { TimeQueue } from '../util/time-queue.js';
 
@@ -157,12 +157,7 @@ export class TimeWait {
     // First: sequence number acceptability (the window is open, see canCompact).
     const segLen = segmentLength(seg);
     const wnd = this.offered;
-    const acceptable =
-      segLen === 0
-        ? wnd === 0
-          ? seg.seq === this.rcvNxt
-          : inWindow(seg.seq, this.rcvNxt, wnd)
-        : wnd > 0 && (inWindow(seg.seq, this.rcvNxt, wnd) || inWindow(seqAdd(seg.seq, segLen - 1), this.rcvNxt, wnd));
+    const acceptable = segmentAcceptable(seg.seq, segLen, this.rcvNxt, wnd);
     if (!acceptable) {
       if (seg.flags & RST) {
         this.drop('rst_out_of_window');
@@ -269,11 +264,6 @@ export class TimeWait {
       payload: EMPTY,
     });
   }
-}
-
-/** lo <= x < lo + wnd (mod 2^32). */
-function inWindow(x: number, lo: number, wnd: number): boolean {
-  return seqGe(x, lo) && seqLt(x, seqAdd(lo, wnd));
 }
 
 /**
