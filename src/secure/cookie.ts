@@ -22,9 +22,9 @@
  * one static key share a nonce stays below 2^-32 up to 2^32 replies.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import type { Aead, AeadKey } from './aead.js';
 import { aeadKey } from './aead.js';
+import { parseIpv4 } from '../wire/addr.js';
 
 export const MAC_LEN = 16;
 export const MSG_COOKIE_REPLY = 3;
@@ -114,7 +114,8 @@ export class CookieJar {
     msg.copy(out, 4, 4, 8); // the initiator's sender index
     const nonce = this.random(COOKIE_NONCE_LEN);
     nonce.copy(out, 8);
-    sealCookie(this.aead, this.own.cookie, nonce, this.cookieFor(address, port, now), msg.subarray(at1, at1 + MAC_LEN), out, 8 + COOKIE_NONCE_LEN);
+    // The cookie, sealed under the responder's cookie key with the initiation's mac1 as AD.
+    this.aead.sealInto(this.own.cookie, 0, msg.subarray(at1, at1 + MAC_LEN), this.cookieFor(address, port, now), out, 8 + COOKIE_NONCE_LEN, nonce);
     return out;
   }
 }
@@ -128,18 +129,14 @@ export function openCookieReply(aead: Aead, peerCookieKey: AeadKey, reply: Buffe
   return n === MAC_LEN ? out : undefined;
 }
 
-function sealCookie(aead: Aead, key: AeadKey, nonce: Buffer, cookie: Buffer, ad: Buffer, out: Buffer, offset: number): void {
-  aead.sealInto(key, 0, ad, cookie, out, offset, nonce);
-}
-
 function sourceBytes(address: string, port: number): Buffer {
   const b = Buffer.alloc(6);
-  if (isIPv4(address)) {
-    const p = address.split('.');
-    for (let i = 0; i < 4; i++) b[i] = Number(p[i]);
-    b.writeUInt16BE(port & 0xffff, 4);
+  b.writeUInt16BE(port & 0xffff, 4);
+  const v4 = parseIpv4(address);
+  if (v4 !== undefined) {
+    b.writeUInt32BE(v4, 0);
     return b;
   }
-  // Not IPv4 (the overlay binds udp4, so not expected): the address text itself.
+  // Not IPv4 (the overlay binds udp4, so not expected): the address text itself, then the port.
   return Buffer.concat([Buffer.from(address, 'utf8'), b.subarray(4)]);
 }
