@@ -20,6 +20,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
 import { isMain } from './lib/cli.js';
+import { arg, cpuSeconds, runRoleIfMain, say } from './lib/measure.js';
 
 type Row = Record<string, string | number>;
 const SELF = fileURLToPath(import.meta.url);
@@ -28,21 +29,8 @@ const GIB = 2 ** 30;
 const OMIT_MS = 1000;
 const MTU = 1472;
 
-function arg(name: string, dflt?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1]!;
-  if (dflt === undefined) throw new Error(`missing --${name}`);
-  return dflt;
-}
-
-function cpuUs(): number {
-  const c = process.cpuUsage();
-  return c.user + c.system;
-}
-
-function say(obj: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
+/** Process CPU time so far, µs. */
+const cpuUs = (): number => cpuSeconds() * 1e6;
 
 const BUFS = { recvBufferSize: 8 * 1024 * 1024, sendBufferSize: 8 * 1024 * 1024 };
 
@@ -269,27 +257,14 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
   ];
 }
 
-const ROLES: Record<string, () => Promise<void>> = { server, client };
+runRoleIfMain(import.meta.url, { server, client });
 
-if (isMain(import.meta.url)) {
-  const role = process.argv.includes('--role') ? arg('role') : undefined;
-  if (role) {
-    const f = ROLES[role];
-    if (!f) throw new Error(`unknown role ${role}`);
-    f().then(
-      () => process.exit(0),
-      (e: Error) => {
-        process.stderr.write(`bench ${role}: ${e.message}\n`);
-        process.exit(1);
-      },
-    );
-  } else {
-    const seconds = process.argv.includes('--seconds') ? Number(arg('seconds')) : undefined;
-    const rounds = process.argv.includes('--rounds') ? Number(arg('rounds')) : undefined;
-    if (process.argv.includes('--cpu-prof')) nodeArgs = ['--cpu-prof', '--cpu-prof-dir', arg('cpu-prof')];
-    const { formatTable } = await import('./main.js');
-    const rows = await run({ ...(seconds ? { seconds } : {}), ...(rounds ? { rounds } : {}), pin: !process.argv.includes('--no-pin') });
-    process.stdout.write(formatTable(rows) + '\n');
-    process.exit(0);
-  }
+if (isMain(import.meta.url) && !process.argv.includes('--role')) {
+  const seconds = process.argv.includes('--seconds') ? Number(arg('seconds')) : undefined;
+  const rounds = process.argv.includes('--rounds') ? Number(arg('rounds')) : undefined;
+  if (process.argv.includes('--cpu-prof')) nodeArgs = ['--cpu-prof', '--cpu-prof-dir', arg('cpu-prof')];
+  const { formatTable } = await import('./main.js');
+  const rows = await run({ ...(seconds ? { seconds } : {}), ...(rounds ? { rounds } : {}), pin: !process.argv.includes('--no-pin') });
+  process.stdout.write(formatTable(rows) + '\n');
+  process.exit(0);
 }
