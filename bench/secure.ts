@@ -15,6 +15,7 @@ import { connect, createServer, type Socket } from '../src/net.js';
 import { newKeyPair } from '../src/secure/keys.js';
 import { defaultAead, nodeAead, sodiumAeadImpl, type Aead } from '../src/secure/aead.js';
 import { SecureCore } from '../src/secure/core.js';
+import { SecureLink } from '../src/secure/secure-link.js';
 import { generateKeyPair } from '../src/secure/crypto.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
@@ -115,7 +116,10 @@ async function client(): Promise<void> {
   await once(s, 'close');
   const info = s.getInfo();
   const rtx = Object.values(info?.retransmits ?? {}).reduce((a, b) => a + b, 0);
-  say({ written: s.bytesWritten, windowBytes, cpuUs: cpu, retransmits: rtx, segmentsIn: info?.segmentsIn ?? 0, segmentsOut: info?.segmentsOut ?? 0 });
+  // The share of data messages sealed into a datagram buffer the socket had released (secure).
+  const st = host.link instanceof SecureLink ? host.link.secureStats : undefined;
+  const reused = st && st.sealed ? st.datagramsReused / st.sealed : 0;
+  say({ written: s.bytesWritten, windowBytes, cpuUs: cpu, retransmits: rtx, segmentsIn: info?.segmentsIn ?? 0, segmentsOut: info?.segmentsOut ?? 0, reused });
   await host.close();
 }
 
@@ -139,6 +143,12 @@ interface Bulk {
   acksPerMb: number;
   /** The secure mode's AEAD implementation (sodium-native, or the node:crypto fallback). */
   aead?: string;
+  /** Secure: the share of data messages sealed into a released datagram buffer. */
+  reused: number;
+}
+
+function exited(c: Child): Promise<unknown> {
+  return c.proc.exitCode !== null || c.proc.signalCode !== null ? Promise.resolve() : once(c.proc, 'exit');
 }
 
 async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
@@ -150,6 +160,9 @@ async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
   const r = await withTimeout(rx.next(), (seconds + 20) * 1000, `${secure ? 'secure' : 'plain'} transfer`);
   const t = await withTimeout(tx.next(), 10_000, 'sender close');
   rx.proc.stdin!.end();
+  // Both children exit before the next round starts (and write their --cpu-prof profiles),
+  // so that one round's processes never share the CPUs with the next one's.
+  await withTimeout(Promise.all([exited(rx), exited(tx)]), 10_000, 'children exit');
   return {
     mbs: r.bytes! / r.seconds! / MB,
     txUsPerMb: t.cpuUs! / (t.windowBytes! / MB),
@@ -157,6 +170,7 @@ async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
     retransmits: t.retransmits!,
     kernelDrops: r.kernelDrops!,
     acksPerMb: t.segmentsIn! / (t.written! / MB),
+    reused: t.reused ?? 0,
     ...(secure && { aead: defaultAead.name }),
   };
 }
@@ -253,6 +267,7 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
       ratio: median(ratios),
       'ratio range': range,
       'CPU ratio': cpuRatio,
+      'tx datagrams reused': `${(100 * median(sec.map((x) => x.reused))).toFixed(1)}%`,
     },
   ];
 }

@@ -37,6 +37,17 @@ export interface Aead {
    * -1 when it does not authenticate (then `out` may hold garbage). Never throws for bad input.
    */
   openInto(key: AeadKey, n: number, ad: Buffer | null, sealed: Buffer, out: Buffer, offset: number, nonce?: Buffer): number;
+  /**
+   * The data path's seal: `plaintext` into `c`, which is exactly plaintext.length + 16 bytes
+   * (ciphertext, then tag), with Noise's nonce for counter `n` and no associated data. The
+   * same bytes as sealInto(key, n, null, plaintext, c, 0), with no views made per call.
+   */
+  seal(key: AeadKey, n: number, plaintext: Buffer, c: Buffer): void;
+  /**
+   * The data path's open: `sealed` (ciphertext || tag) into `m`, exactly sealed.length - 16
+   * bytes (sealed.length >= 16); false when it does not authenticate. Never throws.
+   */
+  open(key: AeadKey, n: number, sealed: Buffer, m: Buffer): boolean;
 }
 
 export function aeadKey(raw: Buffer): AeadKey {
@@ -72,6 +83,16 @@ function sodiumAead(na: Sodium): Aead {
         return -1;
       }
     },
+    seal(key, n, plaintext, c) {
+      enc(c, plaintext, null, null, writeNonce(nonceS, n), key.raw);
+    },
+    open(key, n, sealed, m) {
+      try {
+        return dec(m, null, sealed, null, writeNonce(nonceS, n), key.raw) === m.length;
+      } catch {
+        return false;
+      }
+    },
   };
 }
 
@@ -103,6 +124,12 @@ export const nodeAead: Aead = {
     } catch {
       return -1;
     }
+  },
+  seal(key, n, plaintext, c) {
+    nodeAead.sealInto(key, n, null, plaintext, c, 0);
+  },
+  open(key, n, sealed, m) {
+    return nodeAead.openInto(key, n, null, sealed, m, 0) === m.length;
   },
 };
 

@@ -17,6 +17,7 @@ import { keyPairFromPrivate, type KeyPair } from './crypto.js';
 import { defaultAead, sodiumError, type Aead } from './aead.js';
 import { COOKIE_REPLY_LEN, COOKIE_SECRET_MS, CookieJar, MAC_LEN, MSG_COOKIE_REPLY, checkMac1, macKeys, openCookieReply, writeMacs, type MacKeys } from './cookie.js';
 import { IkInitiator, readInitiation } from './noise.js';
+import { allocPacket } from '../util/slab.js';
 import {
   DATA_OVERHEAD,
   DEFAULT_TIMERS,
@@ -25,6 +26,7 @@ import {
   MSG_INITIATION,
   MSG_RESPONSE,
   RESPONSE_LEN,
+  DATA_HEADER,
   Session,
   TIMESTAMP_LEN,
   readCounter,
@@ -82,7 +84,14 @@ export type SecureEvent =
   | { type: 'roamed'; peer: Endpoint; from: Endpoint; to: Endpoint };
 
 export interface SecureIo {
-  transmit(datagram: Buffer, port: number, address: string): void;
+  /**
+   * Sends one datagram. Returning true says the link is done with `datagram` (the kernel
+   * has copied it, nothing keeps a reference): the core then seals its next data message
+   * into the same buffer instead of a new one. Return false or nothing when the datagram
+   * may still be read later (queued by the socket, kept by a tap or a simulated link);
+   * anything but `true` counts as that.
+   */
+  transmit(datagram: Buffer, port: number, address: string): unknown;
   /** An accepted IPv4 packet; `from` is the configured endpoint of the peer that sent it. */
   deliver(packet: Buffer, from: Endpoint): void;
   /** Packets dropped because their peer's handshake failed (the host answers ICMP host unreachable). */
@@ -104,6 +113,8 @@ export interface SecureStats {
   /** Data messages sealed and opened, keepalives among them. */
   sealed: number;
   opened: number;
+  /** Data messages sealed into the buffer of one the link had already sent and released. */
+  datagramsReused: number;
   keepalivesIn: number;
   /** Plain FOU datagrams passed in each direction (allowPlain only). */
   plainIn: number;
@@ -174,6 +185,7 @@ export class SecureCore {
     roams: 0,
     sealed: 0,
     opened: 0,
+    datagramsReused: 0,
     keepalivesIn: 0,
     plainIn: 0,
     plainOut: 0,
@@ -208,6 +220,10 @@ export class SecureCore {
   private underLoadUntil = -Infinity;
   private lastPort = -1;
   private lastAddress = '';
+  /** A datagram buffer the link reported consumed, its sealed part, and its length (-1: none). */
+  private spareOut: Buffer | undefined;
+  private spareSealed: Buffer | undefined;
+  private spareLen = -1;
 
   constructor(
     opts: SecureCoreOptions,
@@ -317,7 +333,29 @@ export class SecureCore {
     this.stats.sealed++;
     if (this.fallback) this.stats.aeadFallback++;
     peer.unrepliedSince = -1;
-    this.io.transmit(s.seal(packet), peer.endpoint.port, peer.endpoint.address);
+    // The last datagram the link reported consumed is sealed into again when this one has
+    // the same length (a bulk sender's are all full-size): no buffer and no views per
+    // packet. Otherwise a new one from the slabs. The spare is given up while it is out, so
+    // a send nested in transmit never seals into it.
+    const len = DATA_OVERHEAD + packet.length;
+    let out: Buffer;
+    let sealed: Buffer;
+    if (this.spareLen === len) {
+      out = this.spareOut!;
+      sealed = this.spareSealed!;
+      this.stats.datagramsReused++;
+    } else {
+      out = allocPacket(len);
+      sealed = out.subarray(DATA_HEADER);
+    }
+    this.spareLen = -1;
+    s.sealInto(packet, out, sealed);
+    // Not released: `out` stays the link's; any spare a nested send left is another buffer.
+    if (this.io.transmit(out, peer.endpoint.port, peer.endpoint.address) === true) {
+      this.spareOut = out;
+      this.spareSealed = sealed;
+      this.spareLen = len;
+    }
   }
 
   private dueForRekey(s: Session, now: number): boolean {

@@ -6,6 +6,7 @@
  * (src/secure/session.ts). The protocol is SecureCore (sans-IO); this class gives it the
  * socket, the clock and a timer.
  */
+import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Link, LinkPacketHandler, LinkRemote, UdpLink, UdpLinkStats } from '../link/udp-link.js';
 import { makeError } from '../util/errors.js';
@@ -26,15 +27,29 @@ export class SecureLink implements Link {
   private readonly outerTaps = new Set<OuterTap>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** The last address released() found to be an IPv4 literal. */
+  private literal = '';
+  /** The peer UdpLink sends to through its connected socket, if any (fixed once bound). */
+  private readonly connectedPort: number;
+  private readonly connectedAddress: string;
 
   constructor(
     private readonly inner: UdpLink,
     opts: SecureCoreOptions,
   ) {
+    const connected = inner.connectedPeer();
+    this.connectedPort = connected?.port ?? -1;
+    this.connectedAddress = connected?.address ?? '';
     this.core = new SecureCore(opts, {
       transmit: (d, port, address) => {
-        if (this.outerTaps.size) this.tapOuter('out', d, { address, port });
+        if (this.outerTaps.size) {
+          // A tap may keep the datagram (a pcap writer queues it): never reused.
+          this.tapOuter('out', d, { address, port });
+          this.inner.send(d, port, address);
+          return false;
+        }
         this.inner.send(d, port, address);
+        return this.released(port, address);
       },
       deliver: (packet, from) => this.handler?.(packet, from),
       unreachable: (packets) => this.unreachableCb?.(packets),
@@ -54,6 +69,32 @@ export class SecureLink implements Link {
     });
     this.timer = setInterval(() => this.core.tick(performance.now()), this.core.tickIntervalMs());
     this.timer.unref();
+  }
+
+  /**
+   * Whether the datagram just handed to the UDP socket for (port, address) is no longer
+   * referenced, so that its buffer may be sealed into again. node:dgram sends a datagram
+   * at once when it can (uv_udp_try_send: the kernel copies it before send returns) and
+   * otherwise queues the request in libuv with a reference to the buffer until it goes out
+   * later (socket buffer full, or another send already queued); getSendQueueCount() counts
+   * those. A send node:dgram defers in JavaScript holds the buffer without being counted
+   * there: before the socket is bound (never: the link is bound first), or while it looks
+   * up a name (never for an IPv4 literal: UdpLink's lookup answers those at once) or
+   * connects. So: released only for an IPv4 literal on the unconnected socket with nothing
+   * queued. (The socket connected to one peer, Host.create's connectPeer, is private to
+   * UdpLink: datagrams to that peer are never reused.)
+   */
+  private released(port: number, address: string): boolean {
+    if (address !== this.literal) {
+      if (!isIPv4(address)) return false;
+      this.literal = address;
+    }
+    if (port === this.connectedPort && address === this.connectedAddress) return false;
+    try {
+      return this.inner.socket.getSendQueueCount() === 0;
+    } catch {
+      return false; // closed
+    }
   }
 
   /** The UDP socket's own counters (outer datagrams). */

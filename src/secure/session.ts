@@ -97,14 +97,36 @@ export class Session {
    * carved from the packet slabs (no buffer of its own per packet).
    */
   seal(packet: Buffer): Buffer {
-    const n = this.sendCounter++;
-    const out = allocPacket(DATA_HEADER + packet.length + TAG_LEN);
-    out.writeUInt32LE(MSG_DATA, 0);
-    out.writeUInt32LE(this.remoteIndex, 4);
-    out.writeUInt32LE(n % 0x100000000 >>> 0, 8);
-    out.writeUInt32LE(Math.floor(n / 0x100000000) >>> 0, 12);
-    this.aead.sealInto(this.sendKey, n, null, packet, out, DATA_HEADER);
+    const out = allocPacket(DATA_OVERHEAD + packet.length);
+    this.sealInto(packet, out, out.subarray(DATA_HEADER));
     return out;
+  }
+
+  /**
+   * Seals one packet as a data message into `out`, exactly DATA_OVERHEAD + packet.length
+   * bytes; `sealed` is out's bytes from DATA_HEADER on (the caller keeps both views, so a
+   * reused datagram buffer costs no new views per packet).
+   */
+  sealInto(packet: Buffer, out: Buffer, sealed: Buffer): void {
+    const n = this.sendCounter++;
+    const lo = n % 0x100000000 >>> 0;
+    const hi = n < 0x100000000 ? 0 : Math.floor(n / 0x100000000) >>> 0;
+    const r = this.remoteIndex;
+    out[0] = MSG_DATA;
+    out[1] = out[2] = out[3] = 0;
+    out[4] = r;
+    out[5] = r >>> 8;
+    out[6] = r >>> 16;
+    out[7] = r >>> 24;
+    out[8] = lo;
+    out[9] = lo >>> 8;
+    out[10] = lo >>> 16;
+    out[11] = lo >>> 24;
+    out[12] = hi;
+    out[13] = hi >>> 8;
+    out[14] = hi >>> 16;
+    out[15] = hi >>> 24;
+    this.aead.seal(this.sendKey, n, packet, sealed);
   }
 
   /**
@@ -115,8 +137,7 @@ export class Session {
     const len = datagram.length - DATA_OVERHEAD;
     if (len < 0) return undefined;
     const out = allocPacket(len);
-    const sealed = datagram.subarray(DATA_HEADER);
-    return this.aead.openInto(this.recvKey, counter, null, sealed, out, 0) === len ? out : undefined;
+    return this.aead.open(this.recvKey, counter, datagram.subarray(DATA_HEADER), out) ? out : undefined;
   }
 }
 

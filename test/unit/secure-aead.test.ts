@@ -52,6 +52,32 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
     );
   });
 
+  it("the data path's seal/open (no AD, into exact views) give the same bytes as sealInto/openInto and refuse what they refuse", () => {
+    const impls = [sodium(), nodeAead];
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 1500 }), fc.nat({ max: 2 ** 52 }), fc.nat(), (k, bytes, n, bit) => {
+        const key = aeadKey(Buffer.from(k));
+        const pt = Buffer.from(bytes);
+        const ref = seal(Buffer.from(k), n, undefined, pt);
+        for (const impl of impls) {
+          // A view 16 bytes into a larger buffer, as a data message's sealed part.
+          const dgram = Buffer.alloc(16 + pt.length + 16, 0xee);
+          impl.seal(key, n, pt, dgram.subarray(16));
+          expect(dgram.subarray(16).equals(ref), `${impl.name} seal`).to.equal(true);
+          expect(dgram.subarray(0, 16).equals(Buffer.alloc(16, 0xee)), `${impl.name} wrote only its view`).to.equal(true);
+          const got = Buffer.alloc(pt.length);
+          expect(impl.open(key, n, ref, got), `${impl.name} open`).to.equal(true);
+          expect(got.equals(pt)).to.equal(true);
+          const bad = Buffer.from(ref);
+          bad[bit % bad.length] ^= 1 << bit % 8;
+          expect(impl.open(key, n, bad, got), `${impl.name} refuses a flipped bit`).to.equal(false);
+          expect(impl.open(key, n + 1, ref, got), `${impl.name} refuses another nonce`).to.equal(false);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('with an explicit 12-byte nonce (the cookie reply): each implementation opens what the other sealed, and nothing else', () => {
     const impls = [sodium(), nodeAead];
     fc.assert(
