@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { aeadKey, defaultAead, nodeAead, sodiumAeadImpl, sodiumError, type Aead } from '../../src/secure/aead.js';
+import { aeadKey, defaultAead, nodeAead, sodiumAeadImpl, sodiumDirect, sodiumError, sodiumWrappedAead, type Aead } from '../../src/secure/aead.js';
 import { generateKeyPair, seal } from '../../src/secure/crypto.js';
 import { SecureCore, type Endpoint } from '../../src/secure/core.js';
 
@@ -18,9 +18,10 @@ function sodium(): Aead {
 }
 
 describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback)', () => {
-  it('sodium-native loads here, and is the default', () => {
+  it('sodium-native loads here, and is the default; its data path calls the binding directly (the known-answer check passed)', () => {
     expect(sodiumError).to.equal(undefined);
     expect(defaultAead.name).to.equal('sodium-native');
+    expect(sodiumDirect).to.equal(true);
   });
 
   it('both implementations seal the same bytes as the handshake AEAD; each opens the other; a flipped bit opens in neither', () => {
@@ -52,8 +53,8 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
     );
   });
 
-  it("the data path's seal/open (no AD, into exact views) give the same bytes as sealInto/openInto and refuse what they refuse", () => {
-    const impls = [sodium(), nodeAead];
+  it("the data path's seal/open (no AD, into exact views; sodium-native's binding, its exported functions, node:crypto) give the same bytes as sealInto/openInto and refuse what they refuse", () => {
+    const impls = [sodium(), sodiumWrappedAead!, nodeAead];
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 1500 }), fc.nat({ max: 2 ** 52 }), fc.nat(), (k, bytes, n, bit) => {
         const key = aeadKey(Buffer.from(k));
@@ -72,6 +73,8 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
           bad[bit % bad.length] ^= 1 << bit % 8;
           expect(impl.open(key, n, bad, got), `${impl.name} refuses a flipped bit`).to.equal(false);
           expect(impl.open(key, n + 1, ref, got), `${impl.name} refuses another nonce`).to.equal(false);
+          expect(impl.open(key, n, ref.subarray(0, 15), Buffer.alloc(0)), `${impl.name} refuses a short input`).to.equal(false);
+          expect(impl.open(key, n, ref, Buffer.alloc(pt.length + 1)), `${impl.name} refuses a view of the wrong length`).to.equal(false);
         }
       }),
       { numRuns: 150 },
