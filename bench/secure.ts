@@ -197,7 +197,9 @@ async function perPacket(aead: Aead, packets = 100_000): Promise<Row> {
   const b = generateKeyPair();
   let wire: Buffer[] = [];
   let keep = true;
-  const ca = new SecureCore({ privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B }], aead }, { transmit: (d) => keep && wire.push(d), deliver: () => {} });
+  // While not keeping, transmit releases each datagram at once, as SecureLink does when
+  // node:dgram sent it: the core seals the next one into the same buffer.
+  const ca = new SecureCore({ privateKey: a.privateKey, peers: [{ publicKey: b.publicKey, endpoint: B }], aead }, { transmit: (d) => (keep ? (wire.push(d), false) : true), deliver: () => {} });
   const cb = new SecureCore({ privateKey: b.privateKey, peers: [{ publicKey: a.publicKey, endpoint: A }], aead }, { transmit: (d) => wire.push(d), deliver: () => {} });
   const pkt = Buffer.alloc(1440, 7);
   ca.send(pkt, B.port, B.address, 0);

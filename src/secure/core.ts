@@ -457,16 +457,21 @@ export class SecureCore {
 
   // ---- receiving ----
 
-  /** One datagram from the UDP socket. Never throws: it is delivered, or dropped and counted. */
-  receive(d: Buffer, from: Endpoint, now: number): void {
+  /**
+   * One datagram from the UDP socket. Never throws: it is delivered, or dropped and counted.
+   * `owned`: nothing else holds or reads `d` (node:dgram's own buffer for one message), so
+   * a data message is opened in place and its plaintext delivered as a view of `d` (whose
+   * bytes are then no longer the datagram). Otherwise the plaintext goes to a new buffer.
+   */
+  receive(d: Buffer, from: Endpoint, now: number, owned = false): void {
     try {
-      this.receiveUnsafe(d, from, now);
+      this.receiveUnsafe(d, from, now, owned);
     } catch {
       this.drop('internal_error');
     }
   }
 
-  private receiveUnsafe(d: Buffer, from: Endpoint, now: number): void {
+  private receiveUnsafe(d: Buffer, from: Endpoint, now: number, owned: boolean): void {
     if (d.length < 4) {
       this.drop('truncated');
       return;
@@ -476,7 +481,7 @@ export class SecureCore {
       return;
     }
     const type = d.readUInt32LE(0);
-    if (type === MSG_DATA) this.receiveData(d, from, now);
+    if (type === MSG_DATA) this.receiveData(d, from, now, owned);
     else if (type === MSG_INITIATION) this.receiveInitiation(d, from, now);
     else if (type === MSG_RESPONSE) this.receiveResponse(d, from, now);
     else if (type === MSG_COOKIE_REPLY) this.receiveCookieReply(d, now);
@@ -502,7 +507,7 @@ export class SecureCore {
     return false;
   }
 
-  private receiveData(d: Buffer, from: Endpoint, now: number): void {
+  private receiveData(d: Buffer, from: Endpoint, now: number, owned: boolean): void {
     if (d.length < DATA_OVERHEAD) {
       this.drop('truncated');
       return;
@@ -522,7 +527,7 @@ export class SecureCore {
       this.drop('counter_limit');
       return;
     }
-    const pt = s.open(counter, d);
+    const pt = owned ? s.openInPlace(counter, d) : s.open(counter, d);
     if (!pt) {
       this.drop('bad_mac');
       return;

@@ -27,6 +27,8 @@ export class SecureLink implements Link {
   private readonly outerTaps = new Set<OuterTap>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** deliver() calls under way: their datagrams are the caller's, not opened in place. */
+  private injecting = 0;
   /** The last address released() found to be an IPv4 literal. */
   private literal = '';
   /** The peer UdpLink sends to through its connected socket, if any (fixed once bound). */
@@ -64,8 +66,16 @@ export class SecureLink implements Link {
       },
     });
     inner.onPacket((d, rinfo) => {
-      if (this.outerTaps.size) this.tapOuter('in', d, rinfo);
-      this.core.receive(d, rinfo, performance.now());
+      if (this.outerTaps.size) {
+        // A tap may keep the datagram: opened into a new buffer, `d` left as it came.
+        this.tapOuter('in', d, rinfo);
+        this.core.receive(d, rinfo, performance.now());
+        return;
+      }
+      // node:dgram gives each message a buffer of its own, exactly its size (checked, so
+      // that a pooled buffer would never be written): opened in place. A datagram
+      // injected through deliver() belongs to its caller.
+      this.core.receive(d, rinfo, performance.now(), this.injecting === 0 && d.byteOffset === 0 && d.buffer.byteLength === d.length);
     });
     this.timer = setInterval(() => this.core.tick(performance.now()), this.core.tickIntervalMs());
     this.timer.unref();
@@ -139,9 +149,17 @@ export class SecureLink implements Link {
     this.core.send(packet, port, address, performance.now());
   }
 
-  /** Injects one outer datagram on the receive path, exactly as the socket would. */
+  /**
+   * Injects one outer datagram on the receive path, as the socket would, except that it
+   * is never opened in place: the caller's buffer keeps its bytes.
+   */
   deliver(datagram: Buffer, rinfo: LinkRemote): void {
-    this.inner.deliver(datagram, rinfo);
+    this.injecting++;
+    try {
+      this.inner.deliver(datagram, rinfo);
+    } finally {
+      this.injecting--;
+    }
   }
 
   onPacket(cb: LinkPacketHandler): void {

@@ -139,6 +139,18 @@ export class Session {
     const out = allocPacket(len);
     return this.aead.open(this.recvKey, counter, datagram.subarray(DATA_HEADER), out) ? out : undefined;
   }
+
+  /**
+   * Opens a data message in place: the plaintext overwrites the ciphertext and is returned
+   * as a view of `datagram` (the caller owns it); undefined when it does not authenticate
+   * (then the datagram's bytes may be changed: libsodium clears its output).
+   */
+  openInPlace(counter: number, datagram: Buffer): Buffer | undefined {
+    const end = datagram.length - TAG_LEN;
+    if (end < DATA_HEADER) return undefined;
+    const m = datagram.subarray(DATA_HEADER, end);
+    return this.aead.open(this.recvKey, counter, datagram.subarray(DATA_HEADER), m) ? m : undefined;
+  }
 }
 
 /** The 64-bit little-endian counter of a data message. */

@@ -2,7 +2,8 @@
  * A child process for test/integration/secure-reuse.test.ts: two secure Hosts in this
  * process, one TCP transfer of `--bytes` random bytes from A to B over real loopback UDP,
  * then one JSON line on stdout: whether B got exactly what A sent (SHA-256), A's sealed and
- * reused data-message counts, and both sides' drops by reason. The parent runs it with and
+ * reused data-message counts, both sides' drops by reason, and (--tap) whether any
+ * datagram an outer tap kept changed afterwards. The parent runs it with and
  * without node's --test-udp-no-try-send (every datagram queued by libuv instead of sent at
  * once), which is how a full socket buffer behaves.
  *
@@ -24,9 +25,13 @@ const b = await Host.create({ address: '10.77.0.3', key: kb.privateKey, peers: [
 const a = await Host.create({ address: '10.77.0.2', key: ka.privateKey, peers: [{ prefix: '10.77.0.3', endpoint: b.endpoint, publicKey: kb.publicKey }] });
 const linkA = a.link as SecureLink;
 const linkB = b.link as SecureLink;
-// --tap: an outer tap on A that keeps every datagram it sees, to compare at the end.
+// --tap: outer taps that keep every datagram A sends and B receives, to compare at the end.
 const tapped: Array<{ d: Buffer; copy: Buffer }> = [];
-if (argv.includes('--tap')) linkA.addOuterTap((dir, d) => dir === 'out' && tapped.push({ d, copy: Buffer.from(d) }));
+const tappedIn: Array<{ d: Buffer; copy: Buffer }> = [];
+if (argv.includes('--tap')) {
+  linkA.addOuterTap((dir, d) => dir === 'out' && tapped.push({ d, copy: Buffer.from(d) }));
+  linkB.addOuterTap((dir, d) => dir === 'in' && tappedIn.push({ d, copy: Buffer.from(d) }));
+}
 const data = randomBytes(bytes);
 const received: Buffer[] = [];
 const srv = createServer({ host: b }, (s: Socket) => {
@@ -49,6 +54,8 @@ process.stdout.write(
     dropsB: Object.fromEntries(linkB.secureStats.drops),
     tapped: tapped.length,
     tapChanged: tapped.filter((t) => !t.d.equals(t.copy)).length,
+    tappedIn: tappedIn.length,
+    tapInChanged: tappedIn.filter((t) => !t.d.equals(t.copy)).length,
   }) + '\n',
 );
 srv.close();

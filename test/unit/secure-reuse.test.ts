@@ -1,10 +1,11 @@
 /**
- * SecureCore seals a data message into the buffer of the previous one only when the link
- * said that one was released (SecureIo.transmit returned true). A model link here either
+ * Buffers SecureCore writes over. It seals a data message into the buffer of the previous
+ * one only when the link said that one was released (SecureIo.transmit returned true). A model link here either
  * "sends at once" (copies the bytes, like the kernel, and returns true) or "queues" (keeps
  * the buffer itself and reads it later, like libuv with a full socket buffer, and returns
  * false); some transmits send another packet from inside the call (as a tap or a handler
  * could). Whatever the mix, every queued datagram must still hold what was sealed into it.
+ * On receive, only a datagram the caller says it owns is opened in place.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -115,6 +116,42 @@ describe('secure: reusing a released datagram buffer (SecureCore)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('an owned datagram is opened in place (the plaintext is a view of it); any other keeps its bytes, even when dropped', () => {
+    const ka = generateKeyPair();
+    const kb = generateKeyPair();
+    let wire: Buffer[] = [];
+    const a = new SecureCore({ privateKey: ka.privateKey, peers: [{ publicKey: kb.publicKey, endpoint: B_EP }] }, { transmit: (d) => void wire.push(Buffer.from(d)), deliver: () => {} });
+    const got: Buffer[] = [];
+    const b = new SecureCore({ privateKey: kb.privateKey, peers: [{ publicKey: ka.publicKey, endpoint: A_EP }] }, { transmit: (d) => void wire.push(Buffer.from(d)), deliver: (p) => got.push(p) });
+    a.send(packet(1, 200), B_EP.port, B_EP.address, 0);
+    for (let i = 0; i < 4; i++) {
+      const w = wire;
+      wire = [];
+      for (const d of w) (d.readUInt32LE(0) === 2 ? a : b).receive(d, d.readUInt32LE(0) === 2 ? B_EP : A_EP, 0);
+    }
+    got.length = 0;
+    for (let i = 2; i <= 4; i++) a.send(packet(i, 1440), B_EP.port, B_EP.address, 1);
+    const [d2, d3, d4] = wire.splice(0) as [Buffer, Buffer, Buffer];
+    const copies = [d2, d3, d4].map((d) => Buffer.from(d));
+    b.receive(d2, A_EP, 1, true);
+    expect(got[0]!.equals(packet(2, 1440))).to.equal(true);
+    expect(got[0]!.buffer, 'a view of the datagram').to.equal(d2.buffer);
+    expect(d2.equals(copies[0]!), 'opened in place').to.equal(false);
+    b.receive(d3, A_EP, 1);
+    expect(got[1]!.equals(packet(3, 1440))).to.equal(true);
+    expect(d3.equals(copies[1]!), 'not owned: unchanged').to.equal(true);
+    // A replay (refused after it authenticates) and a forgery (refused by the tag): unchanged too.
+    b.receive(d3, A_EP, 1);
+    const forged = Buffer.from(d4);
+    forged[100] ^= 1;
+    const forgedCopy = Buffer.from(forged);
+    b.receive(forged, A_EP, 1);
+    expect(d3.equals(copies[1]!)).to.equal(true);
+    expect(forged.equals(forgedCopy)).to.equal(true);
+    expect(Object.fromEntries(b.stats.drops)).to.deep.equal({ replay: 1, bad_mac: 1 });
+    expect(got).to.have.length(2);
   });
 
   it('reuse does happen in such mixes (released sends of one length in a row)', () => {
