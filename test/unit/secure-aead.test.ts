@@ -53,7 +53,7 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
     );
   });
 
-  it("the data path's seal/open (no AD, into exact views; sodium-native's binding, its exported functions, node:crypto) give the same bytes as sealInto/openInto and refuse what they refuse", () => {
+  it("the data path's seal/open (no AD, into exact views, open in place too; sodium-native's binding, its exported functions, node:crypto) give the same bytes as sealInto/openInto and refuse what they refuse", () => {
     const impls = [sodium(), sodiumWrappedAead!, nodeAead];
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 1500 }), fc.nat({ max: 2 ** 52 }), fc.nat(), (k, bytes, n, bit) => {
@@ -75,6 +75,10 @@ describe('secure: the data-path AEAD (sodium-native and the node:crypto fallback
           expect(impl.open(key, n + 1, ref, got), `${impl.name} refuses another nonce`).to.equal(false);
           expect(impl.open(key, n, ref.subarray(0, 15), Buffer.alloc(0)), `${impl.name} refuses a short input`).to.equal(false);
           expect(impl.open(key, n, ref, Buffer.alloc(pt.length + 1)), `${impl.name} refuses a view of the wrong length`).to.equal(false);
+          // In place, as the receiver opens a datagram from the socket: the plaintext over the ciphertext.
+          const own = Buffer.concat([Buffer.alloc(16, 0xee), ref]);
+          expect(impl.open(key, n, own.subarray(16), own.subarray(16, 16 + pt.length)), `${impl.name} opens in place`).to.equal(true);
+          expect(own.subarray(16, 16 + pt.length).equals(pt), `${impl.name} in place`).to.equal(true);
         }
       }),
       { numRuns: 150 },
