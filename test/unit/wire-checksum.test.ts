@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fold, incrementalUpdate, internetChecksum, sumWords } from '../../src/wire/checksum.js';
+import { fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
+import { SIMD_SCRATCH, simdSum } from '../../src/wire/checksum-simd.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
 
 /** The textbook RFC 1071 checksum: 16-bit big-endian pairs, carry folded after every add. */
@@ -35,6 +36,48 @@ describe('wire: Internet checksum (RFC 1071, RFC 1624)', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it('WebAssembly SIMD is available on the supported Node versions, so sumWords takes it', () => {
+    expect(simdSum, 'the SIMD module did not validate or instantiate').to.not.equal(undefined);
+  });
+
+  it('the WebAssembly SIMD sum equals the JavaScript sum: any length, offset, alignment, odd byte and pseudo-header sum', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 5000, size: 'max' }),
+        fc.nat(7), // where the data starts in its ArrayBuffer: every alignment, even and odd
+        fc.nat(),
+        fc.nat(),
+        fc.nat(0xffff_ffff),
+        fc.nat(0xffff_ffff),
+        fc.nat(0xffff),
+        (data, lead, a, b, src, dst, len) => {
+          const backing = new Uint8Array(lead + data.length);
+          backing.set(data, lead);
+          const buf = backing.subarray(lead);
+          const s = data.length === 0 ? 0 : a % (data.length + 1);
+          const e = s + (data.length - s === 0 ? 0 : b % (data.length - s + 1));
+          const initial = pseudoHeaderSum(src, dst, 6, len);
+          expect(fold(sumWords(buf, s, e, initial))).to.equal(fold(sumWordsJs(buf, s, e, initial)));
+          expect(internetChecksum(buf, s, e)).to.equal(naiveChecksum(buf, s, e));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the SIMD sum is exact across scratch-sized pieces (ranges longer than its memory, odd lengths, 0xff carries)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: SIMD_SCRATCH - 40, max: 2 * SIMD_SCRATCH + 40 }), fc.nat(3), fc.boolean(), (n, lead, ones) => {
+        const backing = new Uint8Array(lead + n);
+        if (ones) backing.fill(0xff);
+        else for (let i = 0; i < backing.length; i++) backing[i] = (i * 2654435761) >>> 23;
+        const buf = backing.subarray(lead);
+        expect(fold(sumWords(buf, 0, n, 0x1_2345))).to.equal(fold(sumWordsJs(buf, 0, n, 0x1_2345)));
+      }),
+      { numRuns: 40 },
     );
   });
 
