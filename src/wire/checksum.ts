@@ -38,6 +38,14 @@ export function sumWords(buf: Uint8Array, start = 0, end = buf.length, initial =
   return sumWordsJs(buf, start, end, initial);
 }
 
+/**
+ * True where sumWords takes WebAssembly SIMD for ranges of SIMD_MIN bytes and more. Then a
+ * whole payload view is better summed on its own (the SIMD path copies it without making
+ * a view of it) than inside the packet it was copied into.
+ */
+export const SIMD_CHECKSUM: boolean = simd !== undefined;
+export { SIMD_MIN };
+
 /** sumWords in JavaScript alone (where WebAssembly SIMD is missing; and the reference the SIMD sum is tested against). */
 export function sumWordsJs(buf: Uint8Array, start = 0, end = buf.length, initial = 0): number {
   const abs = buf.byteOffset + start;
@@ -103,7 +111,7 @@ function sumSimd(m: SimdSum, buf: Uint8Array, start: number, end: number, initia
   let s = 0;
   for (let i = start; i < end; i += SIMD_SCRATCH) {
     const n = Math.min(SIMD_SCRATCH, end - i);
-    m.scratch.set(buf.subarray(i, i + n), 0);
+    m.scratch.set(n === buf.length ? buf : buf.subarray(i, i + n), 0); // a whole view is copied as it is
     s += m.sum(0, n);
   }
   s = fold(s);
