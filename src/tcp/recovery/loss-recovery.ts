@@ -14,7 +14,7 @@
 import type { SackBlock, TcpSegment } from '../../wire/tcp.js';
 import type { Connection } from '../connection.js';
 import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
-import { txEnd, txSpan, type TxSegment } from '../send.js';
+import { txEnd, txSpan, type SegQueue, type TxSegment } from '../send.js';
 import type { RetransmitKind } from '../types.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './scoreboard.js';
 import { probeTimeout, Rack } from './rack.js';
@@ -251,7 +251,7 @@ export abstract class LossRecovery {
   /** NewReno's partial ACK (RFC 6582 3.2 step 3): retransmit the next hole, stay in recovery. */
   protected retransmitNextHole(ackedSegs: number): void {
     this.emuSacked = Math.max(0, this.emuSacked - Math.max(0, ackedSegs - 1));
-    const first = this.c.snd.rtxQ[0];
+    const first = this.c.snd.rtxQ.at(0);
     if (first && !first.lost && !first.sacked) {
       this.markLost(first);
       first.lostKind = 'fast';
@@ -272,7 +272,7 @@ export abstract class LossRecovery {
       return;
     }
     if (this.guardsRecover && this.recoverValid && seqLt(snd.sndUna, this.recoverSeq)) return;
-    const first = snd.rtxQ[0];
+    const first = snd.rtxQ.at(0);
     if (!first) return;
     let lost = this.dupAcks >= DUP_THRESH;
     if (this.sack) {
@@ -461,12 +461,12 @@ export abstract class LossRecovery {
     if (!c.canSend) return;
     let probe: TxSegment | undefined;
     if (snd.probeWithNewData()) {
-      probe = snd.rtxQ[snd.rtxQ.length - 1];
+      probe = snd.rtxQ.at(snd.rtxQ.length - 1);
     } else {
       let last: TxSegment | undefined;
       for (let i = snd.rtxQ.length - 1; i >= 0; i--) {
-        if (!snd.rtxQ[i]!.sacked) {
-          last = snd.rtxQ[i];
+        if (!snd.rtxQ.at(i)!.sacked) {
+          last = snd.rtxQ.at(i);
           break;
         }
       }
