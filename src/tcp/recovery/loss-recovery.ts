@@ -17,7 +17,7 @@ import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
 import { txEnd, txSpan, type SegQueue, type TxSegment } from '../send.js';
 import type { RetransmitKind } from '../types.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './scoreboard.js';
-import { probeTimeout, Rack } from './rack.js';
+import { MIN_PTO, probeTimeout, Rack } from './rack.js';
 
 /** D-SACK undo: at most this many retransmitted ranges are remembered per recovery episode. */
 export const MAX_UNDO_RANGES = 256;
@@ -70,8 +70,9 @@ export abstract class LossRecovery {
   private probeTsVal: number | undefined;
   private probeArmedAt = 0;
   /**
-   * A floor under the PTO learned from spurious probes, ms: twice the longest silence of the
-   * peer behind one (see onCumulativeAck). 0 until a probe turned out spurious.
+   * A floor under the PTO learned from the peer's silences, ms: twice the longest silence
+   * behind a spurious probe (checkProbe) or behind a near miss, an ACK that came more than
+   * MIN_PTO/2 after the PTO was armed (noteSilence). 0 until either was seen.
    */
   ackDelayAllowance = 0;
   /** Tail loss probes found spurious (the ACK of data sent before the probe came after it). */
@@ -211,6 +212,7 @@ export abstract class LossRecovery {
    * RFC 6582, RFC 6675 5): recovery ends at `recover`, or the strategy handles a partial ACK.
    */
   onCumulativeAck(ack: number, ackedSegs: number, tsEcr?: number): void {
+    if (this.sack && this.c.timers.isSet('tlp')) this.noteSilence(this.c.now - this.ptoArmedAt);
     if (this.probeTsVal !== undefined) this.checkProbe(tsEcr);
     if (this.tlpHighSeq !== undefined && seqGe(ack, this.tlpHighSeq)) this.tlpHighSeq = undefined;
     if (this.inRecovery) {
@@ -238,6 +240,21 @@ export abstract class LossRecovery {
     if (tsEcr === undefined || !seqLt(tsEcr, probe)) return;
     this.spuriousTlps++;
     this.ackDelayAllowance = Math.max(this.ackDelayAllowance, 2 * (this.c.now - this.probeArmedAt));
+  }
+
+  /**
+   * A near miss: the ACK came `silence` ms after the PTO was armed, with the probe still
+   * pending. A user-space peer goes quiet for a garbage-collector pause or a time slice (5-10 ms
+   * every few hundred ms for a Node receiver of 64 KB datagrams), and the sender itself may read
+   * its ACKs late (timers run before I/O after its own pause); the first such silence longer
+   * than MIN_PTO used to draw a spurious probe even though shorter ones had come before it.
+   * Like RFC 8985's WCDelAckT (7.2) and QUIC's max_ack_delay (RFC 9002 6.2.1), the PTO then
+   * leaves room for the peer's ACK delay: twice the longest silence seen, capped by
+   * probeTimeout at half the RTO. Silences up to MIN_PTO/2 change nothing (the PTO is at least
+   * MIN_PTO), so on a path that never stalls the PTO stays RFC 8985's.
+   */
+  private noteSilence(silence: number): void {
+    if (silence > MIN_PTO / 2 && 2 * silence > this.ackDelayAllowance) this.ackDelayAllowance = 2 * silence;
   }
 
   protected exitRecovery(): void {
