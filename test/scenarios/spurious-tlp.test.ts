@@ -73,6 +73,21 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     expect(info.spuriousTlps, 'TCP_INFO reports it').to.equal(1);
   });
 
+  it('a probe that carries new data measures the silence from when the PTO was armed, not from the probe (its send re-arms the PTO)', () => {
+    const c = fastPath();
+    c.send(Buffer.alloc(14 * M), 1);
+    const first = c.takeOutput();
+    expect(first.length).to.be.lessThan(14); // the initial window holds the rest back
+    const n = first.length;
+    // The peer stalls 15 ms: the probe is the next new segment.
+    const probe = timersUntil(c, 16);
+    expectOut(probe, [{ flags: ACK, seq: ISS + 1 + n * M, len: M }]);
+    c.input(ackSeg(ISS + 1 + n * M, 1), 16);
+    c.takeOutput();
+    expect(c.recovery.spuriousTlps).to.equal(1);
+    expect(c.recovery.ackDelayAllowance, 'twice the 15 ms from the last ACK-less arming').to.equal(2 * 15);
+  });
+
   it('a lost tail repaired through the probe is not taken for a spurious probe: the PTO stays at MIN_PTO', () => {
     const c = fastPath();
     c.send(Buffer.alloc(5 * M), 1);

@@ -476,6 +476,8 @@ export abstract class LossRecovery {
     const snd = c.snd;
     if (snd.rtxQ.length === 0 || this.inRecovery || this.tlpHighSeq !== undefined) return;
     if (!c.canSend) return;
+    // Sending a new-data probe re-arms the PTO (sendNew): the silence began before that.
+    const armedAt = this.ptoArmedAt;
     let probe: TxSegment | undefined;
     if (snd.probeWithNewData()) {
       probe = snd.rtxQ.at(snd.rtxQ.length - 1);
@@ -493,7 +495,7 @@ export abstract class LossRecovery {
     }
     if (c.handshake.tsOk && probe?.tsVal !== undefined) {
       this.probeTsVal = probe.tsVal;
-      this.probeArmedAt = this.ptoArmedAt;
+      this.probeArmedAt = armedAt;
     }
     this.tlpHighSeq = snd.sndNxt;
     c.timers.clear('tlp');
