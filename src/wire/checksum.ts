@@ -4,8 +4,10 @@
  * The sum is taken over 32-bit words: a float64 holds the running sum exactly up to
  * 2^53, so for any packet below 2^21 words (8 MiB) nothing is lost, and the carries are
  * folded once at the end. The one's-complement sum of 32-bit words folds to the same
- * 16-bit value as the sum of 16-bit words. Large even-aligned ranges (every payload the
- * stack builds or receives) are summed as native words through a typed-array view.
+ * 16-bit value as the sum of 16-bit words. Ranges of 128 bytes and more (every full-size
+ * payload the stack builds or receives) are summed by WebAssembly SIMD (checksum-simd.ts)
+ * where the runtime has it; otherwise large even-aligned ranges are summed as native words
+ * through a typed-array view.
  */
 import { SIMD_SCRATCH, simdSum, type SimdSum } from './checksum-simd.js';
 
