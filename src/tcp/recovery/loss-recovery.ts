@@ -141,7 +141,9 @@ export abstract class LossRecovery {
   /** The segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1), appended to `out`. */
   collectLost(out: TxSegment[]): void {
     if (this.lostSegs === 0) return;
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (s.lost && !s.sacked) {
         out.push(s);
         if (out.length >= this.lostSegs) break;
@@ -194,7 +196,9 @@ export abstract class LossRecovery {
     let sacked = 0;
     let lost = 0;
     let lostSegs = 0;
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (s.sacked && s.lost) return false;
       if (s.sacked) sacked += txSpan(s);
       else if (s.lost) {
@@ -340,7 +344,9 @@ export abstract class LossRecovery {
 
   /** Tahoe: go back to SND.UNA, every outstanding segment lost, no fast recovery. */
   protected goBackN(k: 'fast' | 'rack'): void {
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (!s.sacked && !s.lost) {
         this.markLost(s);
         s.lostKind = k;
@@ -431,7 +437,9 @@ export abstract class LossRecovery {
     c.timers.clear('tlp');
     c.timers.clear('rack');
     let lostBytes = 0;
-    for (const s of c.snd.rtxQ) {
+    const q = c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (!s.sacked) {
         if (!s.lost) {
           lostBytes += txSpan(s);
