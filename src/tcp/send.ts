@@ -186,6 +186,76 @@ export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolea
   };
 }
 
+/** What the scoreboard and RACK read of the retransmission queue (a TxQueue, or an array in tests). */
+export interface SegQueue {
+  readonly length: number;
+  at(i: number): TxSegment | undefined;
+}
+
+/**
+ * The retransmission queue: segments in sequence order in a ring buffer, so the front leaves
+ * in O(1) however long the queue is. (An array's shift() moves every element whenever V8
+ * cannot left-trim it, e.g. while the garbage collector is marking: with 2,700 segments in
+ * flight at MTU 1472 that was 4% of the bulk sender's CPU.)
+ */
+export class TxQueue implements SegQueue {
+  private ring: (TxSegment | undefined)[];
+  private mask: number;
+  private head = 0;
+  private n = 0;
+
+  constructor(segs: readonly TxSegment[] = []) {
+    let cap = 16;
+    while (cap < segs.length) cap *= 2;
+    this.ring = new Array<TxSegment | undefined>(cap).fill(undefined);
+    this.mask = cap - 1;
+    for (const s of segs) this.push(s);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  /** The i-th segment from the front (0 <= i < length), else undefined. */
+  at(i: number): TxSegment | undefined {
+    return i >= 0 && i < this.n ? this.ring[(this.head + i) & this.mask] : undefined;
+  }
+
+  push(s: TxSegment): void {
+    if (this.n === this.ring.length) this.grow();
+    this.ring[(this.head + this.n) & this.mask] = s;
+    this.n++;
+  }
+
+  /** Removes and returns the front segment. */
+  shift(): TxSegment | undefined {
+    if (this.n === 0) return undefined;
+    const s = this.ring[this.head];
+    this.ring[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    this.n--;
+    return s;
+  }
+
+  toArray(): TxSegment[] {
+    const out: TxSegment[] = [];
+    for (let i = 0; i < this.n; i++) out.push(this.ring[(this.head + i) & this.mask]!);
+    return out;
+  }
+
+  *[Symbol.iterator](): IterableIterator<TxSegment> {
+    for (let i = 0; i < this.n; i++) yield this.ring[(this.head + i) & this.mask]!;
+  }
+
+  private grow(): void {
+    const segs = this.toArray();
+    this.ring = new Array<TxSegment | undefined>(this.ring.length * 2).fill(undefined);
+    this.mask = this.ring.length - 1;
+    this.head = 0;
+    for (let i = 0; i < segs.length; i++) this.ring[i] = segs[i];
+  }
+}
+
 /** SEG.LEN of a queued segment: data plus SYN and FIN. */
 export function txSpan(s: TxSegment): number {
   return s.len + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);

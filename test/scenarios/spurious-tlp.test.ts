@@ -73,6 +73,21 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     expect(info.spuriousTlps, 'TCP_INFO reports it').to.equal(1);
   });
 
+  it('a probe that carries new data measures the silence from when the PTO was armed, not from the probe (its send re-arms the PTO)', () => {
+    const c = fastPath();
+    c.send(Buffer.alloc(14 * M), 1);
+    const first = c.takeOutput();
+    expect(first.length).to.be.lessThan(14); // the initial window holds the rest back
+    const n = first.length;
+    // The peer stalls 15 ms: the probe is the next new segment.
+    const probe = timersUntil(c, 16);
+    expectOut(probe, [{ flags: ACK, seq: ISS + 1 + n * M, len: M }]);
+    c.input(ackSeg(ISS + 1 + n * M, 1), 16);
+    c.takeOutput();
+    expect(c.recovery.spuriousTlps).to.equal(1);
+    expect(c.recovery.ackDelayAllowance, 'twice the 15 ms from the last ACK-less arming').to.equal(2 * 15);
+  });
+
   it('a lost tail repaired through the probe is not taken for a spurious probe: the PTO stays at MIN_PTO', () => {
     const c = fastPath();
     c.send(Buffer.alloc(5 * M), 1);
@@ -95,6 +110,49 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     c.send(Buffer.alloc(5 * M), 20);
     c.takeOutput();
     expect(c.nextDeadline()).to.equal(20 + MIN_PTO);
+  });
+
+  it('a near miss (an ACK 8 ms into a pending 10 ms PTO) raises the floor before any probe: the next, longer stall draws none; a real tail loss is still probed at the learned PTO', () => {
+    const c = fastPath();
+    c.send(Buffer.alloc(5 * M), 1);
+    expect(c.takeOutput()).to.have.length(5);
+    expect(c.nextDeadline()).to.equal(1 + MIN_PTO);
+    // The peer answers 8 ms later (a GC pause shorter than the PTO): no probe, but a near miss.
+    expect(timersUntil(c, 9)).to.have.length(0);
+    c.input(ackSeg(ISS + 1 + 5 * M, 1), 9);
+    c.takeOutput();
+    expect(c.recovery.ackDelayAllowance).to.equal(16);
+    // The next flight meets a 12 ms stall, longer than MIN_PTO: the PTO (16 ms) outlasts it.
+    c.send(Buffer.alloc(5 * M), 10);
+    expect(c.takeOutput()).to.have.length(5);
+    expect(c.nextDeadline()).to.equal(10 + 16);
+    expect(timersUntil(c, 22), 'no probe within the learned allowance').to.have.length(0);
+    c.input(ackSeg(ISS + 1 + 10 * M, 10), 22);
+    c.takeOutput();
+    expect(c.getInfo(22).retransmits.tlp).to.equal(0);
+    expect(c.recovery.ackDelayAllowance).to.equal(24);
+    // A flight lost whole: the probe comes at the learned PTO, long before the RTO, and repairs it.
+    c.send(Buffer.alloc(5 * M), 30);
+    expect(c.takeOutput()).to.have.length(5);
+    expect(c.nextDeadline()).to.equal(30 + 24);
+    expectOut(timersUntil(c, 30 + 24), [{ flags: ACK | PSH, seq: ISS + 1 + 14 * M, len: M }]);
+    c.input(ackSeg(ISS + 1 + 10 * M, 22, [{ left: ISS + 1 + 14 * M, right: ISS + 1 + 15 * M }]), 54.2);
+    expect(c.takeOutput().length, 'the SACK of the probe starts the repair').to.be.greaterThan(0);
+    const info = c.getInfo(54.2);
+    expect(info.retransmits.tlp).to.equal(1);
+    expect(info.retransmits.rto).to.equal(0);
+  });
+
+  it('silences up to MIN_PTO/2 leave the PTO at RFC 8985\'s value', () => {
+    const c = fastPath();
+    c.send(Buffer.alloc(5 * M), 1);
+    c.takeOutput();
+    c.input(ackSeg(ISS + 1 + 5 * M, 1), 1 + MIN_PTO / 2);
+    c.takeOutput();
+    expect(c.recovery.ackDelayAllowance).to.equal(0);
+    c.send(Buffer.alloc(5 * M), 7);
+    c.takeOutput();
+    expect(c.nextDeadline()).to.equal(7 + MIN_PTO);
   });
 
   it('the learned allowance is a floor under the PTO, used up to half the RTO (the probe still comes before the RTO)', () => {

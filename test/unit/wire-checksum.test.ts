@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fold, incrementalUpdate, internetChecksum, sumWords } from '../../src/wire/checksum.js';
+import { fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
+import { SIMD_SCRATCH, simdSum } from '../../src/wire/checksum-simd.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
+import { decodeTcp, encodeTcp } from '../../src/wire/tcp.js';
 
 /** The textbook RFC 1071 checksum: 16-bit big-endian pairs, carry folded after every add. */
 function naiveChecksum(buf: Uint8Array, start: number, end: number): number {
@@ -35,6 +37,75 @@ describe('wire: Internet checksum (RFC 1071, RFC 1624)', () => {
         },
       ),
       { numRuns: 2000 },
+    );
+  });
+
+  it('WebAssembly SIMD is available on the supported Node versions, so sumWords takes it', () => {
+    expect(simdSum, 'the SIMD module did not validate or instantiate').to.not.equal(undefined);
+  });
+
+  it('the WebAssembly SIMD sum equals the JavaScript sum: any length, offset, alignment, odd byte and pseudo-header sum', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 5000, size: 'max' }),
+        fc.nat(7), // where the data starts in its ArrayBuffer: every alignment, even and odd
+        fc.nat(),
+        fc.nat(),
+        fc.nat(0xffff_ffff),
+        fc.nat(0xffff_ffff),
+        fc.nat(0xffff),
+        (data, lead, a, b, src, dst, len) => {
+          const backing = new Uint8Array(lead + data.length);
+          backing.set(data, lead);
+          const buf = backing.subarray(lead);
+          const s = data.length === 0 ? 0 : a % (data.length + 1);
+          const e = s + (data.length - s === 0 ? 0 : b % (data.length - s + 1));
+          const initial = pseudoHeaderSum(src, dst, 6, len);
+          expect(fold(sumWords(buf, s, e, initial))).to.equal(fold(sumWordsJs(buf, s, e, initial)));
+          expect(internetChecksum(buf, s, e)).to.equal(naiveChecksum(buf, s, e));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the SIMD sum is exact across scratch-sized pieces (ranges longer than its memory, odd lengths, 0xff carries)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: SIMD_SCRATCH - 40, max: 2 * SIMD_SCRATCH + 40 }), fc.nat(3), fc.boolean(), (n, lead, ones) => {
+        const backing = new Uint8Array(lead + n);
+        if (ones) backing.fill(0xff);
+        else for (let i = 0; i < backing.length; i++) backing[i] = (i * 2654435761) >>> 23;
+        const buf = backing.subarray(lead);
+        expect(fold(sumWords(buf, 0, n, 0x1_2345))).to.equal(fold(sumWordsJs(buf, 0, n, 0x1_2345)));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('a TCP segment whose header and payload view are summed apart (the SIMD path) verifies: any payload offset, length and option length', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 3000, size: 'max' }),
+        fc.nat(5),
+        fc.boolean(),
+        fc.nat(4),
+        fc.nat(0xffff_ffff),
+        fc.nat(0xffff_ffff),
+        fc.record({ srcPort: fc.nat(0xffff), dstPort: fc.nat(0xffff), seq: fc.nat(0xffff_ffff), ack: fc.nat(0xffff_ffff), flags: fc.nat(0xff), window: fc.nat(0xffff), urgent: fc.nat(0xffff) }),
+        (data, lead, ts, sackBlocks, src, dst, h) => {
+          const backing = Buffer.alloc(lead + data.length);
+          backing.set(data, lead);
+          const payload = backing.subarray(lead); // any alignment, as a view of a user's chunk
+          const sack = Array.from({ length: ts ? Math.min(sackBlocks, 3) : sackBlocks }, (_, i) => ({ left: 1000 * i, right: 1000 * i + 500 }));
+          const seg = { ...h, options: { ...(ts ? { ts: { val: 1, ecr: 2 } } : {}), ...(sack.length ? { sack } : {}) }, payload };
+          const bytes = encodeTcp(seg, src, dst);
+          const d = decodeTcp(bytes, src, dst);
+          expect(d.ok ? 'ok' : d.reason).to.equal('ok');
+          if (d.ok) expect(d.segment.payload.equals(payload)).to.equal(true);
+          expect(internetChecksum(bytes, 0, bytes.length, pseudoHeaderSum(src, dst, 6, bytes.length))).to.equal(0);
+        },
+      ),
+      { numRuns: 1500 },
     );
   });
 

@@ -14,10 +14,10 @@
 import type { SackBlock, TcpSegment } from '../../wire/tcp.js';
 import type { Connection } from '../connection.js';
 import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
-import { txEnd, txSpan, type TxSegment } from '../send.js';
+import { txEnd, txSpan, type SegQueue, type TxSegment } from '../send.js';
 import type { RetransmitKind } from '../types.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './scoreboard.js';
-import { probeTimeout, Rack } from './rack.js';
+import { MIN_PTO, probeTimeout, Rack } from './rack.js';
 
 /** D-SACK undo: at most this many retransmitted ranges are remembered per recovery episode. */
 export const MAX_UNDO_RANGES = 256;
@@ -70,8 +70,9 @@ export abstract class LossRecovery {
   private probeTsVal: number | undefined;
   private probeArmedAt = 0;
   /**
-   * A floor under the PTO learned from spurious probes, ms: twice the longest silence of the
-   * peer behind one (see onCumulativeAck). 0 until a probe turned out spurious.
+   * A floor under the PTO learned from the peer's silences, ms: twice the longest silence
+   * behind a spurious probe (checkProbe) or behind a near miss, an ACK that came more than
+   * MIN_PTO/2 after the PTO was armed (noteSilence). 0 until either was seen.
    */
   ackDelayAllowance = 0;
   /** Tail loss probes found spurious (the ACK of data sent before the probe came after it). */
@@ -140,7 +141,9 @@ export abstract class LossRecovery {
   /** The segments deemed lost, in sequence order (RFC 6675 NextSeg rule 1), appended to `out`. */
   collectLost(out: TxSegment[]): void {
     if (this.lostSegs === 0) return;
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (s.lost && !s.sacked) {
         out.push(s);
         if (out.length >= this.lostSegs) break;
@@ -193,7 +196,9 @@ export abstract class LossRecovery {
     let sacked = 0;
     let lost = 0;
     let lostSegs = 0;
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (s.sacked && s.lost) return false;
       if (s.sacked) sacked += txSpan(s);
       else if (s.lost) {
@@ -211,6 +216,7 @@ export abstract class LossRecovery {
    * RFC 6582, RFC 6675 5): recovery ends at `recover`, or the strategy handles a partial ACK.
    */
   onCumulativeAck(ack: number, ackedSegs: number, tsEcr?: number): void {
+    if (this.sack && this.c.timers.isSet('tlp')) this.noteSilence(this.c.now - this.ptoArmedAt);
     if (this.probeTsVal !== undefined) this.checkProbe(tsEcr);
     if (this.tlpHighSeq !== undefined && seqGe(ack, this.tlpHighSeq)) this.tlpHighSeq = undefined;
     if (this.inRecovery) {
@@ -240,6 +246,21 @@ export abstract class LossRecovery {
     this.ackDelayAllowance = Math.max(this.ackDelayAllowance, 2 * (this.c.now - this.probeArmedAt));
   }
 
+  /**
+   * A near miss: the ACK came `silence` ms after the PTO was armed, with the probe still
+   * pending. A user-space peer goes quiet for a garbage-collector pause or a time slice (5-10 ms
+   * every few hundred ms for a Node receiver of 64 KB datagrams), and the sender itself may read
+   * its ACKs late (timers run before I/O after its own pause); the first such silence longer
+   * than MIN_PTO used to draw a spurious probe even though shorter ones had come before it.
+   * Like RFC 8985's WCDelAckT (7.2) and QUIC's max_ack_delay (RFC 9002 6.2.1), the PTO then
+   * leaves room for the peer's ACK delay: twice the longest silence seen, capped by
+   * probeTimeout at half the RTO. Silences up to MIN_PTO/2 change nothing (the PTO is at least
+   * MIN_PTO), so on a path that never stalls the PTO stays RFC 8985's.
+   */
+  private noteSilence(silence: number): void {
+    if (silence > MIN_PTO / 2 && 2 * silence > this.ackDelayAllowance) this.ackDelayAllowance = 2 * silence;
+  }
+
   protected exitRecovery(): void {
     this.inRecovery = false;
     this.dupAcks = 0;
@@ -251,7 +272,7 @@ export abstract class LossRecovery {
   /** NewReno's partial ACK (RFC 6582 3.2 step 3): retransmit the next hole, stay in recovery. */
   protected retransmitNextHole(ackedSegs: number): void {
     this.emuSacked = Math.max(0, this.emuSacked - Math.max(0, ackedSegs - 1));
-    const first = this.c.snd.rtxQ[0];
+    const first = this.c.snd.rtxQ.at(0);
     if (first && !first.lost && !first.sacked) {
       this.markLost(first);
       first.lostKind = 'fast';
@@ -272,7 +293,7 @@ export abstract class LossRecovery {
       return;
     }
     if (this.guardsRecover && this.recoverValid && seqLt(snd.sndUna, this.recoverSeq)) return;
-    const first = snd.rtxQ[0];
+    const first = snd.rtxQ.at(0);
     if (!first) return;
     let lost = this.dupAcks >= DUP_THRESH;
     if (this.sack) {
@@ -323,7 +344,9 @@ export abstract class LossRecovery {
 
   /** Tahoe: go back to SND.UNA, every outstanding segment lost, no fast recovery. */
   protected goBackN(k: 'fast' | 'rack'): void {
-    for (const s of this.c.snd.rtxQ) {
+    const q = this.c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (!s.sacked && !s.lost) {
         this.markLost(s);
         s.lostKind = k;
@@ -414,7 +437,9 @@ export abstract class LossRecovery {
     c.timers.clear('tlp');
     c.timers.clear('rack');
     let lostBytes = 0;
-    for (const s of c.snd.rtxQ) {
+    const q = c.snd.rtxQ;
+    for (let i = 0; i < q.length; i++) {
+      const s = q.at(i)!;
       if (!s.sacked) {
         if (!s.lost) {
           lostBytes += txSpan(s);
@@ -459,14 +484,16 @@ export abstract class LossRecovery {
     const snd = c.snd;
     if (snd.rtxQ.length === 0 || this.inRecovery || this.tlpHighSeq !== undefined) return;
     if (!c.canSend) return;
+    // Sending a new-data probe re-arms the PTO (sendNew): the silence began before that.
+    const armedAt = this.ptoArmedAt;
     let probe: TxSegment | undefined;
     if (snd.probeWithNewData()) {
-      probe = snd.rtxQ[snd.rtxQ.length - 1];
+      probe = snd.rtxQ.at(snd.rtxQ.length - 1);
     } else {
       let last: TxSegment | undefined;
       for (let i = snd.rtxQ.length - 1; i >= 0; i--) {
-        if (!snd.rtxQ[i]!.sacked) {
-          last = snd.rtxQ[i];
+        if (!snd.rtxQ.at(i)!.sacked) {
+          last = snd.rtxQ.at(i);
           break;
         }
       }
@@ -476,7 +503,7 @@ export abstract class LossRecovery {
     }
     if (c.handshake.tsOk && probe?.tsVal !== undefined) {
       this.probeTsVal = probe.tsVal;
-      this.probeArmedAt = this.ptoArmedAt;
+      this.probeArmedAt = armedAt;
     }
     this.tlpHighSeq = snd.sndNxt;
     c.timers.clear('tlp');

@@ -12,7 +12,7 @@
  * RACK/SACK recovery instead of an RTO.
  */
 import { seqGt, seqLt } from '../seq.js';
-import { txEnd, type TxSegment } from '../send.js';
+import { txEnd, type SegQueue, type TxSegment } from '../send.js';
 
 /** RFC 8985 7.2: WCDelAckT, the worst-case delayed-ACK timer. */
 export const WC_DEL_ACK_T = 200;
@@ -58,11 +58,12 @@ export class Rack {
    * the RACK segment whose deadline passed. Returns the newly lost and the earliest future
    * deadline (for the reordering timer), if any.
    */
-  detectLoss(queue: TxSegment[], now: number, reoWnd: number): { lost: TxSegment[]; timeout?: number } {
+  detectLoss(queue: SegQueue, now: number, reoWnd: number): { lost: TxSegment[]; timeout?: number } {
     const lost: TxSegment[] = [];
     let timeout: number | undefined;
     if (!this.haveEnd) return { lost };
-    for (const s of queue) {
+    for (let i = 0; i < queue.length; i++) {
+      const s = queue.at(i)!;
       // The queue is in sequence order and first transmissions in time order: past the first
       // never-retransmitted segment sent after the RACK segment nothing was sent before it.
       if (s.retransmits === 0 && (s.xmitTime > this.xmitTime || (s.xmitTime === this.xmitTime && !seqLt(txEnd(s), this.endSeq)))) break;

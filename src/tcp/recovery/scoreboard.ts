@@ -10,7 +10,7 @@
  */
 import type { SackBlock } from '../../wire/tcp.js';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
-import { txEnd, txSpan, type TxSegment } from '../send.js';
+import { txEnd, txSpan, type SegQueue, type TxSegment } from '../send.js';
 
 /** RFC 6675 DupThresh. */
 export const DUP_THRESH = 3;
@@ -28,7 +28,7 @@ export interface SackResult {
 }
 
 /** Applies the SACK blocks of an ACK (already known valid: above SND.UNA, at most SND.NXT). */
-export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, ack: number, sndNxt: number): SackResult {
+export function applySack(queue: SegQueue, blocks: SackBlock[] | undefined, ack: number, sndNxt: number): SackResult {
   const res: SackResult = { newlySacked: 0, newly: [], wasLostBytes: 0, wasLostSegs: 0 };
   if (!blocks || blocks.length === 0) return res;
   let list = blocks;
@@ -42,7 +42,7 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
     // Ignore nonsense (RFC 2018: blocks must lie within (SND.UNA, SND.NXT]).
     if (!seqLt(b.left, b.right) || seqLt(b.left, ack) || seqGt(b.right, sndNxt)) continue;
     for (let i = firstEndingAfter(queue, b.left); i < queue.length; i++) {
-      const s = queue[i]!;
+      const s = queue.at(i)!;
       if (s.sacked) continue;
       if (seqGe(s.seq, b.right)) break;
       if (seqGe(s.seq, b.left) && seqLe(txEnd(s), b.right)) {
@@ -72,14 +72,14 @@ export function applySack(queue: TxSegment[], blocks: SackBlock[] | undefined, a
  * segments between the top SACKed ones plus the newly considered ones, not the whole queue.
  */
 export function markLostBySack(
-  queue: TxSegment[],
+  queue: SegQueue,
   mss: number,
   highSackedEnd: number,
   state: { doneUpTo: number },
 ): TxSegment[] {
   const newly: TxSegment[] = [];
   if (queue.length === 0) return newly;
-  if (seqLt(state.doneUpTo, queue[0]!.seq)) state.doneUpTo = queue[0]!.seq;
+  if (seqLt(state.doneUpTo, queue.at(0)!.seq)) state.doneUpTo = queue.at(0)!.seq;
   // The segment holding the highest SACKed byte, then down to where the threshold is met.
   let top = firstEndingAfter(queue, seqAdd(highSackedEnd, -1));
   if (top >= queue.length) top = queue.length - 1;
@@ -87,7 +87,7 @@ export function markLostBySack(
   let sackedBytes = 0;
   let lim = -1;
   for (let i = top; i >= 0; i--) {
-    const s = queue[i]!;
+    const s = queue.at(i)!;
     if (!s.sacked) continue;
     sackedSegs++;
     sackedBytes += s.len;
@@ -98,30 +98,33 @@ export function markLostBySack(
   }
   if (lim <= 0) return newly;
   for (let i = firstEndingAfter(queue, state.doneUpTo); i < lim; i++) {
-    const s = queue[i]!;
+    const s = queue.at(i)!;
     if (!s.sacked && !s.lost && s.retransmits === 0) {
       s.lost = true;
       newly.push(s);
     }
   }
-  state.doneUpTo = txEnd(queue[lim - 1]!);
+  state.doneUpTo = txEnd(queue.at(lim - 1)!);
   return newly;
 }
 
 /** Index of the first queued segment whose end is above `seq` (binary search; the queue is in order). */
-export function firstEndingAfter(queue: TxSegment[], seq: number): number {
+export function firstEndingAfter(queue: SegQueue, seq: number): number {
   let lo = 0;
   let hi = queue.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (seqLe(txEnd(queue[mid]!), seq)) lo = mid + 1;
+    if (seqLe(txEnd(queue.at(mid)!), seq)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 /** RFC 6675 NextSeg rule 1: the first segment deemed lost (and not SACKed). */
-export function nextLost(queue: TxSegment[]): TxSegment | undefined {
-  for (const s of queue) if (s.lost && !s.sacked) return s;
+export function nextLost(queue: SegQueue): TxSegment | undefined {
+  for (let i = 0; i < queue.length; i++) {
+    const s = queue.at(i)!;
+    if (s.lost && !s.sacked) return s;
+  }
   return undefined;
 }
