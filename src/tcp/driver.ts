@@ -283,6 +283,7 @@ export class TcpStack implements ProtocolHandler {
     m.set(t.remoteAddr | 0, tc);
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
     this.connCount++;
+    tc.c.ackAfterEvents = true; // events reach the application on a later tick: an ACK may wait for them
     const hooks: ConnectionHooks = {
       onEstablished: () => {
         if (tc.owner) return; // a listener child: delivered through accept()
@@ -406,6 +407,7 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private flushOne(tc: TcpConn): void {
+    if (tc.c.ackDeferred) tc.scheduleAckRelease(); // an ACK waits for the application's turn
     const segs = tc.c.takeOutput();
     if (segs.length > 0) {
       const t = tc.c.tuple;
