@@ -615,7 +615,6 @@ export class TcpStack implements ProtocolHandler {
     }
     this.totals.segmentsIn++;
     this.totals.bytesIn += seg.payload.length;
-    const now = this.now();
     const tc = this.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tc) {
       // Memory pressure: when the process-wide budget for received-but-unread bytes is
@@ -633,6 +632,7 @@ export class TcpStack implements ProtocolHandler {
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       return;
     }
+    const now = this.now(); // (a connection's segment reads the clock in loop.deliver)
     const tw = this.timeWaits.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tw) {
       if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {
