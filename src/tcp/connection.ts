@@ -13,7 +13,7 @@
  * connection never reads a clock, never sets a timer and never throws from input()/onTimer()
  * (an exception there is counted as internal_error, and rethrown with `debugRethrow`).
  */
-import { ACK, FIN, RST, SYN, segmentLength, type TcpSegment } from '../wire/tcp.js';
+import { ACK, FIN, PSH, RST, SYN, segmentLength, type TcpSegment } from '../wire/tcp.js';
 import { makeError } from '../util/errors.js';
 import { createCongestionControl } from './cc/index.js';
 import type { CongestionControl } from './cc/types.js';
@@ -213,7 +213,10 @@ export class Connection {
     } catch (err) {
       this.caught(err);
     }
-    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded) {
+    // A pushed segment that owes no ACK yet (PSH: the sender's queue is empty, RFC 9293
+    // 3.9.1) is delivered at once: nothing to coalesce, and a request should not wait for the burst.
+    const pushed = (seg.flags & PSH) !== 0 && !this.rcv.ackSoon && this.ackAfterEvents;
+    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded && !pushed) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
