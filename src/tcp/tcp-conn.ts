@@ -139,11 +139,11 @@ export class TcpConn {
 
   /**
    * @internal (driver.ts flushOne) The connection holds an ACK for the application's turn: it
-   * leaves when deliver() has run the events' handlers, or, should no delivery be pending (an
-   * event nobody is told of), on a tick queued after the events'.
+   * leaves when deliver() has run the events' handlers (running or queued), or, should no
+   * delivery be pending (an event nobody is told of), on a tick of its own.
    */
   scheduleAckRelease(): void {
-    if (this.delivering || this.ackReleasePending) return;
+    if (this.delivering || this.scheduled || this.ackReleasePending) return;
     this.ackReleasePending = true;
     process.nextTick(this.releaseAck);
   }
