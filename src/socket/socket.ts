@@ -43,7 +43,7 @@ export interface SocketConnectOptions extends SocketOptions {
  * The last remote address connect() parsed: a client connects to the same few peers, and
  * parsing the text (split, a regex per part) was about 1% of a connection's cost in churn.
  */
-const lastRemote = { text: '', addr: 0 };
+const lastRemote: { text: string | undefined; addr: number } = { text: undefined, addr: 0 };
 
 /** Most bytes moved from the connection into the stream per push. */
 const READ_CHUNK = 64 * 1024;
