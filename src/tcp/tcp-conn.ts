@@ -113,9 +113,7 @@ export class TcpConn {
     this.pendingEvents = 0;
     // The application's turn: an ACK owed now or during its handlers waits until they have
     // run, so a reply they write carries it (Connection.ackMayAwaitEvents).
-    const c = this.c;
-    if (c.ackAfterEvents && !this.closed) c.ackDeferred = true;
-    this.delivering = true;
+    const turn = this.beginTurn();
     try {
       // Read this.hooks at each step: a handler may release the connection.
       if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
@@ -129,13 +127,36 @@ export class TcpConn {
         }
       }
     } finally {
-      this.delivering = false;
-      this.releaseDeferredAck();
+      if (turn) this.endTurn();
     }
   }
 
-  /** Inside deliver(): the application is handling this connection's events. */
-  delivering = false;
+  /** Inside the application's turn (deliver()). */
+  private delivering = false;
+
+  /**
+   * The application's turn begins (false when one is already running): owed ACKs wait for
+   * endTurn(), so that what the application writes meanwhile carries them.
+   */
+  private beginTurn(): boolean {
+    if (this.delivering) return false;
+    this.delivering = true;
+    if (this.c.ackAfterEvents && !this.closed) this.c.ackDeferred = true;
+    return true;
+  }
+
+  /**
+   * The application's turn is over. An ACK it did not carry leaves on a tick queued after
+   * the ticks its handlers queued (a stream emits 'data' and resumes a pipe on later ticks):
+   * the reply they write still carries it.
+   */
+  private endTurn(): void {
+    this.delivering = false;
+    const c = this.c;
+    if (!c.ackDeferred) return;
+    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) c.ackDeferred = false;
+    else this.scheduleAckRelease();
+  }
 
   /**
    * @internal (driver.ts flushOne) The connection holds an ACK for the application's turn: it

@@ -98,6 +98,26 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
     c.destroy();
   });
 
+  it('an echo server sends no pure ACK in a whole open-echo-close cycle (its first data arrives before \'connection\')', async () => {
+    // Pacing off and noDelay: nothing but the ACK mechanism decides when the echo leaves.
+    server = createServer({ host: b, noDelay: true, pacing: false }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const payload = Buffer.alloc(8192, 3); // six segments: within the initial window
+    const c = connect({ via: a, host: B, port }, () => c.end(payload));
+    const upTo = received(c);
+    const closed = once(c, 'close');
+    await within(upTo(payload.length), 5000, 'echo');
+    await within(closed, 5000, 'close');
+    const mine = sent.get(`${B}:${port}-${A}:${c.localPort}`) ?? [];
+    expect(mine.filter((x) => x.len > 0).length).to.be.greaterThanOrEqual(6);
+    expect(mine.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
+  });
+
   it('an echo server\'s replies carry the ACKs of the requests: no pure ACK from it while echoing', async () => {
     const port = await echoServer();
     const c = connect({ via: a, host: B, port, noDelay: true });
