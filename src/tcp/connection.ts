@@ -13,7 +13,7 @@
  * connection never reads a clock, never sets a timer and never throws from input()/onTimer()
  * (an exception there is counted as internal_error, and rethrown with `debugRethrow`).
  */
-import { ACK, FIN, RST, SYN, segmentLength, type TcpSegment } from '../wire/tcp.js';
+import { ACK, FIN, PSH, RST, SYN, segmentLength, type TcpSegment } from '../wire/tcp.js';
 import { makeError } from '../util/errors.js';
 import { createCongestionControl } from './cc/index.js';
 import type { CongestionControl } from './cc/types.js';
@@ -89,6 +89,10 @@ export class Connection {
   challengeAckAt = -Infinity;
   /** input() held this connection's output for the end of a receive burst (endBurst()). */
   private held = false;
+  /** @internal Set by the driver: an ACK may wait for the application's turn (ackMayAwaitEvents). */
+  ackAfterEvents = false;
+  /** @internal Owed ACKs wait for releaseDeferredAck() (also set by the driver while the application handles an event). */
+  ackDeferred = false;
 
   // ---- the parts (internal to src/tcp) ----
   /** @internal The time of the current entry point. */
@@ -209,7 +213,10 @@ export class Connection {
     } catch (err) {
       this.caught(err);
     }
-    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded) {
+    // A pushed segment that owes no ACK yet (PSH: the sender's queue is empty, RFC 9293
+    // 3.9.1) is delivered at once: nothing to coalesce, and a request should not wait for the burst.
+    const pushed = (seg.flags & PSH) !== 0 && !this.rcv.ackSoon && this.ackAfterEvents;
+    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded && !pushed) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
@@ -607,10 +614,35 @@ export class Connection {
     const rcv = this.rcv;
     if (SENDING.has(this._state)) this.snd.trySend();
     this.held = false;
-    if ((rcv.ackNeeded || rcv.ackSoon) && SYNCHRONIZED.has(this._state) && this._state !== 'SYN-RECEIVED') this.sendAck();
-    rcv.ackNeeded = false;
-    rcv.ackSoon = false;
+    const owed = (rcv.ackNeeded || rcv.ackSoon) && SYNCHRONIZED.has(this._state) && this._state !== 'SYN-RECEIVED';
+    if (owed && this.ackMayAwaitEvents()) this.ackDeferred = true; // rcv's flags stay set: a segment that leaves first carries it
+    else {
+      if (owed) this.sendAck();
+      rcv.ackNeeded = false;
+      rcv.ackSoon = false;
+    }
     this.output.emitEvents();
+  }
+
+  /**
+   * The owed ACK (in-order data, a FIN, the SYN-ACK) may wait until the events of this flush
+   * reached the application (the driver calls releaseDeferredAck after them), so a reply
+   * written in the handler carries it, as Linux holds the handshake's ACK while a write is
+   * pending (a read in the handler, before its reply, keeps it waiting). Only in states where
+   * the application can answer; SACK information never waits.
+   */
+  private ackMayAwaitEvents(): boolean {
+    const st = this._state;
+    if (!this.ackAfterEvents || (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT')) return false;
+    if (this.outOfOrderBytes > 0 || this.rcv.dsackPending !== undefined) return false;
+    return this.ackDeferred || this.output.evReadable || this.output.evEstablished;
+  }
+
+  /** @internal The application had its turn: an owed ACK no segment carried leaves now. */
+  releaseDeferredAck(now: number): void {
+    this.ackDeferred = false;
+    this.now = now;
+    this.flushSafely(); // sends it, unless new events defer it again
   }
 
   private flushSafely(): void {

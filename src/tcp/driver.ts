@@ -283,6 +283,7 @@ export class TcpStack implements ProtocolHandler {
     m.set(t.remoteAddr | 0, tc);
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
     this.connCount++;
+    tc.c.ackAfterEvents = true; // events reach the application on a later tick: an ACK may wait for them
     const hooks: ConnectionHooks = {
       onEstablished: () => {
         if (tc.owner) return; // a listener child: delivered through accept()
@@ -406,6 +407,7 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private flushOne(tc: TcpConn): void {
+    if (tc.c.ackDeferred) tc.scheduleAckRelease(); // an ACK waits for the application's turn
     const segs = tc.c.takeOutput();
     if (segs.length > 0) {
       const t = tc.c.tuple;
@@ -613,7 +615,6 @@ export class TcpStack implements ProtocolHandler {
     }
     this.totals.segmentsIn++;
     this.totals.bytesIn += seg.payload.length;
-    const now = this.now();
     const tc = this.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tc) {
       // Memory pressure: when the process-wide budget for received-but-unread bytes is
@@ -631,6 +632,7 @@ export class TcpStack implements ProtocolHandler {
       if (seg.payload.length > 0 || tc.charged > 0) tc.recharge();
       return;
     }
+    const now = this.now(); // (a connection's segment reads the clock in loop.deliver)
     const tw = this.timeWaits.lookup(seg.dstPort, seg.srcPort, ip.src);
     if (tw) {
       if (seg.payload.length > 0 && processBuffers.available < seg.payload.length) {

@@ -34,6 +34,12 @@ export class TcpConn {
   readonly fire = (): void => this.stack.onTimerFired(this);
   /** The setTimeout callback: runs `fire` after the event loop's next poll (driver.ts). */
   readonly fireAfterPoll = (): void => this.stack.onTimeoutDue(this);
+  /** The deferred ACK's release on a later tick (scheduleAckRelease), allocated once per connection. */
+  private readonly releaseAck = (): void => {
+    this.ackReleasePending = false;
+    if (!this.delivering) this.releaseDeferredAck();
+  };
+  private ackReleasePending = false;
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
   private labelText: string | undefined;
@@ -105,16 +111,78 @@ export class TcpConn {
     this.scheduled = false;
     const p = this.pendingEvents;
     this.pendingEvents = 0;
-    // Read this.hooks at each step: a handler may release the connection.
-    if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
-    if (p & EV_READABLE) this.hooks.onReadable?.();
-    if (p & EV_WRITABLE) this.hooks.onWritable?.();
-    if (p & EV_CLOSED) {
-      const f = this.hooks.onClosed;
-      if (f) {
-        this.closeDelivered = true;
-        f(this.closeCode, this.closeSyscall);
+    // The application's turn: an ACK owed now or during its handlers waits until they have
+    // run, so a reply they write carries it (Connection.ackMayAwaitEvents).
+    const turn = this.beginTurn();
+    try {
+      // Read this.hooks at each step: a handler may release the connection.
+      if (p & EV_ESTABLISHED) this.hooks.onEstablished?.();
+      if (p & EV_READABLE) this.hooks.onReadable?.();
+      if (p & EV_WRITABLE) this.hooks.onWritable?.();
+      if (p & EV_CLOSED) {
+        const f = this.hooks.onClosed;
+        if (f) {
+          this.closeDelivered = true;
+          f(this.closeCode, this.closeSyscall);
+        }
       }
+    } finally {
+      if (turn) this.endTurn();
+    }
+  }
+
+  /** Inside the application's turn (deliver()). */
+  private delivering = false;
+
+  /**
+   * The application's turn begins (false when one is already running): owed ACKs wait for
+   * endTurn(), so that what the application writes meanwhile carries them.
+   */
+  private beginTurn(): boolean {
+    if (this.delivering) return false;
+    this.delivering = true;
+    if (this.c.ackAfterEvents && !this.closed) this.c.ackDeferred = true;
+    return true;
+  }
+
+  /**
+   * The application's turn is over. An ACK it did not carry leaves on a tick queued after
+   * the ticks its handlers queued (a stream emits 'data' and resumes a pipe on later ticks):
+   * the reply they write still carries it.
+   */
+  private endTurn(): void {
+    this.delivering = false;
+    const c = this.c;
+    if (!c.ackDeferred) return;
+    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) c.ackDeferred = false;
+    else this.scheduleAckRelease();
+  }
+
+  /**
+   * @internal (driver.ts flushOne) The connection holds an ACK for the application's turn: it
+   * leaves when deliver() has run the events' handlers (running or queued), or, should no
+   * delivery be pending (an event nobody is told of), on a tick of its own.
+   */
+  scheduleAckRelease(): void {
+    if (this.delivering || this.scheduled || this.ackReleasePending) return;
+    this.ackReleasePending = true;
+    process.nextTick(this.releaseAck);
+  }
+
+  /** Sends the ACK that waited for the application's turn, unless a reply already carried it. */
+  private releaseDeferredAck(): void {
+    const c = this.c;
+    if (!c.ackDeferred) return;
+    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) {
+      c.ackDeferred = false;
+      return;
+    }
+    const stack = this.stack;
+    stack.enterCall();
+    try {
+      c.releaseDeferredAck(stack.now());
+    } finally {
+      stack.leaveCall(this);
     }
   }
 

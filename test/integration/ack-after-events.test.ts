@@ -1,0 +1,143 @@
+/**
+ * An ACK the stack owes together with an event for the application (the SYN-ACK's ACK with
+ * 'connect', the ACK of received data with 'data') waits until the application had that
+ * event, so a reply written in its handler carries the ACK instead of a pure ACK datagram
+ * before it (driver.ts flushOne, Connection.ackMayAwaitEvents). Two hosts over real UDP on
+ * loopback; the segments each connection sends are read from the trace observer.
+ */
+import { expect } from 'chai';
+import { once } from 'node:events';
+import { Host } from '../../src/host/host.js';
+import { observers } from '../../src/metrics/inventory.js';
+import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import type { TcpTraceEvent } from '../../src/tcp/types.js';
+import { ACK, FIN, SYN } from '../../src/wire/tcp.js';
+import { within } from '../helpers/real-tcp.js';
+
+const A = '10.77.0.2';
+const B = '10.77.0.3';
+
+interface Sent {
+  len: number;
+  flags: number;
+}
+
+describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)', function () {
+  this.timeout(20_000);
+  let a: Host;
+  let b: Host;
+  let server: Server | undefined;
+  const sent = new Map<string, Sent[]>();
+
+  beforeEach(async () => {
+    sent.clear();
+    observers.trace = (conn: string, ev: TcpTraceEvent) => {
+      if (ev.type !== 'send') return;
+      let l = sent.get(conn);
+      if (!l) sent.set(conn, (l = []));
+      l.push({ len: ev.len, flags: ev.flags });
+    };
+    a = await Host.create({ address: A });
+    b = await Host.create({ address: B });
+    a.addPeer(`${B}/32`, b.endpoint);
+    b.addPeer(`${A}/32`, a.endpoint);
+  });
+
+  afterEach(async () => {
+    delete observers.trace;
+    server?.close();
+    server = undefined;
+    await a.close();
+    await b.close();
+  });
+
+  const pureAck = (s: Sent): boolean => s.len === 0 && (s.flags & (SYN | FIN)) === 0;
+
+  let accepted: Promise<void>;
+
+  async function echoServer(): Promise<number> {
+    let onAccept!: () => void;
+    accepted = new Promise((r) => (onAccept = r));
+    server = createServer({ host: b, noDelay: true }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+      onAccept();
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    return (server.address() as { port: number }).port;
+  }
+
+  /** Resolves once `c` has received `n` bytes in all. */
+  function received(c: Socket): (n: number) => Promise<void> {
+    let got = 0;
+    let want = Infinity;
+    let wake: (() => void) | undefined;
+    c.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= want) wake?.();
+    });
+    return (n) =>
+      new Promise((resolve) => {
+        want = n;
+        wake = resolve;
+        if (got >= n) resolve();
+      });
+  }
+
+  it('a write in the connect handler carries the handshake\'s ACK: no pure ACK after the SYN', async () => {
+    const port = await echoServer();
+    const c = connect({ via: a, host: B, port }, () => c.write(Buffer.alloc(100, 7)));
+    await within(received(c)(100), 5000, 'echo');
+    const mine = sent.get(`${A}:${c.localPort}-${B}:${port}`) ?? [];
+    // (The SYN leaves before the trace hook is installed: the first segment traced is the
+    // one that answers the SYN-ACK.) It is the data, carrying the ACK of the SYN-ACK.
+    expect(mine.length).to.be.greaterThan(0);
+    expect(mine[0]!.len).to.equal(100);
+    expect(mine[0]!.flags & ACK).to.not.equal(0);
+    c.destroy();
+  });
+
+  it('an echo server sends no pure ACK in a whole open-echo-close cycle (its first data arrives before \'connection\')', async () => {
+    // Pacing off and noDelay: nothing but the ACK mechanism decides when the echo leaves.
+    server = createServer({ host: b, noDelay: true, pacing: false }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const payload = Buffer.alloc(8192, 3); // six segments: within the initial window
+    const c = connect({ via: a, host: B, port }, () => c.end(payload));
+    const upTo = received(c);
+    const closed = once(c, 'close');
+    await within(upTo(payload.length), 5000, 'echo');
+    await within(closed, 5000, 'close');
+    const mine = sent.get(`${B}:${port}-${A}:${c.localPort}`) ?? [];
+    expect(mine.filter((x) => x.len > 0).length).to.be.greaterThanOrEqual(6);
+    expect(mine.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
+  });
+
+  it('an echo server\'s replies carry the ACKs of the requests: no pure ACK from it while echoing', async () => {
+    const port = await echoServer();
+    const c = connect({ via: a, host: B, port, noDelay: true });
+    const upTo = received(c);
+    await within(once(c, 'connect'), 5000, 'connect');
+    // The server's socket exists before the measured requests (the handshake's last ACK may
+    // be answered before 'connection' runs).
+    await within(accepted, 5000, 'accepted');
+    const label = `${B}:${port}-${A}:${c.localPort}`;
+    const before = (sent.get(label) ?? []).length;
+    let total = 0;
+    for (let i = 0; i < 20; i++) {
+      const n = 1000 + 700 * (i % 6); // one to three segments per request
+      total += n;
+      c.write(Buffer.alloc(n, i));
+      await within(upTo(total), 5000, `echo ${i}`);
+    }
+    const during = (sent.get(label) ?? []).slice(before);
+    expect(during.filter((s) => s.len > 0).length).to.be.greaterThanOrEqual(20);
+    expect(during.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
+    c.destroy();
+  });
+});
