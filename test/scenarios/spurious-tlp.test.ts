@@ -43,6 +43,19 @@ function timersUntil(c: Connection, until: number) {
   return out;
 }
 
+/**
+ * The second five-segment flight, sent at `at` with the PTO due at `at + pto`: its ACK
+ * (echoing `at`) comes at `ackAt`, within the PTO, and no probe leaves before it.
+ */
+function secondFlightAckedLate(c: Connection, at: number, pto: number, ackAt: number): void {
+  c.send(Buffer.alloc(5 * M), at);
+  expect(c.takeOutput()).to.have.length(5);
+  expect(c.nextDeadline()).to.equal(at + pto);
+  expect(timersUntil(c, ackAt), 'no probe within the learned allowance').to.have.length(0);
+  c.input(ackSeg(ISS + 1 + 10 * M, at), ackAt);
+  c.takeOutput();
+}
+
 describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () => {
   it('a probe answered by the ACK of earlier data is spurious, and the PTO then outlasts that silence: the next stall sends no probe', () => {
     const c = fastPath();
@@ -60,12 +73,7 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     expect(c.recovery.ackDelayAllowance).to.equal(2 * 15);
     expect(c.congestionControl.cwnd, 'a spurious probe costs no cwnd').to.be.greaterThan(5 * M);
     // The next flight: PTO = max(2*SRTT, MIN_PTO, 30 ms); a 20 ms stall sends nothing.
-    c.send(Buffer.alloc(5 * M), 17);
-    expect(c.takeOutput()).to.have.length(5);
-    expect(c.nextDeadline()).to.equal(17 + 30);
-    expect(timersUntil(c, 37), 'no probe within the learned allowance').to.have.length(0);
-    c.input(ackSeg(ISS + 1 + 10 * M, 17), 37);
-    c.takeOutput();
+    secondFlightAckedLate(c, 17, 30, 37);
     const info = c.getInfo(37);
     expect(info.retransmits.tlp).to.equal(1);
     expect(info.retransmits.rto + info.retransmits.rack + info.retransmits.fast).to.equal(0);
@@ -123,12 +131,7 @@ describe('scenarios: spurious tail loss probes (Eifel detection, issue 14)', () 
     c.takeOutput();
     expect(c.recovery.ackDelayAllowance).to.equal(16);
     // The next flight meets a 12 ms stall, longer than MIN_PTO: the PTO (16 ms) outlasts it.
-    c.send(Buffer.alloc(5 * M), 10);
-    expect(c.takeOutput()).to.have.length(5);
-    expect(c.nextDeadline()).to.equal(10 + 16);
-    expect(timersUntil(c, 22), 'no probe within the learned allowance').to.have.length(0);
-    c.input(ackSeg(ISS + 1 + 10 * M, 10), 22);
-    c.takeOutput();
+    secondFlightAckedLate(c, 10, 16, 22);
     expect(c.getInfo(22).retransmits.tlp).to.equal(0);
     expect(c.recovery.ackDelayAllowance).to.equal(24);
     // A flight lost whole: the probe comes at the learned PTO, long before the RTO, and repairs it.
