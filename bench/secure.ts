@@ -23,7 +23,7 @@ import { UdpLink } from '../src/link/udp-link.js';
 import { allocPacket } from '../src/util/slab.js';
 import { generateKeyPair } from '../src/secure/crypto.js';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
+import { exited, killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
 import { isMain } from './lib/cli.js';
 import { arg, cpuSeconds, runRoleIfMain, say } from './lib/measure.js';
@@ -162,10 +162,6 @@ interface Bulk {
   reused: number;
 }
 
-function exited(c: Child): Promise<unknown> {
-  return c.proc.exitCode !== null || c.proc.signalCode !== null ? Promise.resolve() : once(c.proc, 'exit');
-}
-
 async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
   const a = newKeyPair();
   const b = newKeyPair();
@@ -177,7 +173,7 @@ async function bulk(secure: boolean, seconds: number): Promise<Bulk> {
   rx.proc.stdin!.end();
   // Both children exit before the next round starts (and write their --cpu-prof profiles),
   // so that one round's processes never share the CPUs with the next one's.
-  await withTimeout(Promise.all([exited(rx), exited(tx)]), 10_000, 'children exit');
+  await withTimeout(Promise.all([exited(rx.proc), exited(tx.proc)]), 10_000, 'children exit');
   return {
     mbs: r.bytes! / r.seconds! / MB,
     txUsPerMb: t.cpuUs! / (t.windowBytes! / MB),

@@ -18,13 +18,12 @@
  *
  * `--prof DIR` runs the children under `node --cpu-prof --cpu-prof-dir DIR`.
  */
-import { type ChildProcess } from 'node:child_process';
 import { createSocket as createDgram, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
-import { killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
+import { exited, killChildren, pinnableCpus, spawnRole, withTimeout, type Child } from './lib/child.js';
 import { median } from './lib/stats.js';
 import type { ProtocolHandler } from '../src/host/types.js';
 import { createSocket } from '../src/udp/socket.js';
@@ -258,10 +257,6 @@ let pins: [number, number] | undefined;
 
 function child(role: string, args: string[], nodeArgs: string[], cpu?: number): Child {
   return spawnRole(SELF, role, args, nodeArgs, cpu);
-}
-
-function exited(p: ChildProcess): Promise<unknown> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : once(p, 'exit');
 }
 
 

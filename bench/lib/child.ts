@@ -3,6 +3,7 @@
  * that report one JSON object per line on stdout. This is the parent's side of that.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 
@@ -65,6 +66,11 @@ export function spawnRole(script: string, role: string, args: string[] = [], nod
         waiters.push({ resolve, reject });
       }),
   };
+}
+
+/** Resolves once `p` has exited (at once if it already has). */
+export function exited(p: ChildProcess): Promise<unknown> {
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : once(p, 'exit');
 }
 
 export function killChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
