@@ -632,12 +632,9 @@ export class SecureCore {
       return;
     }
     const localIndex = d.readUInt32LE(8);
-    const e = this.indices.get(localIndex);
-    const hs = e?.peer.hs;
-    if (!e || e.session || !hs || hs.localIndex !== localIndex) {
-      this.drop('unknown_index');
-      return;
-    }
+    const e = this.awaitingReply(localIndex);
+    if (!e) return;
+    const hs = e.peer.hs!;
     if (!checkMac1(d, this.ownKeys.mac1)) {
       this.drop('handshake_bad_mac1');
       return;
@@ -657,6 +654,22 @@ export class SecureCore {
     this.install(peer, s);
     // Confirm the session to the responder at once if nothing else will.
     if (peer.queue.length === 0) this.transmitData(peer, s, Buffer.alloc(0));
+  }
+
+  /**
+   * The index entry of our pending initiation with `localIndex` (its peer.hs is set), which a
+   * handshake response or a cookie reply answers; otherwise undefined, and the message is
+   * dropped as unknown_index (no such index, a session already made with it, or a newer
+   * initiation).
+   */
+  private awaitingReply(localIndex: number): IndexEntry | undefined {
+    const e = this.indices.get(localIndex);
+    const hs = e?.peer.hs;
+    if (!e || e.session || !hs || hs.localIndex !== localIndex) {
+      this.drop('unknown_index');
+      return undefined;
+    }
+    return e;
   }
 
   /**
@@ -681,13 +694,9 @@ export class SecureCore {
       this.drop('truncated');
       return;
     }
-    const localIndex = d.readUInt32LE(4);
-    const e = this.indices.get(localIndex);
-    const hs = e?.peer.hs;
-    if (!e || e.session || !hs || hs.localIndex !== localIndex) {
-      this.drop('unknown_index');
-      return;
-    }
+    const e = this.awaitingReply(d.readUInt32LE(4));
+    if (!e) return;
+    const hs = e.peer.hs!;
     const cookie = openCookieReply(this.aead, e.peer.keys.cookie, d, hs.mac1);
     if (!cookie) {
       this.drop('cookie_bad_mac');
