@@ -152,10 +152,21 @@ export class TcpConn {
    */
   private endTurn(): void {
     this.delivering = false;
+    if (this.deferredAckOwed()) this.scheduleAckRelease();
+  }
+
+  /**
+   * Whether an ACK still waits for the application's turn. The wait ends here when there is
+   * nothing left to send it for: the connection closed or compacted, or a reply carried it.
+   */
+  private deferredAckOwed(): boolean {
     const c = this.c;
-    if (!c.ackDeferred) return;
-    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) c.ackDeferred = false;
-    else this.scheduleAckRelease();
+    if (!c.ackDeferred) return false;
+    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) {
+      c.ackDeferred = false;
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -171,16 +182,11 @@ export class TcpConn {
 
   /** Sends the ACK that waited for the application's turn, unless a reply already carried it. */
   private releaseDeferredAck(): void {
-    const c = this.c;
-    if (!c.ackDeferred) return;
-    if (this.closed || this.compacted || !(c.rcv.ackNeeded || c.rcv.ackSoon)) {
-      c.ackDeferred = false;
-      return;
-    }
+    if (!this.deferredAckOwed()) return;
     const stack = this.stack;
     stack.enterCall();
     try {
-      c.releaseDeferredAck(stack.now());
+      this.c.releaseDeferredAck(stack.now());
     } finally {
       stack.leaveCall(this);
     }
