@@ -492,8 +492,9 @@ export abstract class LossRecovery {
     } else {
       let last: TxSegment | undefined;
       for (let i = snd.rtxQ.length - 1; i >= 0; i--) {
-        if (!snd.rtxQ.at(i)!.sacked) {
-          last = snd.rtxQ.at(i);
+        const s = snd.rtxQ.at(i)!;
+        if (!s.sacked) {
+          last = s;
           break;
         }
       }
