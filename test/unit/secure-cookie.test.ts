@@ -73,6 +73,24 @@ function setup(cookieThreshold = 5) {
   return { a: coreA, b: coreB, aKeys: a, bKeys: b, wire, got, events, pump, flood, setAFrom: (e: Endpoint) => (aFrom = e) };
 }
 
+/**
+ * B under load answers A's first initiation with a cookie reply; A's retry (with mac2) leaves
+ * at t=110 while B is under load again, and is taken off the wire unsent: returned.
+ */
+function cookiedRetry(t: ReturnType<typeof setup>) {
+  t.flood(10, 0);
+  t.a.send(ipPacket(1), B_EP.port, B_EP.address, 10);
+  t.pump(10);
+  t.pump(10);
+  expect(t.a.stats.cookiesReceived).to.equal(1);
+  t.flood(10, 100);
+  t.a.tick(110);
+  const retry = t.wire.splice(0);
+  expect(retry).to.have.length(1);
+  expect(retry[0]!.d.readUInt32LE(0)).to.equal(MSG_INITIATION);
+  return retry[0]!;
+}
+
 describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
   it('not under load: an initiation without mac2 is answered at once with a response (the DH is done)', () => {
     const t = setup();
@@ -121,21 +139,12 @@ describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
 
   it('a cookie is bound to the UDP source: the same initiation (valid mac2) from another port gets another cookie reply, no DH', () => {
     const t = setup();
-    t.flood(10, 0);
-    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 10);
-    t.pump(10);
-    t.pump(10);
-    expect(t.a.stats.cookiesReceived).to.equal(1);
-    t.flood(10, 100);
-    t.a.tick(110);
-    const retry = t.wire.splice(0);
-    expect(retry).to.have.length(1);
-    expect(retry[0]!.d.readUInt32LE(0)).to.equal(MSG_INITIATION);
+    const retry = cookiedRetry(t);
     const dhB0 = t.b.stats.handshakeDh;
     const cookies0 = t.b.stats.cookieRepliesSent;
     // The retry arrives from another address (a spoofer replaying it, or A behind a new NAT port).
-    t.b.receive(retry[0]!.d, { address: '127.0.0.1', port: 1001 }, 110);
-    t.b.receive(retry[0]!.d, { address: '127.0.0.2', port: 1000 }, 110);
+    t.b.receive(retry.d, { address: '127.0.0.1', port: 1001 }, 110);
+    t.b.receive(retry.d, { address: '127.0.0.2', port: 1000 }, 110);
     expect(t.b.stats.handshakeDh, 'no DH for a cookie from another source').to.equal(dhB0);
     expect(t.b.stats.cookieRepliesSent).to.equal(cookies0 + 2);
     expect(t.wire.map((w) => w.to)).to.deep.equal([
@@ -144,19 +153,13 @@ describe('secure: cookie replies under load (mac1, mac2, cookie)', () => {
     ]);
     // From its own source it works.
     t.wire.splice(0);
-    t.b.receive(retry[0]!.d, A_EP, 110);
+    t.b.receive(retry.d, A_EP, 110);
     expect(t.b.stats.handshakeDh).to.equal(dhB0 + 1);
   });
 
   it('the cookie secret is replaced every 2 minutes: a cookie older than that gets a new cookie reply', () => {
     const t = setup();
-    t.flood(10, 0);
-    t.a.send(ipPacket(1), B_EP.port, B_EP.address, 10);
-    t.pump(10);
-    t.pump(10);
-    t.flood(10, 100);
-    t.a.tick(110);
-    const retry = t.wire.splice(0)[0]!;
+    const retry = cookiedRetry(t);
     // 2 minutes later, under load again, the same mac2 is stale.
     t.flood(10, 120_200);
     const dhB0 = t.b.stats.handshakeDh;
