@@ -6,7 +6,7 @@
  *   handshake.ts   negotiated options, timestamps/PAWS, our SYN      receiver.ts  receive side
  *   sender.ts      send side, RTO, persist                            pacing.ts    pacing
  *   recovery/      loss recovery strategies over the SACK scoreboard  cc/          congestion control
- *   closing.ts     TIME-WAIT, orphaned FIN-WAIT-2, keepalive
+ *   closing.ts     TIME-WAIT, orphaned FIN-WAIT-2, keepalive          timer-dispatch.ts  timers
  *
  * Sans-IO: every entry point takes `now` (ms on the caller's clock); segments to transmit are
  * collected and taken with takeOutput(); nextDeadline() says when onTimer(now) is due. The
@@ -31,6 +31,8 @@ import { RttEstimator } from './rtt.js';
 import { Sender } from './sender.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, segmentAcceptable } from './seq.js';
 import { Timers, type TimerKind } from './timers.js';
+import { fireTimer } from './timer-dispatch.js';
+import { RECEIVING, SENDING, SYNCHRONIZED } from './states.js';
 import type { ConnectionHooks, CwndReason, FourTuple, TcpConfig, TcpErrorCode, TcpInfo, TcpState } from './types.js';
 import { connectionInfo } from './info.js';
 import { Output } from './output.js';
@@ -62,14 +64,6 @@ export interface ChildLink {
 /** RFC 5961 7: at most one challenge ACK per this many ms per connection (like Linux tcp_invalid_ratelimit). */
 export const CHALLENGE_ACK_INTERVAL_MS = 500;
 const EMPTY: Buffer = Buffer.alloc(0);
-
-const SYNCHRONIZED: ReadonlySet<TcpState> = new Set<TcpState>([
-  'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT',
-]);
-/** States in which we may still transmit data or our FIN. */
-const SENDING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'CLOSE-WAIT', 'FIN-WAIT-1', 'CLOSING', 'LAST-ACK']);
-/** States in which received data is accepted (RFC 9293 3.10.7.4 seventh). */
-const RECEIVING: ReadonlySet<TcpState> = new Set<TcpState>(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
 
 export class Connection {
   hooks: ConnectionHooks = {};
@@ -109,6 +103,7 @@ export class Connection {
   /** @internal */ readonly closing: Closing;
   /** @internal */ readonly keepalive: Keepalive;
   /** @internal */ readonly output = new Output(this);
+  private readonly fireTimer = (k: TimerKind): void => fireTimer(this, k);
 
 
   private constructor(tuple: FourTuple, config: TcpConfig, now: number, opts: ConnectOptions) {
@@ -679,7 +674,8 @@ export class Connection {
     this.output.emit(this.output.ownSeg(this.snd.sndNxt, ACK, EMPTY));
   }
 
-  private sendRst(): void {
+  /** @internal */
+  sendRst(): void {
     this.output.emit(this.output.ownSeg(this.snd.sndNxt, RST | ACK, EMPTY));
   }
 
@@ -692,49 +688,6 @@ export class Connection {
     this.challengeAckAt = this.now;
     countDrop(this.events, why === 'syn' ? 'challenge_ack_syn' : 'challenge_ack_rst');
     this.sendAck();
-  }
-
-  // =====================================================================================
-  // Timers
-  // =====================================================================================
-
-  private readonly fireTimer = (k: TimerKind): void => this.fire(k);
-
-  private fire(k: TimerKind): void {
-    const st = this._state;
-    switch (k) {
-      case 'retransmit':
-        if (this.snd.rtxQ.length === 0 || st === 'CLOSED' || st === 'TIME-WAIT') break;
-        if (!this.snd.onRetransmitTimeout(st === 'SYN-SENT' || st === 'SYN-RECEIVED')) this.enterClosed('ETIMEDOUT');
-        break;
-      case 'persist':
-        if (SENDING.has(st) && !this.snd.onPersist()) this.enterClosed('ETIMEDOUT');
-        break;
-      case 'delayedAck':
-        if (SYNCHRONIZED.has(st)) this.rcv.ackNeeded = true;
-        break;
-      case 'keepalive':
-        if (!this.keepalive.fire()) {
-          this.sendRst();
-          this.enterClosed('ETIMEDOUT');
-        }
-        break;
-      case 'timeWait':
-        if (st === 'TIME-WAIT') this.enterClosed(undefined);
-        break;
-      case 'finWait2':
-        // An orphaned FIN-WAIT-2 gives up on the peer's FIN.
-        if (st === 'FIN-WAIT-2') this.enterClosed(undefined);
-        break;
-      case 'pacing':
-        break; // flush() sends what is due
-      case 'tlp':
-        this.recovery.onTlp();
-        break;
-      case 'rack':
-        this.recovery.rackDetect();
-        break;
-    }
   }
 
   // =====================================================================================

@@ -5,11 +5,7 @@
  *             -> else the listener on the local port -> else an RST (RFC 9293 3.10.7.1)
  *   after every input, user call or timer: drain takeOutput() and encode each segment into
  *   an IPv4 packet sent at once (one synchronous burst, never an await per packet), then
- *   re-arm the connection's single timer at nextDeadline().
- *
- * Timers are lazy: a connection keeps one real timer; when the deadline moves later (the
- * RTO restarted by an ACK, the common case on the hot path) the armed timer is left alone,
- * and when it fires early it simply re-arms. Only an earlier deadline re-arms at once.
+ *   re-arm the connection's single timer at nextDeadline() (conn-timer.ts).
  *
  * One TcpStack per host (`TcpStack.for(host)`), registered as the host's IPPROTO_TCP
  * handler and as an inventory source (connections, listeners, totals).
@@ -32,6 +28,7 @@ import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
 import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
+import { ConnTimer } from './conn-timer.js';
 import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
@@ -111,6 +108,8 @@ export class TcpStack implements ProtocolHandler {
     enter: () => this.depth++,
     leave: () => this.depth--,
   });
+  /** Each connection's one real timer (conn-timer.ts). */
+  readonly timers = new ConnTimer(() => this.now(), (tc, now) => this.loop.timer(tc, now));
   private readonly unregister: () => void;
   /** Counts a connection's or listener's drop at the host, as `tcp_<reason>` (src/tcp/drops.ts). */
   private readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
@@ -327,7 +326,7 @@ export class TcpStack implements ProtocolHandler {
       this.connCount--;
       if (!tc.overLimit) this.connectionLimit.close();
     }
-    this.clearTimer(tc);
+    this.timers.clear(tc);
   }
 
   private onClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
@@ -432,7 +431,7 @@ export class TcpStack implements ProtocolHandler {
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
     }
     if (tc.closed) this.remove(tc);
-    else this.arm(tc);
+    else this.timers.arm(tc);
     if (tc.onFinished && tc.finished()) {
       const f = tc.onFinished;
       tc.onFinished = undefined;
@@ -465,7 +464,7 @@ export class TcpStack implements ProtocolHandler {
     tw.onDrop = this.countTcpDrop;
     tw.overLimit = tc.overLimit;
     tc.compacted = true;
-    this.clearTimer(tc);
+    this.timers.clear(tc);
     if (tc.charged > 0) {
       processBuffers.release(tc.charged);
       tc.charged = 0;
@@ -526,74 +525,6 @@ export class TcpStack implements ProtocolHandler {
       this.host.countDrop('tcp_emsgsize');
       return true;
     }
-  }
-
-  /** One lazy timer per connection (see the header comment). */
-  private arm(tc: TcpConn): void {
-    const d = tc.c.nextDeadline();
-    if (d === undefined) return; // an armed timer fires and finds nothing to do
-    if (tc.timer && tc.armedFor <= d) return;
-    this.clearTimer(tc);
-    this.setTimer(tc, d);
-  }
-
-  /**
-   * Node's timers have 1 ms resolution and may fire up to 1 ms early against
-   * performance.now(); pacing and delayed-ACK deadlines are often closer than that. So a
-   * timer is set for the whole milliseconds of the wait, and the sub-millisecond rest is
-   * covered with setImmediate (a poll through the event loop, I/O included), instead of
-   * rounding every wait up by a millisecond.
-   */
-  private setTimer(tc: TcpConn, d: number): void {
-    const delay = d - this.now();
-    tc.armedFor = d;
-    // A deadline that onTimer did not move past the time it ran at would spin: 1 ms then.
-    tc.timerIsImmediate = delay < 1 && d > tc.lastFiredAt;
-    if (tc.timerIsImmediate) {
-      // Never unref an immediate: libuv would then block in poll and run it only when some
-      // other event arrives (seconds later on an idle connection). It lasts < 1 ms anyway.
-      tc.timer = setImmediate(tc.fire);
-    } else {
-      tc.timer = setTimeout(tc.fireAfterPoll, Math.max(1, Math.floor(delay)));
-      tc.timer.unref();
-    }
-  }
-
-  /**
-   * @internal (TcpConn.fireAfterPoll) A setTimeout timer is due. Node runs timers before
-   * polling for I/O, so after the process was busy or descheduled for longer than a PTO
-   * (10 ms) the tail-loss probe fired while the ACKs that make it needless were already
-   * waiting in the UDP socket: a spurious TLP (or RTO) on a lossless path. So the
-   * connection's timers run from setImmediate, after the poll has read (and the connection
-   * has processed) what arrived; a deadline an ACK moved later then just re-arms.
-   */
-  onTimeoutDue(tc: TcpConn): void {
-    tc.timerIsImmediate = true;
-    tc.timer = setImmediate(tc.fire);
-  }
-
-  private clearTimer(tc: TcpConn): void {
-    const t = tc.timer;
-    if (!t) return;
-    if (tc.timerIsImmediate) clearImmediate(t as NodeJS.Immediate);
-    else clearTimeout(t as NodeJS.Timeout);
-    tc.timer = undefined;
-    tc.armedFor = Infinity;
-  }
-
-  /** @internal (TcpConn.fire) */
-  onTimerFired(tc: TcpConn): void {
-    tc.timer = undefined;
-    tc.armedFor = Infinity;
-    const d = tc.c.nextDeadline();
-    if (d === undefined) return;
-    const now = this.now();
-    if (now < d) {
-      this.setTimer(tc, d);
-      return;
-    }
-    tc.lastFiredAt = now;
-    this.loop.timer(tc, now);
   }
 
   // ---- receive path (ProtocolHandler) ----

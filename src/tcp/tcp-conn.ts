@@ -31,9 +31,9 @@ export class TcpConn {
   timerIsImmediate = false;
   lastFiredAt = -Infinity;
   /** The timer callback, allocated once per connection. */
-  readonly fire = (): void => this.stack.onTimerFired(this);
+  readonly fire = (): void => this.stack.timers.fired(this);
   /** The setTimeout callback: runs `fire` after the event loop's next poll (driver.ts). */
-  readonly fireAfterPoll = (): void => this.stack.onTimeoutDue(this);
+  readonly fireAfterPoll = (): void => this.stack.timers.afterPoll(this);
   /** The deferred ACK's release on a later tick (scheduleAckRelease), allocated once per connection. */
   private readonly releaseAck = (): void => {
     this.ackReleasePending = false;
