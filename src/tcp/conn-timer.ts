@@ -6,6 +6,15 @@
  */
 import type { TcpConn } from './tcp-conn.js';
 
+/**
+ * A wait at least this long (ms) is coarse: it is set with whole milliseconds rounded up and
+ * may end up to about a millisecond late, instead of polling the event loop with setImmediate
+ * through its last millisecond. The deadlines this long are the RTO, the TLP (at least 10 ms),
+ * the delayed ACK (40 ms) and keep-alive, where a millisecond is nothing; pacing and RACK's
+ * reordering window, sub-millisecond on a fast path, stay precise.
+ */
+export const COARSE_WAIT_MS = 2;
+
 export class ConnTimer {
   constructor(
     private readonly now: () => number,
@@ -27,19 +36,24 @@ export class ConnTimer {
    * performance.now(); pacing and delayed-ACK deadlines are often closer than that. So a
    * timer is set for the whole milliseconds of the wait, and the sub-millisecond rest is
    * covered with setImmediate (a poll through the event loop, I/O included), instead of
-   * rounding every wait up by a millisecond.
+   * rounding every wait up by a millisecond. Except a coarse wait (COARSE_WAIT_MS): Node's
+   * timer fires up to a millisecond early against performance.now(), and the polling
+   * through the rest cost a client 5-20 immediates per connection in the churn bench, each a
+   * turn of the event loop with its poll. `rest`: the re-arm after an early firing, which
+   * keeps the wait's kind.
    */
-  private set(tc: TcpConn, d: number): void {
+  private set(tc: TcpConn, d: number, rest = false): void {
     const delay = d - this.now();
     tc.armedFor = d;
+    if (!rest) tc.coarseWait = delay >= COARSE_WAIT_MS;
     // A deadline that onTimer did not move past the time it ran at would spin: 1 ms then.
-    tc.timerIsImmediate = delay < 1 && d > tc.lastFiredAt;
+    tc.timerIsImmediate = delay < 1 && d > tc.lastFiredAt && !tc.coarseWait;
     if (tc.timerIsImmediate) {
       // Never unref an immediate: libuv would then block in poll and run it only when some
       // other event arrives (seconds later on an idle connection). It lasts < 1 ms anyway.
       tc.timer = setImmediate(tc.fire);
     } else {
-      tc.timer = setTimeout(tc.fireAfterPoll, Math.max(1, Math.floor(delay)));
+      tc.timer = setTimeout(tc.fireAfterPoll, Math.max(1, tc.coarseWait ? Math.ceil(delay) : Math.floor(delay)));
       tc.timer.unref();
     }
   }
@@ -74,7 +88,7 @@ export class ConnTimer {
     if (d === undefined) return;
     const now = this.now();
     if (now < d) {
-      this.set(tc, d);
+      this.set(tc, d, true);
       return;
     }
     tc.lastFiredAt = now;

@@ -29,6 +29,8 @@ export class TcpConn {
   hooks: TcpConnHooks = {};
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   timerIsImmediate = false;
+  /** The armed wait is coarse (conn-timer.ts COARSE_WAIT_MS): no polling through its last millisecond. */
+  coarseWait = false;
   lastFiredAt = -Infinity;
   /** The timer callback, allocated once per connection. */
   readonly fire = (): void => this.stack.timers.fired(this);
