@@ -17,7 +17,8 @@
  * second and must stay bounded by about handshake rate x 2 x MSL (`--msl` shortens the MSL so
  * ephemeral ports are not exhausted, as a busy Linux client would need tcp_tw_reuse). Prints
  * one row per second (handshakes/s, TIME-WAIT count, live connections, heap) and a total row
- * per set-up, with the CPU time per handshake (both ends). `run(opts)` returns the rows.
+ * per set-up, with the CPU time and the datagrams per handshake (both ends). `run(opts)`
+ * returns the rows.
  *
  * Not part of `npm test`. Bounded by --seconds (and a time-out on each child).
  */
@@ -59,6 +60,13 @@ function timeWaitCount(address: string): number {
   for (const s of inventory.sources()) {
     for (const c of s.tcpConnections?.(now) ?? []) if (c.state === 'TIME-WAIT' && c.localAddress === address) n++;
   }
+  return n;
+}
+
+/** TCP segments (each one UDP datagram) sent so far by every stack in this process. */
+function segmentsOut(): number {
+  let n = 0;
+  for (const src of inventory.sources()) n += src.tcpTotals?.().segmentsOut ?? 0;
   return n;
 }
 
@@ -109,6 +117,8 @@ interface LoopResult {
   peakRate: number;
   /** CPU seconds of this process over the loop. */
   cpu: number;
+  /** TCP segments sent by this process's stacks over the loop. */
+  segments: number;
 }
 
 /** The workers on host A for `seconds`, with one row per second. */
@@ -119,6 +129,7 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   let failed = 0;
   const reasons = new Map<string, number>();
   const cpu0 = process.cpuUsage();
+  const seg0 = segmentsOut();
   const start = performance.now();
   const deadline = start + opts.seconds * 1000;
   const workers = Array.from({ length: opts.parallel }, async () => {
@@ -157,8 +168,9 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   await Promise.all(workers);
   clearInterval(timer);
   const cpu = process.cpuUsage(cpu0);
+  const segments = segmentsOut() - seg0;
   const why = [...reasons].map(([k, v]) => `${k} ${v}`).join(', ');
-  return { rows, completed, failed, why, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6 };
+  return { rows, completed, failed, why, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6, segments };
 }
 
 function totalRow(label: string, r: LoopResult, msl: number, live: number, extra: Row = {}, heapMiB = process.memoryUsage().heapUsed / MiB): Row {
@@ -173,6 +185,8 @@ function totalRow(label: string, r: LoopResult, msl: number, live: number, extra
     failed: r.why ? `${r.failed} (${r.why})` : r.failed,
     // CPU per handshake (both ends) is steadier than the rate on a shared machine.
     'CPU us/handshake': Math.round((r.cpu * 1e6) / Math.max(1, n)),
+    // Datagrams per handshake (both ends), the other load-independent figure.
+    'datagrams/handshake': Number((r.segments / Math.max(1, n)).toFixed(2)),
     ...extra,
   };
 }
@@ -206,14 +220,14 @@ async function runTwo(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, noPin: 
       const line = (await withTimeout(cli.next(), 20_000 + o.seconds * 1000, 'churn client')) as unknown as Row & { done?: number };
       if (line.done) {
         srv.proc.stdin!.end();
-        const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number };
+        const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number; segments: number };
         const r = line as unknown as LoopResult & { live: number; heapMiB: number };
         const label = `two processes${pins ? ' (pinned)' : ''}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
           totalRow(
             label,
-            { ...r, cpu: r.cpu + s.cpu },
+            { ...r, cpu: r.cpu + s.cpu, segments: r.segments + s.segments },
             o.msl,
             r.live,
             { 'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}` },
@@ -247,16 +261,17 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
 
 // ---- the children of the two-process set-up ----
 
-/** Host B and its echo server; prints its UDP port, and its CPU seconds when stdin ends. */
+/** Host B and its echo server; prints its UDP port, and its CPU seconds and segments sent when stdin ends. */
 async function serverRole(): Promise<void> {
   const stdin = new StdinLines();
   const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB, learn: true });
   const server = await echoServer(b, Number(arg('msl')));
   const cpu0 = process.cpuUsage();
+  const seg0 = segmentsOut();
   say({ port: b.endpoint.port });
   await stdin.ended;
   const cpu = process.cpuUsage(cpu0);
-  say({ cpu: (cpu.user + cpu.system) / 1e6 });
+  say({ cpu: (cpu.user + cpu.system) / 1e6, segments: segmentsOut() - seg0 });
   server.close();
   await b.close();
 }
@@ -266,7 +281,7 @@ async function clientRole(): Promise<void> {
   const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
   const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
   const r = await clientLoop(a, 'two processes', o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
+  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
   await a.close();
 }
 

@@ -1,0 +1,22 @@
+/**
+ * The churn bench (bench/churn.ts) in one process for a second: every cycle's echo checks
+ * out, and its total row carries the load-independent figures, CPU and datagrams per handshake.
+ */
+import { expect } from 'chai';
+import { run } from '../../bench/churn.js';
+
+describe('churn bench: one process, one second', function () {
+  this.timeout(30_000);
+
+  it('completes cycles without failures and reports datagrams per handshake (a 16 KiB echo: 24 data segments and the handshake)', async () => {
+    const rows = await run({ seconds: 1, parallel: 4, mode: 'one', msl: 200 });
+    const total = rows.find((r) => String(r['phase']).endsWith('total'))!;
+    expect(total, 'a total row').to.not.equal(undefined);
+    expect(total['failed']).to.equal(0);
+    expect(Number(total['completed'])).to.be.greaterThan(0);
+    expect(Number(total['CPU us/handshake'])).to.be.greaterThan(0);
+    const dgrams = Number(total['datagrams/handshake']);
+    // 12 full-or-last segments each way, SYN, SYN-ACK and the client's ACKs: never fewer than 27.
+    expect(dgrams).to.be.within(27, 40);
+  });
+});
