@@ -7,7 +7,7 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--no-pin] [--alloc-only [--json]] [-- NODE_FLAGS for the children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
  *
  * --repeat N alternates N raw/overlay pairs and prints each pair's ratios and their median;
  * --hist prints each run's distribution of round trips; --probe preloads bench/latency-probe
@@ -270,21 +270,23 @@ if (isMain(import.meta.url)) {
       if (repeat > 1) process.stdout.write(formatTable([...ratios, medianRatios(ratios)]) + '\n');
       if (probes.length > 0) process.stdout.write(formatTable(probes) + '\n');
     }
-    const al = await allocPerRoundTrip();
-    if (argv.includes('--json')) {
-      process.stdout.write(JSON.stringify(al) + '\n');
-      process.exit(0);
+    if (!argv.includes('--no-alloc')) {
+      const al = await allocPerRoundTrip();
+      if (argv.includes('--json')) {
+        process.stdout.write(JSON.stringify(al) + '\n');
+        process.exit(0);
+      }
+      process.stdout.write(
+        formatTable([
+          {
+            'overlay TCP, both hosts in this process': '64-byte round trip',
+            'heap bytes allocated per round trip': al.bytesPerRound,
+            'CPU us per round trip': al.cpuUsPerRound,
+            'rounds measured': al.rounds,
+          },
+        ]) + '\n',
+      );
     }
-    process.stdout.write(
-      formatTable([
-        {
-          'overlay TCP, both hosts in this process': '64-byte round trip',
-          'heap bytes allocated per round trip': al.bytesPerRound,
-          'CPU us per round trip': al.cpuUsPerRound,
-          'rounds measured': al.rounds,
-        },
-      ]) + '\n',
-    );
   } finally {
     killChildren();
   }
