@@ -7,11 +7,21 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--no-pin] [--alloc-only [--json]] [-- NODE_FLAGS for the overlay children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
+ *
+ * --repeat N alternates N raw/overlay pairs and prints each pair's ratios and their median;
+ * --hist prints each run's distribution of round trips; --probe preloads bench/latency-probe
+ * into every ping process and prints each process's turn-around (from a datagram's arrival
+ * to its answer's send) and its nextTick/setImmediate/timer calls and sends per message.
  *
  * Not a suite of `npm run bench`: a diagnosis, quoted in the README's p99 note.
  */
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GCProfiler } from 'node:v8';
 import { Host } from '../src/host/host.js';
@@ -19,30 +29,137 @@ import { connect, createServer } from '../src/net.js';
 import { killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
 import { isMain } from './lib/cli.js';
 import { slowRoundsInGc } from './lib/measure.js';
+import type { ProbeReport } from './latency-probe.js';
 import { formatTable, type Row } from './main.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
-async function diagnose(label: string, script: string, server: string[], client: string[], rounds: number, pins: [number, number] | undefined, nodeArgs: string[]): Promise<Row> {
-  const rx = spawnRole(script, server[0]!, [...server.slice(1), '--gc'], nodeArgs, pins?.[1]);
+interface Run {
+  row: Row;
+  /** With --probe: each process's turn-around report (bench/latency-probe.ts). */
+  probes?: { client: ProbeReport; server: ProbeReport };
+}
+
+/** Starts a ping child; with `probe`, preloading the turn-around probe that writes to a file of its own. */
+function spawnPing(script: string, role: string, args: string[], nodeArgs: string[], cpu: number | undefined, probe: { file: string; skip: number } | undefined): ReturnType<typeof spawnRole> {
+  if (!probe) return spawnRole(script, role, args, nodeArgs, cpu);
+  const saved = { out: process.env['LATENCY_PROBE_OUT'], skip: process.env['LATENCY_PROBE_SKIP'] };
+  process.env['LATENCY_PROBE_OUT'] = probe.file;
+  process.env['LATENCY_PROBE_SKIP'] = String(probe.skip);
+  try {
+    return spawnRole(script, role, args, ['--import', here('./latency-probe.js'), ...nodeArgs], cpu);
+  } finally {
+    for (const [k, v] of [['LATENCY_PROBE_OUT', saved.out], ['LATENCY_PROBE_SKIP', saved.skip]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Resolves when the child has exited (at most `ms`). */
+function exited(proc: ChildProcess, ms: number): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return withTimeout(once(proc, 'exit').then(() => undefined), ms, 'ping child exit');
+}
+
+async function diagnose(label: string, script: string, server: string[], client: string[], rounds: number, warmup: number, pins: [number, number] | undefined, nodeArgs: string[], probe: boolean): Promise<Run> {
+  const files = probe ? [0, 1].map((i) => join(tmpdir(), `latency-probe-${process.pid}-${randomUUID()}-${i}.json`)) : undefined;
+  // The server's messages include the handshake's; a few more skipped is harmless.
+  const skip = warmup + 2;
+  const rx = spawnPing(script, server[0]!, [...server.slice(1), '--gc'], nodeArgs, pins?.[1], files && { file: files[1]!, skip });
   const { port } = await withTimeout(rx.next(), 10_000, 'server start');
-  const tx = spawnRole(script, client[0]!, ['--port', String(port), '--rounds', String(rounds), '--gc'], nodeArgs, pins?.[0]);
+  const tx = spawnPing(script, client[0]!, ['--port', String(port), '--rounds', String(rounds), '--warmup', String(warmup), '--gc'], nodeArgs, pins?.[0], files && { file: files[0]!, skip });
   const r = (await withTimeout(tx.next(), 300_000, 'ping rounds')) as unknown as Record<string, unknown>;
   rx.proc.stdin!.end();
   const s = (await withTimeout(rx.next(), 10_000, 'server end')) as unknown as Record<string, unknown>;
   const pauses = [...(r['pauses'] as Array<[number, number]>), ...(s['pauses'] as Array<[number, number]>)];
   const g = slowRoundsInGc(r['rounds'] as Array<[number, number]>, pauses);
-  return {
+  if (process.argv.includes('--hist')) process.stdout.write(histogram(label, r['rounds'] as Array<[number, number]>) + '\n');
+  const row: Row = {
     transport: label,
-    'p50 us': r['p50'] as number,
-    'p99 us': r['p99'] as number,
-    'p99.9 us': r['p999'] as number,
+    'p50 us': Number((r['p50'] as number).toFixed(1)),
+    'p99 us': Number((r['p99'] as number).toFixed(1)),
+    'p99.9 us': Number((r['p999'] as number).toFixed(1)),
     'slowest 1%': g['slowRounds']!,
     'of them in a GC pause': g['slowRoundsInGc']!,
     'GC pauses (both)': g['gcPauses']!,
     'GC pauses per 1000 rounds': Number(((1000 * g['gcPauses']!) / rounds).toFixed(2)),
     'GC ms (both)': g['gcMs']!,
   };
+  if (!files) return { row };
+  await Promise.all([exited(tx.proc, 10_000), exited(rx.proc, 10_000)]);
+  const read = (f: string): ProbeReport => {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8')) as ProbeReport;
+    } finally {
+      rmSync(f, { force: true });
+    }
+  };
+  return { row, probes: { client: read(files[0]!), server: read(files[1]!) } };
+}
+
+/** One row per process of a run's probe reports. */
+export function probeRows(label: string, p: { client: ProbeReport; server: ProbeReport }): Row[] {
+  return (['client', 'server'] as const).map((side) => {
+    const x = p[side];
+    return {
+      transport: label,
+      process: side,
+      messages: x.messages,
+      'turn-around p50 us': x.p50,
+      'p90 us': x.p90,
+      'p99 us': x.p99,
+      'sends per message': x.sends,
+      'nextTick per message': x.ticks,
+      'setImmediate per message': x.immediates,
+      'setTimeout / clearTimeout per message': `${x.setTimeouts} / ${x.clearTimeouts}`,
+    };
+  });
+}
+
+/**
+ * Where a transport's rounds fall: the share of rounds in 10 us buckets between 40 and 300
+ * us (and beyond), and in which tenth of the run the rounds above the p99 fall (early ones
+ * are warm-up: code still being optimised).
+ */
+export function histogram(label: string, rounds: Array<[number, number]>): string {
+  const edges = [40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 175, 200, 250, 300, 500, 1000, Infinity];
+  const counts = new Array<number>(edges.length).fill(0);
+  for (const [, rtt] of rounds) counts[edges.findIndex((e) => rtt < e)]!++;
+  const sorted = rounds.map(([, r]) => r).sort((a, b) => a - b);
+  const p99 = sorted[Math.floor(sorted.length * 0.99)]!;
+  const tenths = new Array<number>(10).fill(0);
+  rounds.forEach(([, rtt], i) => {
+    if (rtt >= p99) tenths[Math.floor((10 * i) / rounds.length)]!++;
+  });
+  const rows = edges.map((e, i) => `${i === 0 ? '<' : ''}${e === Infinity ? `>=${edges[i - 1]}` : `<${e}`}: ${((100 * counts[i]!) / rounds.length).toFixed(2)}%`);
+  return `${label}: ${rows.join('  ')}\n  rounds >= p99 (${p99.toFixed(1)} us) by tenth of the run: ${tenths.join(' ')}`;
+}
+
+/**
+ * Round trips not counted at the start of each run. The overlay's hot functions are
+ * optimised by TurboFan only after 2,000-3,000 messages (a few more by 6,000), on a
+ * background thread that shares the pinned CPU with the round trips: counting from round
+ * 2,000 put that compilation and the last unoptimised rounds into the measured tail of the
+ * overlay (raw dgram's few functions are optimised long before). Both transports get the
+ * same warm-up.
+ */
+export const DEFAULT_WARMUP = 10_000;
+
+/** One alternating pair's ratios (overlay / raw dgram). */
+export function pairRatios(pair: number, raw: Row, ov: Row): Row {
+  const r = (k: string): number => Number(((ov[k] as number) / (raw[k] as number)).toFixed(2));
+  const us = (row: Row): string => `${row['p50 us']} / ${row['p99 us']}`;
+  return { pair, 'p50 ratio': r('p50 us'), 'p99 ratio': r('p99 us'), 'raw p50/p99 us': us(raw), 'overlay p50/p99 us': us(ov) };
+}
+
+/** The median of each ratio over the pairs. */
+export function medianRatios(pairs: Row[]): Row {
+  const med = (k: string): number => {
+    const v = pairs.map((p) => p[k] as number).sort((a, b) => a - b);
+    return v.length % 2 ? v[v.length >> 1]! : Number(((v[v.length / 2 - 1]! + v[v.length / 2]!) / 2).toFixed(3));
+  };
+  return { pair: 'median', 'p50 ratio': med('p50 ratio'), 'p99 ratio': med('p99 ratio'), 'raw p50/p99 us': '', 'overlay p50/p99 us': '' };
 }
 
 export interface AllocReport {
@@ -124,34 +241,52 @@ export async function allocPerRoundTrip(windows = 15, perWindow = 40): Promise<A
 
 if (isMain(import.meta.url)) {
   const argv = process.argv.slice(2);
-  const i = argv.indexOf('--rounds');
-  const rounds = i >= 0 ? Number(argv[i + 1]) : 20_000;
+  const num = (name: string, dflt: number): number => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : dflt;
+  };
+  const rounds = num('--rounds', 20_000);
+  const warmup = num('--warmup', DEFAULT_WARMUP);
+  const repeat = num('--repeat', 1);
   const dd = argv.indexOf('--');
   const nodeArgs = dd >= 0 ? argv.slice(dd + 1) : [];
   const pins = argv.includes('--no-pin') ? undefined : pinnableCpus();
   try {
     if (!argv.includes('--alloc-only')) {
-      const rows = [
-        await diagnose('raw dgram', here('./peers/dgram.js'), ['udp-recv'], ['udp-ping'], rounds, pins, nodeArgs),
-        await diagnose(`overlay TCP noDelay${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}`, here('./peers/overlay.js'), ['tcp-server', '--echo'], ['tcp-ping'], rounds, pins, nodeArgs),
-      ];
+      // Alternating pairs, so that the machine's drifting load falls on both transports alike;
+      // each pair's ratios are measured in one sitting.
+      const rows: Row[] = [];
+      const ratios: Row[] = [];
+      const probes: Row[] = [];
+      const probe = argv.includes('--probe');
+      for (let k = 0; k < repeat; k++) {
+        const raw = await diagnose('raw dgram', here('./peers/dgram.js'), ['udp-recv'], ['udp-ping'], rounds, warmup, pins, nodeArgs, probe);
+        const ov = await diagnose(`overlay TCP noDelay${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}`, here('./peers/overlay.js'), ['tcp-server', '--echo'], ['tcp-ping'], rounds, warmup, pins, nodeArgs, probe);
+        rows.push(raw.row, ov.row);
+        ratios.push(pairRatios(k + 1, raw.row, ov.row));
+        for (const run of [raw, ov]) if (run.probes) probes.push(...probeRows(run.row['transport'] as string, run.probes));
+      }
       process.stdout.write(formatTable(rows) + '\n');
+      if (repeat > 1) process.stdout.write(formatTable([...ratios, medianRatios(ratios)]) + '\n');
+      if (probes.length > 0) process.stdout.write(formatTable(probes) + '\n');
     }
-    const al = await allocPerRoundTrip();
-    if (argv.includes('--json')) {
-      process.stdout.write(JSON.stringify(al) + '\n');
-      process.exit(0);
+    if (!argv.includes('--no-alloc')) {
+      const al = await allocPerRoundTrip();
+      if (argv.includes('--json')) {
+        process.stdout.write(JSON.stringify(al) + '\n');
+        process.exit(0);
+      }
+      process.stdout.write(
+        formatTable([
+          {
+            'overlay TCP, both hosts in this process': '64-byte round trip',
+            'heap bytes allocated per round trip': al.bytesPerRound,
+            'CPU us per round trip': al.cpuUsPerRound,
+            'rounds measured': al.rounds,
+          },
+        ]) + '\n',
+      );
     }
-    process.stdout.write(
-      formatTable([
-        {
-          'overlay TCP, both hosts in this process': '64-byte round trip',
-          'heap bytes allocated per round trip': al.bytesPerRound,
-          'CPU us per round trip': al.cpuUsPerRound,
-          'rounds measured': al.rounds,
-        },
-      ]) + '\n',
-    );
   } finally {
     killChildren();
   }

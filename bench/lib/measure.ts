@@ -182,7 +182,7 @@ export function timeRounds(warmup: number, rounds: number, send: () => void, onR
 }
 
 /**
- * A ping client's report: `rounds` timed exchanges after 2000 not counted, summarised; with
+ * A ping client's report: `rounds` timed exchanges after `--warmup` (2000) not counted, summarised; with
  * `--gc` on the command line also each counted round (start epoch ms, rtt us) and this
  * process's GC pauses, for bench/latency.ts to match slow rounds with pauses.
  */
@@ -190,7 +190,7 @@ export async function pingReport(rounds: number, send: () => void, onReply: (rep
   const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   const starts: number[] = [];
   const rtts = await timeRounds(
-    2000,
+    Number(arg('warmup', '2000')),
     rounds,
     () => {
       if (gc) starts.push(performance.timeOrigin + performance.now());

@@ -1,0 +1,105 @@
+/**
+ * The ping-pong latency bench (bench/latency.ts): its warm-up reaches the ping processes,
+ * its alternating pairs report per-pair ratios, and its turn-around probe counts what a
+ * process does per message. Not a speed test: these check the measurement, not a figure.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { medianRatios, pairRatios } from '../../bench/latency.js';
+import type { ProbeReport } from '../../bench/latency-probe.js';
+import { pingReport } from '../../bench/lib/measure.js';
+
+const LATENCY = fileURLToPath(new URL('../../bench/latency.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('../../bench/latency-probe.js', import.meta.url));
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { timeout: 50_000, killSignal: 'SIGKILL', env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${String(err)}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+describe('ping-pong latency bench', function () {
+  this.timeout(60_000);
+
+  it('a ping client counts its rounds after --warmup exchanges, not after a fixed 2,000', async () => {
+    const argv = process.argv;
+    process.argv = [...argv, '--warmup', '7'];
+    let sends = 0;
+    let reply: (() => void) | undefined;
+    try {
+      const r = await pingReport(
+        5,
+        () => {
+          sends++;
+          setImmediate(() => reply!());
+        },
+        (f) => (reply = f),
+      );
+      expect(r['n']).to.equal(5);
+      expect(sends).to.equal(12);
+    } finally {
+      process.argv = argv;
+    }
+  });
+
+  it('pairs a raw and an overlay run into ratios, and takes the median over the pairs', () => {
+    const row = (p50: number, p99: number) => ({ transport: 't', 'p50 us': p50, 'p99 us': p99 });
+    const pairs = [pairRatios(1, row(70, 120), row(91, 168)), pairRatios(2, row(70, 100), row(84, 150)), pairRatios(3, row(80, 200), row(88, 220))];
+    expect(pairs.map((p) => p['p99 ratio'])).to.deep.equal([1.4, 1.5, 1.1]);
+    expect(pairs[0]!['p50 ratio']).to.equal(1.3);
+    const m = medianRatios(pairs);
+    expect(m['p99 ratio']).to.equal(1.4);
+    expect(m['p50 ratio']).to.equal(1.2);
+  });
+
+  it('the probe times each answer from the datagram that asked for it and counts the calls per message', async () => {
+    const out = join(tmpdir(), `latency-probe-test-${process.pid}-${Date.now()}.json`);
+    // 30 round trips on loopback; the answering side defers each answer by one setImmediate
+    // and one nextTick. The probe skips the first 10 messages it sees in this process (both
+    // sockets' messages count: 60 in all).
+    const script = `
+      import dgram from 'node:dgram';
+      const a = dgram.createSocket('udp4'), b = dgram.createSocket('udp4');
+      await new Promise((r) => a.bind(0, '127.0.0.1', r)); await new Promise((r) => b.bind(0, '127.0.0.1', r));
+      let left = 30;
+      b.on('message', (m, ri) => setImmediate(() => process.nextTick(() => b.send(m, ri.port, ri.address))));
+      a.on('message', () => { if (--left > 0) a.send(Buffer.alloc(8), b.address().port, '127.0.0.1'); else { a.close(); b.close(); } });
+      a.send(Buffer.alloc(8), b.address().port, '127.0.0.1');`;
+    try {
+      await run(['--import', PROBE, '--input-type=module', '-e', script], { LATENCY_PROBE_OUT: out, LATENCY_PROBE_SKIP: '10' });
+      const r = JSON.parse(readFileSync(out, 'utf8')) as ProbeReport;
+      expect(r.messages).to.equal(50);
+      // Every message is answered by one send (the last one by none): 49 sends over 50 messages.
+      expect(r.sends).to.equal(0.98);
+      // Half the messages were answered through one setImmediate and one nextTick each.
+      expect(r.immediates).to.be.within(0.48, 0.52);
+      expect(r.ticks).to.be.at.least(0.48);
+      expect(r.p50).to.be.greaterThan(0);
+      expect(r.p99).to.be.at.least(r.p50);
+    } finally {
+      rmSync(out, { force: true });
+    }
+  });
+
+  it('alternates raw and overlay runs, passes the warm-up to the ping processes and prints the probes', async () => {
+    const stdout = await run([LATENCY, '--rounds', '300', '--warmup', '100', '--repeat', '2', '--probe', '--no-alloc', '--no-pin']);
+    const lines = stdout.split('\n');
+    const runs = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay) +\| [0-9]/.test(l));
+    expect(runs.map((l) => l.split('|')[1]!.trim())).to.deep.equal(['raw dgram', 'overlay TCP noDelay', 'raw dgram', 'overlay TCP noDelay']);
+    expect(lines.filter((l) => /^\| (1|2|median) +\|/.test(l))).to.have.length(3);
+    // Probe rows: transport, process, messages counted after the warm-up (and the handshake).
+    const probes = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay) +\| (client|server) /.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+    expect(probes).to.have.length(8);
+    for (const p of probes) {
+      expect(Number(p[3])).to.be.within(297, 301);
+      // One datagram answers each message: the reply carries the overlay's ACK.
+      expect(Number(p[7])).to.be.within(0.99, 1.01);
+    }
+  });
+});
