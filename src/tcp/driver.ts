@@ -431,6 +431,7 @@ export class TcpStack implements ProtocolHandler {
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
     }
     if (tc.closed) this.remove(tc);
+    else if (tc.turnAhead && this.timers.wouldSet(tc)) tc.armAfterTurn();
     else this.timers.arm(tc);
     if (tc.onFinished && tc.finished()) {
       const f = tc.onFinished;

@@ -36,11 +36,21 @@ export class TcpConn {
   readonly fire = (): void => this.stack.timers.fired(this);
   /** The setTimeout callback: runs `fire` after the event loop's next poll (driver.ts). */
   readonly fireAfterPoll = (): void => this.stack.timers.afterPoll(this);
-  /** The deferred ACK's release on a later tick (scheduleAckRelease), allocated once per connection. */
+  /**
+   * After the application's turn, on a later tick (scheduleAckRelease): the deferred ACK's
+   * release, and the timer's arming that waited for the turn (armAfterTurn). Allocated once
+   * per connection.
+   */
   private readonly releaseAck = (): void => {
     this.ackReleasePending = false;
-    if (!this.delivering) this.releaseDeferredAck();
+    if (this.delivering) return; // that turn's end schedules this again
+    this.releaseDeferredAck();
+    if (this.armAfterTurnPending && !this.scheduled) {
+      this.armAfterTurnPending = false;
+      if (!this.closed && !this.compacted) this.stack.timers.arm(this);
+    }
   };
+  private armAfterTurnPending = false;
   private ackReleasePending = false;
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
@@ -154,7 +164,21 @@ export class TcpConn {
    */
   private endTurn(): void {
     this.delivering = false;
-    if (this.deferredAckOwed()) this.scheduleAckRelease();
+    if (this.deferredAckOwed() || this.armAfterTurnPending) this.scheduleAckRelease();
+  }
+
+  /** Whether the application's turn is queued (deliver()) or running: a reply may follow. */
+  get turnAhead(): boolean {
+    return this.scheduled || this.delivering;
+  }
+
+  /**
+   * @internal (driver.ts flushOne) The timer is armed after the application's turn: the
+   * reply its handlers write leaves first, and the set or clear of a Node timer (10 µs for a
+   * cold setTimeout) does not delay it.
+   */
+  armAfterTurn(): void {
+    this.armAfterTurnPending = true;
   }
 
   /**

@@ -10,6 +10,8 @@ import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { observers } from '../../src/metrics/inventory.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { TcpStack } from '../../src/tcp/driver.js';
+import type { TcpConn } from '../../src/tcp/tcp-conn.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
 import { ACK, FIN, SYN } from '../../src/wire/tcp.js';
 import { within } from '../helpers/real-tcp.js';
@@ -138,6 +140,49 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
     const during = (sent.get(label) ?? []).slice(before);
     expect(during.filter((s) => s.len > 0).length).to.be.greaterThanOrEqual(20);
     expect(during.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
+    c.destroy();
+  });
+  it('the echo server sets or clears no timer between a request\'s arrival and its reply (the timer is armed after the reply left)', async () => {
+    const port = await echoServer();
+    const c = connect({ via: a, host: B, port, noDelay: true });
+    const upTo = received(c);
+    await within(once(c, 'connect'), 5000, 'connect');
+    await within(accepted, 5000, 'accepted');
+    // B's side, in order: a TCP packet in, a Node timer set or cleared, a packet out.
+    const log: Array<'in' | 'timer' | 'out'> = [];
+    const stack = TcpStack.for(b);
+    const timers = stack.timers as unknown as { set(tc: TcpConn, d: number): void; clear(tc: TcpConn): void };
+    const set = timers.set.bind(timers);
+    const clear = timers.clear.bind(timers);
+    timers.set = (tc, d) => { log.push('timer'); set(tc, d); };
+    timers.clear = (tc) => { if (tc.timer) log.push('timer'); clear(tc); };
+    const onPacketAt = stack.onPacketAt.bind(stack);
+    stack.onPacketAt = (ip, pkt) => { log.push('in'); onPacketAt(ip, pkt); };
+    const sendPacket = b.sendPacket.bind(b);
+    b.sendPacket = (pkt, dst) => { log.push('out'); return sendPacket(pkt, dst); };
+    try {
+      let total = 0;
+      for (let i = 0; i < 20; i++) {
+        total += 100;
+        c.write(Buffer.alloc(100, i));
+        await within(upTo(total), 5000, `echo ${i}`);
+      }
+    } finally {
+      delete (timers as Partial<typeof timers>).set;
+      delete (timers as Partial<typeof timers>).clear;
+      delete (stack as Partial<TcpStack>).onPacketAt;
+      delete (b as Partial<Host>).sendPacket;
+    }
+    let between = 0;
+    let waiting = false;
+    for (const e of log) {
+      if (e === 'in') waiting = true;
+      else if (e === 'out') waiting = false;
+      else if (waiting) between++;
+    }
+    expect(log.filter((e) => e === 'out').length, 'replies').to.be.greaterThanOrEqual(20);
+    expect(log.includes('timer'), 'the timer is still armed, after the replies').to.equal(true);
+    expect(between, `timer calls before a reply: ${log.join(' ')}`).to.equal(0);
     c.destroy();
   });
 });

@@ -26,9 +26,11 @@ function fakeConn(timers: ConnTimer, deadline: () => number | undefined): TcpCon
 /** Arms one deadline `wait` ms ahead; resolves with when it was serviced and how many setImmediate calls it took. */
 async function armOnce(wait: number): Promise<{ deadline: number; firedAt: number; immediates: number }> {
   let immediates = 0;
+  let tc: TcpConn | undefined;
   const realSetImmediate = globalThis.setImmediate;
+  // Only this connection's immediates count: others may come from earlier tests' stacks.
   const counting = ((fn: (...args: unknown[]) => void, ...args: unknown[]) => {
-    immediates++;
+    if (tc && fn === tc.fire) immediates++;
     return realSetImmediate(fn, ...args);
   }) as typeof setImmediate;
   globalThis.setImmediate = counting;
@@ -44,7 +46,8 @@ async function armOnce(wait: number): Promise<{ deadline: number; firedAt: numbe
         },
       );
       deadline = performance.now() + wait;
-      timers.arm(fakeConn(timers, () => deadline));
+      tc = fakeConn(timers, () => deadline);
+      timers.arm(tc);
     });
   } finally {
     globalThis.setImmediate = realSetImmediate;
