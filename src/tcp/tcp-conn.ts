@@ -45,12 +45,18 @@ export class TcpConn {
     this.ackReleasePending = false;
     if (this.delivering) return; // that turn's end schedules this again
     this.releaseDeferredAck();
-    if (this.armAfterTurnPending && !this.scheduled) {
-      this.armAfterTurnPending = false;
+    if (this.armAfterTurn && !this.scheduled) {
+      this.armAfterTurn = false;
       if (!this.closed && !this.compacted) this.stack.timers.arm(this);
     }
   };
-  private armAfterTurnPending = false;
+  /**
+   * @internal (driver.ts flushOne) The timer is armed after the application's turn, unless a
+   * flush with segments to send comes first and arms it after they left: either way the
+   * reply the handlers write leaves before a Node timer is set or cleared (10 µs for a cold
+   * setTimeout, 3.5 for clearTimeout).
+   */
+  armAfterTurn = false;
   private ackReleasePending = false;
   /** The deadline the armed timer was set for. */
   armedFor = Infinity;
@@ -164,7 +170,7 @@ export class TcpConn {
    */
   private endTurn(): void {
     this.delivering = false;
-    if (this.deferredAckOwed() || this.armAfterTurnPending) this.scheduleAckRelease();
+    if (this.deferredAckOwed() || this.armAfterTurn) this.scheduleAckRelease();
   }
 
   /** Whether the application's turn is queued (deliver()) or running: a reply may follow. */
@@ -172,14 +178,7 @@ export class TcpConn {
     return this.scheduled || this.delivering;
   }
 
-  /**
-   * @internal (driver.ts flushOne) The timer is armed after the application's turn: the
-   * reply its handlers write leaves first, and the set or clear of a Node timer (10 µs for a
-   * cold setTimeout) does not delay it.
-   */
-  armAfterTurn(): void {
-    this.armAfterTurnPending = true;
-  }
+
 
   /**
    * Whether an ACK still waits for the application's turn. The wait ends here when there is

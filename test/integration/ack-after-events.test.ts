@@ -183,6 +183,15 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
     expect(log.filter((e) => e === 'out').length, 'replies').to.be.greaterThanOrEqual(20);
     expect(log.includes('timer'), 'the timer is still armed, after the replies').to.equal(true);
     expect(between, `timer calls before a reply: ${log.join(' ')}`).to.equal(0);
+    // The arming that waited for a turn happened after it: once the ticks have run, the
+    // client's timer (its last input owed a delayed ACK, and its handler wrote nothing) is
+    // armed at or before its next deadline.
+    await new Promise((r) => setImmediate(r));
+    const tc = (c as unknown as { conn: TcpConn }).conn;
+    const next = tc.c.nextDeadline();
+    expect(next, 'the client has a deadline').to.not.equal(undefined);
+    expect(tc.timer, 'the client\'s timer').to.not.equal(undefined);
+    expect(tc.armedFor, 'armed at or before the next deadline').to.be.at.most(next!);
     c.destroy();
   });
 });
