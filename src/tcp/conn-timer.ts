@@ -22,13 +22,13 @@ export class ConnTimer {
     private readonly due: (tc: TcpConn, now: number) => void,
   ) {}
 
-  /** Arms the connection's timer for its next deadline, unless one armed sooner covers it. */
   /** Whether arm() would set or clear a Node timer now (the deadline is earlier than the armed one). */
   wouldSet(tc: TcpConn): boolean {
     const d = tc.c.nextDeadline();
     return d !== undefined && !(tc.timer && tc.armedFor <= d);
   }
 
+  /** Arms the connection's timer for its next deadline, unless one armed sooner covers it. */
   arm(tc: TcpConn): void {
     const d = tc.c.nextDeadline();
     if (d === undefined) return; // an armed timer fires and finds nothing to do

@@ -178,8 +178,6 @@ export class TcpConn {
     return this.scheduled || this.delivering;
   }
 
-
-
   /**
    * Whether an ACK still waits for the application's turn. The wait ends here when there is
    * nothing left to send it for: the connection closed or compacted, or a reply carried it.
