@@ -223,6 +223,31 @@ export class Host implements HostLike {
     return true;
   }
 
+  /**
+   * HostLike.sendParts. The link sends the two buffers as one datagram; where something needs
+   * the packet whole (a tap, delivery to ourselves, a link that cannot send parts, such as the
+   * secure link, which encrypts the packet), they are joined first, as sendPacket would get them.
+   */
+  sendParts(head: Buffer, body: Buffer, dst: number): boolean {
+    const link = this.link;
+    if (this.taps.size > 0 || dst === this.address || this.closed || link.sendParts === undefined) {
+      return this.sendPacket(Buffer.concat([head, body], head.length + body.length), dst);
+    }
+    const length = head.length + body.length;
+    if (length > this.mtu) {
+      throw makeError('EMSGSIZE', 'send', { message: `packet of ${length} bytes exceeds the MTU ${this.mtu}` });
+    }
+    const ep = this.lookupRoute(dst);
+    if (!ep) {
+      this.countDrop('no_route');
+      return false;
+    }
+    this.stats.packetsOut++;
+    this.stats.bytesOut += length;
+    link.sendParts(head, body, ep.port, ep.address);
+    return true;
+  }
+
   /** peers.lookup(dst) through the one-entry cache. */
   private lookupRoute(dst: number): UdpEndpoint | undefined {
     if (this.routeVersion !== this.peers.version || this.routeDst !== dst) {
