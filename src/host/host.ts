@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { inventory, type HostSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
+import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
 import { decodeIpv4, decodeIpv4Into, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, newIpv4Header, type Ipv4Header } from '../wire/ipv4.js';
@@ -231,7 +232,10 @@ export class Host implements HostLike {
   sendParts(head: Buffer, body: Buffer, dst: number): boolean {
     const link = this.link;
     if (this.taps.size > 0 || dst === this.address || this.closed || link.sendParts === undefined) {
-      return this.sendPacket(Buffer.concat([head, body], head.length + body.length), dst);
+      const packet = allocPacket(head.length + body.length);
+      packet.set(head, 0);
+      packet.set(body, head.length);
+      return this.sendPacket(packet, dst);
     }
     const length = head.length + body.length;
     if (length > this.mtu) {
