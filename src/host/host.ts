@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { inventory, type HostSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
+import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
 import { decodeIpv4, decodeIpv4Into, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, newIpv4Header, type Ipv4Header } from '../wire/ipv4.js';
@@ -220,6 +221,34 @@ export class Host implements HostLike {
     }
     this.countOut(packet);
     this.link.send(packet, ep.port, ep.address);
+    return true;
+  }
+
+  /**
+   * HostLike.sendParts. The link sends the two buffers as one datagram; where something needs
+   * the packet whole (a tap, delivery to ourselves, a link that cannot send parts, such as the
+   * secure link, which encrypts the packet), they are joined first, as sendPacket would get them.
+   */
+  sendParts(head: Buffer, body: Buffer, dst: number): boolean {
+    const link = this.link;
+    if (this.taps.size > 0 || dst === this.address || this.closed || link.sendParts === undefined) {
+      const packet = allocPacket(head.length + body.length);
+      packet.set(head, 0);
+      packet.set(body, head.length);
+      return this.sendPacket(packet, dst);
+    }
+    const length = head.length + body.length;
+    if (length > this.mtu) {
+      throw makeError('EMSGSIZE', 'send', { message: `packet of ${length} bytes exceeds the MTU ${this.mtu}` });
+    }
+    const ep = this.lookupRoute(dst);
+    if (!ep) {
+      this.countDrop('no_route');
+      return false;
+    }
+    this.stats.packetsOut++;
+    this.stats.bytesOut += length;
+    link.sendParts(head, body, ep.port, ep.address);
     return true;
   }
 

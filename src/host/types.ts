@@ -61,6 +61,14 @@ export interface HostLike {
    * EMSGSIZE error when the packet exceeds the MTU.
    */
   sendPacket(packet: Buffer, dst: number): boolean;
+  /**
+   * sendPacket of the packet `head` followed by `body` (the IP header's total length counts
+   * both), without joining them where the link can send two buffers as one datagram (one
+   * sendmsg with two iovecs): a large payload goes out from where it is instead of being
+   * copied into a packet first. Neither buffer may change afterwards (a queued send reads
+   * them later). Optional: where it is missing, callers build one packet.
+   */
+  sendParts?(head: Buffer, body: Buffer, dst: number): boolean;
   /** A fresh IPv4 identification value. */
   nextIpId(): number;
   /** Counts a drop by reason (transports use it for their own drop reasons). */

@@ -18,6 +18,8 @@ export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /** While sends succeed, one in this many carries a completion callback. */
 export const SEND_CHECK_EVERY = 64;
 
+const EMPTY = Buffer.alloc(0);
+
 export interface UdpLinkOptions {
   address: string;
   port: number;
@@ -66,6 +68,8 @@ export interface UdpLinkStats {
 export interface Link {
   readonly stats: UdpLinkStats;
   send(packet: Buffer, port: number, address: string): void;
+  /** send() of the datagram `head` + `body`, given as two buffers (one sendmsg); optional. */
+  sendParts?(head: Buffer, body: Buffer, port: number, address: string): void;
   deliver(packet: Buffer, rinfo: LinkRemote): void;
   onPacket(cb: LinkPacketHandler): void;
   local(): LinkRemote;
@@ -197,6 +201,26 @@ export class UdpLink implements Link {
 
   /** Sends one packet; never awaits, never throws (errors are counted). */
   send(packet: Buffer, port: number, address: string): void {
+    this.out(packet, port, address);
+  }
+
+  /**
+   * Sends `head` and `body` as one datagram: node:dgram takes a list of buffers and hands
+   * the kernel one sendmsg with an iovec, so a large payload is not copied into a packet
+   * first. The list is reused: node:dgram copies it into its own array.
+   */
+  sendParts(head: Buffer, body: Buffer, port: number, address: string): void {
+    const parts = this.parts;
+    parts[0] = head;
+    parts[1] = body;
+    this.out(parts, port, address);
+    parts[0] = EMPTY;
+    parts[1] = EMPTY;
+  }
+
+  private readonly parts: Buffer[] = [EMPTY, EMPTY];
+
+  private out(packet: Buffer | Buffer[], port: number, address: string): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;

@@ -18,7 +18,7 @@ import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
-import { decodeTcpAt, encodedOptionsLength, RST, TCP_HEADER_LEN, writeTcp, type TcpSegment } from '../wire/tcp.js';
+import { decodeTcpAt, encodedOptionsLength, RST, SEND_APART_MIN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../wire/tcp.js';
 import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
 import { Listener } from './listener.js';
@@ -414,14 +414,14 @@ export class TcpStack implements ProtocolHandler {
       // warm in the caches instead of alternating with the encoder.
       let routed = true;
       if (segs.length === 1) {
-        routed = this.sendEncoded(this.encode(segs[0]!, t.localAddr, t.remoteAddr), t.remoteAddr);
+        routed = this.sendEncoded(this.encode(segs[0]!, t.localAddr, t.remoteAddr), t.remoteAddr, segs[0]!.payload);
       } else {
         // Cleared slot by slot, not with length = 0 (which would free the backing store).
         const pkts = this.pkts;
         const n = segs.length;
         try {
           for (let i = 0; i < n; i++) pkts[i] = this.encode(segs[i]!, t.localAddr, t.remoteAddr);
-          for (let i = 0; i < n; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr) && routed;
+          for (let i = 0; i < n; i++) routed = this.sendEncoded(pkts[i]!, t.remoteAddr, segs[i]!.payload) && routed;
         } finally {
           for (let i = 0; i < n; i++) pkts[i] = undefined;
         }
@@ -505,7 +505,7 @@ export class TcpStack implements ProtocolHandler {
 
   /** Encodes and sends one segment; false when the host had no route for it. */
   private transmit(seg: TcpSegment, src: number, dst: number): boolean {
-    return this.sendEncoded(this.encode(seg, src, dst), dst);
+    return this.sendEncoded(this.encode(seg, src, dst), dst, seg.payload);
   }
 
   /** One buffer per packet, the payload copied once (encodeTcpPacket's layout, without its per-packet object spread). */
@@ -514,17 +514,23 @@ export class TcpStack implements ProtocolHandler {
     ip.src = src;
     ip.dst = dst;
     ip.id = this.host.nextIpId();
-    const pkt = allocPacket(IPV4_HEADER_LEN + TCP_HEADER_LEN + encodedOptionsLength(seg.options) + seg.payload.length);
-    writeIpv4Header(pkt, ip, pkt.length);
-    writeTcp(pkt, IPV4_HEADER_LEN, seg, src, dst);
+    const n = seg.payload.length;
+    // A large payload stays where it is: the packet is its headers (sendEncoded sends both).
+    const apart = n >= SEND_APART_MIN && this.host.sendParts !== undefined;
+    const pkt = allocPacket(IPV4_HEADER_LEN + TCP_HEADER_LEN + encodedOptionsLength(seg.options) + (apart ? 0 : n));
+    writeIpv4Header(pkt, ip, pkt.length + (apart ? n : 0));
+    if (apart) writeTcpHeader(pkt, IPV4_HEADER_LEN, seg, src, dst);
+    else writeTcp(pkt, IPV4_HEADER_LEN, seg, src, dst);
     this.totals.segmentsOut++;
     this.totals.bytesOut += seg.payload.length;
     if (seg.flags & RST) this.totals.events.reset_out++;
     return pkt;
   }
 
-  private sendEncoded(pkt: Buffer, dst: number): boolean {
+  /** Sends what encode() built: the packet, or its headers and then `payload` (shorter than its IP length). */
+  private sendEncoded(pkt: Buffer, dst: number, payload: Buffer): boolean {
     try {
+      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst);
       return this.host.sendPacket(pkt, dst);
     } catch {
       // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.

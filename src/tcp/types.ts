@@ -92,6 +92,12 @@ export interface TcpConfig {
    */
   coalesceAcks: boolean;
   minRto: number;
+  /**
+   * The peer's ACK delay (ms) the tail-loss probe timeout allows before it has measured any
+   * (src/tcp/recovery/rack.ts DEFAULT_PEER_MAX_ACK_DELAY, 25, like QUIC's default
+   * max_ack_delay); 0: RFC 8985's PTO, max(2*SRTT, MIN_PTO), until a silence teaches it more.
+   */
+  peerMaxAckDelay?: number;
   maxRto: number;
   initialRto: number;
   synRetries: number;

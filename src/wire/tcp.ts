@@ -214,42 +214,76 @@ export function encodedOptionsLength(o: TcpOptions): number {
   return (n + 3) & ~3;
 }
 
+/**
+ * From this many payload bytes on, a segment is sent as two buffers (its headers, and the
+ * payload where it is: writeTcpHeader, HostLike.sendParts) instead of being copied into one
+ * packet. Env OVERLAY_SEND_APART_MIN overrides it (for A/B runs of the bench).
+ */
+export const SEND_APART_MIN = Number(process.env['OVERLAY_SEND_APART_MIN'] ?? 4096);
+
 /** Writes the TCP header + payload at buf[start..] and its checksum. Returns the end. */
 export function writeTcp(buf: Buffer, start: number, seg: TcpSegment, src: number, dst: number): number {
+  const optEnd = writeTcpFields(buf, start, seg);
+  const payload = seg.payload;
+  buf.set(payload, optEnd);
+  const end = optEnd + payload.length;
+  putTcpChecksum(buf, start, optEnd, seg, src, dst, SIMD_CHECKSUM && payload.length >= SIMD_MIN ? payload : undefined);
+  return end;
+}
+
+/**
+ * Writes the TCP header (with options) at buf[start..] and the checksum of the whole
+ * segment, header and `seg.payload`, without copying the payload: for a packet sent as two
+ * buffers, this header and the payload where it already is (Host.sendParts). Returns the
+ * header's end.
+ */
+export function writeTcpHeader(buf: Buffer, start: number, seg: TcpSegment, src: number, dst: number): number {
+  const optEnd = writeTcpFields(buf, start, seg);
+  putTcpChecksum(buf, start, optEnd, seg, src, dst, seg.payload);
+  return optEnd;
+}
+
+/** The header's fields and options, checksum field 0; returns the options' end. */
+function writeTcpFields(buf: Buffer, start: number, seg: TcpSegment): number {
   put16(buf, start, seg.srcPort);
   put16(buf, start + 2, seg.dstPort);
   put32(buf, start + 4, seg.seq);
   put32(buf, start + 8, seg.ack);
   const optEnd = encodeOptions(seg.options, buf, start + TCP_HEADER_LEN);
-  const hdrLen = optEnd - start;
-  buf[start + 12] = (hdrLen / 4) << 4;
+  buf[start + 12] = ((optEnd - start) / 4) << 4;
   buf[start + 13] = seg.flags & 0xff;
   put16(buf, start + 14, seg.window);
   put16(buf, start + 16, 0);
   put16(buf, start + 18, seg.urgent);
-  const payload = seg.payload;
-  buf.set(payload, optEnd);
-  const end = optEnd + payload.length;
-  const len = end - start;
+  return optEnd;
+}
+
+/**
+ * The checksum of the segment whose header is buf[start, optEnd): with `apart` (the payload,
+ * wherever it is) the header and the payload are summed apart, else the payload follows the
+ * header in `buf` and the whole range is summed.
+ */
+function putTcpChecksum(buf: Buffer, start: number, optEnd: number, seg: TcpSegment, src: number, dst: number, apart: Buffer | undefined): void {
+  const hdrLen = optEnd - start;
+  const len = hdrLen + seg.payload.length;
   const pseudo = pseudoHeaderSum(src, dst, IPPROTO_TCP, len);
   let sum: number;
-  if (SIMD_CHECKSUM && payload.length >= SIMD_MIN) {
-    // With the SIMD sum the header and the payload view are summed apart (no view of the
-    // packet; the header is a multiple of 4 bytes, so the payload's 16-bit words stay those of
-    // the segment). The fixed header's words are summed from the fields just written, not
-    // read back: as many additions as words, against a byte loop that cost as much per
-    // segment as the SIMD sum of 1420 payload bytes. The checksum field counts as 0.
+  if (apart !== undefined) {
+    // The header and the payload view are summed apart (no view of the packet; the header is
+    // a multiple of 4 bytes, so the payload's 16-bit words stay those of the segment). The
+    // fixed header's words are summed from the fields just written, not read back: as many
+    // additions as words, against a byte loop that cost as much per segment as the SIMD sum
+    // of 1420 payload bytes. The checksum field counts as 0.
     const seq = seg.seq >>> 0;
     const ack = seg.ack >>> 0;
     const fixed =
       (seg.srcPort & 0xffff) + (seg.dstPort & 0xffff) + (seq >>> 16) + (seq & 0xffff) + (ack >>> 16) + (ack & 0xffff) +
       (((hdrLen / 4) << 12) | (seg.flags & 0xff)) + (seg.window & 0xffff) + (seg.urgent & 0xffff);
-    sum = sumWords(payload, 0, payload.length, sumWords(buf, start + TCP_HEADER_LEN, optEnd, pseudo + fixed));
+    sum = sumWords(apart, 0, apart.length, sumWords(buf, start + TCP_HEADER_LEN, optEnd, pseudo + fixed));
   } else {
-    sum = sumWords(buf, start, end, pseudo);
+    sum = sumWords(buf, start, start + len, pseudo);
   }
   put16(buf, start + 16, ~fold(sum) & 0xffff);
-  return end;
 }
 
 /** The TCP segment alone (header, options, payload) with its checksum. */

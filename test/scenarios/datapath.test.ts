@@ -3,6 +3,7 @@
  * the sans-IO core, on virtual time. M is the MSS (1432: no timestamps in the base config).
  */
 import { expect } from 'chai';
+import { DEFAULT_PEER_MAX_ACK_DELAY } from '../../src/tcp/recovery/rack.js';
 import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import { Connection } from '../../src/tcp/connection.js';
 import { seqAdd } from '../../src/tcp/seq.js';
@@ -183,14 +184,15 @@ describe('scenarios: data path and reliability', () => {
   it('38 SACK recovery and RACK-TLP: a whole lost flight is repaired by a tail loss probe after the PTO; RACK marks losses after the reordering window', () => {
     const sackCfg = { sack: true, noDelay: true };
     const peer = { mss: 1432, sackPermitted: true };
-    // Whole flight lost: PTO = 2*SRTT = 20 ms, long before the 200 ms RTO.
+    // Whole flight lost: PTO = max(2*SRTT = 20 ms, the peer's assumed ACK delay of 25 ms),
+    // long before the 200 ms RTO.
     const c = established(sackCfg, peer);
     c.send(Buffer.alloc(5 * M), 100);
     expect(c.takeOutput()).to.have.length(5);
-    expect(c.nextDeadline()).to.equal(120);
-    c.onTimer(120);
+    expect(c.nextDeadline()).to.equal(100 + DEFAULT_PEER_MAX_ACK_DELAY);
+    c.onTimer(125);
     expectOut(c.takeOutput(), [{ flags: ACK | PSH, seq: ISS + 1 + 4 * M, len: M }]);
-    expect(c.getInfo(120).retransmits.tlp).to.equal(1);
+    expect(c.getInfo(125).retransmits.tlp).to.equal(1);
     // The probe's ACK SACKs the last segment: RACK deems the earlier ones lost.
     c.input(ackOf(0, { options: { sack: [{ left: ISS + 1 + 4 * M, right: ISS + 1 + 5 * M }] } }), 135);
     const rep = c.takeOutput();

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { ACK, PSH, SYN } from '../../src/wire/tcp.js';
 import { Connection } from '../../src/tcp/connection.js';
-import { MIN_PTO } from '../../src/tcp/recovery/rack.js';
+import { DEFAULT_PEER_MAX_ACK_DELAY, MIN_PTO } from '../../src/tcp/recovery/rack.js';
 import { IRS, ISS, TUPLE, cfg, established, expectOut, seg } from './harness.js';
 
 const M = 1432;
@@ -50,26 +50,60 @@ describe('scenarios: tail-loss probe floor (issue 14)', () => {
     expect(info.sndUna).to.equal(ISS + 1 + sent);
   });
 
-  it('a lost tail is still probed, MIN_PTO (10 ms) after it was sent, long before the RTO', () => {
+  it('a lost tail is still probed, 25 ms (the peer\'s assumed ACK delay) after it was sent, long before the RTO', () => {
     expect(MIN_PTO).to.equal(10);
+    expect(DEFAULT_PEER_MAX_ACK_DELAY).to.equal(25);
     const c = fastPath();
     c.send(Buffer.alloc(5 * M), 1);
     expect(c.takeOutput()).to.have.length(5);
-    // PTO = max(2*SRTT, MIN_PTO) = 10 ms; the RTO (200 ms minimum) is much later.
-    expect(c.nextDeadline()).to.equal(1 + MIN_PTO);
-    c.onTimer(1 + MIN_PTO);
+    // PTO = max(2*SRTT, MIN_PTO, 25 ms assumed for the peer's ACK delay); the RTO (200 ms minimum) is much later.
+    expect(c.nextDeadline()).to.equal(1 + DEFAULT_PEER_MAX_ACK_DELAY);
+    c.onTimer(26);
     expectOut(c.takeOutput(), [{ flags: ACK | PSH, seq: ISS + 1 + 4 * M, len: M }]);
-    expect(c.getInfo(11).retransmits.tlp).to.equal(1);
+    expect(c.getInfo(26).retransmits.tlp).to.equal(1);
     // The probe's ACK SACKs the last segment: RACK marks the rest lost and repairs them within
     // the reduced window (as in scenario 38), no RTO.
-    c.input(seg({ seq: IRS + 1, ack: ISS + 1, options: { sack: [{ left: ISS + 1 + 4 * M, right: ISS + 1 + 5 * M }] } }), 11.4);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1, options: { sack: [{ left: ISS + 1 + 4 * M, right: ISS + 1 + 5 * M }] } }), 26.4);
     expect(c.takeOutput().map((s) => s.seq)).to.deep.equal([ISS + 1, ISS + 1 + M]);
-    expect(c.getInfo(11.4).retransmits.rack).to.equal(2);
-    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 2 * M, options: { sack: [{ left: ISS + 1 + 4 * M, right: ISS + 1 + 5 * M }] } }), 11.6);
+    expect(c.getInfo(26.4).retransmits.rack).to.equal(2);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 2 * M, options: { sack: [{ left: ISS + 1 + 4 * M, right: ISS + 1 + 5 * M }] } }), 26.6);
     expect(c.takeOutput().map((s) => s.seq)).to.deep.equal([ISS + 1 + 2 * M, ISS + 1 + 3 * M]);
-    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 5 * M }), 11.8);
-    expect(c.getInfo(11.8).retransmits.rto).to.equal(0);
-    expect(c.getInfo(11.8).sndUna).to.equal(ISS + 1 + 5 * M);
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 5 * M }), 26.8);
+    expect(c.getInfo(26.8).retransmits.rto).to.equal(0);
+    expect(c.getInfo(26.8).sndUna).to.equal(ISS + 1 + 5 * M);
+  });
+
+  it('the first stall of a connection longer than MIN_PTO (a receiver\'s mark-compact of 9-17 ms), before any shorter silence was seen, draws no probe', () => {
+    const c = fastPath();
+    let now = 1;
+    let sent = 0;
+    // A few flights acknowledged at once: nothing learned (no silence above MIN_PTO/2).
+    for (let round = 0; round < 3; round++) {
+      c.send(Buffer.alloc(5 * M), now);
+      expect(c.takeOutput()).to.have.length(5);
+      sent += 5 * M;
+      now += RTT;
+      c.input(seg({ seq: IRS + 1, ack: ISS + 1 + sent }), now);
+      c.takeOutput();
+      now += 1;
+    }
+    // The next flight's ACK comes 20 ms late: with RFC 8985's PTO alone (10 ms here) a probe
+    // would leave at 10 ms; the assumed ACK delay holds it until 25 ms.
+    c.send(Buffer.alloc(5 * M), now);
+    expect(c.takeOutput()).to.have.length(5);
+    sent += 5 * M;
+    expect(c.nextDeadline()).to.equal(now + DEFAULT_PEER_MAX_ACK_DELAY);
+    const ackAt = now + 20;
+    for (let i = 0; i < 10; i++) {
+      const d = c.nextDeadline();
+      if (d === undefined || d > ackAt) break;
+      c.onTimer(d);
+      expect(c.takeOutput(), `nothing sent by the timer at ${d}`).to.have.length(0);
+    }
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + sent }), ackAt);
+    const info = c.getInfo(ackAt);
+    expect(info.retransmits.tlp, 'TLPs').to.equal(0);
+    expect(info.sndUna).to.equal(ISS + 1 + sent);
   });
 
   it('a full segment and a short tail arriving in separate receive bursts are ACKed at the end of the second burst, not after the delayed-ACK time', () => {

@@ -16,9 +16,13 @@ const RTT = 0.2;
 /** The peer's TSval: any increasing clock. */
 let peerTs = 100;
 
-/** ESTABLISHED with SACK and timestamps at an RTT of 0.2 ms; our TSval is floor(now). */
+/**
+ * ESTABLISHED with SACK and timestamps at an RTT of 0.2 ms; our TSval is floor(now). Nothing
+ * assumed about the peer's ACK delay (peerMaxAckDelay 0): the PTO starts at RFC 8985's
+ * max(2*SRTT, MIN_PTO), so what the sender learns from silences shows from there.
+ */
 function fastPath(): Connection {
-  const c = Connection.connect(TUPLE, cfg({ sack: true, timestamps: true, noDelay: true }), 0, { iss: ISS, tsOffset: 0 });
+  const c = Connection.connect(TUPLE, cfg({ sack: true, timestamps: true, noDelay: true, peerMaxAckDelay: 0 }), 0, { iss: ISS, tsOffset: 0 });
   c.takeOutput();
   c.input(seg({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, options: { mss: 1432, sackPermitted: true, ts: { val: peerTs++, ecr: 0 } } }), RTT);
   expect(c.state).to.equal('ESTABLISHED');

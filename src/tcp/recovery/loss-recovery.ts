@@ -17,7 +17,7 @@ import { seqGe, seqGt, seqLe, seqLt } from '../seq.js';
 import { txEnd, txSpan, type SegQueue, type TxSegment } from '../send.js';
 import type { RetransmitKind } from '../types.js';
 import { applySack, DUP_THRESH, markLostBySack, nextLost } from './scoreboard.js';
-import { MIN_PTO, probeTimeout, Rack } from './rack.js';
+import { DEFAULT_PEER_MAX_ACK_DELAY, MIN_PTO, probeTimeout, Rack } from './rack.js';
 
 /** D-SACK undo: at most this many retransmitted ranges are remembered per recovery episode. */
 export const MAX_UNDO_RANGES = 256;
@@ -70,11 +70,12 @@ export abstract class LossRecovery {
   private probeTsVal: number | undefined;
   private probeArmedAt = 0;
   /**
-   * A floor under the PTO learned from the peer's silences, ms: twice the longest silence
-   * behind a spurious probe (checkProbe) or behind a near miss, an ACK that came more than
-   * MIN_PTO/2 after the PTO was armed (noteSilence). 0 until either was seen.
+   * A floor under the PTO for the peer's ACK delay, ms: at first what the configuration assumes
+   * (TcpConfig.peerMaxAckDelay, like QUIC's default max_ack_delay), then raised to twice the
+   * longest silence behind a spurious probe (checkProbe) or behind a near miss, an ACK that came
+   * more than MIN_PTO/2 after the PTO was armed (noteSilence).
    */
-  ackDelayAllowance = 0;
+  ackDelayAllowance: number;
   /** Tail loss probes found spurious (the ACK of data sent before the probe came after it). */
   spuriousTlps = 0;
 
@@ -82,7 +83,9 @@ export abstract class LossRecovery {
   constructor(
     protected readonly c: Connection,
     readonly sack: boolean,
-  ) {}
+  ) {
+    this.ackDelayAllowance = c.config.peerMaxAckDelay ?? DEFAULT_PEER_MAX_ACK_DELAY;
+  }
 
   // ---- strategy points ----
 

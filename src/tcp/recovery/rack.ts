@@ -103,3 +103,16 @@ export function probeTimeout(srtt: number, segmentsInFlight: number, rto: number
  * take 10 ms: a genuinely lost tail still costs 10 ms instead of the 200 ms minimum RTO.
  */
 export const MIN_PTO = 10;
+
+/**
+ * The ACK delay the PTO allows a peer before any of its silences was measured, ms (the
+ * default of TcpConfig.peerMaxAckDelay): QUIC's default max_ack_delay (RFC 9000 18.2), which
+ * its PTO includes (RFC 9002 6.2.1). A TCP peer cannot announce its own; a user-space one
+ * (this stack in Node) goes quiet for its garbage collector: the first mark-compacts of a
+ * fresh receiver process, while its old generation still grows, took 9-17 ms in the MTU
+ * 65000 bench, longer than MIN_PTO, before any shorter silence could teach the sender
+ * (docs/benchmarks-bulk.md). It raises the PTO only where 2*SRTT is below it (RTTs under
+ * 12.5 ms); a lost tail there is probed 25 ms after it was sent instead of 10, still far
+ * ahead of the 200 ms minimum RTO.
+ */
+export const DEFAULT_PEER_MAX_ACK_DELAY = 25;
