@@ -287,8 +287,11 @@ if (isMain(import.meta.url)) {
         ]) + '\n',
       );
     }
+  } catch (e) {
+    process.stderr.write(`latency: ${(e as Error).message}\n`);
+    process.exitCode = 1;
   } finally {
     killChildren();
   }
-  process.exit(0);
+  process.exit();
 }

@@ -51,8 +51,10 @@ export function spawnRole(script: string, role: string, args: string[] = [], nod
     if (w) w.resolve(v);
     else lines.push(v);
   });
-  proc.on('exit', (code) => {
-    children.delete(proc);
+  proc.on('exit', () => children.delete(proc));
+  // 'close', not 'exit': a child's last lines can still be in its stdout pipe when 'exit'
+  // arrives, and a reader waiting for them must get them, not a failure.
+  proc.on('close', (code) => {
     failed = new Error(`bench child ${role} exited with ${code}`);
     for (const w of waiters.splice(0)) w.reject(failed);
   });

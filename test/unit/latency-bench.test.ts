@@ -102,4 +102,16 @@ describe('ping-pong latency bench', function () {
       expect(Number(p[7])).to.be.within(0.99, 1.01);
     }
   });
+  it('a failure is one line on stderr and exit status 1, no stack trace', async () => {
+    // A node option the children refuse: the first child exits at once.
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [LATENCY, '--rounds', '100', '--warmup', '10', '--no-alloc', '--', '--no-such-node-flag'], { timeout: 50_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) =>
+        resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr }),
+      );
+    });
+    expect(r.code).to.equal(1);
+    const ours = r.stderr.split('\n').filter((l) => l.startsWith('latency: '));
+    expect(ours, r.stderr).to.have.length(1);
+    expect(r.stderr, 'no stack trace').to.not.match(/^\s+at /m);
+  });
 });
