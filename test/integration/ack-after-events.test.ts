@@ -120,14 +120,21 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
     expect(mine.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
   });
 
-  it('an echo server\'s replies carry the ACKs of the requests: no pure ACK from it while echoing', async () => {
+  /**
+   * A client connected to the echo server (noDelay), once the server's socket exists: the
+   * handshake's last ACK may be answered before 'connection' runs, so measured requests wait.
+   */
+  async function clientOfEcho(): Promise<{ port: number; c: Socket; upTo: (n: number) => Promise<void> }> {
     const port = await echoServer();
     const c = connect({ via: a, host: B, port, noDelay: true });
     const upTo = received(c);
     await within(once(c, 'connect'), 5000, 'connect');
-    // The server's socket exists before the measured requests (the handshake's last ACK may
-    // be answered before 'connection' runs).
     await within(accepted, 5000, 'accepted');
+    return { port, c, upTo };
+  }
+
+  it('an echo server\'s replies carry the ACKs of the requests: no pure ACK from it while echoing', async () => {
+    const { port, c, upTo } = await clientOfEcho();
     const label = `${B}:${port}-${A}:${c.localPort}`;
     const before = (sent.get(label) ?? []).length;
     let total = 0;
@@ -142,12 +149,9 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
     expect(during.filter(pureAck).length, 'pure ACKs from the echo server').to.equal(0);
     c.destroy();
   });
+
   it('the echo server sets or clears no timer between a request\'s arrival and its reply (the timer is armed after the reply left)', async () => {
-    const port = await echoServer();
-    const c = connect({ via: a, host: B, port, noDelay: true });
-    const upTo = received(c);
-    await within(once(c, 'connect'), 5000, 'connect');
-    await within(accepted, 5000, 'accepted');
+    const { c, upTo } = await clientOfEcho();
     // B's side, in order: a TCP packet in, a Node timer set or cleared, a packet out.
     const log: Array<'in' | 'timer' | 'out'> = [];
     const stack = TcpStack.for(b);
