@@ -16,7 +16,6 @@
  *
  * Not a suite of `npm run bench`: a diagnosis, quoted in the README's p99 note.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
@@ -26,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { GCProfiler } from 'node:v8';
 import { Host } from '../src/host/host.js';
 import { connect, createServer } from '../src/net.js';
-import { killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
+import { exited, killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
 import { isMain } from './lib/cli.js';
 import { slowRoundsInGc } from './lib/measure.js';
 import type { ProbeReport } from './latency-probe.js';
@@ -56,12 +55,6 @@ function spawnPing(script: string, role: string, args: string[], nodeArgs: strin
   }
 }
 
-/** Resolves when the child has exited (at most `ms`). */
-function exited(proc: ChildProcess, ms: number): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return withTimeout(once(proc, 'exit').then(() => undefined), ms, 'ping child exit');
-}
-
 async function diagnose(label: string, script: string, server: string[], client: string[], rounds: number, warmup: number, pins: [number, number] | undefined, nodeArgs: string[], probe: boolean): Promise<Run> {
   const files = probe ? [0, 1].map((i) => join(tmpdir(), `latency-probe-${process.pid}-${randomUUID()}-${i}.json`)) : undefined;
   // The server's messages include the handshake's; a few more skipped is harmless.
@@ -87,7 +80,7 @@ async function diagnose(label: string, script: string, server: string[], client:
     'GC ms (both)': g['gcMs']!,
   };
   if (!files) return { row };
-  await Promise.all([exited(tx.proc, 10_000), exited(rx.proc, 10_000)]);
+  await withTimeout(Promise.all([exited(tx.proc), exited(rx.proc)]), 10_000, 'ping child exit');
   const read = (f: string): ProbeReport => {
     try {
       return JSON.parse(readFileSync(f, 'utf8')) as ProbeReport;
