@@ -11,6 +11,7 @@
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { percentile } from './lib/stats.js';
 
 export interface ProbeReport {
   /** Messages counted (after the skipped ones). */
@@ -31,8 +32,8 @@ export interface ProbeReport {
 /** Percentiles (us) of turn-around times in ms. */
 export function turnaroundSummary(ms: number[]): { p50: number; p90: number; p99: number } {
   const s = [...ms].sort((a, b) => a - b);
-  const p = (q: number): number => (s.length ? Number((s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 1000).toFixed(2)) : NaN);
-  return { p50: p(0.5), p90: p(0.9), p99: p(0.99) };
+  const p = (q: number): number => (s.length ? Number((percentile(s, q) * 1000).toFixed(2)) : NaN);
+  return { p50: p(50), p90: p(90), p99: p(99) };
 }
 
 function install(out: string, skip: number): void {

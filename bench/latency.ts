@@ -28,6 +28,7 @@ import { connect, createServer } from '../src/net.js';
 import { exited, killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
 import { isMain } from './lib/cli.js';
 import { slowRoundsInGc } from './lib/measure.js';
+import { median, percentile } from './lib/stats.js';
 import type { ProbeReport } from './latency-probe.js';
 import { formatTable, type Row } from './main.js';
 
@@ -120,7 +121,7 @@ export function histogram(label: string, rounds: Array<[number, number]>): strin
   const counts = new Array<number>(edges.length).fill(0);
   for (const [, rtt] of rounds) counts[edges.findIndex((e) => rtt < e)]!++;
   const sorted = rounds.map(([, r]) => r).sort((a, b) => a - b);
-  const p99 = sorted[Math.floor(sorted.length * 0.99)]!;
+  const p99 = percentile(sorted, 99);
   const tenths = new Array<number>(10).fill(0);
   rounds.forEach(([, rtt], i) => {
     if (rtt >= p99) tenths[Math.floor((10 * i) / rounds.length)]!++;
@@ -148,10 +149,7 @@ export function pairRatios(pair: number, raw: Row, ov: Row): Row {
 
 /** The median of each ratio over the pairs. */
 export function medianRatios(pairs: Row[]): Row {
-  const med = (k: string): number => {
-    const v = pairs.map((p) => p[k] as number).sort((a, b) => a - b);
-    return v.length % 2 ? v[v.length >> 1]! : Number(((v[v.length / 2 - 1]! + v[v.length / 2]!) / 2).toFixed(3));
-  };
+  const med = (k: string): number => Number(median(pairs.map((p) => p[k] as number)).toFixed(3));
   return { pair: 'median', 'p50 ratio': med('p50 ratio'), 'p99 ratio': med('p99 ratio'), 'raw p50/p99 us': '', 'overlay p50/p99 us': '' };
 }
 
