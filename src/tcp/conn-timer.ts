@@ -22,17 +22,24 @@ export class ConnTimer {
     private readonly due: (tc: TcpConn, now: number) => void,
   ) {}
 
+  /**
+   * The deadline arm() would set a Node timer for: the next one, unless there is none (an
+   * armed timer fires and finds nothing to do) or the timer armed covers it.
+   */
+  private toSet(tc: TcpConn): number | undefined {
+    const d = tc.c.nextDeadline();
+    return d === undefined || (tc.timer && tc.armedFor <= d) ? undefined : d;
+  }
+
   /** Whether arm() would set or clear a Node timer now (the deadline is earlier than the armed one). */
   wouldSet(tc: TcpConn): boolean {
-    const d = tc.c.nextDeadline();
-    return d !== undefined && !(tc.timer && tc.armedFor <= d);
+    return this.toSet(tc) !== undefined;
   }
 
   /** Arms the connection's timer for its next deadline, unless one armed sooner covers it. */
   arm(tc: TcpConn): void {
-    const d = tc.c.nextDeadline();
-    if (d === undefined) return; // an armed timer fires and finds nothing to do
-    if (tc.timer && tc.armedFor <= d) return;
+    const d = this.toSet(tc);
+    if (d === undefined) return;
     this.clear(tc);
     this.set(tc, d);
   }

@@ -431,13 +431,13 @@ export class TcpStack implements ProtocolHandler {
       if (!routed && !tc.closed && tc.c.state === 'SYN-SENT') this.abortOpening(tc, 'EHOSTUNREACH');
     }
     if (tc.closed) this.remove(tc);
-    // With nothing sent, and the application's turn ahead, a Node timer to set or clear
-    // waits for the turn's end: the reply its handler writes leaves first (tc.armAfterTurn).
-    else if (segs.length === 0 && tc.turnAhead && this.timers.wouldSet(tc)) tc.armAfterTurn = true;
-    else {
+    else if (segs.length > 0 || !tc.turnAhead) {
       tc.armAfterTurn = false;
       this.timers.arm(tc);
     }
+    // With nothing sent, and the application's turn ahead, a Node timer to set or clear
+    // waits for the turn's end: the reply its handler writes leaves first (tc.armAfterTurn).
+    else if (this.timers.wouldSet(tc)) tc.armAfterTurn = true;
     if (tc.onFinished && tc.finished()) {
       const f = tc.onFinished;
       tc.onFinished = undefined;
