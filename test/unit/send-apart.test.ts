@@ -12,6 +12,7 @@ import { UdpLink } from '../../src/link/udp-link.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt } from '../../src/wire/ipv4.js';
+import { until } from '../helpers/real-tcp.js';
 import { ACK, decodeTcp, encodedOptionsLength, PSH, SEND_APART_MIN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../../src/wire/tcp.js';
 
 const A = parseIpv4('10.79.0.1')!;
@@ -29,14 +30,6 @@ function segment(payload: Buffer, sack: number, ts: boolean): TcpSegment {
     options: { ...(ts && { ts: { val: 0x89abcdef, ecr: 7 } }), ...(sack > 0 && { sack: Array.from({ length: sack }, (_, i) => ({ left: i * 100, right: i * 100 + 50 })) }) },
     payload,
   };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('sending a large payload apart from its headers', function () {
@@ -70,7 +63,7 @@ describe('sending a large payload apart from its headers', function () {
       const head = Buffer.from('head:');
       const body = randomBytes(9000);
       tx.sendParts(head, body, rx.local().port, '127.0.0.1');
-      await until(() => got.length === 1);
+      await until(() => got.length === 1, 5000, 'the datagram', 5);
       expect(got[0]!.equals(Buffer.concat([head, body]))).to.equal(true);
       expect(tx.stats.packetsOut).to.equal(1);
     } finally {
@@ -114,7 +107,7 @@ describe('sending a large payload apart from its headers', function () {
       const seenOut: Buffer[] = [];
       const [head, body] = parts(B, 8000);
       expect(a.sendParts(head, body, B)).to.equal(true);
-      await until(() => seenIn.length === 1);
+      await until(() => seenIn.length === 1, 5000, 'the first packet', 5);
       expect(seenIn[0]!.equals(Buffer.concat([head, body]))).to.equal(true);
       const remove = a.addTap((dir, p) => {
         if (dir === 'out') seenOut.push(Buffer.from(p));
@@ -124,7 +117,7 @@ describe('sending a large payload apart from its headers', function () {
       remove();
       expect(seenOut).to.have.length(1);
       expect(seenOut[0]!.equals(Buffer.concat([head2, body2]))).to.equal(true);
-      await until(() => seenIn.length === 2);
+      await until(() => seenIn.length === 2, 5000, 'the second packet', 5);
       expect(seenIn[1]!.equals(seenOut[0]!)).to.equal(true);
       expect(a.stats.packetsOut).to.equal(2);
       expect(a.stats.bytesOut).to.equal(head.length + 8000 + head2.length + 5000);
@@ -135,7 +128,7 @@ describe('sending a large payload apart from its headers', function () {
       const seen = accepted(a);
       const [head, body] = parts(A, 4000);
       expect(a.sendParts(head, body, A)).to.equal(true);
-      await until(() => seen.length === 1);
+      await until(() => seen.length === 1, 5000, 'the packet to its own address', 5);
       expect(seen[0]!.equals(Buffer.concat([head, body]))).to.equal(true);
       const [h2, b2] = parts(B, 9000 - 40);
       expect(() => a.sendParts(h2, b2, B)).to.throw().with.property('code', 'EMSGSIZE');
