@@ -199,9 +199,7 @@ export class Host implements HostLike {
   }
 
   sendPacket(packet: Buffer, dst: number): boolean {
-    if (packet.length > this.mtu) {
-      throw makeError('EMSGSIZE', 'send', { message: `packet of ${packet.length} bytes exceeds the MTU ${this.mtu}` });
-    }
+    this.checkMtu(packet.length);
     if (this.closed) {
       this.countDrop('host_closed');
       return false;
@@ -214,14 +212,23 @@ export class Host implements HostLike {
       setImmediate(() => this.receive(copy, undefined));
       return true;
     }
-    const ep = this.lookupRoute(dst);
-    if (!ep) {
-      this.countDrop('no_route');
-      return false;
-    }
+    const ep = this.routeOut(dst);
+    if (!ep) return false;
     this.countOut(packet);
     this.link.send(packet, ep.port, ep.address);
     return true;
+  }
+
+  /** A packet over the MTU is the sender's error (EMSGSIZE), as with a socket: IPv4 here never fragments. */
+  private checkMtu(length: number): void {
+    if (length > this.mtu) throw makeError('EMSGSIZE', 'send', { message: `packet of ${length} bytes exceeds the MTU ${this.mtu}` });
+  }
+
+  /** The peer endpoint for `dst`, or undefined, counted as a `no_route` drop. */
+  private routeOut(dst: number): UdpEndpoint | undefined {
+    const ep = this.lookupRoute(dst);
+    if (!ep) this.countDrop('no_route');
+    return ep;
   }
 
   /**
@@ -238,14 +245,9 @@ export class Host implements HostLike {
       return this.sendPacket(packet, dst);
     }
     const length = head.length + body.length;
-    if (length > this.mtu) {
-      throw makeError('EMSGSIZE', 'send', { message: `packet of ${length} bytes exceeds the MTU ${this.mtu}` });
-    }
-    const ep = this.lookupRoute(dst);
-    if (!ep) {
-      this.countDrop('no_route');
-      return false;
-    }
+    this.checkMtu(length);
+    const ep = this.routeOut(dst);
+    if (!ep) return false;
     this.stats.packetsOut++;
     this.stats.bytesOut += length;
     link.sendParts(head, body, ep.port, ep.address);
