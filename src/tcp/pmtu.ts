@@ -71,10 +71,13 @@ export interface PathMtuOptions {
   raiseIntervalMs?: number;
 }
 
-/** A probe in flight: its packet size and sequence range. */
+/**
+ * A probe in flight: its packet size and the sequence number just past it (its identity: a
+ * partial ACK moves a segment's start, never its end, and no other segment ends there).
+ */
 interface Probe {
   size: number;
-  seq: number;
+  end: number;
 }
 
 /** The connection's path-MTU state machine. */
@@ -138,20 +141,22 @@ export class PathMtu {
     return Math.ceil((this.low + this.high) / 2);
   }
 
-  onProbeSent(size: number, seq: number): void {
-    this.probe = { size, seq };
+  /** A probe of `size` bytes left; `end` is the sequence number just past its data. */
+  onProbeSent(size: number, end: number): void {
+    this.probe = { size, end };
     this.firstProbe = false;
     this.stats.probesSent++;
   }
 
-  /** Whether `s` is the probe in flight. */
-  isProbe(seq: number, size: number): boolean {
-    return this.probe !== undefined && this.probe.seq === seq && this.probe.size === size;
-  }
-
-  /** The probe was acknowledged: the path carries its size. Returns the new size. */
-  onProbeAcked(now: number): number {
-    const p = this.probe!;
+  /**
+   * A segment sent as a probe, ending at `end`, was acknowledged. When it is the probe in
+   * flight, the path carries its size: returns the new size. Otherwise it returns undefined
+   * and changes nothing: the search already gave that probe up (a retransmission timeout
+   * counts the probe in flight as lost, and its segment may still arrive afterwards).
+   */
+  onProbeAcked(end: number, now: number): number | undefined {
+    const p = this.probe;
+    if (p === undefined || p.end !== end) return undefined;
     this.probe = undefined;
     this.stats.probesAcked++;
     this.low = Math.max(this.low, p.size);

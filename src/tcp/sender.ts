@@ -261,7 +261,7 @@ export class Sender {
         q.shift();
         rec.unmark(s, txSpan(s), true);
         acked[n++] = s;
-        if (s.pmtuProbe) this.pmtuProbeAcked(); // PMTU hook
+        if (s.pmtuProbe) this.pmtuProbeAcked(end); // PMTU hook
         if (!s.sacked) bytes += txSpan(s);
         // Karn (RFC 6298 3), or RFC 7323 4: the echo identifies which transmission was acknowledged.
         if (karnSafe(s, tsEcr)) rttSample = c.now - s.xmitTime;
@@ -661,12 +661,14 @@ export class Sender {
 
   private pmtuProbeSent(s: TxSegment): void {
     s.pmtuProbe = true;
-    this.pmtu.onProbeSent(s.len + IP_TCP_HEADERS + this.optionBytes, s.seq);
+    this.pmtu.onProbeSent(s.len + IP_TCP_HEADERS + this.optionBytes, txEnd(s));
   }
 
-  private pmtuProbeAcked(): void {
+  /** A segment sent as a probe, ending at `end`, was acknowledged. */
+  private pmtuProbeAcked(end: number): void {
     const before = this.pmtu.mtu;
-    if (this.pmtu.onProbeAcked(this.c.now) !== before) this.c.handshake.applyMss();
+    const mtu = this.pmtu.onProbeAcked(end, this.c.now);
+    if (mtu !== undefined && mtu !== before) this.c.handshake.applyMss();
   }
 
   /** A segment larger than the MSS is about to be resent: a lost probe (the search learns), or old data. */

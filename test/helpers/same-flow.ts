@@ -32,7 +32,8 @@ export function runFlow(k: FlowCase, set: (on: boolean) => void, on: boolean, do
   set(on);
   try {
     const trace: string[] = [];
-    const cfg = defaultTcpConfig({ cc: k.cc, sack: k.sack, timestamps: k.timestamps, msl: 50, rcvBuf: 256 * 1024, sndBuf: 256 * 1024 });
+    // debugRethrow: an exception in the core fails the property with its stack, not as a flow that stalls.
+    const cfg = defaultTcpConfig({ cc: k.cc, sack: k.sack, timestamps: k.timestamps, msl: 50, rcvBuf: 256 * 1024, sndBuf: 256 * 1024, debugRethrow: true });
     const r = runTransfer({
       clientConfig: cfg,
       ...(download ? { serverConfig: cfg, download: Buffer.alloc(k.bytes >> 2, 0x43) } : {}),
