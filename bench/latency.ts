@@ -83,6 +83,7 @@ async function diagnose(label: string, script: string, server: string[], client:
     'GC pauses (both)': g['gcPauses']!,
     'GC pauses per 1000 rounds': Number(((1000 * g['gcPauses']!) / rounds).toFixed(2)),
     'GC ms (both)': g['gcMs']!,
+    'round after a pause: p50 us, >= p99': ((a) => `${a.p50}, ${a.slow} of ${a.n}`)(afterPause(r['rounds'] as Array<[number, number]>, pauses)),
   };
   if (!files) return { row };
   await withTimeout(Promise.all([exited(tx.proc), exited(rx.proc)]), 10_000, 'ping child exit');
@@ -119,6 +120,24 @@ export function probeRows(label: string, p: { client: ProbeReport; server: Probe
       ...(x.slow.cpuP50 !== undefined && { 'CPU us, slow (wall) / all': `${x.slow.cpuP50} (${x.slow.wallP50}) / ${x.slow.cpuP50All}` }),
     };
   });
+}
+
+/**
+ * The round right after each round that overlapped a GC pause (of either process): its median
+ * RTT (us) and how many of them were at or above the p99 themselves. After a pause both
+ * processes answer cold (the probe's slow turn-arounds follow long idle times), so a pause
+ * can put a second round into the slowest 1%. `pauses` are [start epoch ms, duration ms],
+ * `rounds` [start epoch ms, rtt us] in order.
+ */
+export function afterPause(rounds: Array<[number, number]>, pauses: Array<[number, number]>): { n: number; p50: number; slow: number } {
+  const p99 = percentile(rounds.map(([, r]) => r).sort((a, b) => a - b), 99);
+  const next: number[] = [];
+  for (let i = 0; i + 1 < rounds.length; i++) {
+    const [t, rtt] = rounds[i]!;
+    const end = t + rtt / 1000;
+    if (pauses.some(([s, d]) => s < end && s + d > t)) next.push(rounds[i + 1]![1]);
+  }
+  return { n: next.length, p50: next.length ? Number(median(next).toFixed(1)) : NaN, slow: next.filter((r) => r >= p99).length };
 }
 
 /**

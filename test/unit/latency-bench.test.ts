@@ -9,7 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { histogram, medianRatios, pairRatios } from '../../bench/latency.js';
+import { afterPause, histogram, medianRatios, pairRatios } from '../../bench/latency.js';
 import { slowTurnarounds, type ProbeReport, type Turnaround } from '../../bench/latency-probe.js';
 import { pingReport } from '../../bench/lib/measure.js';
 
@@ -119,6 +119,15 @@ describe('ping-pong latency bench', function () {
     const rounds: Array<[number, number]> = [];
     for (let i = 0; i < 300; i++) rounds.push([i, i === 100 || i === 101 || i === 200 || i === 201 ? 900 : i === 250 ? 1000 : 80]);
     expect(histogram('x', rounds)).to.match(/; 2 of 5 right after another$/);
+  });
+
+  it('finds the round right after each round that overlapped a GC pause', () => {
+    // 300 rounds of 80 us, 1 ms apart; pauses over rounds 100 and 200 (and one between rounds,
+    // over none). The round after 100 took 200 us (above the p99), the one after 200 90 us.
+    const rounds: Array<[number, number]> = [];
+    for (let i = 0; i < 300; i++) rounds.push([i, i === 100 || i === 200 ? 700 : i === 101 ? 200 : i === 201 ? 90 : 80]);
+    const r = afterPause(rounds, [[100.05, 0.5], [200.5, 0.1], [250.5, 0.2]]);
+    expect(r).to.deep.equal({ n: 2, p50: 145, slow: 1 });
   });
 
   it('alternates raw and overlay runs, passes the warm-up to the ping processes and prints the probes', async () => {
