@@ -11,8 +11,8 @@
  * What the slowest 1% of turn-arounds have in common (`slow`): how many overlapped one of the
  * process's GC pauses, how many set or cleared a Node timer, and the process's idle time
  * before the datagram arrived. With LATENCY_PROBE_CPU=1 the probe also reads the process's
- * CPU time at both ends of every turn-around (two getrusage calls, about a microsecond added
- * to each): a slow turn-around that used about as much CPU as it took ran slowly (more work,
+ * CPU time at both ends of every turn-around (two getrusage calls, about 2 us added to
+ * each): a slow turn-around that used about as much CPU as it took ran slowly (more work,
  * cold caches); one that used much less was not running (preempted, an interrupt, the
  * hypervisor).
  */
