@@ -7,12 +7,14 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe [--probe-cpu]] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
  *
  * --repeat N alternates N raw/overlay pairs and prints each pair's ratios and their median;
  * --hist prints each run's distribution of round trips; --probe preloads bench/latency-probe
  * into every ping process and prints each process's turn-around (from a datagram's arrival
- * to its answer's send) and its nextTick/setImmediate/timer calls and sends per message.
+ * to its answer's send) and its nextTick/setImmediate/timer calls and sends per message, and
+ * what its slowest 1% of turn-arounds share (GC pauses, timer calls, idle time before them);
+ * --probe-cpu adds each turn-around's CPU time (ran slowly, or was not running).
  *
  * Not a suite of `npm run bench`: a diagnosis, quoted in the README's p99 note.
  */
@@ -41,15 +43,16 @@ interface Run {
 }
 
 /** Starts a ping child; with `probe`, preloading the turn-around probe that writes to a file of its own. */
-function spawnPing(script: string, role: string, args: string[], nodeArgs: string[], cpu: number | undefined, probe: { file: string; skip: number } | undefined): ReturnType<typeof spawnRole> {
+function spawnPing(script: string, role: string, args: string[], nodeArgs: string[], cpu: number | undefined, probe: { file: string; skip: number; cpu: boolean } | undefined): ReturnType<typeof spawnRole> {
   if (!probe) return spawnRole(script, role, args, nodeArgs, cpu);
-  const saved = { out: process.env['LATENCY_PROBE_OUT'], skip: process.env['LATENCY_PROBE_SKIP'] };
+  const saved = { out: process.env['LATENCY_PROBE_OUT'], skip: process.env['LATENCY_PROBE_SKIP'], cpu: process.env['LATENCY_PROBE_CPU'] };
   process.env['LATENCY_PROBE_OUT'] = probe.file;
   process.env['LATENCY_PROBE_SKIP'] = String(probe.skip);
+  process.env['LATENCY_PROBE_CPU'] = probe.cpu ? '1' : '0';
   try {
     return spawnRole(script, role, args, ['--import', here('./latency-probe.js'), ...nodeArgs], cpu);
   } finally {
-    for (const [k, v] of [['LATENCY_PROBE_OUT', saved.out], ['LATENCY_PROBE_SKIP', saved.skip]] as const) {
+    for (const [k, v] of [['LATENCY_PROBE_OUT', saved.out], ['LATENCY_PROBE_SKIP', saved.skip], ['LATENCY_PROBE_CPU', saved.cpu]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -60,9 +63,10 @@ async function diagnose(label: string, script: string, server: string[], client:
   const files = probe ? [0, 1].map((i) => join(tmpdir(), `latency-probe-${process.pid}-${randomUUID()}-${i}.json`)) : undefined;
   // The server's messages include the handshake's; a few more skipped is harmless.
   const skip = warmup + 2;
-  const rx = spawnPing(script, server[0]!, [...server.slice(1), '--gc'], nodeArgs, pins?.[1], files && { file: files[1]!, skip });
+  const cpu = process.argv.includes('--probe-cpu');
+  const rx = spawnPing(script, server[0]!, [...server.slice(1), '--gc'], nodeArgs, pins?.[1], files && { file: files[1]!, skip, cpu });
   const { port } = await withTimeout(rx.next(), 10_000, 'server start');
-  const tx = spawnPing(script, client[0]!, ['--port', String(port), '--rounds', String(rounds), '--warmup', String(warmup), '--gc'], nodeArgs, pins?.[0], files && { file: files[0]!, skip });
+  const tx = spawnPing(script, client[0]!, ['--port', String(port), '--rounds', String(rounds), '--warmup', String(warmup), '--gc'], nodeArgs, pins?.[0], files && { file: files[0]!, skip, cpu });
   const r = (await withTimeout(tx.next(), 300_000, 'ping rounds')) as unknown as Record<string, unknown>;
   rx.proc.stdin!.end();
   const s = (await withTimeout(rx.next(), 10_000, 'server end')) as unknown as Record<string, unknown>;
@@ -79,6 +83,7 @@ async function diagnose(label: string, script: string, server: string[], client:
     'GC pauses (both)': g['gcPauses']!,
     'GC pauses per 1000 rounds': Number(((1000 * g['gcPauses']!) / rounds).toFixed(2)),
     'GC ms (both)': g['gcMs']!,
+    'round after a pause: p50 us, >= p99': ((a) => `${a.p50}, ${a.slow} of ${a.n}`)(afterPause(r['rounds'] as Array<[number, number]>, pauses)),
   };
   if (!files) return { row };
   await withTimeout(Promise.all([exited(tx.proc), exited(rx.proc)]), 10_000, 'ping child exit');
@@ -107,8 +112,32 @@ export function probeRows(label: string, p: { client: ProbeReport; server: Probe
       'nextTick per message': x.ticks,
       'setImmediate per message': x.immediates,
       'setTimeout / clearTimeout per message': `${x.setTimeouts} / ${x.clearTimeouts}`,
+      // The slowest 1% of turn-arounds: how many overlapped a GC pause or called a timer, their
+      // median idle time before the datagram (against all turn-arounds'), and with --probe-cpu
+      // their median CPU time against their median wall time (and all turn-arounds' CPU).
+      'slowest 1%: in GC / timer': `${x.slow.inGc} / ${x.slow.withTimer} of ${x.slow.n}`,
+      'idle before us, slow / all': `${x.slow.idleP50} / ${x.slow.idleP50All}`,
+      ...(x.slow.cpuP50 !== undefined && { 'CPU us, slow (wall) / all': `${x.slow.cpuP50} (${x.slow.wallP50}) / ${x.slow.cpuP50All}` }),
     };
   });
+}
+
+/**
+ * The round right after each round that overlapped a GC pause (of either process): its median
+ * RTT (us) and how many of them were at or above the p99 themselves. After a pause both
+ * processes answer cold (the probe's slow turn-arounds follow long idle times), so a pause
+ * can put a second round into the slowest 1%. `pauses` are [start epoch ms, duration ms],
+ * `rounds` [start epoch ms, rtt us] in order.
+ */
+export function afterPause(rounds: Array<[number, number]>, pauses: Array<[number, number]>): { n: number; p50: number; slow: number } {
+  const p99 = percentile(rounds.map(([, r]) => r).sort((a, b) => a - b), 99);
+  const next: number[] = [];
+  for (let i = 0; i + 1 < rounds.length; i++) {
+    const [t, rtt] = rounds[i]!;
+    const end = t + rtt / 1000;
+    if (pauses.some(([s, d]) => s < end && s + d > t)) next.push(rounds[i + 1]![1]);
+  }
+  return { n: next.length, p50: next.length ? Number(median(next).toFixed(1)) : NaN, slow: next.filter((r) => r >= p99).length };
 }
 
 /**
@@ -123,11 +152,18 @@ export function histogram(label: string, rounds: Array<[number, number]>): strin
   const sorted = rounds.map(([, r]) => r).sort((a, b) => a - b);
   const p99 = percentile(sorted, 99);
   const tenths = new Array<number>(10).fill(0);
+  let slow = 0;
+  let afterSlow = 0;
   rounds.forEach(([, rtt], i) => {
-    if (rtt >= p99) tenths[Math.floor((10 * i) / rounds.length)]!++;
+    if (rtt < p99) return;
+    tenths[Math.floor((10 * i) / rounds.length)]!++;
+    slow++;
+    if (i > 0 && rounds[i - 1]![1] >= p99) afterSlow++;
   });
   const rows = edges.map((e, i) => `${i === 0 ? '<' : ''}${e === Infinity ? `>=${edges[i - 1]}` : `<${e}`}: ${((100 * counts[i]!) / rounds.length).toFixed(2)}%`);
-  return `${label}: ${rows.join('  ')}\n  rounds >= p99 (${p99.toFixed(1)} us) by tenth of the run: ${tenths.join(' ')}`;
+  // A round that follows a slow one starts after both processes sat idle through it: each
+  // answers with cold caches (the probe's idle-before figures), so a stall can make two.
+  return `${label}: ${rows.join('  ')}\n  rounds >= p99 (${p99.toFixed(1)} us) by tenth of the run: ${tenths.join(' ')}; ${afterSlow} of ${slow} right after another`;
 }
 
 /**

@@ -9,8 +9,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { medianRatios, pairRatios } from '../../bench/latency.js';
-import type { ProbeReport } from '../../bench/latency-probe.js';
+import { afterPause, histogram, medianRatios, pairRatios } from '../../bench/latency.js';
+import { slowTurnarounds, type ProbeReport, type Turnaround } from '../../bench/latency-probe.js';
 import { pingReport } from '../../bench/lib/measure.js';
 
 const LATENCY = fileURLToPath(new URL('../../bench/latency.js', import.meta.url));
@@ -72,7 +72,7 @@ describe('ping-pong latency bench', function () {
       a.on('message', () => { if (--left > 0) a.send(Buffer.alloc(8), b.address().port, '127.0.0.1'); else { a.close(); b.close(); } });
       a.send(Buffer.alloc(8), b.address().port, '127.0.0.1');`;
     try {
-      await run(['--import', PROBE, '--input-type=module', '-e', script], { LATENCY_PROBE_OUT: out, LATENCY_PROBE_SKIP: '10' });
+      await run(['--import', PROBE, '--input-type=module', '-e', script], { LATENCY_PROBE_OUT: out, LATENCY_PROBE_SKIP: '10', LATENCY_PROBE_CPU: '1' });
       const r = JSON.parse(readFileSync(out, 'utf8')) as ProbeReport;
       expect(r.messages).to.equal(50);
       // Every message is answered by one send (the last one by none): 49 sends over 50 messages.
@@ -82,9 +82,52 @@ describe('ping-pong latency bench', function () {
       expect(r.ticks).to.be.at.least(0.48);
       expect(r.p50).to.be.greaterThan(0);
       expect(r.p99).to.be.at.least(r.p50);
+      // The slowest 1% of 50 turn-arounds, and (LATENCY_PROBE_CPU=1) the CPU time of each.
+      expect(r.slow.n).to.be.within(1, 3);
+      expect(r.slow.cpuP50All).to.be.a('number');
+      expect(r.slow.idleP50All).to.be.greaterThan(0);
     } finally {
       rmSync(out, { force: true });
     }
+  });
+
+  it('the slowest 1% of turn-arounds: how many overlapped a GC pause or called a timer, and the idle time before them', () => {
+    // 200 turn-arounds 1 ms apart: 10 us each after 50 us idle, except two of 40 us after 2 ms
+    // idle (the p99 and above): one (at 100 ms) inside a GC pause, the other (at 150 ms) with
+    // a timer call. A pause that ends before a turn-around starts does not count.
+    const turns: Turnaround[] = [];
+    for (let i = 0; i < 200; i++) {
+      const slow = i === 100 || i === 150;
+      turns.push({ at: i, wall: slow ? 0.04 : 0.01, idle: slow ? 2 : 0.05, cpu: slow ? 38 : 9, timer: i === 150 || i === 10 });
+    }
+    const r = slowTurnarounds(turns, [[99.99, 0.02], [149, 0.5]]);
+    expect(r.n).to.equal(2);
+    expect(r.inGc).to.equal(1);
+    expect(r.withTimer).to.equal(1);
+    expect(r.idleP50).to.equal(2000);
+    expect(r.idleP50All).to.equal(50);
+    expect(r.wallP50).to.equal(40);
+    expect(r.cpuP50).to.equal(38);
+    expect(r.cpuP50All).to.equal(9);
+    // Without CPU readings (-1), no CPU figures.
+    expect(slowTurnarounds(turns.map((t) => ({ ...t, cpu: -1 })), []).cpuP50).to.equal(undefined);
+  });
+
+  it('the histogram counts the slow rounds that come right after another slow one', () => {
+    // 300 rounds of 80 us; rounds 100-101 and 200-201 take 900 us (a stall and the round
+    // after it), round 250 1000 us alone: 5 at or above the p99, 2 right after another.
+    const rounds: Array<[number, number]> = [];
+    for (let i = 0; i < 300; i++) rounds.push([i, i === 100 || i === 101 || i === 200 || i === 201 ? 900 : i === 250 ? 1000 : 80]);
+    expect(histogram('x', rounds)).to.match(/; 2 of 5 right after another$/);
+  });
+
+  it('finds the round right after each round that overlapped a GC pause', () => {
+    // 300 rounds of 80 us, 1 ms apart; pauses over rounds 100 and 200 (and one between rounds,
+    // over none). The round after 100 took 200 us (above the p99), the one after 200 90 us.
+    const rounds: Array<[number, number]> = [];
+    for (let i = 0; i < 300; i++) rounds.push([i, i === 100 || i === 200 ? 700 : i === 101 ? 200 : i === 201 ? 90 : 80]);
+    const r = afterPause(rounds, [[100.05, 0.5], [200.5, 0.1], [250.5, 0.2]]);
+    expect(r).to.deep.equal({ n: 2, p50: 145, slow: 1 });
   });
 
   it('alternates raw and overlay runs, passes the warm-up to the ping processes and prints the probes', async () => {
