@@ -4,6 +4,7 @@
  * RACK and delivery-rate fields live on each segment), and the decisions of how much new data
  * may leave now: Nagle (RFC 896 / RFC 1122 4.2.3.4) and sender silly-window avoidance.
  */
+import { summableArea } from '../wire/checksum.js';
 import { seqAdd } from './seq.js';
 import type { RetransmitKind } from './types.js';
 
@@ -21,6 +22,12 @@ import type { RetransmitKind } from './types.js';
  * the send queues have released (ByteQueue.consume/clear) every byte copied into it. A
  * block whose bytes are never released (a socket destroyed with a write still held) is not
  * reused; the garbage collector frees it with its last view.
+ *
+ * The first blocks lie in the checksum's WebAssembly memory (summableArea), where the
+ * checksum of a payload is summed in place instead of being copied there first; further
+ * blocks, and every block where WebAssembly SIMD is missing, are ordinary buffers. The area's
+ * blocks are a gap apart, so copies in two of them are never contiguous (ByteQueue.push
+ * joins only copies in one block).
  */
 export const SEND_BLOCK = 1024 * 1024;
 /** Writes shorter than this are copied as before (Buffer.from takes them from node's own pool). */
@@ -28,15 +35,29 @@ export const SEND_POOL_MIN = 4096;
 /** Free blocks kept for reuse (beyond them a released block is left to the garbage collector). */
 const SEND_POOL_FREE_MAX = 4;
 
+/** Distance between the area's blocks: a block and a gap. */
+const AREA_STRIDE = SEND_BLOCK + 4096;
+
 interface SendBlock {
   readonly buf: Buffer;
   /** Bytes copied into the block and not yet released. */
   live: number;
+  /** A block of summableArea (always kept for reuse). */
+  readonly inArea: boolean;
 }
 
 class SendPool {
   private readonly blocks = new WeakMap<ArrayBufferLike, SendBlock>();
   private readonly free: SendBlock[] = [];
+  /** Free blocks of the area: taken before any other. */
+  private readonly freeInArea: SendBlock[] = [];
+  /** The area's blocks made so far, by index. */
+  private readonly areaBlocks: SendBlock[] = [];
+  private readonly areaCount: number;
+
+  constructor(private readonly area: Buffer | undefined) {
+    this.areaCount = area === undefined ? 0 : Math.floor((area.length + AREA_STRIDE - SEND_BLOCK) / AREA_STRIDE);
+  }
   /** The block new copies go into, and where its unused space begins. */
   private fill: SendBlock | undefined;
   private fillAt = 0;
@@ -48,12 +69,7 @@ class SendPool {
   take(n: number): Buffer {
     let blk = this.fill;
     if (blk === undefined || this.fillAt + n > SEND_BLOCK) {
-      blk = this.free.pop();
-      if (blk === undefined) {
-        blk = { buf: Buffer.allocUnsafeSlow(SEND_BLOCK), live: 0 };
-        this.blocks.set(blk.buf.buffer, blk);
-        this.allocated++;
-      }
+      blk = this.freeInArea.pop() ?? this.free.pop() ?? this.newBlock();
       this.fill = blk;
       this.fillAt = 0;
     }
@@ -64,23 +80,54 @@ class SendPool {
     return blk.buf.subarray(at, at + n);
   }
 
+  private newBlock(): SendBlock {
+    this.allocated++;
+    const area = this.area;
+    const i = this.areaBlocks.length;
+    if (area !== undefined && i < this.areaCount) {
+      const blk = { buf: area.subarray(i * AREA_STRIDE, i * AREA_STRIDE + SEND_BLOCK), live: 0, inArea: true };
+      this.areaBlocks.push(blk);
+      return blk;
+    }
+    const blk = { buf: Buffer.allocUnsafeSlow(SEND_BLOCK), live: 0, inArea: false };
+    this.blocks.set(blk.buf.buffer, blk);
+    return blk;
+  }
+
+  /** The block `b` lies in, if pooled. */
+  blockOf(b: Buffer): object | undefined {
+    return this.block(b);
+  }
+
+  private block(b: Buffer): SendBlock | undefined {
+    const area = this.area;
+    if (area !== undefined && b.buffer === area.buffer) return this.areaBlocks[Math.floor((b.byteOffset - area.byteOffset) / AREA_STRIDE)];
+    return this.blocks.get(b.buffer);
+  }
+
   /** The send queue no longer needs `b` (a whole chunk it held). */
   release(b: Buffer): void {
-    const blk = this.blocks.get(b.buffer);
+    const blk = this.block(b);
     if (blk === undefined) return;
     blk.live -= b.length;
     if (blk.live > 0) return;
     if (blk === this.fill) this.fillAt = 0; // nothing in it is needed: fill it again from the start
+    else if (blk.inArea) this.freeInArea.push(blk);
     else if (this.free.length < SEND_POOL_FREE_MAX) this.free.push(blk);
   }
 
   /** Whether `b` lies in pooled memory. */
   holds(b: Buffer): boolean {
-    return this.blocks.has(b.buffer);
+    return this.block(b) !== undefined;
+  }
+
+  /** Whether `b` lies in the area the checksum sums in place. */
+  inArea(b: Buffer): boolean {
+    return this.block(b)?.inArea === true;
   }
 }
 
-export const sendPool = new SendPool();
+export const sendPool = new SendPool(summableArea);
 
 /**
  * A copy of `chunks` (together `total` bytes) that the send buffer may keep until the peer
