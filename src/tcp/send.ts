@@ -38,12 +38,26 @@ const SEND_POOL_FREE_MAX = 4;
 /** Distance between the area's blocks: a block and a gap. */
 const AREA_STRIDE = SEND_BLOCK + 4096;
 
+/**
+ * A block that held bytes of a send queue cleared before the peer acknowledged them (an
+ * aborted connection) is reused only after this many more bytes went through the pool: such
+ * bytes may have been handed to node:dgram for a send that libuv still queues (the socket
+ * buffer was full), and overwriting them before it goes out could send another payload under
+ * their checksum. Acknowledged bytes have no such send outstanding that matters: a queued
+ * retransmission of them is old data to the peer, whatever it carries.
+ */
+const SEND_POOL_QUARANTINE = 64 * 1024 * 1024;
+
 interface SendBlock {
   readonly buf: Buffer;
   /** Bytes copied into the block and not yet released. */
   live: number;
   /** A block of summableArea (always kept for reuse). */
   readonly inArea: boolean;
+  /** Bytes of it were abandoned (ByteQueue.clear) since it was last reused. */
+  tainted: boolean;
+  /** When tainted and free: reusable once takenBytes reaches this. */
+  reusableAt: number;
 }
 
 class SendPool {
@@ -51,25 +65,29 @@ class SendPool {
   private readonly free: SendBlock[] = [];
   /** Free blocks of the area: taken before any other. */
   private readonly freeInArea: SendBlock[] = [];
+  /** Free tainted blocks, oldest first, waiting for SEND_POOL_QUARANTINE more bytes. */
+  private readonly quarantine: SendBlock[] = [];
   /** The area's blocks made so far, by index. */
   private readonly areaBlocks: SendBlock[] = [];
   private readonly areaCount: number;
+  /** The block new copies go into, and where its unused space begins. */
+  private fill: SendBlock | undefined;
+  private fillAt = 0;
+  /** Blocks allocated, and bytes handed out (tests read them). */
+  allocated = 0;
+  takenBytes = 0;
 
   constructor(private readonly area: Buffer | undefined) {
     this.areaCount = area === undefined ? 0 : Math.floor((area.length + AREA_STRIDE - SEND_BLOCK) / AREA_STRIDE);
   }
-  /** The block new copies go into, and where its unused space begins. */
-  private fill: SendBlock | undefined;
-  private fillAt = 0;
-  /** Blocks allocated, and bytes handed out, for tests. */
-  allocated = 0;
-  takenBytes = 0;
 
   /** n bytes of pooled memory (SEND_POOL_MIN <= n <= SEND_BLOCK), counted live until released. */
   take(n: number): Buffer {
     let blk = this.fill;
     if (blk === undefined || this.fillAt + n > SEND_BLOCK) {
-      blk = this.freeInArea.pop() ?? this.free.pop() ?? this.newBlock();
+      if (blk !== undefined && blk.live === 0) this.recycle(blk); // (a tainted block is not refilled in place)
+      blk = this.freeInArea.pop() ?? this.fromQuarantine() ?? this.free.pop() ?? this.newBlock();
+      blk.tainted = false;
       this.fill = blk;
       this.fillAt = 0;
     }
@@ -80,16 +98,21 @@ class SendPool {
     return blk.buf.subarray(at, at + n);
   }
 
+  private fromQuarantine(): SendBlock | undefined {
+    const q = this.quarantine;
+    return q.length > 0 && this.takenBytes >= q[0]!.reusableAt ? q.shift() : undefined;
+  }
+
   private newBlock(): SendBlock {
     this.allocated++;
     const area = this.area;
     const i = this.areaBlocks.length;
     if (area !== undefined && i < this.areaCount) {
-      const blk = { buf: area.subarray(i * AREA_STRIDE, i * AREA_STRIDE + SEND_BLOCK), live: 0, inArea: true };
+      const blk = { buf: area.subarray(i * AREA_STRIDE, i * AREA_STRIDE + SEND_BLOCK), live: 0, inArea: true, tainted: false, reusableAt: 0 };
       this.areaBlocks.push(blk);
       return blk;
     }
-    const blk = { buf: Buffer.allocUnsafeSlow(SEND_BLOCK), live: 0, inArea: false };
+    const blk = { buf: Buffer.allocUnsafeSlow(SEND_BLOCK), live: 0, inArea: false, tainted: false, reusableAt: 0 };
     this.blocks.set(blk.buf.buffer, blk);
     return blk;
   }
@@ -105,14 +128,26 @@ class SendPool {
     return this.blocks.get(b.buffer);
   }
 
-  /** The send queue no longer needs `b` (a whole chunk it held). */
-  release(b: Buffer): void {
+  /**
+   * The send queue no longer needs `b` (a whole chunk it held): the peer acknowledged it, or
+   * (`abandoned`) the queue was cleared before it did.
+   */
+  release(b: Buffer, abandoned = false): void {
     const blk = this.block(b);
     if (blk === undefined) return;
+    if (abandoned) blk.tainted = true;
     blk.live -= b.length;
     if (blk.live > 0) return;
-    if (blk === this.fill) this.fillAt = 0; // nothing in it is needed: fill it again from the start
-    else if (blk.inArea) this.freeInArea.push(blk);
+    if (blk !== this.fill) this.recycle(blk);
+    else if (!blk.tainted) this.fillAt = 0; // nothing in it is needed: fill it again from the start
+  }
+
+  /** A block nothing needs any more (not the fill block) goes where it can be taken again. */
+  private recycle(blk: SendBlock): void {
+    if (blk.tainted) {
+      blk.reusableAt = this.takenBytes + SEND_POOL_QUARANTINE;
+      if (blk.inArea || this.quarantine.length < SEND_POOL_FREE_MAX) this.quarantine.push(blk);
+    } else if (blk.inArea) this.freeInArea.push(blk);
     else if (this.free.length < SEND_POOL_FREE_MAX) this.free.push(blk);
   }
 
@@ -261,7 +296,7 @@ export class ByteQueue {
   }
 
   clear(): void {
-    if (this.releases) for (const c of this.chunks) sendPool.release(c);
+    if (this.releases) for (const c of this.chunks) sendPool.release(c, true);
     this.chunks = [];
     this.headSkip = 0;
     this.len = 0;
