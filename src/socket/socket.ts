@@ -18,6 +18,7 @@ import type { HostLike } from '../host/types.js';
 import { makeError, type ErrorCode, type NodeStyleError } from '../util/errors.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { TcpStack, type TcpConn, type TcpOptionsOverride } from '../tcp/driver.js';
+import { copyForSend } from '../tcp/send.js';
 import type { TcpInfo } from '../tcp/types.js';
 
 export interface SocketOptions extends TcpOptionsOverride {
@@ -224,13 +225,20 @@ export class Socket extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     // The stack keeps written bytes until the peer acknowledges them, long after this write's
     // callback, and node:net lets the caller reuse its buffer once the callback has run: so
-    // the send buffer holds a copy (a kernel copies on write(2) too).
-    this.writeOwned(Buffer.from(chunk), cb);
+    // the send buffer holds a copy (a kernel copies on write(2) too), in the send pool's
+    // reused memory (copyForSend) rather than a fresh buffer per write.
+    this.writeOwned(copyForSend([chunk], chunk.length), cb);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
-    // One concatenation (which is also the copy) keeps the segments full-sized.
-    this.writeOwned(chunks.length === 1 ? Buffer.from(chunks[0]!.chunk) : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    // One contiguous copy of them all keeps the segments full-sized.
+    let total = 0;
+    const bufs: Buffer[] = [];
+    for (const c of chunks) {
+      bufs.push(c.chunk);
+      total += c.chunk.length;
+    }
+    this.writeOwned(copyForSend(bufs, total), cb);
   }
 
   /** Writes a buffer nobody else holds. */

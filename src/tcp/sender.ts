@@ -68,7 +68,7 @@ export class Sender {
   maxSndWnd = 0;
   /** Effective send MSS: payload bytes per segment (peer MSS, our MTU, minus the TS option). */
   sndMss: number;
-  readonly sendQ = new ByteQueue();
+  readonly sendQ = new ByteQueue(true);
   /** Sequence number of the first byte in sendQ. */
   sendBase = 0;
   rtxQ: TxQueue = new TxQueue();

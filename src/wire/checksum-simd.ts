@@ -16,6 +16,15 @@
 /** Bytes summed per call: ranges longer than this are summed in pieces. */
 export const SIMD_SCRATCH = 64 * 1024;
 
+/**
+ * The module's memory beyond its scratch area: where the send pool (src/tcp/send.ts) keeps
+ * written bytes, so the checksum of a payload there sums it in place instead of copying it
+ * into the scratch area first. It starts at a page boundary after the scratch area. The
+ * memory is reserved, not touched: pages cost resident memory only once written.
+ */
+export const SIMD_AREA_START = 2 * 65536;
+export const SIMD_AREA_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
 // Value types and instruction opcodes (WebAssembly core spec 5.3, 5.4; SIMD proposal).
 const I32 = 0x7f;
 const I64 = 0x7e;
@@ -146,17 +155,17 @@ function section(id: number, body: number[]): number[] {
 
 const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
 
-/** The module's bytes: one memory ("mem", 2 pages: the scratch area) and one function ("sum"). */
+/** The module's bytes: one memory ("mem": the scratch area, then the area) and one function ("sum"). */
 export function simdModuleBytes(): Uint8Array {
   const body = sumBody();
   const locals = [2, 4, V128, 1, I64]; // two groups: 4 x v128, 1 x i64
   const code = [...uleb(locals.length + body.length), ...locals, ...body];
-  const pages = (SIMD_SCRATCH + 16) / 65536 + 1; // the scratch area plus room for a 16-byte overrun-free tail
+  const pages = (SIMD_AREA_START + SIMD_AREA_BYTES) / 65536; // the scratch area (and a spare page), then the area
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(1, [1, 0x60, 2, I32, I32, 1, I32]), // type 0: (i32, i32) -> i32
     ...section(3, [1, 0]), // function 0 has type 0
-    ...section(5, [1, 0x00, Math.floor(pages)]), // memory 0: min pages, no max
+    ...section(5, [1, 0x00, ...uleb(pages)]), // memory 0: min pages, no max (never grown: views of it stay valid)
     ...section(7, [2, ...name('sum'), 0x00, 0, ...name('mem'), 0x02, 0]),
     ...section(10, [1, ...code]),
   ]);
@@ -165,8 +174,10 @@ export function simdModuleBytes(): Uint8Array {
 export interface SimdSum {
   /** The module's memory as bytes: copy a range to [0, n) first. */
   readonly scratch: Uint8Array;
-  /** Folded one's-complement sum of the little-endian 16-bit words of scratch[0, n). */
+  /** Folded one's-complement sum of the little-endian 16-bit words of memory[start, start + n). */
   readonly sum: (start: number, n: number) => number;
+  /** The module's memory (scratch.buffer): a view of it is summed where it lies. */
+  readonly memory: ArrayBuffer;
 }
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */
@@ -182,7 +193,7 @@ function instantiate(): SimdSum | undefined {
     const bytes = simdModuleBytes();
     if (wasm === undefined || !wasm.validate(bytes)) return undefined;
     const { sum, mem } = new wasm.Instance(new wasm.Module(bytes)).exports;
-    return { scratch: new Uint8Array(mem.buffer, 0, SIMD_SCRATCH), sum };
+    return { scratch: new Uint8Array(mem.buffer, 0, SIMD_SCRATCH), sum, memory: mem.buffer };
   } catch {
     return undefined; // no WebAssembly, or no SIMD: the JavaScript loop serves
   }

@@ -9,7 +9,7 @@
  * where the runtime has it; otherwise large even-aligned ranges are summed as native words
  * through a typed-array view.
  */
-import { SIMD_SCRATCH, simdSum, type SimdSum } from './checksum-simd.js';
+import { SIMD_AREA_BYTES, SIMD_AREA_START, SIMD_SCRATCH, simdSum, type SimdSum } from './checksum-simd.js';
 
 /**
  * Below this many bytes the byte loop beats creating a typed-array view. Measured by
@@ -105,12 +105,29 @@ function sumAligned(buf: Uint8Array, start: number, end: number, initial: number
 }
 
 /**
+ * Memory whose bytes the checksum sums where they lie, without copying them into the SIMD
+ * module's scratch area: a part of the module's own memory, or undefined where WebAssembly
+ * SIMD is missing. The send pool (src/tcp/send.ts) keeps written bytes there. Never grown,
+ * so views of it stay valid.
+ */
+export const summableArea: Buffer | undefined = simd === undefined ? undefined : Buffer.from(simd.memory, SIMD_AREA_START, SIMD_AREA_BYTES);
+
+/** Longest range summed in one call in place (the module's 32-bit lanes cannot overflow below 2 MiB). */
+const IN_PLACE_MAX = 1024 * 1024;
+
+/**
  * The range copied into the SIMD module's memory (any alignment) and summed there, a
  * scratch area at a time; each piece but the last has an even length, so the 16-bit word
- * boundaries stay those of the range. The module sums little-endian words: swap the result.
+ * boundaries stay those of the range. A range in the module's memory already (summableArea)
+ * is summed where it is. The module sums little-endian words: swap the result.
  */
 function sumSimd(m: SimdSum, buf: Uint8Array, start: number, end: number, initial: number): number {
   let s = 0;
+  if (buf.buffer === m.memory && end - start <= IN_PLACE_MAX) {
+    s = m.sum(buf.byteOffset + start, end - start);
+    s = fold(s);
+    return initial + (((s & 0xff) << 8) | (s >>> 8));
+  }
   for (let i = start; i < end; i += SIMD_SCRATCH) {
     const n = Math.min(SIMD_SCRATCH, end - i);
     m.scratch.set(n === buf.length ? buf : buf.subarray(i, i + n), 0); // a whole view is copied as it is

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
+import { fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, summableArea, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
 import { SIMD_SCRATCH, simdSum } from '../../src/wire/checksum-simd.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { decodeTcp, encodeTcp } from '../../src/wire/tcp.js';
@@ -79,6 +79,25 @@ describe('wire: Internet checksum (RFC 1071, RFC 1624)', () => {
         expect(fold(sumWords(buf, 0, n, 0x1_2345))).to.equal(fold(sumWordsJs(buf, 0, n, 0x1_2345)));
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('a range of the summable area (the module\'s own memory) is summed in place, not copied, and exactly: any offset, length and odd byte', () => {
+    const area = summableArea!;
+    expect(area, 'no summable area although SIMD is available').to.not.equal(undefined);
+    const scratch = simdSum!.scratch;
+    fc.assert(
+      fc.property(fc.integer({ min: 128, max: 70_000 }), fc.nat(area.length - 70_000), fc.boolean(), fc.nat(0xffff_ffff), (n, at, ones, initial) => {
+        const view = area.subarray(at, at + n);
+        if (ones) view.fill(0xff);
+        else for (let i = 0; i < n; i++) view[i] = ((at + i) * 2654435761) >>> 23;
+        scratch.fill(0xa5, 0, 256); // a copy into the scratch area would overwrite this
+        expect(fold(sumWords(view, 0, n, initial))).to.equal(fold(sumWordsJs(view, 0, n, initial)));
+        expect(fold(sumWords(area, at, at + n, initial))).to.equal(fold(sumWordsJs(view, 0, n, initial)));
+        expect(scratch.subarray(0, 256).every((b) => b === 0xa5)).to.equal(true);
+        view.fill(0);
+      }),
+      { numRuns: 60 },
     );
   });
 
