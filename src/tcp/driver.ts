@@ -476,7 +476,7 @@ export class TcpStack implements ProtocolHandler {
     const key = portKey(t.localPort, t.remotePort);
     const m = this.conns.get(key);
     if (m?.get(t.remoteAddr | 0) !== tc) return;
-    const tw = new TimeWait(tc.c, this.now());
+    const tw = new TimeWait(tc.c);
     tw.onDrop = this.countTcpDrop;
     tw.overLimit = tc.overLimit;
     tc.compacted = true;

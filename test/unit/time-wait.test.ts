@@ -48,7 +48,7 @@ function timeWaitPair(options: boolean, combined = false): Pair {
   const cDrops: ConnectionDropReason[] = [];
   const twDrops: ConnectionDropReason[] = [];
   c.hooks = { onDrop: (r) => cDrops.push(r) };
-  const tw = new TimeWait(c, 60);
+  const tw = new TimeWait(c);
   tw.onDrop = (r) => twDrops.push(r);
   return { c, tw, cDrops, twDrops, rcvNxt: IRS + 52, sndNxt: ISS + 102 };
 }
@@ -195,7 +195,7 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     const vt = new VirtualTimers();
     const gone: number[] = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
-    for (const [port, msl] of [[1001, 100], [1002, 50], [1003, 200]] as const) table.add(new TimeWait(timeWaitOn(port, msl, 0), 0));
+    for (const [port, msl] of [[1001, 100], [1002, 50], [1003, 200]] as const) table.add(new TimeWait(timeWaitOn(port, msl, 0)));
     expect(table.size).to.equal(3);
     expect(vt.armed).to.equal(1);
     expect(vt.sets, 'armed for 200, re-armed for the earlier 100, not for 400').to.equal(2);
@@ -215,9 +215,9 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     const vt = new VirtualTimers();
     const gone: Array<[number, number]> = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push([tw.tuple.localPort, vt.now]), vt.host);
-    const tw = new TimeWait(timeWaitOn(2001, 100, 0), 0);
+    const tw = new TimeWait(timeWaitOn(2001, 100, 0));
     table.add(tw);
-    table.add(new TimeWait(timeWaitOn(2002, 150, 0), 0));
+    table.add(new TimeWait(timeWaitOn(2002, 150, 0)));
     vt.advance(150);
     tw.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), 150);
     expect(tw.takeOutput()).to.have.length(1);
@@ -235,12 +235,38 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     const vt = new VirtualTimers();
     const gone: number[] = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
-    table.add(new TimeWait(timeWaitOn(3001, 100, 0), 0));
-    table.add(new TimeWait(timeWaitOn(3002, 100, 0), 0));
+    table.add(new TimeWait(timeWaitOn(3001, 100, 0)));
+    table.add(new TimeWait(timeWaitOn(3002, 100, 0)));
     table.clear();
     expect(gone.sort()).to.deep.equal([3001, 3002]);
     expect(vt.armed).to.equal(0);
     vt.advance(10_000);
     expect(gone).to.have.length(2);
+  });
+});
+
+describe('a TIME-WAIT record holds figures, not a TCP_INFO', () => {
+  it('builds none when made (only when asked for), and still reports the connection\'s', () => {
+    const c = timeWaitOn(4001, 100, 0);
+    const expected = c.getInfo(0);
+    let built = 0;
+    const orig = Connection.prototype.getInfo;
+    Connection.prototype.getInfo = function (this: Connection, now: number) {
+      built++;
+      return orig.call(this, now);
+    };
+    let tw: TimeWait;
+    try {
+      tw = new TimeWait(c);
+    } finally {
+      Connection.prototype.getInfo = orig;
+    }
+    expect(built, 'TCP_INFOs built for the record').to.equal(0);
+    expect(tw.getInfo()).to.deep.equal(expected);
+    // Each call is a fresh object: a caller cannot change the record's figures through it.
+    const a = tw.getInfo();
+    a.retransmits.rto = 99;
+    a.segmentsIn = -1;
+    expect(tw.getInfo()).to.deep.equal(expected);
   });
 });
