@@ -30,6 +30,7 @@ import type { PathMtuStats } from './pmtu.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
+const NONE: readonly TcpSegment[] = Object.freeze([]);
 
 export class TimeWait {
   readonly tuple: FourTuple;
@@ -85,7 +86,8 @@ export class TimeWait {
   private readonly deliveryRate: number;
   private readonly spuriousTlps: number;
   private readonly inRecovery: boolean;
-  private out: TcpSegment[] = [];
+  /** Segments to send (an ACK), made when there is one: most records never send anything. */
+  private out: TcpSegment[] | undefined;
   /** Drops, counted as the connection counted them (the driver passes them to the host). */
   onDrop: ((reason: ConnectionDropReason) => void) | undefined;
   /** Refused by the host's connection limit (holds no slot): from the TcpConn. */
@@ -213,9 +215,10 @@ export class TimeWait {
   }
 
   /** Segments to transmit, in order; clears the queue. */
-  takeOutput(): TcpSegment[] {
+  takeOutput(): readonly TcpSegment[] {
     const o = this.out;
-    if (o.length > 0) this.out = [];
+    if (o === undefined) return NONE;
+    this.out = undefined;
     return o;
   }
 
@@ -341,7 +344,7 @@ export class TimeWait {
       this.dsackPending = undefined;
     }
     this.segmentsOut++;
-    this.out.push({
+    (this.out ??= []).push({
       srcPort: this.tuple.localPort,
       dstPort: this.tuple.remotePort,
       seq: this.sndNxt >>> 0,
@@ -382,7 +385,12 @@ const NODE_TIMERS: TimerHost = {
 };
 
 export class TimeWaitTable {
-  private readonly byPorts = new Map<number, Map<number, TimeWait>>();
+  /**
+   * By portKey: the record itself, or (when records of several remote addresses share the
+   * port pair, which a churning client seldom makes) a Map of them by remote address. A
+   * Map per record was about 180 of each record's bytes.
+   */
+  private readonly byPorts = new Map<number, TimeWait | Map<number, TimeWait>>();
   private readonly queue = new TimeQueue<TimeWait>();
   private timer: unknown;
   private armedFor = Infinity;
@@ -400,15 +408,27 @@ export class TimeWaitTable {
 
   lookup(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
     if (this.count === 0) return undefined;
-    return this.byPorts.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
+    const v = this.byPorts.get(portKey(localPort, remotePort));
+    if (v === undefined) return undefined;
+    if (v instanceof TimeWait) return (v.tuple.remoteAddr | 0) === (remoteAddr | 0) ? v : undefined;
+    return v.get(remoteAddr | 0);
   }
 
   add(tw: TimeWait): void {
     const t = tw.tuple;
     const key = portKey(t.localPort, t.remotePort);
-    let m = this.byPorts.get(key);
-    if (!m) this.byPorts.set(key, (m = new Map()));
-    m.set(t.remoteAddr | 0, tw);
+    const v = this.byPorts.get(key);
+    if (v === undefined || v === tw) this.byPorts.set(key, tw);
+    else if (v instanceof TimeWait) {
+      if ((v.tuple.remoteAddr | 0) === (t.remoteAddr | 0)) this.count--; // replaced, as Map.set would
+      this.byPorts.set(
+        key,
+        new Map([
+          [v.tuple.remoteAddr | 0, v],
+          [t.remoteAddr | 0, tw],
+        ]),
+      );
+    } else v.set(t.remoteAddr | 0, tw);
     this.count++;
     this.queue.push(tw.deadline, tw);
     this.arm();
@@ -417,16 +437,21 @@ export class TimeWaitTable {
   private delete(tw: TimeWait): boolean {
     const t = tw.tuple;
     const key = portKey(t.localPort, t.remotePort);
-    const m = this.byPorts.get(key);
-    if (m?.get(t.remoteAddr | 0) !== tw) return false;
-    m.delete(t.remoteAddr | 0);
-    if (m.size === 0) this.byPorts.delete(key);
+    const v = this.byPorts.get(key);
+    if (v === tw) this.byPorts.delete(key);
+    else if (v instanceof Map && v.get(t.remoteAddr | 0) === tw) {
+      v.delete(t.remoteAddr | 0);
+      if (v.size === 1) this.byPorts.set(key, v.values().next().value!);
+    } else return false;
     this.count--;
     return true;
   }
 
   *values(): IterableIterator<TimeWait> {
-    for (const m of this.byPorts.values()) yield* m.values();
+    for (const v of this.byPorts.values()) {
+      if (v instanceof TimeWait) yield v;
+      else yield* v.values();
+    }
   }
 
   /** Empties the table (each record through onExpired) and stops the timer. */

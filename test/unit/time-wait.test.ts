@@ -54,7 +54,7 @@ function timeWaitPair(options: boolean, combined = false): Pair {
 }
 
 /** Feeds `s` at `now` to both; their replies, deadlines, drops and TCP_INFO must agree. */
-function both(p: Pair, s: TcpSegment, now: number): TcpSegment[] {
+function both(p: Pair, s: TcpSegment, now: number): readonly TcpSegment[] {
   p.c.input(s, now, true);
   p.tw.input(s, now);
   const a = p.c.takeOutput();
@@ -229,6 +229,44 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
       [2002, 300],
       [2001, 350],
     ]);
+  });
+
+  it('records of several remote addresses on one port pair: each found, listed and expired on its own', () => {
+    const vt = new VirtualTimers();
+    const gone: number[] = [];
+    const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.remoteAddr), vt.host);
+    const on = (remoteAddr: number, msl: number): TimeWait => {
+      const c = Connection.connect({ localAddr: 0x0a4d0001, localPort: 5001, remoteAddr, remotePort: 80 }, cfg({ msl }), 0, { iss: ISS });
+      c.takeOutput();
+      c.input(seg({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, options: { mss: 1432 }, srcPort: 80 }), 0);
+      c.shutdown(0);
+      c.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), 0);
+      expect(c.state).to.equal('TIME-WAIT');
+      return new TimeWait(c);
+    };
+    // 0xc0a80001 is above 2^31: it must be found whatever sign its key takes.
+    const addrs = [0x0a4d0002, 0xc0a80001, 0x0a4d0003];
+    addrs.forEach((r, i) => table.add(on(r, 100 * (i + 1))));
+    expect(table.size).to.equal(3);
+    for (const r of addrs) expect(table.lookup(5001, 80, r)?.tuple.remoteAddr, `lookup ${r}`).to.equal(r);
+    expect(table.lookup(5001, 80, 0x0a4d0004)).to.equal(undefined);
+    expect([...table.values()].map((tw) => tw.tuple.remoteAddr).sort()).to.deep.equal([...addrs].sort());
+    vt.advance(200); // the first record expires: two are left on the port pair
+    expect(gone).to.deep.equal([0x0a4d0002]);
+    expect(table.lookup(5001, 80, 0x0a4d0002)).to.equal(undefined);
+    expect(table.lookup(5001, 80, 0xc0a80001)?.tuple.remoteAddr).to.equal(0xc0a80001);
+    vt.advance(400); // the second: one left
+    expect(table.size).to.equal(1);
+    expect(table.lookup(5001, 80, 0xc0a80001)).to.equal(undefined);
+    expect(table.lookup(5001, 80, 0x0a4d0003)?.tuple.remoteAddr).to.equal(0x0a4d0003);
+    expect([...table.values()]).to.have.length(1);
+    table.add(on(0x0a4d0002, 1000)); // and a new one beside it
+    expect(table.size).to.equal(2);
+    expect(table.lookup(5001, 80, 0x0a4d0002)?.tuple.remoteAddr).to.equal(0x0a4d0002);
+    vt.advance(10_000);
+    expect(gone).to.deep.equal([0x0a4d0002, 0xc0a80001, 0x0a4d0003, 0x0a4d0002]);
+    expect(table.size).to.equal(0);
+    expect([...table.values()]).to.have.length(0);
   });
 
   it('clear() hands every record back and cancels the timer', () => {
