@@ -1,7 +1,7 @@
 /**
  * Connection churn: open, transfer, close, as fast as possible, for a while.
  *
- *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel]
+ *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]
  *
  * `--parallel` workers each loop: connect to an echo server, send `--bytes`, read the echo
  * back (checked byte for byte), end, wait for the close. Host A (client) and host B (server)
@@ -16,6 +16,12 @@
  *    127.0.0.1, same pinning, same 16 KiB echo, the client closing first), right after the
  *    overlay's: the reference the two-process figure is a ratio of (`vs kernel TCP`).
  *    `--no-kernel` leaves it out.
+ *
+ * Host A has one peer, host B, and sends to it through a connected UDP socket (Host.create's
+ * `connectPeer`, as the TCP bench's sender does: no address resolution and route lookup per
+ * datagram); `--unconnected` sends through the host's one unconnected socket instead. The
+ * server, host B, always answers through its unconnected socket, as a server with many
+ * clients would. Each total row says which (`client UDP`).
  *
  * The client closes first, so TIME-WAIT (2 x MSL) piles up on A: its count is sampled every
  * second and must stay bounded by about handshake rate x 2 x MSL (`--msl` shortens the MSL so
@@ -57,10 +63,20 @@ export interface ChurnOptions {
   noPin?: boolean;
   /** Two processes: leave out the kernel-TCP (node:net) reference row. */
   noKernel?: boolean;
+  /**
+   * Host A (the client, one peer) sends through an unconnected UDP socket, as before
+   * 2026-12-05. By default it uses Host.create's connectPeer, as the TCP bench's sender does.
+   */
+  unconnected?: boolean;
   verbose?: boolean;
 }
 
 type LoopOptions = Required<Omit<ChurnOptions, 'mode' | 'noPin' | 'noKernel'>>;
+
+/** The total row's `client UDP` column: whether host A's link really sends through a connected socket. */
+function linkKind(a: Host): string {
+  return a.link.connectedPeer() ? 'connected' : 'unconnected';
+}
 
 /** TCP segments (each one UDP datagram) sent so far by every stack in this process. */
 function segmentsOut(): number {
@@ -240,14 +256,13 @@ function totalRow(label: string, r: LoopResult, msl: number, live: number | unde
 
 /** Both hosts in this process (the original set-up). */
 async function runOne(o: LoopOptions): Promise<Row[]> {
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB });
   const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB });
-  a.addPeer(`${B_ADDR}/32`, b.endpoint);
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !o.unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: b.endpoint }] });
   b.addPeer(`${A_ADDR}/32`, a.endpoint);
   const server = await echoServer(b, o.msl);
   const label = 'one process';
   const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), label, o, (row) => o.verbose && process.stderr.write(JSON.stringify(row) + '\n'));
-  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount)];
+  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount, { 'client UDP': linkKind(a) })];
   server.close();
   await a.close();
   await b.close();
@@ -260,7 +275,7 @@ async function runOne(o: LoopOptions): Promise<Row[]> {
  */
 async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<Row[]> {
   const pins = noPin ? undefined : pinnableCpus();
-  const common = ['--msl', String(o.msl), ...(kernel ? ['--kernel'] : [])];
+  const common = ['--msl', String(o.msl), ...(kernel ? ['--kernel'] : []), ...(o.unconnected ? ['--unconnected'] : [])];
   try {
     const srv = spawnRole(SELF, 'server', common, [], pins?.[1]);
     const { port } = await withTimeout(srv.next(), 10_000, 'churn server start');
@@ -271,7 +286,7 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
       if (line.done) {
         srv.proc.stdin!.end();
         const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number; segments: number };
-        const r = line as unknown as LoopResult & { live: number; heapMiB: number };
+        const r = line as unknown as LoopResult & { live: number; heapMiB: number; connected: number };
         const label = `${kernel ? 'kernel TCP (node:net), ' : ''}two processes${pins ? ' (pinned)' : ''}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
@@ -280,7 +295,10 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
             { ...r, cpu: r.cpu + s.cpu, segments: r.segments + s.segments },
             o.msl,
             kernel ? undefined : r.live,
-            { 'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}` },
+            {
+              'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}`,
+              ...(kernel ? {} : { 'client UDP': r.connected ? 'connected' : 'unconnected' }),
+            },
             r.heapMiB,
           ),
         );
@@ -300,6 +318,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
     parallel: opts.parallel ?? 32,
     bytes: opts.bytes ?? 16 * 1024,
     msl: opts.msl ?? 1000,
+    unconnected: opts.unconnected ?? false,
     verbose: opts.verbose ?? false,
   };
   const mode = opts.mode ?? 'both';
@@ -353,15 +372,15 @@ async function kernelServerRole(): Promise<void> {
 /** Host A and the workers; prints each second's row, then the totals with `done: 1`. */
 async function clientRole(): Promise<void> {
   if (process.argv.includes('--kernel')) {
-    const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
+    const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: false, verbose: false };
     const r = await clientLoop(kernelOpener(Number(arg('port'))), undefined, 'kernel TCP, two processes', o, (row) => say(row));
     say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: 0, peakRate: r.peakRate, cpu: r.cpu, segments: 0, live: 0, heapMiB: process.memoryUsage().heapUsed / MiB });
     return;
   }
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
-  const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !process.argv.includes('--unconnected'), peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
+  const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: process.argv.includes('--unconnected'), verbose: false };
   const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), 'two processes', o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
+  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB, connected: a.link.connectedPeer() ? 1 : 0 });
   await a.close();
 }
 
@@ -370,7 +389,7 @@ runRoleIfMain(import.meta.url, { server: serverRole, client: clientRole });
 if (isMain(import.meta.url) && !process.argv.includes('--role')) {
   runStandalone(
     'churn',
-    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel]',
+    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]',
     (argv) => {
       const mi = argv.indexOf('--mode');
       const mode = (mi >= 0 ? argv[mi + 1] : 'both') as ChurnMode;
@@ -386,6 +405,7 @@ if (isMain(import.meta.url) && !process.argv.includes('--role')) {
         mode,
         noPin: argv.includes('--no-pin'),
         noKernel: argv.includes('--no-kernel'),
+        unconnected: argv.includes('--unconnected'),
         verbose: true,
       });
     },
