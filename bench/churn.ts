@@ -1,7 +1,7 @@
 /**
  * Connection churn: open, transfer, close, as fast as possible, for a while.
  *
- *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin]
+ *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]
  *
  * `--parallel` workers each loop: connect to an echo server, send `--bytes`, read the echo
  * back (checked byte for byte), end, wait for the close. Host A (client) and host B (server)
@@ -11,7 +11,17 @@
  *    is the stack's total cost per handshake);
  *  - `two processes`: A and B in two child processes pinned to different CPUs, as the TCP
  *    bench runs sender and receiver, and as a real client and server run (on this 2-core
- *    machine the other engineers' load shares those CPUs).
+ *    machine the other engineers' load shares those CPUs);
+ *  - `kernel TCP`: the same two-process workload over the kernel's TCP (node:net on
+ *    127.0.0.1, same pinning, same 16 KiB echo, the client closing first), right after the
+ *    overlay's: the reference the two-process figure is a ratio of (`vs kernel TCP`).
+ *    `--no-kernel` leaves it out.
+ *
+ * Host A has one peer, host B, and sends to it through a connected UDP socket (Host.create's
+ * `connectPeer`, as the TCP bench's sender does: no address resolution and route lookup per
+ * datagram); `--unconnected` sends through the host's one unconnected socket instead. The
+ * server, host B, always answers through its unconnected socket, as a server with many
+ * clients would. Each total row says which (`client UDP`).
  *
  * The client closes first, so TIME-WAIT (2 x MSL) piles up on A: its count is sampled every
  * second and must stay bounded by about handshake rate x 2 x MSL (`--msl` shortens the MSL so
@@ -23,6 +33,7 @@
  * Not part of `npm test`. Bounded by --seconds (and a time-out on each child).
  */
 import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Host } from '../src/host/host.js';
 import { inventory } from '../src/metrics/inventory.js';
@@ -50,17 +61,21 @@ export interface ChurnOptions {
   mode?: ChurnMode;
   /** Two processes: leave them unpinned (default: pinned to CPUs 0 and 1 where taskset works). */
   noPin?: boolean;
+  /** Two processes: leave out the kernel-TCP (node:net) reference row. */
+  noKernel?: boolean;
+  /**
+   * Host A (the client, one peer) sends through an unconnected UDP socket, as before
+   * 2026-12-05. By default it uses Host.create's connectPeer, as the TCP bench's sender does.
+   */
+  unconnected?: boolean;
   verbose?: boolean;
 }
 
-/** TIME-WAIT connections on the host with this address (from the inventory, like `overlay ss`). */
-function timeWaitCount(address: string): number {
-  let n = 0;
-  const now = performance.now();
-  for (const s of inventory.sources()) {
-    for (const c of s.tcpConnections?.(now) ?? []) if (c.state === 'TIME-WAIT' && c.localAddress === address) n++;
-  }
-  return n;
+type LoopOptions = Required<Omit<ChurnOptions, 'mode' | 'noPin' | 'noKernel'>>;
+
+/** The total row's `client UDP` column: whether host A's link really sends through a connected socket. */
+function linkKind(a: Host): string {
+  return a.link.connectedPeer() ? 'connected' : 'unconnected';
 }
 
 /** TCP segments (each one UDP datagram) sent so far by every stack in this process. */
@@ -70,8 +85,19 @@ function segmentsOut(): number {
   return n;
 }
 
+/** What a cycle needs of a socket: the overlay's Socket and node:net's alike. */
+interface CycleSocket {
+  end(data: Buffer): unknown;
+  on(ev: 'data', fn: (d: Buffer) => void): unknown;
+  on(ev: 'close', fn: () => void): unknown;
+  on(ev: 'error', fn: (e: NodeJS.ErrnoException) => void): unknown;
+}
+
+/** Opens one connection; `onConnect` runs once it is established. */
+type Opener = (onConnect: () => void) => CycleSocket;
+
 /** One open-transfer-close cycle; resolves true when the echo matched, else why not (an error code, or 'echo'). */
-function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<true | string> {
+function cycle(open: Opener, payload: Buffer): Promise<true | string> {
   return new Promise((resolve) => {
     let got = 0;
     let ok = true;
@@ -81,7 +107,7 @@ function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<
       settled = true;
       resolve(v);
     };
-    const sock: Socket = connect({ via: a, host: B_ADDR, port: PORT, ...tcp }, () => sock.end(payload));
+    const sock = open(() => sock.end(payload));
     sock.on('data', (d: Buffer) => {
       if (!d.equals(payload.subarray(got, got + d.length))) ok = false;
       got += d.length;
@@ -89,6 +115,30 @@ function cycle(a: Host, payload: Buffer, tcp: Record<string, unknown>): Promise<
     sock.on('close', () => done(ok && got === payload.length ? true : 'echo'));
     sock.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? 'error'));
   });
+}
+
+/** Connections from host A to the echo server on host B (overlay TCP). */
+function overlayOpener(a: Host, msl: number): Opener {
+  const tcp = tcpOptions(msl);
+  return (onConnect) => connect({ via: a, host: B_ADDR, port: PORT, ...tcp }, onConnect) as Socket;
+}
+
+/** Connections to a kernel-TCP echo server on 127.0.0.1:port (node:net). */
+function kernelOpener(port: number): Opener {
+  return (onConnect) => net.connect({ host: '127.0.0.1', port }, onConnect);
+}
+
+/** The sampled columns of each second's row: the overlay host's TIME-WAIT and live connections. */
+interface Sampler {
+  timeWait(): number;
+  live(): number;
+}
+
+function overlaySampler(a: Host): Sampler {
+  const stack = TcpStack.for(a);
+  // The stack's own count: the inventory's list (`overlay ss`) would build a TCP_INFO for
+  // every TIME-WAIT record each second, thousands of them, on the measured client's CPU.
+  return { timeWait: () => stack.timeWaitCount, live: () => stack.connectionCount };
 }
 
 function tcpOptions(msl: number): Record<string, number> {
@@ -103,6 +153,17 @@ async function echoServer(b: Host, msl: number): Promise<{ close(): void }> {
   });
   server.on('error', () => {});
   await new Promise<void>((r) => server.listen({ port: PORT, backlog: 1024 }, r));
+  return server;
+}
+
+/** The kernel-TCP echo server (node:net) on 127.0.0.1, an ephemeral port. */
+async function kernelEchoServer(): Promise<net.Server> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  server.on('error', () => {});
+  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0, backlog: 1024 }, r));
   return server;
 }
 
@@ -122,9 +183,9 @@ interface LoopResult {
 }
 
 /** The workers on host A for `seconds`, with one row per second. */
-async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, onRow: (r: Row) => void): Promise<LoopResult> {
+/** The workers for `seconds`, with one row per second (TIME-WAIT and live from `sample`, or '-'). */
+async function clientLoop(open: Opener, sample: Sampler | undefined, label: string, opts: LoopOptions, onRow: (r: Row) => void): Promise<LoopResult> {
   const payload = randomBytes(opts.bytes);
-  const tcp = tcpOptions(opts.msl);
   let completed = 0;
   let failed = 0;
   const reasons = new Map<string, number>();
@@ -134,7 +195,7 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   const deadline = start + opts.seconds * 1000;
   const workers = Array.from({ length: opts.parallel }, async () => {
     while (performance.now() < deadline) {
-      const r = await cycle(a, payload, tcp);
+      const r = await cycle(open, payload);
       if (r === true) completed++;
       else {
         failed++;
@@ -151,13 +212,13 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   let peakTimeWait = 0;
   let peakRate = 0;
   const timer = setInterval(() => {
-    const tw = timeWaitCount(A_ADDR);
+    const tw = sample ? sample.timeWait() : 0;
     peakTimeWait = Math.max(peakTimeWait, tw);
     const row: Row = {
       phase: `${label} t=${Math.round((performance.now() - start) / 1000)}s`,
       'handshakes/s': completed + failed - last,
-      'TIME-WAIT': tw,
-      'live (A)': TcpStack.for(a).connectionCount,
+      'TIME-WAIT': sample ? tw : '-',
+      'live (A)': sample ? sample.live() : '-',
       'heap (MiB)': Number((process.memoryUsage().heapUsed / MiB).toFixed(1)),
     };
     rows.push(row);
@@ -173,44 +234,48 @@ async function clientLoop(a: Host, label: string, opts: Required<Omit<ChurnOptio
   return { rows, completed, failed, why, elapsed: (performance.now() - start) / 1000, peakTimeWait, peakRate, cpu: (cpu.user + cpu.system) / 1e6, segments };
 }
 
-function totalRow(label: string, r: LoopResult, msl: number, live: number, extra: Row = {}, heapMiB = process.memoryUsage().heapUsed / MiB): Row {
+/** A set-up's total row; `live` undefined for kernel TCP (its TIME-WAIT and datagrams are the kernel's, not counted). */
+function totalRow(label: string, r: LoopResult, msl: number, live: number | undefined, extra: Row = {}, heapMiB = process.memoryUsage().heapUsed / MiB): Row {
   const n = r.completed + r.failed;
+  const kernel = live === undefined;
   return {
     phase: `${label} total`,
     'handshakes/s': Number((n / r.elapsed).toFixed(1)),
-    'TIME-WAIT': `peak ${r.peakTimeWait} (bound: peak rate x 2 x MSL = ${Math.round(r.peakRate * 2 * (msl / 1000))})`,
-    'live (A)': live,
+    'TIME-WAIT': kernel ? '-' : `peak ${r.peakTimeWait} (bound: peak rate x 2 x MSL = ${Math.round(r.peakRate * 2 * (msl / 1000))})`,
+    'live (A)': kernel ? '-' : live,
     'heap (MiB)': Number(heapMiB.toFixed(1)),
     completed: r.completed,
     failed: r.why ? `${r.failed} (${r.why})` : r.failed,
     // CPU per handshake (both ends) is steadier than the rate on a shared machine.
     'CPU us/handshake': Math.round((r.cpu * 1e6) / Math.max(1, n)),
     // Datagrams per handshake (both ends), the other load-independent figure.
-    'datagrams/handshake': Number((r.segments / Math.max(1, n)).toFixed(2)),
+    'datagrams/handshake': kernel ? '-' : Number((r.segments / Math.max(1, n)).toFixed(2)),
     ...extra,
   };
 }
 
 /** Both hosts in this process (the original set-up). */
-async function runOne(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>): Promise<Row[]> {
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB });
+async function runOne(o: LoopOptions): Promise<Row[]> {
   const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB });
-  a.addPeer(`${B_ADDR}/32`, b.endpoint);
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !o.unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: b.endpoint }] });
   b.addPeer(`${A_ADDR}/32`, a.endpoint);
   const server = await echoServer(b, o.msl);
   const label = 'one process';
-  const r = await clientLoop(a, label, o, (row) => o.verbose && process.stderr.write(JSON.stringify(row) + '\n'));
-  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount)];
+  const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), label, o, (row) => o.verbose && process.stderr.write(JSON.stringify(row) + '\n'));
+  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount, { 'client UDP': linkKind(a) })];
   server.close();
   await a.close();
   await b.close();
   return rows;
 }
 
-/** Host B in a child on one CPU, host A in another child on the other CPU. */
-async function runTwo(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, noPin: boolean): Promise<Row[]> {
+/**
+ * Host B in a child on one CPU, host A in another child on the other CPU; with `kernel`, the
+ * same two children over node:net instead (the reference row).
+ */
+async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<Row[]> {
   const pins = noPin ? undefined : pinnableCpus();
-  const common = ['--msl', String(o.msl)];
+  const common = ['--msl', String(o.msl), ...(kernel ? ['--kernel'] : []), ...(o.unconnected ? ['--unconnected'] : [])];
   try {
     const srv = spawnRole(SELF, 'server', common, [], pins?.[1]);
     const { port } = await withTimeout(srv.next(), 10_000, 'churn server start');
@@ -221,16 +286,19 @@ async function runTwo(o: Required<Omit<ChurnOptions, 'mode' | 'noPin'>>, noPin: 
       if (line.done) {
         srv.proc.stdin!.end();
         const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number; segments: number };
-        const r = line as unknown as LoopResult & { live: number; heapMiB: number };
-        const label = `two processes${pins ? ' (pinned)' : ''}`;
+        const r = line as unknown as LoopResult & { live: number; heapMiB: number; connected: number };
+        const label = `${kernel ? 'kernel TCP (node:net), ' : ''}two processes${pins ? ' (pinned)' : ''}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
           totalRow(
             label,
             { ...r, cpu: r.cpu + s.cpu, segments: r.segments + s.segments },
             o.msl,
-            r.live,
-            { 'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}` },
+            kernel ? undefined : r.live,
+            {
+              'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}`,
+              ...(kernel ? {} : { 'client UDP': r.connected ? 'connected' : 'unconnected' }),
+            },
             r.heapMiB,
           ),
         );
@@ -250,12 +318,24 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
     parallel: opts.parallel ?? 32,
     bytes: opts.bytes ?? 16 * 1024,
     msl: opts.msl ?? 1000,
+    unconnected: opts.unconnected ?? false,
     verbose: opts.verbose ?? false,
   };
   const mode = opts.mode ?? 'both';
   const rows: Row[] = [];
   if (mode !== 'two') rows.push(...(await runOne(o)));
-  if (mode !== 'one') rows.push(...(await runTwo(o, opts.noPin ?? false)));
+  if (mode !== 'one') {
+    const two = await runTwo(o, opts.noPin ?? false);
+    rows.push(...two);
+    if (!opts.noKernel) {
+      // Right after the overlay's run, on the same CPUs: the in-run reference.
+      const ref = await runTwo(o, opts.noPin ?? false, true);
+      rows.push(...ref);
+      const overlay = two[two.length - 1]!;
+      const kernel = ref[ref.length - 1]!;
+      overlay['vs kernel TCP'] = Number((Number(overlay['handshakes/s']) / Math.max(1e-9, Number(kernel['handshakes/s']))).toFixed(2));
+    }
+  }
   return rows;
 }
 
@@ -263,6 +343,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
 
 /** Host B and its echo server; prints its UDP port, and its CPU seconds and segments sent when stdin ends. */
 async function serverRole(): Promise<void> {
+  if (process.argv.includes('--kernel')) return kernelServerRole();
   const stdin = new StdinLines();
   const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB, learn: true });
   const server = await echoServer(b, Number(arg('msl')));
@@ -276,12 +357,30 @@ async function serverRole(): Promise<void> {
   await b.close();
 }
 
+/** The kernel-TCP echo server: prints its TCP port, then its CPU seconds when stdin ends. */
+async function kernelServerRole(): Promise<void> {
+  const stdin = new StdinLines();
+  const server = await kernelEchoServer();
+  const cpu0 = process.cpuUsage();
+  say({ port: (server.address() as net.AddressInfo).port });
+  await stdin.ended;
+  const cpu = process.cpuUsage(cpu0);
+  say({ cpu: (cpu.user + cpu.system) / 1e6, segments: 0 });
+  server.close();
+}
+
 /** Host A and the workers; prints each second's row, then the totals with `done: 1`. */
 async function clientRole(): Promise<void> {
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
-  const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), verbose: false };
-  const r = await clientLoop(a, 'two processes', o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB });
+  if (process.argv.includes('--kernel')) {
+    const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: false, verbose: false };
+    const r = await clientLoop(kernelOpener(Number(arg('port'))), undefined, 'kernel TCP, two processes', o, (row) => say(row));
+    say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: 0, peakRate: r.peakRate, cpu: r.cpu, segments: 0, live: 0, heapMiB: process.memoryUsage().heapUsed / MiB });
+    return;
+  }
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !process.argv.includes('--unconnected'), peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
+  const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: process.argv.includes('--unconnected'), verbose: false };
+  const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), 'two processes', o, (row) => say(row));
+  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB, connected: a.link.connectedPeer() ? 1 : 0 });
   await a.close();
 }
 
@@ -290,7 +389,7 @@ runRoleIfMain(import.meta.url, { server: serverRole, client: clientRole });
 if (isMain(import.meta.url) && !process.argv.includes('--role')) {
   runStandalone(
     'churn',
-    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin]',
+    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]',
     (argv) => {
       const mi = argv.indexOf('--mode');
       const mode = (mi >= 0 ? argv[mi + 1] : 'both') as ChurnMode;
@@ -305,6 +404,8 @@ if (isMain(import.meta.url) && !process.argv.includes('--role')) {
         msl: numberArg('churn', argv, 'msl', 1000, 1),
         mode,
         noPin: argv.includes('--no-pin'),
+        noKernel: argv.includes('--no-kernel'),
+        unconnected: argv.includes('--unconnected'),
         verbose: true,
       });
     },

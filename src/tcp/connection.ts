@@ -78,7 +78,7 @@ export class Connection {
 
   private _state: TcpState = 'CLOSED';
   private _error?: TcpErrorCode;
-  private segmentsIn = 0;
+  /** @internal (time-wait.ts copies it) */ segmentsIn = 0;
   /** @internal The RFC 5961 challenge-ACK clock (a compact TIME-WAIT, time-wait.ts, takes it over). */
   challengeAckAt = -Infinity;
   /** input() held this connection's output for the end of a receive burst (endBurst()). */

@@ -145,6 +145,16 @@ export class TcpStack implements ProtocolHandler {
     return this.timeWaits.size;
   }
 
+  /**
+   * Connections in TIME-WAIT: the compact records and the connections not (yet) compacted,
+   * as the inventory (`overlay ss`) lists them, without building a TCP_INFO for each.
+   */
+  get timeWaitCount(): number {
+    let n = this.timeWaits.size;
+    for (const m of this.conns.values()) for (const tc of m.values()) if (tc.c.state === 'TIME-WAIT') n++;
+    return n;
+  }
+
   // ---- configuration ----
 
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
@@ -466,7 +476,7 @@ export class TcpStack implements ProtocolHandler {
     const key = portKey(t.localPort, t.remotePort);
     const m = this.conns.get(key);
     if (m?.get(t.remoteAddr | 0) !== tc) return;
-    const tw = new TimeWait(tc.c, this.now());
+    const tw = new TimeWait(tc.c);
     tw.onDrop = this.countTcpDrop;
     tw.overLimit = tc.overLimit;
     tc.compacted = true;
@@ -704,10 +714,14 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private snapshotTotals(): TcpStackTotals {
+    // Each connection's and record's retransmit counters (what their TCP_INFO copies),
+    // read in place: no TCP_INFO built for every connection and TIME-WAIT record.
     const r = { ...this.closedRetransmits };
-    for (const info of this.connectionInfos(this.now())) {
-      for (const k of Object.keys(r) as RetransmitKind[]) r[k] += info.retransmits[k] ?? 0;
-    }
+    const add = (x: Partial<Record<RetransmitKind, number>>): void => {
+      for (const k of Object.keys(r) as RetransmitKind[]) r[k] += x[k] ?? 0;
+    };
+    for (const m of this.conns.values()) for (const tc of m.values()) add(tc.c.snd.retransmits);
+    for (const tw of this.timeWaits.values()) add(tw.retransmits);
     return { ...this.totals, retransmits: r, events: { ...this.totals.events } };
   }
 

@@ -5,8 +5,11 @@
  * timers) held that long made churn's TIME-WAIT population (rate x 2*MSL, thousands) the
  * bulk of the heap and of the collector's work. This record keeps what TIME-WAIT needs:
  * SND.NXT, RCV.NXT and the window edge, the timestamp state (PAWS, TSecr), the SACK D-SACK
- * state, the RFC 5961 challenge-ACK clock, the deadline, and the connection's last TCP_INFO
- * for the inventory (`overlay ss`, metrics), which keeps listing it as TIME-WAIT.
+ * state, the RFC 5961 challenge-ACK clock, the deadline, and the figures of the connection's
+ * last TCP_INFO for the inventory (`overlay ss`, metrics), which keeps listing it as
+ * TIME-WAIT: as plain fields of the record, the TCP_INFO built only when asked for. (A copy
+ * of the whole TCP_INFO, with its two address strings and nested objects, was about a third
+ * of each record's bytes, all of it promoted to the old generation with the record.)
  *
  * It answers every segment as Connection.input does in TIME-WAIT (RFC 9293 3.10.7.4, the
  * same order of checks), emitting the same segments: a retransmitted FIN is re-ACKed and
@@ -14,6 +17,7 @@
  * does not end it (RFC 1337); out-of-window segments are ACKed. test/unit/time-wait.test.ts
  * feeds the same segments to a Connection and to its record and compares the output.
  */
+import { formatIpv4 } from '../wire/addr.js';
 import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
 import type { ConnectionDropReason } from './drops.js';
@@ -21,10 +25,12 @@ import { TIMER_KINDS } from './timers.js';
 import { MAX_WINDOW_FIELD } from './receiver.js';
 import { receiveWindow } from './receive.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, segmentAcceptable } from './seq.js';
-import type { FourTuple, TcpInfo } from './types.js';
+import type { CcName, FourTuple, RetransmitKind, TcpInfo } from './types.js';
+import type { PathMtuStats } from './pmtu.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
+const NONE: readonly TcpSegment[] = Object.freeze([]);
 
 export class TimeWait {
   readonly tuple: FourTuple;
@@ -52,8 +58,36 @@ export class TimeWait {
   private readonly sackOk: boolean;
   private dsackPending: SackBlock | undefined;
   private challengeAckAt: number;
-  private readonly info: TcpInfo;
-  private out: TcpSegment[] = [];
+  // The connection's last TCP_INFO figures (connectionInfo in info.ts), as fields.
+  private readonly cc: CcName;
+  private readonly sndMss: number;
+  private readonly pathMtu: number;
+  private readonly pmtuState: 'searching' | 'complete';
+  /** The PMTU search's counters (the connection's own object: nothing changes it any more). */
+  private readonly pmtuStats: PathMtuStats;
+  private readonly cwnd: number;
+  private readonly ssthresh: number;
+  private readonly srtt: number;
+  private readonly rttvar: number;
+  private readonly rto: number;
+  private readonly minRtt: number;
+  private readonly bytesInFlight: number;
+  private readonly sendQueue: number;
+  private readonly recvQueue: number;
+  private readonly outOfOrderBytes: number;
+  /** Retransmissions the connection made in its life (its own counters; the stack's totals keep them). */
+  readonly retransmits: Record<RetransmitKind, number>;
+  private segmentsIn: number;
+  private segmentsOut: number;
+  private readonly bytesSent: number;
+  private readonly bytesReceived: number;
+  private readonly bytesAcked: number;
+  private readonly pacingRate: number | undefined;
+  private readonly deliveryRate: number;
+  private readonly spuriousTlps: number;
+  private readonly inRecovery: boolean;
+  /** Segments to send (an ACK), made when there is one: most records never send anything. */
+  private out: TcpSegment[] | undefined;
   /** Drops, counted as the connection counted them (the driver passes them to the host). */
   onDrop: ((reason: ConnectionDropReason) => void) | undefined;
   /** Refused by the host's connection limit (holds no slot): from the TcpConn. */
@@ -84,7 +118,7 @@ export class TimeWait {
     );
   }
 
-  constructor(c: Connection, now: number) {
+  constructor(c: Connection) {
     const { snd, rcv, handshake: hs } = c;
     this.tuple = c.tuple;
     this.deadline = c.timers.get('timeWait')!;
@@ -110,23 +144,81 @@ export class TimeWait {
     this.sackOk = hs.sackOk;
     this.dsackPending = rcv.dsackPending;
     this.challengeAckAt = c.challengeAckAt;
-    this.info = c.getInfo(now);
+    const { cc, rtt } = c;
+    this.cc = cc.name;
+    this.sndMss = snd.sndMss;
+    this.pathMtu = snd.pmtu.mtu;
+    this.pmtuState = snd.pmtu.state;
+    this.pmtuStats = snd.pmtu.stats;
+    this.cwnd = cc.cwnd;
+    this.ssthresh = cc.ssthresh;
+    this.srtt = rtt.srtt;
+    this.rttvar = rtt.rttvar;
+    this.rto = rtt.rto;
+    this.minRtt = Number.isFinite(rtt.minRtt) ? rtt.minRtt : 0;
+    this.bytesInFlight = snd.flightSize();
+    this.sendQueue = snd.sendQ.length;
+    this.recvQueue = rcv.rcvQ.length;
+    this.outOfOrderBytes = rcv.reasm.size;
+    this.retransmits = snd.retransmits;
+    this.segmentsIn = c.segmentsIn;
+    this.segmentsOut = c.output.segmentsOut;
+    this.bytesSent = snd.bytesSent;
+    this.bytesReceived = rcv.bytesReceived;
+    this.bytesAcked = snd.bytesAcked;
+    this.pacingRate = c.pacer.rateBytesPerMs();
+    this.deliveryRate = c.rate.lastRate;
+    this.spuriousTlps = c.recovery.spuriousTlps;
+    this.inRecovery = c.recovery.inRecovery;
   }
 
-  /** TCP_INFO as the connection would report it (state TIME-WAIT). */
+  /** TCP_INFO as the connection would report it (state TIME-WAIT; connectionInfo's fields and order). */
   getInfo(): TcpInfo {
-    return { ...this.info, rcvWnd: this.offered, sndWnd: this.sndWnd, retransmits: { ...this.info.retransmits } };
-  }
-
-  /** Retransmissions the connection made in its life (the stack's totals keep them). */
-  get retransmits(): TcpInfo['retransmits'] {
-    return this.info.retransmits;
+    const t = this.tuple;
+    const info: TcpInfo = {
+      state: 'TIME-WAIT',
+      localAddress: formatIpv4(t.localAddr),
+      localPort: t.localPort,
+      remoteAddress: formatIpv4(t.remoteAddr),
+      remotePort: t.remotePort,
+      cc: this.cc,
+      mss: this.sndMss,
+      pathMtu: this.pathMtu,
+      pmtu: { state: this.pmtuState, ...this.pmtuStats },
+      cwnd: this.cwnd,
+      ssthresh: this.ssthresh,
+      srtt: this.srtt,
+      rttvar: this.rttvar,
+      rto: this.rto,
+      minRtt: this.minRtt,
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      rcvNxt: this.rcvNxt,
+      sndWnd: this.sndWnd,
+      rcvWnd: this.offered,
+      bytesInFlight: this.bytesInFlight,
+      sendQueue: this.sendQueue,
+      recvQueue: this.recvQueue,
+      outOfOrderBytes: this.outOfOrderBytes,
+      retransmits: { ...this.retransmits },
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.segmentsOut,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      bytesAcked: this.bytesAcked,
+      inRecovery: this.inRecovery,
+    };
+    if (this.pacingRate !== undefined) info.pacingRate = this.pacingRate * 1000;
+    if (this.deliveryRate > 0) info.deliveryRate = this.deliveryRate;
+    if (this.spuriousTlps > 0) info.spuriousTlps = this.spuriousTlps;
+    return info;
   }
 
   /** Segments to transmit, in order; clears the queue. */
-  takeOutput(): TcpSegment[] {
+  takeOutput(): readonly TcpSegment[] {
     const o = this.out;
-    if (o.length > 0) this.out = [];
+    if (o === undefined) return NONE;
+    this.out = undefined;
     return o;
   }
 
@@ -140,7 +232,7 @@ export class TimeWait {
 
   /** A segment for this 4-tuple (Connection.input in TIME-WAIT). */
   input(seg: TcpSegment, now: number): void {
-    this.info.segmentsIn++;
+    this.segmentsIn++;
     let ackNeeded = false;
     // A SYN: RFC 5961 4.2 challenge ACK, whatever the sequence number.
     if (seg.flags & SYN && !(seg.flags & RST)) {
@@ -251,8 +343,8 @@ export class TimeWait {
       o.sack = [this.dsackPending];
       this.dsackPending = undefined;
     }
-    this.info.segmentsOut++;
-    this.out.push({
+    this.segmentsOut++;
+    (this.out ??= []).push({
       srcPort: this.tuple.localPort,
       dstPort: this.tuple.remotePort,
       seq: this.sndNxt >>> 0,
@@ -293,7 +385,12 @@ const NODE_TIMERS: TimerHost = {
 };
 
 export class TimeWaitTable {
-  private readonly byPorts = new Map<number, Map<number, TimeWait>>();
+  /**
+   * By portKey: the record itself, or (when records of several remote addresses share the
+   * port pair, which a churning client seldom makes) a Map of them by remote address. A
+   * Map per record was about 180 of each record's bytes.
+   */
+  private readonly byPorts = new Map<number, TimeWait | Map<number, TimeWait>>();
   private readonly queue = new TimeQueue<TimeWait>();
   private timer: unknown;
   private armedFor = Infinity;
@@ -311,15 +408,27 @@ export class TimeWaitTable {
 
   lookup(localPort: number, remotePort: number, remoteAddr: number): TimeWait | undefined {
     if (this.count === 0) return undefined;
-    return this.byPorts.get(portKey(localPort, remotePort))?.get(remoteAddr | 0);
+    const v = this.byPorts.get(portKey(localPort, remotePort));
+    if (v === undefined) return undefined;
+    if (v instanceof TimeWait) return (v.tuple.remoteAddr | 0) === (remoteAddr | 0) ? v : undefined;
+    return v.get(remoteAddr | 0);
   }
 
   add(tw: TimeWait): void {
     const t = tw.tuple;
     const key = portKey(t.localPort, t.remotePort);
-    let m = this.byPorts.get(key);
-    if (!m) this.byPorts.set(key, (m = new Map()));
-    m.set(t.remoteAddr | 0, tw);
+    const v = this.byPorts.get(key);
+    if (v === undefined || v === tw) this.byPorts.set(key, tw);
+    else if (v instanceof TimeWait) {
+      if ((v.tuple.remoteAddr | 0) === (t.remoteAddr | 0)) this.count--; // replaced, as Map.set would
+      this.byPorts.set(
+        key,
+        new Map([
+          [v.tuple.remoteAddr | 0, v],
+          [t.remoteAddr | 0, tw],
+        ]),
+      );
+    } else v.set(t.remoteAddr | 0, tw);
     this.count++;
     this.queue.push(tw.deadline, tw);
     this.arm();
@@ -328,16 +437,21 @@ export class TimeWaitTable {
   private delete(tw: TimeWait): boolean {
     const t = tw.tuple;
     const key = portKey(t.localPort, t.remotePort);
-    const m = this.byPorts.get(key);
-    if (m?.get(t.remoteAddr | 0) !== tw) return false;
-    m.delete(t.remoteAddr | 0);
-    if (m.size === 0) this.byPorts.delete(key);
+    const v = this.byPorts.get(key);
+    if (v === tw) this.byPorts.delete(key);
+    else if (v instanceof Map && v.get(t.remoteAddr | 0) === tw) {
+      v.delete(t.remoteAddr | 0);
+      if (v.size === 1) this.byPorts.set(key, v.values().next().value!);
+    } else return false;
     this.count--;
     return true;
   }
 
   *values(): IterableIterator<TimeWait> {
-    for (const m of this.byPorts.values()) yield* m.values();
+    for (const v of this.byPorts.values()) {
+      if (v instanceof TimeWait) yield v;
+      else yield* v.values();
+    }
   }
 
   /** Empties the table (each record through onExpired) and stops the timer. */

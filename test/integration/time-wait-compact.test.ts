@@ -6,10 +6,14 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Host } from '../../src/host/host.js';
 import { connect, createServer, type Server } from '../../src/net.js';
 import { inventory } from '../../src/metrics/inventory.js';
 import { TcpStack } from '../../src/tcp/driver.js';
+import { Connection } from '../../src/tcp/connection.js';
+import { TimeWait } from '../../src/tcp/time-wait.js';
 import { decodeIpv4 } from '../../src/wire/ipv4.js';
 import { ACK, decodeTcp, encodeTcp, FIN, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import type { TcpInfo } from '../../src/tcp/types.js';
@@ -17,6 +21,27 @@ import { until, within } from '../helpers/real-tcp.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
+
+/** Runs `fn` and counts the TCP_INFOs built meanwhile (by connections and by TIME-WAIT records). */
+function infosBuiltBy<T>(fn: () => T): { value: T; built: number } {
+  let built = 0;
+  const conn = Connection.prototype.getInfo;
+  const tw = TimeWait.prototype.getInfo;
+  Connection.prototype.getInfo = function (this: Connection, now: number) {
+    built++;
+    return conn.call(this, now);
+  };
+  TimeWait.prototype.getInfo = function (this: TimeWait) {
+    built++;
+    return tw.call(this);
+  };
+  try {
+    return { value: fn(), built };
+  } finally {
+    Connection.prototype.getInfo = conn;
+    TimeWait.prototype.getInfo = tw;
+  }
+}
 
 function timeWaitInfos(address: string): TcpInfo[] {
   const out: TcpInfo[] = [];
@@ -109,5 +134,80 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
     const again = connect({ via: a, host: B, port: info.remotePort, localPort: info.localPort });
     const [err] = (await within(once(again, 'error'), 2000, 'EADDRINUSE')) as [NodeJS.ErrnoException];
     expect(err.code).to.equal('EADDRINUSE');
+  });
+
+  it('timeWaitCount counts the records and the TIME-WAIT connections not compacted, as the inventory lists them, without building a TCP_INFO', async () => {
+    await cycles(3, 5000);
+    const stack = TcpStack.for(a);
+    await until(() => stack.timeWaitRecords === 3, 2000, 'three records');
+    // A fourth client whose echo stays unread: TIME-WAIT, but its socket still holds the
+    // connection (unread data), so it is not compacted.
+    const port = server.address()!.port;
+    const s = connect({ via: a, host: B, port, msl: 5000 });
+    s.on('error', () => {});
+    await once(s, 'connect');
+    s.end(Buffer.from('ping'));
+    await until(() => timeWaitInfos(A).length === 4, 2000, 'a fourth TIME-WAIT');
+    expect(stack.timeWaitRecords).to.equal(3);
+    const { value, built } = infosBuiltBy(() => stack.timeWaitCount);
+    expect(value).to.equal(4);
+    expect(built, 'TCP_INFOs built to count').to.equal(0);
+    s.destroy();
+  });
+
+  it('the stack totals read each connection\'s and record\'s retransmit counters in place, without building a TCP_INFO for each', async () => {
+    await cycles(3, 5000);
+    const stack = TcpStack.for(a);
+    await until(() => stack.timeWaitRecords === 3, 2000, 'three records');
+    const expected = { ...(stack as unknown as { closedRetransmits: Record<string, number> }).closedRetransmits };
+    for (const info of timeWaitInfos(A)) for (const [k, v] of Object.entries(info.retransmits)) expected[k] = (expected[k] ?? 0) + v;
+    const { value, built } = infosBuiltBy(() => stack.stats());
+    expect(value.retransmits).to.deep.equal(expected);
+    expect(value.segmentsOut).to.be.above(0);
+    expect(built, 'TCP_INFOs built for the totals').to.equal(0);
+  });
+
+  it('a record retains under 1,100 bytes of heap (1,470 with a TCP_INFO copy and a Map per record)', async function () {
+    this.timeout(60_000);
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const msl = 600_000;
+    server = createServer({ host: b, msl }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const port = server.address()!.port;
+    const n = 1500;
+    let left = n;
+    const payload = Buffer.alloc(100, 7);
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left-- > 0) {
+          const s = connect({ via: a, host: B, port, msl });
+          s.on('error', () => {});
+          s.on('connect', () => s.end(payload));
+          s.resume();
+          await within(once(s, 'close'), 5000, 'close');
+        }
+      }),
+    );
+    const stack = TcpStack.for(a);
+    await until(() => stack.timeWaitRecords === n, 5000, `${n} records`);
+    const settled = async (): Promise<number> => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+      return process.memoryUsage().heapUsed;
+    };
+    const held = await settled();
+    (stack as unknown as { timeWaits: { clear(): void } }).timeWaits.clear();
+    const freed = await settled();
+    expect(stack.timeWaitRecords).to.equal(0);
+    const perRecord = (held - freed) / n;
+    expect(perRecord, 'heap bytes per TIME-WAIT record').to.be.below(1100);
+    expect(perRecord, 'the records were measured at all').to.be.above(200);
   });
 });

@@ -48,13 +48,13 @@ function timeWaitPair(options: boolean, combined = false): Pair {
   const cDrops: ConnectionDropReason[] = [];
   const twDrops: ConnectionDropReason[] = [];
   c.hooks = { onDrop: (r) => cDrops.push(r) };
-  const tw = new TimeWait(c, 60);
+  const tw = new TimeWait(c);
   tw.onDrop = (r) => twDrops.push(r);
   return { c, tw, cDrops, twDrops, rcvNxt: IRS + 52, sndNxt: ISS + 102 };
 }
 
 /** Feeds `s` at `now` to both; their replies, deadlines, drops and TCP_INFO must agree. */
-function both(p: Pair, s: TcpSegment, now: number): TcpSegment[] {
+function both(p: Pair, s: TcpSegment, now: number): readonly TcpSegment[] {
   p.c.input(s, now, true);
   p.tw.input(s, now);
   const a = p.c.takeOutput();
@@ -195,7 +195,7 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     const vt = new VirtualTimers();
     const gone: number[] = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
-    for (const [port, msl] of [[1001, 100], [1002, 50], [1003, 200]] as const) table.add(new TimeWait(timeWaitOn(port, msl, 0), 0));
+    for (const [port, msl] of [[1001, 100], [1002, 50], [1003, 200]] as const) table.add(new TimeWait(timeWaitOn(port, msl, 0)));
     expect(table.size).to.equal(3);
     expect(vt.armed).to.equal(1);
     expect(vt.sets, 'armed for 200, re-armed for the earlier 100, not for 400').to.equal(2);
@@ -215,9 +215,9 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     const vt = new VirtualTimers();
     const gone: Array<[number, number]> = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push([tw.tuple.localPort, vt.now]), vt.host);
-    const tw = new TimeWait(timeWaitOn(2001, 100, 0), 0);
+    const tw = new TimeWait(timeWaitOn(2001, 100, 0));
     table.add(tw);
-    table.add(new TimeWait(timeWaitOn(2002, 150, 0), 0));
+    table.add(new TimeWait(timeWaitOn(2002, 150, 0)));
     vt.advance(150);
     tw.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), 150);
     expect(tw.takeOutput()).to.have.length(1);
@@ -231,16 +231,80 @@ describe('TimeWaitTable: one timer for a stack\'s TIME-WAIT records (virtual tim
     ]);
   });
 
+  it('records of several remote addresses on one port pair: each found, listed and expired on its own', () => {
+    const vt = new VirtualTimers();
+    const gone: number[] = [];
+    const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.remoteAddr), vt.host);
+    const on = (remoteAddr: number, msl: number): TimeWait => {
+      const c = Connection.connect({ localAddr: 0x0a4d0001, localPort: 5001, remoteAddr, remotePort: 80 }, cfg({ msl }), 0, { iss: ISS });
+      c.takeOutput();
+      c.input(seg({ seq: IRS, ack: ISS + 1, flags: SYN | ACK, options: { mss: 1432 }, srcPort: 80 }), 0);
+      c.shutdown(0);
+      c.input(seg({ seq: IRS + 1, ack: ISS + 2, flags: FIN | ACK, srcPort: 80 }), 0);
+      expect(c.state).to.equal('TIME-WAIT');
+      return new TimeWait(c);
+    };
+    // 0xc0a80001 is above 2^31: it must be found whatever sign its key takes.
+    const addrs = [0x0a4d0002, 0xc0a80001, 0x0a4d0003];
+    addrs.forEach((r, i) => table.add(on(r, 100 * (i + 1))));
+    expect(table.size).to.equal(3);
+    for (const r of addrs) expect(table.lookup(5001, 80, r)?.tuple.remoteAddr, `lookup ${r}`).to.equal(r);
+    expect(table.lookup(5001, 80, 0x0a4d0004)).to.equal(undefined);
+    expect([...table.values()].map((tw) => tw.tuple.remoteAddr).sort()).to.deep.equal([...addrs].sort());
+    vt.advance(200); // the first record expires: two are left on the port pair
+    expect(gone).to.deep.equal([0x0a4d0002]);
+    expect(table.lookup(5001, 80, 0x0a4d0002)).to.equal(undefined);
+    expect(table.lookup(5001, 80, 0xc0a80001)?.tuple.remoteAddr).to.equal(0xc0a80001);
+    vt.advance(400); // the second: one left
+    expect(table.size).to.equal(1);
+    expect(table.lookup(5001, 80, 0xc0a80001)).to.equal(undefined);
+    expect(table.lookup(5001, 80, 0x0a4d0003)?.tuple.remoteAddr).to.equal(0x0a4d0003);
+    expect([...table.values()]).to.have.length(1);
+    table.add(on(0x0a4d0002, 1000)); // and a new one beside it
+    expect(table.size).to.equal(2);
+    expect(table.lookup(5001, 80, 0x0a4d0002)?.tuple.remoteAddr).to.equal(0x0a4d0002);
+    vt.advance(10_000);
+    expect(gone).to.deep.equal([0x0a4d0002, 0xc0a80001, 0x0a4d0003, 0x0a4d0002]);
+    expect(table.size).to.equal(0);
+    expect([...table.values()]).to.have.length(0);
+  });
+
   it('clear() hands every record back and cancels the timer', () => {
     const vt = new VirtualTimers();
     const gone: number[] = [];
     const table = new TimeWaitTable(() => vt.now, (tw) => gone.push(tw.tuple.localPort), vt.host);
-    table.add(new TimeWait(timeWaitOn(3001, 100, 0), 0));
-    table.add(new TimeWait(timeWaitOn(3002, 100, 0), 0));
+    table.add(new TimeWait(timeWaitOn(3001, 100, 0)));
+    table.add(new TimeWait(timeWaitOn(3002, 100, 0)));
     table.clear();
     expect(gone.sort()).to.deep.equal([3001, 3002]);
     expect(vt.armed).to.equal(0);
     vt.advance(10_000);
     expect(gone).to.have.length(2);
+  });
+});
+
+describe('a TIME-WAIT record holds figures, not a TCP_INFO', () => {
+  it('builds none when made (only when asked for), and still reports the connection\'s', () => {
+    const c = timeWaitOn(4001, 100, 0);
+    const expected = c.getInfo(0);
+    let built = 0;
+    const orig = Connection.prototype.getInfo;
+    Connection.prototype.getInfo = function (this: Connection, now: number) {
+      built++;
+      return orig.call(this, now);
+    };
+    let tw: TimeWait;
+    try {
+      tw = new TimeWait(c);
+    } finally {
+      Connection.prototype.getInfo = orig;
+    }
+    expect(built, 'TCP_INFOs built for the record').to.equal(0);
+    expect(tw.getInfo()).to.deep.equal(expected);
+    // Each call is a fresh object: a caller cannot change the record's figures through it.
+    const a = tw.getInfo();
+    a.retransmits.rto = 99;
+    a.segmentsIn = -1;
+    expect(tw.getInfo()).to.deep.equal(expected);
   });
 });
