@@ -1,12 +1,44 @@
 /**
- * Checksums for transfer tests: the SHA-256 of what was sent, and a client that sends it to
- * a server answering with the hex SHA-256 of everything it received at EOF.
+ * Checksums for transfer tests: the SHA-256 of what was sent, a server answering with the hex
+ * SHA-256 of everything it received at EOF, and clients that read that answer.
  */
 import { createHash } from 'node:crypto';
-import type { Socket } from '../../src/net.js';
+import { createServer, type Server, type Socket } from '../../src/net.js';
+import type { HostLike } from '../../src/host/types.js';
 
 export function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * A server on `host`'s `port` answering each connection, at its EOF, with the hex SHA-256 of
+ * everything it received; `received()` counts the bytes over all connections. `opts` are the
+ * server's TCP options.
+ */
+export function hashServer(host: HostLike, port: number, opts: Record<string, unknown> = {}): Promise<{ server: Server; received: () => number }> {
+  let received = 0;
+  const server = createServer({ host, ...opts }, (s) => {
+    const h = createHash('sha256');
+    s.on('data', (d: Buffer) => {
+      received += d.length;
+      h.update(d);
+    });
+    s.on('end', () => s.end(h.digest('hex')));
+    s.on('error', () => {});
+  });
+  server.on('error', () => {});
+  return new Promise((resolve) => server.listen(port, () => resolve({ server, received: () => received })));
+}
+
+/** The hash server's answer on `sock`, at its EOF (rejecting after `timeoutMs`). */
+export function digestReply(sock: Socket, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    sock.on('data', (d: Buffer) => (reply += d.toString()));
+    sock.on('end', () => resolve(reply));
+    sock.on('error', reject);
+    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
+  });
 }
 
 /**
@@ -14,20 +46,15 @@ export function sha(b: Buffer): string {
  * `timeoutMs`). With `midway`, sends half, calls it once that half is written, then the rest.
  */
 export function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, midway?: () => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    sock.on('data', (d: Buffer) => (reply += d.toString()));
-    sock.on('end', () => resolve(reply));
-    sock.on('error', reject);
-    setTimeout(() => reject(new Error(`no digest within ${timeoutMs} ms`)), timeoutMs).unref();
-    if (!midway) {
-      sock.end(data);
-      return;
-    }
-    const half = Math.floor(data.length / 2);
-    sock.write(data.subarray(0, half), () => {
-      midway();
-      sock.end(data.subarray(half));
-    });
+  const reply = digestReply(sock, timeoutMs);
+  if (!midway) {
+    sock.end(data);
+    return reply;
+  }
+  const half = Math.floor(data.length / 2);
+  sock.write(data.subarray(0, half), () => {
+    midway();
+    sock.end(data.subarray(half));
   });
+  return reply;
 }

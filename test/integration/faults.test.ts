@@ -16,14 +16,14 @@
  * 30 s; the outage lengths are parameters, named in the test titles.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createProxy, type Proxy } from '../../src/chaos/proxy.js';
 import { Host } from '../../src/host/host.js';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, type Server, type Socket } from '../../src/net.js';
 import { killAll, spawnCli, type CliChild } from '../helpers/proc.js';
 import { freeTcpPort as freePort } from '../helpers/prometheus.js';
 import { until } from '../helpers/real-tcp.js';
-import { sendAndDigest, sha } from '../helpers/digest.js';
+import { hashServer, sendAndDigest, sha } from '../helpers/digest.js';
 
 const A_ADDR = '10.77.0.2';
 const B_ADDR = '10.77.0.3';
@@ -39,21 +39,6 @@ const USER_TIMEOUT_MS = 3000;
 /** Short timers so recovery after an outage is quick. */
 const FAST = { maxRto: 1000, minRto: 200 };
 
-/** A sink server on `host`: hashes everything it receives and answers with the hex digest at EOF. */
-function hashServer(host: Host, opts: Record<string, unknown> = {}): Promise<{ server: Server; received: () => number }> {
-  let received = 0;
-  const server = createServer({ host, ...opts }, (s) => {
-    const h = createHash('sha256');
-    s.on('data', (d: Buffer) => {
-      received += d.length;
-      h.update(d);
-    });
-    s.on('end', () => s.end(h.digest('hex')));
-    s.on('error', () => {});
-  });
-  server.on('error', () => {});
-  return new Promise((resolve) => server.listen(PORT, () => resolve({ server, received: () => received })));
-}
 
 describe('faults: outages, dead and silent peers, flapping partitions', function () {
   this.timeout(30_000);
@@ -90,7 +75,7 @@ describe('faults: outages, dead and silent peers, flapping partitions', function
     a.addPeer('10.77.0.0/16', { address: '127.0.0.1', port });
     b.addPeer('10.77.0.0/16', { address: '127.0.0.1', port });
     const tcp = { ...FAST, userTimeout: 15_000 };
-    const srv = await hashServer(b, tcp);
+    const srv = await hashServer(b, PORT, tcp);
     servers.push(srv.server);
     const data = randomBytes(8 * 1024 * 1024);
     const sock = await new Promise<Socket>((resolve, reject) => {
@@ -211,7 +196,7 @@ describe('faults: outages, dead and silent peers, flapping partitions', function
     proxy.setImpairment('*', 'both', 'bottleneck', { rate: '8mbit' });
     proxy.addRule('*', { name: 'flap', stage: 'partition', schedule: { every: FLAP_EVERY_MS, for: FLAP_FOR_MS, start: 300 } });
     const tcp = { ...FAST, userTimeout: 10_000 };
-    const srv = await hashServer(b, tcp);
+    const srv = await hashServer(b, PORT, tcp);
     servers.push(srv.server);
     const data = randomBytes(6 * 1024 * 1024);
     const sock = await new Promise<Socket>((resolve, reject) => {

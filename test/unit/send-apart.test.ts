@@ -4,15 +4,15 @@
  * (writeTcpHeader), the host's and the link's sendParts, and the TCP driver's use of them.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Host } from '../../src/host/host.js';
 import { UdpLink } from '../../src/link/udp-link.js';
-import { connect, createServer, type Socket } from '../../src/net.js';
+import { connect } from '../../src/net.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt } from '../../src/wire/ipv4.js';
 import { until } from '../helpers/real-tcp.js';
+import { hashServer, sendAndDigest, sha } from '../helpers/digest.js';
 import { ACK, decodeTcp, encodedOptionsLength, PSH, SEND_APART_MIN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../../src/wire/tcp.js';
 
 const A = parseIpv4('10.79.0.1')!;
@@ -147,20 +147,11 @@ describe('sending a large payload apart from its headers', function () {
         apartBytes += body.length;
         return sendParts(head, body, dst);
       };
-      const server = createServer({ host: b }, (s: Socket) => {
-        const h = createHash('sha256');
-        s.on('data', (d: Buffer) => h.update(d));
-        s.on('end', () => s.end(h.digest('hex')));
-      });
-      await new Promise<void>((r) => server.listen(5001, r));
+      const { server } = await hashServer(b, 5001);
       try {
         const data = randomBytes(4 * 1024 * 1024);
         const s = connect({ via: a, host: '10.79.0.2', port: 5001 });
-        let reply = '';
-        s.on('data', (d: Buffer) => (reply += d.toString()));
-        s.end(data);
-        await Promise.race([once(s, 'end'), new Promise((_, reject) => setTimeout(() => reject(new Error('no digest in 20 s')), 20_000).unref())]);
-        expect(reply).to.equal(createHash('sha256').update(data).digest('hex'));
+        expect(await sendAndDigest(s, data, 20_000)).to.equal(sha(data));
         // Every full-size segment (MSS 8960) went apart; at least the data's worth of bytes did.
         expect(SEND_APART_MIN).to.be.below(8960);
         expect(apart).to.be.at.least(Math.floor(data.length / 8960));

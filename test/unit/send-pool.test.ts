@@ -8,8 +8,9 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { Host } from '../../src/host/host.js';
-import { connect, createServer, type Socket } from '../../src/net.js';
+import { connect } from '../../src/net.js';
 import { ByteQueue, copyForSend, SEND_BLOCK, SEND_POOL_MIN, sendPool } from '../../src/tcp/send.js';
+import { digestReply, hashServer } from '../helpers/digest.js';
 
 /** `n` bytes counting on from `from` (mod 251, so no period of a power of two). */
 function pattern(n: number, from: number): Buffer {
@@ -177,16 +178,10 @@ describe('unit: send pool (copyForSend and the send queue)', function () {
     const a = await Host.create({ address: '10.81.0.1', mtu: 65000 });
     const b = await Host.create({ address: '10.81.0.2', mtu: 65000, peers: [{ prefix: '10.81.0.1/32', endpoint: a.endpoint }] });
     a.addPeer('10.81.0.2/32', b.endpoint);
-    const server = createServer({ host: b }, (s: Socket) => {
-      const h = createHash('sha256');
-      s.on('data', (d: Buffer) => h.update(d));
-      s.on('end', () => s.end(h.digest('hex')));
-    });
-    await new Promise<void>((r) => server.listen(5001, r));
+    const { server } = await hashServer(b, 5001);
     try {
       const s = connect({ via: a, host: '10.81.0.2', port: 5001 });
-      let reply = '';
-      s.on('data', (d: Buffer) => (reply += d.toString()));
+      const reply = digestReply(s, 40_000);
       await once(s, 'connect');
       const before = sendPool.allocated;
       const takenBefore = sendPool.takenBytes;
@@ -210,8 +205,7 @@ describe('unit: send pool (copyForSend and the send queue)', function () {
         await new Promise<void>((resolve, reject) => s.write(buf, (err) => (err ? reject(err) : resolve())));
       }
       s.end();
-      await Promise.race([once(s, 'end'), new Promise((_, reject) => setTimeout(() => reject(new Error('no digest in 40 s')), 40_000).unref())]);
-      expect(reply).to.equal(want.digest('hex'));
+      expect(await reply).to.equal(want.digest('hex'));
       // The send buffer (4 MiB) holds at most 5 blocks, the free list 4: never one per MiB written.
       expect(sendPool.takenBytes - takenBefore).to.equal(writes * buf.length);
       const used = sendPool.allocated - before;
