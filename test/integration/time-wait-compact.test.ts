@@ -68,14 +68,19 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
     await b.close();
   });
 
-  async function cycles(n: number, msl: number): Promise<void> {
+  /** Starts an echo server on B with `msl`; resolves with its port. */
+  async function echoServer(msl: number): Promise<number> {
     server = createServer({ host: b, msl }, (s) => {
       s.on('error', () => {});
       s.pipe(s);
     });
     server.listen(0);
     await once(server, 'listening');
-    const port = server.address()!.port;
+    return server.address()!.port;
+  }
+
+  async function cycles(n: number, msl: number): Promise<void> {
+    const port = await echoServer(msl);
     for (let i = 0; i < n; i++) {
       const s = connect({ via: a, host: B, port, msl });
       await once(s, 'connect');
@@ -172,13 +177,7 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const msl = 600_000;
-    server = createServer({ host: b, msl }, (s) => {
-      s.on('error', () => {});
-      s.pipe(s);
-    });
-    server.listen(0);
-    await once(server, 'listening');
-    const port = server.address()!.port;
+    const port = await echoServer(msl);
     const n = 1500;
     let left = n;
     const payload = Buffer.alloc(100, 7);
