@@ -68,7 +68,8 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
         results[i]!.push(res);
         note(
           `size ${g.size} round ${r + 1}: ${p.label}: ${res.mbs.toFixed(1)} MB/s, CPU-s/GiB tx ${res.txCpuPerGiB.toFixed(2)} rx ${res.rxCpuPerGiB.toFixed(2)}, ` +
-            `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}`,
+            `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}` +
+            `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}`,
         );
       } catch (e) {
         failures[i]!.push((e as Error).message);

@@ -28,6 +28,8 @@ export interface BulkResult {
   /** Of those TLPs, how many the sender found spurious (their ACK was for earlier data). */
   spuriousTlp?: number;
   rto?: number;
+  /** Segments the sender received per segment it sent (overlay TCP: the ACK rate). */
+  acksPerSegment?: number;
   /** Other retransmissions (fast, RACK, ...; or the transport's own total). */
   otherRetransmits?: number;
   /** Payload bytes per datagram, when the transport chooses it itself. */
@@ -82,6 +84,9 @@ export async function runBulk(plan: BulkPlan, seconds: number, pins: [number, nu
   if (s['rto'] !== undefined) out.rto = s['rto'];
   if (s['otherRetransmits'] !== undefined) out.otherRetransmits = s['otherRetransmits'];
   if (s['packet'] !== undefined) out.packet = s['packet'];
+  // Segments the sender received (the receiver's ACKs) per segment it sent: each is a
+  // recvmsg and a TCP input on the sender, an encode and a send on the receiver.
+  if (s['segmentsIn'] !== undefined && s['segmentsOut']) out.acksPerSegment = s['segmentsIn'] / s['segmentsOut'];
   return out;
 }
 

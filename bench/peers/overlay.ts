@@ -60,10 +60,11 @@ async function tcpClient(): Promise<void> {
   s.resume(); // read the server's FIN, so the socket can close
   await once(s, 'connect');
   const meter = await sendFor(s, seconds);
-  const r = takeSnapshot().tcp.retransmits;
+  const snap = takeSnapshot().tcp;
+  const r = snap.retransmits;
   // The connection's last TCP_INFO: how many of its TLPs its ACKs showed to be spurious.
   const spuriousTlp = s.getInfo()?.spuriousTlps ?? 0;
-  say({ ...meter.report(), tlp: r.tlp, spuriousTlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host) });
+  say({ ...meter.report(), tlp: r.tlp, spuriousTlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host), segmentsOut: snap.segmentsOut, segmentsIn: snap.segmentsIn });
   await host.close();
 }
 
