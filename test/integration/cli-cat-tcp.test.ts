@@ -13,6 +13,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_PATH, killAll, runCli, spawnCli } from '../helpers/proc.js';
+import { freeTcpPort } from '../helpers/prometheus.js';
 
 const live = new Set<ChildProcess>();
 
@@ -124,8 +125,10 @@ describe('overlay cat over TCP between processes', function () {
     const bad = await runCli(['cat', '--cc', 'vegas', '--addr', '10.77.0.2', '10.77.0.3', '7'], { timeoutMs: 10_000 });
     expect(bad.code).to.equal(2);
     expect(bad.stderr.trim()).to.equal("overlay: option --cc: 'vegas' is not one of tahoe, reno, newreno, cubic, bbr");
+    // `port` is a port on the overlay (virtual); the metrics port is a real one on loopback,
+    // so it comes from the kernel: a random pick could collide with another process's port.
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+    const metricsPort = await freeTcpPort();
     const l = spawnCli(['cat', '--addr', '10.77.0.3', '--learn', '-l', String(port)]);
     const m = await l.waitFor(/listening \S+ udp=([\d.]+):(\d+)/);
     const c = spawnCli(['cat', '--cc', 'tahoe', '--nodelay', '--metrics', `127.0.0.1:${metricsPort}`, '--addr', '10.77.0.2',
