@@ -151,8 +151,13 @@ export class TcpStack implements ProtocolHandler {
    */
   get timeWaitCount(): number {
     let n = this.timeWaits.size;
-    for (const m of this.conns.values()) for (const tc of m.values()) if (tc.c.state === 'TIME-WAIT') n++;
+    for (const tc of this.connections()) if (tc.c.state === 'TIME-WAIT') n++;
     return n;
+  }
+
+  /** Every connection (not the TIME-WAIT records), by port pair and remote address. */
+  private *connections(): IterableIterator<TcpConn> {
+    for (const m of this.conns.values()) yield* m.values();
   }
 
   // ---- configuration ----
@@ -690,13 +695,11 @@ export class TcpStack implements ProtocolHandler {
 
   private connectionInfos(now: number): TcpInfo[] {
     const out: TcpInfo[] = [];
-    for (const m of this.conns.values()) {
-      for (const tc of m.values()) {
-        try {
-          out.push(tc.c.getInfo(now));
-        } catch {
-          // a connection that cannot describe itself is skipped, never fatal
-        }
+    for (const tc of this.connections()) {
+      try {
+        out.push(tc.c.getInfo(now));
+      } catch {
+        // a connection that cannot describe itself is skipped, never fatal
       }
     }
     for (const tw of this.timeWaits.values()) out.push(tw.getInfo());
@@ -720,7 +723,7 @@ export class TcpStack implements ProtocolHandler {
     const add = (x: Partial<Record<RetransmitKind, number>>): void => {
       for (const k of Object.keys(r) as RetransmitKind[]) r[k] += x[k] ?? 0;
     };
-    for (const m of this.conns.values()) for (const tc of m.values()) add(tc.c.snd.retransmits);
+    for (const tc of this.connections()) add(tc.c.snd.retransmits);
     for (const tw of this.timeWaits.values()) add(tw.retransmits);
     return { ...this.totals, retransmits: r, events: { ...this.totals.events } };
   }
@@ -746,8 +749,8 @@ export class TcpStack implements ProtocolHandler {
       this.flushListener(e.listener);
     }
     this.listeners.clear();
-    for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) tc.abort();
-    for (const m of [...this.conns.values()]) for (const tc of [...m.values()]) this.remove(tc);
+    for (const tc of [...this.connections()]) tc.abort();
+    for (const tc of [...this.connections()]) this.remove(tc);
     this.timeWaits.clear();
     this.unregister();
     TcpStack.stacks.delete(this.host);
