@@ -182,7 +182,6 @@ interface LoopResult {
   segments: number;
 }
 
-/** The workers on host A for `seconds`, with one row per second. */
 /** The workers for `seconds`, with one row per second (TIME-WAIT and live from `sample`, or '-'). */
 async function clientLoop(open: Opener, sample: Sampler | undefined, label: string, opts: LoopOptions, onRow: (r: Row) => void): Promise<LoopResult> {
   const payload = randomBytes(opts.bytes);
@@ -286,7 +285,7 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
       if (line.done) {
         srv.proc.stdin!.end();
         const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number; segments: number };
-        const r = line as unknown as LoopResult & { live: number; heapMiB: number; connected: number };
+        const r = line as unknown as LoopResult & { live: number; heapMiB: number; connected: string };
         const label = `${kernel ? 'kernel TCP (node:net), ' : ''}two processes${pins ? ' (pinned)' : ''}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
@@ -297,7 +296,7 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
             kernel ? undefined : r.live,
             {
               'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}`,
-              ...(kernel ? {} : { 'client UDP': r.connected ? 'connected' : 'unconnected' }),
+              ...(kernel ? {} : { 'client UDP': r.connected }),
             },
             r.heapMiB,
           ),
@@ -371,16 +370,18 @@ async function kernelServerRole(): Promise<void> {
 
 /** Host A and the workers; prints each second's row, then the totals with `done: 1`. */
 async function clientRole(): Promise<void> {
+  const unconnected = process.argv.includes('--unconnected');
+  const o: LoopOptions = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected, verbose: false };
+  const port = Number(arg('port'));
+  const done = (r: LoopResult, live: number, connected: string): void =>
+    say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live, heapMiB: process.memoryUsage().heapUsed / MiB, connected });
   if (process.argv.includes('--kernel')) {
-    const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: false, verbose: false };
-    const r = await clientLoop(kernelOpener(Number(arg('port'))), undefined, 'kernel TCP, two processes', o, (row) => say(row));
-    say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: 0, peakRate: r.peakRate, cpu: r.cpu, segments: 0, live: 0, heapMiB: process.memoryUsage().heapUsed / MiB });
+    // No overlay stack in this process: no TIME-WAIT sample and no datagrams counted.
+    done(await clientLoop(kernelOpener(port), undefined, 'kernel TCP, two processes', o, (row) => say(row)), 0, '-');
     return;
   }
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !process.argv.includes('--unconnected'), peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port: Number(arg('port')) } }] });
-  const o = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected: process.argv.includes('--unconnected'), verbose: false };
-  const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), 'two processes', o, (row) => say(row));
-  say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live: TcpStack.for(a).connectionCount, heapMiB: process.memoryUsage().heapUsed / MiB, connected: a.link.connectedPeer() ? 1 : 0 });
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port } }] });
+  done(await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), 'two processes', o, (row) => say(row)), TcpStack.for(a).connectionCount, linkKind(a));
   await a.close();
 }
 
