@@ -19,7 +19,7 @@
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { median, percentile } from './lib/stats.js';
+import { median, overlapsPause, percentile } from './lib/stats.js';
 
 /** What the slowest 1% of a process's turn-arounds share. */
 export interface SlowTurnarounds {
@@ -83,7 +83,7 @@ export function slowTurnarounds(turns: Turnaround[], pauses: Array<[number, numb
   if (turns.length === 0) return { n: 0, inGc: 0, withTimer: 0, idleP50: NaN, idleP50All: NaN, wallP50: NaN };
   const p99 = percentile(turns.map((t) => t.wall).sort((a, b) => a - b), 99);
   const slow = turns.filter((t) => t.wall >= p99);
-  const overlaps = (t: Turnaround): boolean => pauses.some(([s, d]) => s < t.at + t.wall && s + d > t.at);
+  const overlaps = (t: Turnaround): boolean => overlapsPause(pauses, t.at, t.at + t.wall);
   const r: SlowTurnarounds = {
     n: slow.length,
     inGc: slow.filter(overlaps).length,

@@ -30,7 +30,7 @@ import { connect, createServer } from '../src/net.js';
 import { exited, killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
 import { isMain } from './lib/cli.js';
 import { slowRoundsInGc } from './lib/measure.js';
-import { median, percentile } from './lib/stats.js';
+import { median, overlapsPause, percentile } from './lib/stats.js';
 import type { ProbeReport } from './latency-probe.js';
 import { formatTable, type Row } from './main.js';
 
@@ -134,8 +134,7 @@ export function afterPause(rounds: Array<[number, number]>, pauses: Array<[numbe
   const next: number[] = [];
   for (let i = 0; i + 1 < rounds.length; i++) {
     const [t, rtt] = rounds[i]!;
-    const end = t + rtt / 1000;
-    if (pauses.some(([s, d]) => s < end && s + d > t)) next.push(rounds[i + 1]![1]);
+    if (overlapsPause(pauses, t, t + rtt / 1000)) next.push(rounds[i + 1]![1]);
   }
   return { n: next.length, p50: next.length ? Number(median(next).toFixed(1)) : NaN, slow: next.filter((r) => r >= p99).length };
 }

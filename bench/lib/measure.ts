@@ -13,6 +13,7 @@
 import { once } from 'node:events';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { overlapsPause } from './stats.js';
 
 export const OMIT_MS = 1000;
 export const GiB = 1024 * 1024 * 1024;
@@ -279,9 +280,6 @@ export function slowRoundsInGc(rounds: Array<[number, number]>, pauses: Array<[n
   const sorted = [...rounds].sort((a, b) => b[1] - a[1]);
   const slow = sorted.slice(0, Math.max(1, Math.floor(rounds.length / 100)));
   let inGc = 0;
-  for (const [t, rtt] of slow) {
-    const end = t + rtt / 1000;
-    if (pauses.some(([s, d]) => s < end && s + d > t)) inGc++;
-  }
+  for (const [t, rtt] of slow) if (overlapsPause(pauses, t, t + rtt / 1000)) inGc++;
   return { slowRounds: slow.length, slowRoundsInGc: inGc, gcPauses: pauses.length, gcMs: pauses.reduce((a, [, d]) => a + d, 0), p99threshold: slow[slow.length - 1]![1] };
 }
