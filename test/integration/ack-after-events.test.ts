@@ -9,12 +9,13 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { observers } from '../../src/metrics/inventory.js';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, type Server, type Socket } from '../../src/net.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import type { TcpConn } from '../../src/tcp/tcp-conn.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
 import { ACK, FIN, SYN } from '../../src/wire/tcp.js';
 import { within } from '../helpers/real-tcp.js';
+import { echoServer } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -57,17 +58,12 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
 
   let accepted: Promise<void>;
 
-  async function echoServer(): Promise<number> {
+  async function echoOnB(): Promise<number> {
     let onAccept!: () => void;
     accepted = new Promise((r) => (onAccept = r));
-    server = createServer({ host: b, noDelay: true }, (s) => {
-      s.on('error', () => {});
-      s.pipe(s);
-      onAccept();
-    });
-    server.listen(0);
-    await once(server, 'listening');
-    return (server.address() as { port: number }).port;
+    const e = await echoServer(b, { noDelay: true }, () => onAccept());
+    server = e.server;
+    return e.port;
   }
 
   /** Resolves once `c` has received `n` bytes in all. */
@@ -88,7 +84,7 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
   }
 
   it('a write in the connect handler carries the handshake\'s ACK: no pure ACK after the SYN', async () => {
-    const port = await echoServer();
+    const port = await echoOnB();
     const c = connect({ via: a, host: B, port }, () => c.write(Buffer.alloc(100, 7)));
     await within(received(c)(100), 5000, 'echo');
     const mine = sent.get(`${A}:${c.localPort}-${B}:${port}`) ?? [];
@@ -102,13 +98,9 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
 
   it('an echo server sends no pure ACK in a whole open-echo-close cycle (its first data arrives before \'connection\')', async () => {
     // Pacing off and noDelay: nothing but the ACK mechanism decides when the echo leaves.
-    server = createServer({ host: b, noDelay: true, pacing: false }, (s) => {
-      s.on('error', () => {});
-      s.pipe(s);
-    });
-    server.listen(0);
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
+    const e = await echoServer(b, { noDelay: true, pacing: false });
+    server = e.server;
+    const port = e.port;
     const payload = Buffer.alloc(8192, 3); // six segments: within the initial window
     const c = connect({ via: a, host: B, port }, () => c.end(payload));
     const upTo = received(c);
@@ -125,7 +117,7 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
    * handshake's last ACK may be answered before 'connection' runs, so measured requests wait.
    */
   async function clientOfEcho(): Promise<{ port: number; c: Socket; upTo: (n: number) => Promise<void> }> {
-    const port = await echoServer();
+    const port = await echoOnB();
     const c = connect({ via: a, host: B, port, noDelay: true });
     const upTo = received(c);
     await within(once(c, 'connect'), 5000, 'connect');

@@ -6,9 +6,10 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, type Server, type Socket } from '../../src/net.js';
 import { Connection } from '../../src/tcp/connection.js';
 import { within } from '../helpers/real-tcp.js';
+import { echoServer } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -44,15 +45,12 @@ describe('stream socket TCP_INFO on close (two hosts, real UDP)', function () {
   async function cycles(n: number): Promise<{ client: Socket; accepted: Socket }> {
     let accepted: Socket | undefined;
     let serverClosed: Promise<unknown> = Promise.resolve();
-    server = createServer({ host: b, msl: 5000 }, (s) => {
+    const e = await echoServer(b, { msl: 5000 }, (s) => {
       accepted = s;
       serverClosed = once(s, 'close');
-      s.on('error', () => {});
-      s.pipe(s);
     });
-    server.listen(0);
-    await once(server, 'listening');
-    const port = server.address()!.port;
+    server = e.server;
+    const port = e.port;
     let client: Socket | undefined;
     for (let i = 0; i < n; i++) {
       client = connect({ via: a, host: B, port, msl: 5000 });

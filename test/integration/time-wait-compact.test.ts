@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Host } from '../../src/host/host.js';
-import { connect, createServer, type Server } from '../../src/net.js';
+import { connect, type Server } from '../../src/net.js';
 import { inventory } from '../../src/metrics/inventory.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import { Connection } from '../../src/tcp/connection.js';
@@ -18,6 +18,7 @@ import { decodeIpv4 } from '../../src/wire/ipv4.js';
 import { ACK, decodeTcp, encodeTcp, FIN, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import type { TcpInfo } from '../../src/tcp/types.js';
 import { until, within } from '../helpers/real-tcp.js';
+import { echoServer } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -69,18 +70,14 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
   });
 
   /** Starts an echo server on B with `msl`; resolves with its port. */
-  async function echoServer(msl: number): Promise<number> {
-    server = createServer({ host: b, msl }, (s) => {
-      s.on('error', () => {});
-      s.pipe(s);
-    });
-    server.listen(0);
-    await once(server, 'listening');
-    return server.address()!.port;
+  async function echoOnB(msl: number): Promise<number> {
+    const e = await echoServer(b, { msl });
+    server = e.server;
+    return e.port;
   }
 
   async function cycles(n: number, msl: number): Promise<void> {
-    const port = await echoServer(msl);
+    const port = await echoOnB(msl);
     for (let i = 0; i < n; i++) {
       const s = connect({ via: a, host: B, port, msl });
       await once(s, 'connect');
@@ -177,7 +174,7 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const msl = 600_000;
-    const port = await echoServer(msl);
+    const port = await echoOnB(msl);
     const n = 1500;
     let left = n;
     const payload = Buffer.alloc(100, 7);

@@ -1,0 +1,19 @@
+/**
+ * An overlay echo server for tests with two hosts: every accepted socket pipes back what it
+ * receives (errors ignored), on a port the stack picks.
+ */
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from '../../src/net.js';
+import type { HostLike } from '../../src/host/types.js';
+
+/** Listens on `host` with TCP options `opts`; `onAccept` sees each socket. Resolves with the server and its port. */
+export async function echoServer(host: HostLike, opts: Record<string, unknown> = {}, onAccept?: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer({ host, ...opts }, (s) => {
+    onAccept?.(s);
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  server.listen(0);
+  await once(server, 'listening');
+  return { server, port: server.address()!.port };
+}
