@@ -123,15 +123,13 @@ const IN_PLACE_MAX = 1024 * 1024;
  */
 function sumSimd(m: SimdSum, buf: Uint8Array, start: number, end: number, initial: number): number {
   let s = 0;
-  if (buf.buffer === m.memory && end - start <= IN_PLACE_MAX) {
-    s = m.sum(buf.byteOffset + start, end - start);
-    s = fold(s);
-    return initial + (((s & 0xff) << 8) | (s >>> 8));
-  }
-  for (let i = start; i < end; i += SIMD_SCRATCH) {
-    const n = Math.min(SIMD_SCRATCH, end - i);
-    m.scratch.set(n === buf.length ? buf : buf.subarray(i, i + n), 0); // a whole view is copied as it is
-    s += m.sum(0, n);
+  if (buf.buffer === m.memory && end - start <= IN_PLACE_MAX) s = m.sum(buf.byteOffset + start, end - start);
+  else {
+    for (let i = start; i < end; i += SIMD_SCRATCH) {
+      const n = Math.min(SIMD_SCRATCH, end - i);
+      m.scratch.set(n === buf.length ? buf : buf.subarray(i, i + n), 0); // a whole view is copied as it is
+      s += m.sum(0, n);
+    }
   }
   s = fold(s);
   return initial + (((s & 0xff) << 8) | (s >>> 8));
