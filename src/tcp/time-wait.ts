@@ -7,10 +7,9 @@
  * SND.NXT, RCV.NXT and the window edge, the timestamp state (PAWS, TSecr), the SACK D-SACK
  * state, the RFC 5961 challenge-ACK clock, the deadline, and the figures of the connection's
  * last TCP_INFO for the inventory (`overlay ss`, metrics), which keeps listing it as
- * TIME-WAIT: one flat object of figures (info.ts `infoFigures`), the TCP_INFO built from it
- * only when asked for. (A copy of the whole TCP_INFO, with its two address strings and
- * nested objects, was about a third of each record's bytes, all of it promoted to the old
- * generation with the record.)
+ * TIME-WAIT: as plain fields of the record, the TCP_INFO built only when asked for. (A copy
+ * of the whole TCP_INFO, with its two address strings and nested objects, was about a third
+ * of each record's bytes, all of it promoted to the old generation with the record.)
  *
  * It answers every segment as Connection.input does in TIME-WAIT (RFC 9293 3.10.7.4, the
  * same order of checks), emitting the same segments: a retransmitted FIN is re-ACKed and
@@ -18,6 +17,7 @@
  * does not end it (RFC 1337); out-of-window segments are ACKed. test/unit/time-wait.test.ts
  * feeds the same segments to a Connection and to its record and compares the output.
  */
+import { formatIpv4 } from '../wire/addr.js';
 import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
 import type { ConnectionDropReason } from './drops.js';
@@ -25,8 +25,8 @@ import { TIMER_KINDS } from './timers.js';
 import { MAX_WINDOW_FIELD } from './receiver.js';
 import { receiveWindow } from './receive.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, segmentAcceptable } from './seq.js';
-import type { FourTuple, RetransmitKind, TcpInfo } from './types.js';
-import { assembleInfo, infoFigures, type InfoFigures } from './info.js';
+import type { CcName, FourTuple, RetransmitKind, TcpInfo } from './types.js';
+import type { PathMtuStats } from './pmtu.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -58,10 +58,34 @@ export class TimeWait {
   private readonly sackOk: boolean;
   private dsackPending: SackBlock | undefined;
   private challengeAckAt: number;
-  /** The connection's last TCP_INFO figures (info.ts): what stops changing in TIME-WAIT. */
-  private readonly figures: InfoFigures;
+  // The connection's last TCP_INFO figures (connectionInfo in info.ts), as fields.
+  private readonly cc: CcName;
+  private readonly sndMss: number;
+  private readonly pathMtu: number;
+  private readonly pmtuState: 'searching' | 'complete';
+  /** The PMTU search's counters (the connection's own object: nothing changes it any more). */
+  private readonly pmtuStats: PathMtuStats;
+  private readonly cwnd: number;
+  private readonly ssthresh: number;
+  private readonly srtt: number;
+  private readonly rttvar: number;
+  private readonly rto: number;
+  private readonly minRtt: number;
+  private readonly bytesInFlight: number;
+  private readonly sendQueue: number;
+  private readonly recvQueue: number;
+  private readonly outOfOrderBytes: number;
+  /** Retransmissions the connection made in its life (its own counters; the stack's totals keep them). */
+  readonly retransmits: Record<RetransmitKind, number>;
   private segmentsIn: number;
   private segmentsOut: number;
+  private readonly bytesSent: number;
+  private readonly bytesReceived: number;
+  private readonly bytesAcked: number;
+  private readonly pacingRate: number | undefined;
+  private readonly deliveryRate: number;
+  private readonly spuriousTlps: number;
+  private readonly inRecovery: boolean;
   /** Segments to send (an ACK), made when there is one: most records never send anything. */
   private out: TcpSegment[] | undefined;
   /** Drops, counted as the connection counted them (the driver passes them to the host). */
@@ -120,27 +144,74 @@ export class TimeWait {
     this.sackOk = hs.sackOk;
     this.dsackPending = rcv.dsackPending;
     this.challengeAckAt = c.challengeAckAt;
-    this.figures = infoFigures(c);
+    const { cc, rtt } = c;
+    this.cc = cc.name;
+    this.sndMss = snd.sndMss;
+    this.pathMtu = snd.pmtu.mtu;
+    this.pmtuState = snd.pmtu.state;
+    this.pmtuStats = snd.pmtu.stats;
+    this.cwnd = cc.cwnd;
+    this.ssthresh = cc.ssthresh;
+    this.srtt = rtt.srtt;
+    this.rttvar = rtt.rttvar;
+    this.rto = rtt.rto;
+    this.minRtt = Number.isFinite(rtt.minRtt) ? rtt.minRtt : 0;
+    this.bytesInFlight = snd.flightSize();
+    this.sendQueue = snd.sendQ.length;
+    this.recvQueue = rcv.rcvQ.length;
+    this.outOfOrderBytes = rcv.reasm.size;
+    this.retransmits = snd.retransmits;
     this.segmentsIn = c.segmentsIn;
     this.segmentsOut = c.output.segmentsOut;
+    this.bytesSent = snd.bytesSent;
+    this.bytesReceived = rcv.bytesReceived;
+    this.bytesAcked = snd.bytesAcked;
+    this.pacingRate = c.pacer.rateBytesPerMs();
+    this.deliveryRate = c.rate.lastRate;
+    this.spuriousTlps = c.recovery.spuriousTlps;
+    this.inRecovery = c.recovery.inRecovery;
   }
 
-  /** TCP_INFO as the connection would report it (state TIME-WAIT). */
+  /** TCP_INFO as the connection would report it (state TIME-WAIT; connectionInfo's fields and order). */
   getInfo(): TcpInfo {
-    return assembleInfo('TIME-WAIT', this.tuple, this.figures, {
+    const t = this.tuple;
+    const info: TcpInfo = {
+      state: 'TIME-WAIT',
+      localAddress: formatIpv4(t.localAddr),
+      localPort: t.localPort,
+      remoteAddress: formatIpv4(t.remoteAddr),
+      remotePort: t.remotePort,
+      cc: this.cc,
+      mss: this.sndMss,
+      pathMtu: this.pathMtu,
+      pmtu: { state: this.pmtuState, ...this.pmtuStats },
+      cwnd: this.cwnd,
+      ssthresh: this.ssthresh,
+      srtt: this.srtt,
+      rttvar: this.rttvar,
+      rto: this.rto,
+      minRtt: this.minRtt,
       sndUna: this.sndUna,
       sndNxt: this.sndNxt,
       rcvNxt: this.rcvNxt,
       sndWnd: this.sndWnd,
       rcvWnd: this.offered,
+      bytesInFlight: this.bytesInFlight,
+      sendQueue: this.sendQueue,
+      recvQueue: this.recvQueue,
+      outOfOrderBytes: this.outOfOrderBytes,
+      retransmits: { ...this.retransmits },
       segmentsIn: this.segmentsIn,
       segmentsOut: this.segmentsOut,
-    });
-  }
-
-  /** Retransmissions the connection made in its life (the stack's totals keep them). */
-  get retransmits(): Record<RetransmitKind, number> {
-    return this.figures.retransmits;
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      bytesAcked: this.bytesAcked,
+      inRecovery: this.inRecovery,
+    };
+    if (this.pacingRate !== undefined) info.pacingRate = this.pacingRate * 1000;
+    if (this.deliveryRate > 0) info.deliveryRate = this.deliveryRate;
+    if (this.spuriousTlps > 0) info.spuriousTlps = this.spuriousTlps;
+    return info;
   }
 
   /** Segments to transmit, in order; clears the queue. */
