@@ -17,7 +17,6 @@
  * does not end it (RFC 1337); out-of-window segments are ACKed. test/unit/time-wait.test.ts
  * feeds the same segments to a Connection and to its record and compares the output.
  */
-import { formatIpv4 } from '../wire/addr.js';
 import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
 import type { ConnectionDropReason } from './drops.js';
@@ -27,12 +26,13 @@ import { receiveWindow } from './receive.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, segmentAcceptable } from './seq.js';
 import type { CcName, FourTuple, RetransmitKind, TcpInfo } from './types.js';
 import type { PathMtuStats } from './pmtu.js';
+import { assembleInfo, type InfoFigures } from './info.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const NONE: readonly TcpSegment[] = Object.freeze([]);
 
-export class TimeWait {
+export class TimeWait implements InfoFigures {
   readonly tuple: FourTuple;
   /** When 2*MSL is over (restarted by a retransmitted FIN). */
   deadline: number;
@@ -58,34 +58,36 @@ export class TimeWait {
   private readonly sackOk: boolean;
   private dsackPending: SackBlock | undefined;
   private challengeAckAt: number;
-  // The connection's last TCP_INFO figures (connectionInfo in info.ts), as fields.
-  private readonly cc: CcName;
-  private readonly sndMss: number;
-  private readonly pathMtu: number;
-  private readonly pmtuState: 'searching' | 'complete';
+  // The connection's last TCP_INFO figures (InfoFigures, info.ts), as the record's own fields:
+  // one object more per record would cost its header and a slot array (the heap bound in
+  // time-wait-compact.test.ts).
+  readonly cc: CcName;
+  readonly sndMss: number;
+  readonly pathMtu: number;
+  readonly pmtuState: 'searching' | 'complete';
   /** The PMTU search's counters (the connection's own object: nothing changes it any more). */
-  private readonly pmtuStats: PathMtuStats;
-  private readonly cwnd: number;
-  private readonly ssthresh: number;
-  private readonly srtt: number;
-  private readonly rttvar: number;
-  private readonly rto: number;
-  private readonly minRtt: number;
-  private readonly bytesInFlight: number;
-  private readonly sendQueue: number;
-  private readonly recvQueue: number;
-  private readonly outOfOrderBytes: number;
+  readonly pmtuStats: PathMtuStats;
+  readonly cwnd: number;
+  readonly ssthresh: number;
+  readonly srtt: number;
+  readonly rttvar: number;
+  readonly rto: number;
+  readonly minRtt: number;
+  readonly bytesInFlight: number;
+  readonly sendQueue: number;
+  readonly recvQueue: number;
+  readonly outOfOrderBytes: number;
   /** Retransmissions the connection made in its life (its own counters; the stack's totals keep them). */
   readonly retransmits: Record<RetransmitKind, number>;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly bytesAcked: number;
+  readonly pacingRate: number | undefined;
+  readonly deliveryRate: number;
+  readonly spuriousTlps: number;
+  readonly inRecovery: boolean;
   private segmentsIn: number;
   private segmentsOut: number;
-  private readonly bytesSent: number;
-  private readonly bytesReceived: number;
-  private readonly bytesAcked: number;
-  private readonly pacingRate: number | undefined;
-  private readonly deliveryRate: number;
-  private readonly spuriousTlps: number;
-  private readonly inRecovery: boolean;
   /** Segments to send (an ACK), made when there is one: most records never send anything. */
   private out: TcpSegment[] | undefined;
   /** Drops, counted as the connection counted them (the driver passes them to the host). */
@@ -172,46 +174,17 @@ export class TimeWait {
     this.inRecovery = c.recovery.inRecovery;
   }
 
-  /** TCP_INFO as the connection would report it (state TIME-WAIT; connectionInfo's fields and order). */
+  /** TCP_INFO as the connection would report it (state TIME-WAIT). */
   getInfo(): TcpInfo {
-    const t = this.tuple;
-    const info: TcpInfo = {
-      state: 'TIME-WAIT',
-      localAddress: formatIpv4(t.localAddr),
-      localPort: t.localPort,
-      remoteAddress: formatIpv4(t.remoteAddr),
-      remotePort: t.remotePort,
-      cc: this.cc,
-      mss: this.sndMss,
-      pathMtu: this.pathMtu,
-      pmtu: { state: this.pmtuState, ...this.pmtuStats },
-      cwnd: this.cwnd,
-      ssthresh: this.ssthresh,
-      srtt: this.srtt,
-      rttvar: this.rttvar,
-      rto: this.rto,
-      minRtt: this.minRtt,
+    return assembleInfo('TIME-WAIT', this.tuple, this, {
       sndUna: this.sndUna,
       sndNxt: this.sndNxt,
       rcvNxt: this.rcvNxt,
       sndWnd: this.sndWnd,
       rcvWnd: this.offered,
-      bytesInFlight: this.bytesInFlight,
-      sendQueue: this.sendQueue,
-      recvQueue: this.recvQueue,
-      outOfOrderBytes: this.outOfOrderBytes,
-      retransmits: { ...this.retransmits },
       segmentsIn: this.segmentsIn,
       segmentsOut: this.segmentsOut,
-      bytesSent: this.bytesSent,
-      bytesReceived: this.bytesReceived,
-      bytesAcked: this.bytesAcked,
-      inRecovery: this.inRecovery,
-    };
-    if (this.pacingRate !== undefined) info.pacingRate = this.pacingRate * 1000;
-    if (this.deliveryRate > 0) info.deliveryRate = this.deliveryRate;
-    if (this.spuriousTlps > 0) info.spuriousTlps = this.spuriousTlps;
-    return info;
+    });
   }
 
   /** Segments to transmit, in order; clears the queue. */
