@@ -138,7 +138,7 @@ describe('SVG plots', () => {
       it(`writes a ${kind} SVG`, async () => {
         const out = join(dir, `${kind}.svg`);
         const r = await runCli(['plot', trace, '-o', out, '--kind', kind]);
-        expect(r.code, r.stderr).to.equal(0);
+        expect(r.code, `signal ${r.signal}; ${r.stderr}`).to.equal(0);
         expect(r.stderr).to.contain(CONN);
         const c = checkSvg(readFileSync(out, 'utf8'));
         expect(c.polylinePoints.length).to.be.greaterThan(0);
@@ -147,7 +147,7 @@ describe('SVG plots', () => {
 
     it('prints the events as JSON lines with --json (filtered by --conn)', async () => {
       const r = await runCli(['plot', trace, '--json', '--conn', '10.77.0.3:5001-10.77.0.2:40000']);
-      expect(r.code, r.stderr).to.equal(0);
+      expect(r.code, `signal ${r.signal}; ${r.stderr}`).to.equal(0);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TraceRecord);
       expect(lines).to.deep.equal([{ c: '10.77.0.3:5001-10.77.0.2:40000', type: 'recv', t: 60, seq: 1, len: 1000, flags: 0x18 }]);
       const all = await runCli(['plot', trace, '--json']);
