@@ -11,35 +11,16 @@
  *   SYN does not.
  */
 import { expect } from 'chai';
-import { ACK, FIN, RST, SYN, type TcpOptions, type TcpSegment } from '../../src/wire/tcp.js';
+import { ACK, FIN, RST, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import { Connection } from '../../src/tcp/connection.js';
 import { REUSE_ISN_GAP, TIME_WAIT_REUSE_DELAY_MS, TimeWait } from '../../src/tcp/time-wait.js';
 import { seqGt } from '../../src/tcp/seq.js';
 import { defaultTcpConfig } from '../../src/tcp/config.js';
 import type { FourTuple } from '../../src/tcp/types.js';
-import { IRS, ISS, seg, synSent } from '../scenarios/harness.js';
+import { IRS, seg } from '../scenarios/harness.js';
+import { CLOSED_AT, PEER_TS, timeWaitRecord } from '../helpers/time-wait-record.js';
 
-const PEER_TS = 777_000;
-/** The virtual time (ms) at which the connection reaches TIME-WAIT. */
-const CLOSED_AT = 50;
-
-/** A connection closed actively at CLOSED_AT (timestamps or none) and its record. */
-function record(timestamps: boolean, irs = IRS): { tw: TimeWait; c: Connection; rcvNxt: number; sndNxt: number; tsRecent: number } {
-  const { c } = synSent({ timestamps, sack: true, windowScale: true, msl: 30_000 });
-  const peer: TcpOptions = timestamps ? { mss: 1432, sackPermitted: true, wscale: 7, ts: { val: PEER_TS, ecr: 0 } } : { mss: 1432, sackPermitted: true, wscale: 7 };
-  c.input(seg({ seq: irs, ack: ISS + 1, flags: SYN | ACK, options: peer }), 10);
-  const ts = (v: number): TcpOptions => (timestamps ? { ts: { val: PEER_TS + v, ecr: 0 } } : {});
-  c.send(Buffer.alloc(100, 1), 20);
-  c.input(seg({ seq: irs + 1, ack: ISS + 101, payload: 50, options: ts(20) }), 30);
-  c.read();
-  c.shutdown(40);
-  c.input(seg({ seq: irs + 51, ack: ISS + 102, options: ts(45) }), 45);
-  c.input(seg({ seq: irs + 51, ack: ISS + 102, flags: FIN | ACK, options: ts(50) }), CLOSED_AT);
-  expect(c.state).to.equal('TIME-WAIT');
-  c.takeOutput();
-  expect(TimeWait.canCompact(c)).to.equal(true);
-  return { tw: new TimeWait(c), c, rcvNxt: (irs + 52) >>> 0, sndNxt: ISS + 102, tsRecent: PEER_TS + 50 };
-}
+const record = timeWaitRecord;
 
 function syn(seq: number, tsval?: number, flags = SYN): TcpSegment {
   return seg({ seq, flags, options: tsval === undefined ? { mss: 1432 } : { mss: 1432, ts: { val: tsval, ecr: 0 } } });
