@@ -178,6 +178,14 @@ describe('TIME-WAIT reuse in the stack (in-process hosts, a clock the test moves
     expect(TcpStack.for(b).stats().events.passive_open).to.equal(5);
   });
 
+  it('ephemeralRange is checked: integers with 1 <= low <= high <= 65535, else ERR_INVALID_ARG_VALUE', () => {
+    const stack = TcpStack.for(a);
+    for (const bad of [{ low: 0, high: 10 }, { low: 10, high: 9 }, { low: 1, high: 65536 }, { low: 1.5, high: 10 }]) {
+      expect(() => (stack.ephemeralRange = bad), JSON.stringify(bad)).to.throw().with.property('code', 'ERR_INVALID_ARG_VALUE');
+    }
+    expect(stack.ephemeralRange).to.deep.equal({ low: 50000, high: 50003 });
+  });
+
   it('a free port is taken before any record is reused', async () => {
     const port = await echo();
     for (let i = 0; i < 3; i++) await roundTrip(port, `old ${i}`);
