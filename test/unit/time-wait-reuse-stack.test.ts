@@ -267,7 +267,9 @@ describe('TIME-WAIT reuse in the stack (in-process hosts, a clock the test moves
       };
       const base = { srcPort: 40002, dstPort: port, ack: 0, flags: SYN, window: 65535, urgent: 0, payload: Buffer.alloc(0) };
       const sentBefore = b.sent.length;
-      inject({ ...base, seq: (info.rcvNxt + 100_000) >>> 0, options: { mss: 1400, ts: { val: Math.min(...aTs), ecr: 0 } } });
+      // Older than every TSval A sent (a fast exchange sends them all in one millisecond: then the
+      // first equals TS.Recent, and with this sequence number the SYN would be new).
+      inject({ ...base, seq: (info.rcvNxt + 100_000) >>> 0, options: { mss: 1400, ts: { val: Math.min(...aTs) - 1, ecr: 0 } } });
       const replies = b.sent.slice(sentBefore);
       expect(replies).to.have.length(1);
       expect(replies[0]!.flags).to.equal(ACK);
