@@ -545,8 +545,9 @@ export class TcpStack implements ProtocolHandler {
   /** Sends what encode() built: the packet, or its headers and then `payload` (shorter than its IP length). */
   private sendEncoded(pkt: Buffer, dst: number, payload: Buffer): boolean {
     try {
-      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst);
-      return this.host.sendPacket(pkt, dst);
+      // The packet is the host's from here (`give`): nothing in the stack keeps it.
+      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst, true);
+      return this.host.sendPacket(pkt, dst, true);
     } catch {
       // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.
       this.host.countDrop('tcp_emsgsize');
