@@ -69,7 +69,9 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
         note(
           `size ${g.size} round ${r + 1}: ${p.label}: ${res.mbs.toFixed(1)} MB/s, CPU-s/GiB tx ${res.txCpuPerGiB.toFixed(2)} rx ${res.rxCpuPerGiB.toFixed(2)}, ` +
             `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}` +
-            `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}`,
+            `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}` +
+            `${res.faultsPerSegment !== undefined ? `, faults/segment ${res.faultsPerSegment.toFixed(3)}` : ''}` +
+            `${res.pacerWaitsPerSegment !== undefined ? `, pacer waits/segment ${res.pacerWaitsPerSegment.toFixed(3)}, ${res.ssthresh !== undefined ? `slow start left at ${(res.ssthresh / 1024).toFixed(0)} KiB` : 'still in slow start'}` : ''}`,
         );
       } catch (e) {
         failures[i]!.push((e as Error).message);

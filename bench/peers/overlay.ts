@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Host } from '../../src/host/host.js';
 import { takeSnapshot } from '../../src/metrics/collectors.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
+import { pacerWaitCount } from '../../src/tcp/pacing.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { arg, GcRecorder, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
@@ -59,12 +60,34 @@ async function tcpClient(): Promise<void> {
   const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
   s.resume(); // read the server's FIN, so the socket can close
   await once(s, 'connect');
+  const faults0 = process.resourceUsage().minorPageFault;
+  const segs0 = takeSnapshot().tcp.segmentsOut;
+  const waits0 = pacerWaitCount();
   const meter = await sendFor(s, seconds);
+  const faults = process.resourceUsage().minorPageFault - faults0;
+  const waits = pacerWaitCount() - waits0;
   const snap = takeSnapshot().tcp;
+  const sent = Math.max(1, snap.segmentsOut - segs0);
   const r = snap.retransmits;
   // The connection's last TCP_INFO: how many of its TLPs its ACKs showed to be spurious.
-  const spuriousTlp = s.getInfo()?.spuriousTlps ?? 0;
-  say({ ...meter.report(), tlp: r.tlp, spuriousTlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host), segmentsOut: snap.segmentsOut, segmentsIn: snap.segmentsIn });
+  const info = s.getInfo();
+  const spuriousTlp = info?.spuriousTlps ?? 0;
+  // Where slow start ended (ssthresh; absent when it never did: no loss and no HyStart++ exit),
+  // the pacer's waits and the minor page faults per segment sent (docs/benchmarks-bulk.md, bulk6).
+  const ssthresh = info && Number.isFinite(info.ssthresh) ? info.ssthresh : undefined;
+  say({
+    ...meter.report(),
+    tlp: r.tlp,
+    spuriousTlp,
+    rto: r.rto,
+    otherRetransmits: r.fast + r.rack + r.probe,
+    kernelDrops: kernelDrops(host),
+    segmentsOut: snap.segmentsOut,
+    segmentsIn: snap.segmentsIn,
+    faultsPerSegment: faults / sent,
+    pacerWaitsPerSegment: waits / sent,
+    ...(ssthresh !== undefined && { ssthresh }),
+  });
   await host.close();
 }
 
