@@ -9,7 +9,7 @@
  *   MTU 65000: raw dgram unconnected (65000-byte datagrams), overlay TCP, kernel TCP
  *              (node:net; the overlay's ratio to it is shown too)
  *
- *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link,cli]
+ *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link,pacing,reuse,cli]
  *   npm run bench -- tcp                      the same through the bench orchestrator
  *
  * Goodput and CPU are counted after a 1 s warm-up (like iperf3 --omit); the whole-run
@@ -69,7 +69,9 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
         note(
           `size ${g.size} round ${r + 1}: ${p.label}: ${res.mbs.toFixed(1)} MB/s, CPU-s/GiB tx ${res.txCpuPerGiB.toFixed(2)} rx ${res.rxCpuPerGiB.toFixed(2)}, ` +
             `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}` +
-            `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}`,
+            `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}` +
+            `${res.faultsPerSegment !== undefined ? `, faults/segment ${res.faultsPerSegment.toFixed(3)}` : ''}` +
+            `${res.pacerWaitsPerSegment !== undefined ? `, pacer waits/segment ${res.pacerWaitsPerSegment.toFixed(3)}, ${res.ssthresh !== undefined ? `slow start left at ${(res.ssthresh / 1024).toFixed(0)} KiB` : 'still in slow start'}` : ''}`,
         );
       } catch (e) {
         failures[i]!.push((e as Error).message);
@@ -143,8 +145,8 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
   const rounds = opts.rounds ?? 3;
   const pins = opts.pin === false ? undefined : pinnableCpus();
   note(pins ? `senders pinned to CPU ${pins[0]}, receivers to CPU ${pins[1]} (every peer alike)` : 'processes not pinned');
-  // 'link' (an A/B of connectPeer) runs only when asked for.
-  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : k !== 'link');
+  // The A/B groups 'link' (connectPeer), 'pacing' and 'reuse' (packet slabs) run only when asked for.
+  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : !['link', 'pacing', 'reuse'].includes(k));
   const rows: Row[] = [];
   try {
     if (want('1472')) {
@@ -155,7 +157,15 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     }
     if (want('link')) {
       // A/B of the sender's link: connected UDP socket (connectPeer) or not.
-      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, true), overlayPeer(1472)] }, seconds, rounds, pins)));
+      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'unconnected'), overlayPeer(1472)] }, seconds, rounds, pins)));
+    }
+    if (want('pacing')) {
+      // A/B of the sender's pacing (CUBIC's default) at MTU 1472 (docs/benchmarks-bulk.md, bulk6).
+      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'no-pacing'), overlayPeer(1472)] }, seconds, rounds, pins)));
+    }
+    if (want('reuse')) {
+      // A/B of packet slab reuse (src/util/slab.ts) at MTU 1472 (docs/benchmarks-bulk.md, bulk6).
+      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'no-packet-reuse'), overlayPeer(1472)] }, seconds, rounds, pins)));
     }
     if (want('ping')) {
       rows.push(...(await runPings([dgramPeer(false), kernelTcpPeer(), udxPeer(), utpPeer(), overlayPeer(1472)], 5000, pins)));

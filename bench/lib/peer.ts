@@ -30,6 +30,12 @@ export interface BulkResult {
   rto?: number;
   /** Segments the sender received per segment it sent (overlay TCP: the ACK rate). */
   acksPerSegment?: number;
+  /** Minor page faults of the sender per segment sent (overlay TCP). */
+  faultsPerSegment?: number;
+  /** Times the sender's pacer held a segment back, per segment sent (overlay TCP). */
+  pacerWaitsPerSegment?: number;
+  /** The sender's ssthresh at the end, bytes; undefined when slow start never ended (overlay TCP). */
+  ssthresh?: number;
   /** Other retransmissions (fast, RACK, ...; or the transport's own total). */
   otherRetransmits?: number;
   /** Payload bytes per datagram, when the transport chooses it itself. */
@@ -87,6 +93,9 @@ export async function runBulk(plan: BulkPlan, seconds: number, pins: [number, nu
   // Segments the sender received (the receiver's ACKs) per segment it sent: each is a
   // recvmsg and a TCP input on the sender, an encode and a send on the receiver.
   if (s['segmentsIn'] !== undefined && s['segmentsOut']) out.acksPerSegment = s['segmentsIn'] / s['segmentsOut'];
+  if (s['faultsPerSegment'] !== undefined) out.faultsPerSegment = s['faultsPerSegment'];
+  if (s['pacerWaitsPerSegment'] !== undefined) out.pacerWaitsPerSegment = s['pacerWaitsPerSegment'];
+  if (s['ssthresh'] !== undefined) out.ssthresh = s['ssthresh'];
   return out;
 }
 

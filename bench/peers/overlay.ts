@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Host } from '../../src/host/host.js';
 import { takeSnapshot } from '../../src/metrics/collectors.js';
 import { connect, createServer, type Socket } from '../../src/net.js';
+import { pacerWaitCount } from '../../src/tcp/pacing.js';
+import { setPacketReuse } from '../../src/util/slab.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { arg, GcRecorder, per64Bytes, pingReport, runRoleIfMain, say, sendFor, SteadyMeter, StdinLines } from '../lib/measure.js';
 import { runBulk, runPing, type Peer } from '../lib/peer.js';
@@ -45,6 +47,7 @@ async function tcpServer(): Promise<void> {
 
 /** Host 10.77.0.2: one connection, writes for --seconds with backpressure, then ends. */
 async function tcpClient(): Promise<void> {
+  if (process.argv.includes('--no-packet-reuse')) setPacketReuse(false);
   const mtu = Number(arg('mtu', '1472'));
   const seconds = Number(arg('seconds'));
   const port = Number(arg('port'));
@@ -56,15 +59,38 @@ async function tcpClient(): Promise<void> {
     sendBufferSize: 8 * MiB,
     connectPeer: !process.argv.includes('--unconnected'),
   });
-  const s = connect({ via: host, host: '10.77.0.3', port: 5001 });
+  // The A/B rows of `bench/tcp.js --only pacing,reuse` (CUBIC paces by default; packets are reused).
+  const s = connect({ via: host, host: '10.77.0.3', port: 5001, ...(process.argv.includes('--no-pacing') && { pacing: false }) });
   s.resume(); // read the server's FIN, so the socket can close
   await once(s, 'connect');
+  const faults0 = process.resourceUsage().minorPageFault;
+  const segs0 = takeSnapshot().tcp.segmentsOut;
+  const waits0 = pacerWaitCount();
   const meter = await sendFor(s, seconds);
+  const faults = process.resourceUsage().minorPageFault - faults0;
+  const waits = pacerWaitCount() - waits0;
   const snap = takeSnapshot().tcp;
+  const sent = Math.max(1, snap.segmentsOut - segs0);
   const r = snap.retransmits;
   // The connection's last TCP_INFO: how many of its TLPs its ACKs showed to be spurious.
-  const spuriousTlp = s.getInfo()?.spuriousTlps ?? 0;
-  say({ ...meter.report(), tlp: r.tlp, spuriousTlp, rto: r.rto, otherRetransmits: r.fast + r.rack + r.probe, kernelDrops: kernelDrops(host), segmentsOut: snap.segmentsOut, segmentsIn: snap.segmentsIn });
+  const info = s.getInfo();
+  const spuriousTlp = info?.spuriousTlps ?? 0;
+  // Where slow start ended (ssthresh; absent when it never did: no loss and no HyStart++ exit),
+  // the pacer's waits and the minor page faults per segment sent (docs/benchmarks-bulk.md, bulk6).
+  const ssthresh = info && Number.isFinite(info.ssthresh) ? info.ssthresh : undefined;
+  say({
+    ...meter.report(),
+    tlp: r.tlp,
+    spuriousTlp,
+    rto: r.rto,
+    otherRetransmits: r.fast + r.rack + r.probe,
+    kernelDrops: kernelDrops(host),
+    segmentsOut: snap.segmentsOut,
+    segmentsIn: snap.segmentsIn,
+    faultsPerSegment: faults / sent,
+    pacerWaitsPerSegment: waits / sent,
+    ...(ssthresh !== undefined && { ssthresh }),
+  });
   await host.close();
 }
 
@@ -82,13 +108,22 @@ async function tcpPing(): Promise<void> {
 }
 
 
-/** The sender's host uses connectPeer (a connected UDP socket) unless `unconnected`. */
-export function overlayPeer(mtu: number, unconnected = false): Peer {
+/**
+ * The sender's variant for an A/B row: its link unconnected (no connectPeer), its connection
+ * not pacing, or its packets never given back for reuse (src/util/slab.ts).
+ */
+export type OverlayVariant = 'unconnected' | 'no-pacing' | 'no-packet-reuse';
+
+const VARIANT_LABEL: Record<OverlayVariant, string> = { unconnected: 'unconnected link', 'no-pacing': 'pacing off', 'no-packet-reuse': 'no packet reuse' };
+
+/** The sender's host uses connectPeer (a connected UDP socket), paces and reuses packets, unless `variant` says otherwise. */
+export function overlayPeer(mtu: number, variant?: OverlayVariant): Peer {
+  const txArgs = ['--mtu', String(mtu), ...(variant ? [`--${variant}`] : [])];
   return {
-    label: `overlay TCP, MTU ${mtu}${unconnected ? ', unconnected link' : ''}`,
+    label: `overlay TCP, MTU ${mtu}${variant ? `, ${VARIANT_LABEL[variant]}` : ''}`,
     bulk: (_size, seconds, pins) =>
       runBulk(
-        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: ['--mtu', String(mtu), ...(unconnected ? ['--unconnected'] : [])] } },
+        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: txArgs } },
         seconds,
         pins,
       ),

@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { inventory, type HostSnapshot } from '../observe/inventory.js';
 import { makeError, type NodeStyleError } from '../util/errors.js';
-import { allocPacket } from '../util/slab.js';
+import { allocPacket, releasePacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4, parsePrefix } from '../wire/addr.js';
 import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH, echoRest } from '../wire/icmp.js';
 import { decodeIpv4, decodeIpv4Into, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, newIpv4Header, type Ipv4Header } from '../wire/ipv4.js';
@@ -198,24 +198,27 @@ export class Host implements HostLike {
     this.handlers[p] = p === IPPROTO_UDP ? this.closedUdp : undefined;
   }
 
-  sendPacket(packet: Buffer, dst: number): boolean {
+  sendPacket(packet: Buffer, dst: number, give = false): boolean {
     this.checkMtu(packet.length);
     if (this.closed) {
       this.countDrop('host_closed');
       return false;
     }
+    // A tap sees the packet and may keep it: then it is never given back.
+    const tapped = this.taps.size > 0;
     if (dst === this.address) {
       // To ourselves: deliver on a later tick, like loopback, never re-entrantly.
       this.countOut(packet);
       // A copy: the caller may reuse its buffer once sendPacket returns, as with a socket.
       const copy = Buffer.from(packet);
       setImmediate(() => this.receive(copy, undefined));
+      if (give && !tapped) releasePacket(packet);
       return true;
     }
     const ep = this.routeOut(dst);
     if (!ep) return false;
     this.countOut(packet);
-    this.link.send(packet, ep.port, ep.address);
+    this.link.send(packet, ep.port, ep.address, give && !tapped);
     return true;
   }
 
@@ -236,13 +239,14 @@ export class Host implements HostLike {
    * the packet whole (a tap, delivery to ourselves, a link that cannot send parts, such as the
    * secure link, which encrypts the packet), they are joined first, as sendPacket would get them.
    */
-  sendParts(head: Buffer, body: Buffer, dst: number): boolean {
+  sendParts(head: Buffer, body: Buffer, dst: number, give = false): boolean {
     const link = this.link;
     if (this.taps.size > 0 || dst === this.address || this.closed || link.sendParts === undefined) {
       const packet = allocPacket(head.length + body.length);
       packet.set(head, 0);
       packet.set(body, head.length);
-      return this.sendPacket(packet, dst);
+      // The joined copy is the host's own to give back (`head` is left to the garbage collector).
+      return this.sendPacket(packet, dst, true);
     }
     const length = head.length + body.length;
     this.checkMtu(length);
@@ -250,7 +254,7 @@ export class Host implements HostLike {
     if (!ep) return false;
     this.stats.packetsOut++;
     this.stats.bytesOut += length;
-    link.sendParts(head, body, ep.port, ep.address);
+    link.sendParts(head, body, ep.port, ep.address, give);
     return true;
   }
 

@@ -58,17 +58,20 @@ export interface HostLike {
   /**
    * Sends a complete IPv4 packet (header already written) to its destination through
    * the peer table. Returns false and counts a drop when there is no route; throws an
-   * EMSGSIZE error when the packet exceeds the MTU.
+   * EMSGSIZE error when the packet exceeds the MTU. With `give`, the caller hands over a
+   * packet from allocPacket (src/util/slab.ts) and never touches it again: unless a tap saw
+   * it, the link gives it back for reuse once nothing reads it any more (Link.send's `give`).
    */
-  sendPacket(packet: Buffer, dst: number): boolean;
+  sendPacket(packet: Buffer, dst: number, give?: boolean): boolean;
   /**
    * sendPacket of the packet `head` followed by `body` (the IP header's total length counts
    * both), without joining them where the link can send two buffers as one datagram (one
    * sendmsg with two iovecs): a large payload goes out from where it is instead of being
    * copied into a packet first. Neither buffer may change afterwards (a queued send reads
-   * them later). Optional: where it is missing, callers build one packet.
+   * them later). Optional: where it is missing, callers build one packet. `give`: as
+   * sendPacket's, for `head` (`body` is never given back).
    */
-  sendParts?(head: Buffer, body: Buffer, dst: number): boolean;
+  sendParts?(head: Buffer, body: Buffer, dst: number, give?: boolean): boolean;
   /** A fresh IPv4 identification value. */
   nextIpId(): number;
   /** Counts a drop by reason (transports use it for their own drop reasons). */

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import { releasePacket } from '../util/slab.js';
 import { datagramCapacity, kernelUdpStats, type KernelUdpStats } from './kernel-udp.js';
 
 export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
@@ -19,6 +20,8 @@ export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 export const SEND_CHECK_EVERY = 64;
 
 const EMPTY = Buffer.alloc(0);
+/** Handed-over packets a socket remembers while libuv's queue holds them (about 6 MiB at MTU 1472). */
+const MAX_QUEUED_GIVEN = 4096;
 
 export interface UdpLinkOptions {
   address: string;
@@ -67,9 +70,14 @@ export interface UdpLinkStats {
  */
 export interface Link {
   readonly stats: UdpLinkStats;
-  send(packet: Buffer, port: number, address: string): void;
-  /** send() of the datagram `head` + `body`, given as two buffers (one sendmsg); optional. */
-  sendParts?(head: Buffer, body: Buffer, port: number, address: string): void;
+  /**
+   * Sends one datagram. With `give`, the packet is from allocPacket (src/util/slab.ts) and the
+   * caller hands it over: the link gives it back (releasePacket) once nothing reads it any
+   * more, or never (a link that ignores `give` simply keeps that promise).
+   */
+  send(packet: Buffer, port: number, address: string, give?: boolean): void;
+  /** send() of the datagram `head` + `body`, given as two buffers (one sendmsg); optional. `give` is for `head`. */
+  sendParts?(head: Buffer, body: Buffer, port: number, address: string, give?: boolean): void;
   deliver(packet: Buffer, rinfo: LinkRemote): void;
   onPacket(cb: LinkPacketHandler): void;
   local(): LinkRemote;
@@ -87,6 +95,13 @@ export interface Link {
 type LookupCallback = (err: Error | null, address: string, family: number) => void;
 
 /**
+ * Lookups literalLookup answered synchronously, in this process: a send whose count moved
+ * went on to the socket in the same call (node:dgram queues a send in JavaScript while its
+ * lookup is pending, holding the packet).
+ */
+let syncAnswers = 0;
+
+/**
  * A `lookup` for node:dgram that answers IPv4 literals synchronously once `ready()` (the
  * socket is bound): node:dgram resolves the address of every unconnected send, and
  * dns.lookup answers even a literal on a later tick, a closure and a tick per packet.
@@ -98,8 +113,10 @@ export function literalLookup(ready: () => boolean): NonNullable<SocketOptions['
   // The last literal seen: a sender sends to the same few peers, and isIPv4 is a regex.
   let last = '';
   const lookup = (address: string, family: number, cb: LookupCallback): void => {
-    if (address === last || (ready() && isIPv4(address) && (last = address))) cb(null, address, 4);
-    else dnsLookup(address, family, cb);
+    if (address === last || (ready() && isIPv4(address) && (last = address))) {
+      syncAnswers++;
+      cb(null, address, 4);
+    } else dnsLookup(address, family, cb);
   };
   return lookup as unknown as NonNullable<SocketOptions['lookup']>;
 }
@@ -199,9 +216,9 @@ export class UdpLink implements Link {
     this.peerAddress = peer.address;
   }
 
-  /** Sends one packet; never awaits, never throws (errors are counted). */
-  send(packet: Buffer, port: number, address: string): void {
-    this.out(packet, port, address);
+  /** Sends one packet; never awaits, never throws (errors are counted). `give`: see Link.send and out(). */
+  send(packet: Buffer, port: number, address: string, give = false): void {
+    this.out(packet, port, address, give ? packet : undefined);
   }
 
   /**
@@ -209,38 +226,78 @@ export class UdpLink implements Link {
    * the kernel one sendmsg with an iovec, so a large payload is not copied into a packet
    * first. The list is reused: node:dgram copies it into its own array.
    */
-  sendParts(head: Buffer, body: Buffer, port: number, address: string): void {
+  sendParts(head: Buffer, body: Buffer, port: number, address: string, give = false): void {
     const parts = this.parts;
     parts[0] = head;
     parts[1] = body;
-    this.out(parts, port, address);
+    this.out(parts, port, address, give ? head : undefined);
     parts[0] = EMPTY;
     parts[1] = EMPTY;
   }
 
   private readonly parts: Buffer[] = [EMPTY, EMPTY];
 
-  private out(packet: Buffer | Buffer[], port: number, address: string): void {
+  /**
+   * Packets handed over (`give`) that libuv queued, per socket, oldest first. libuv sends at
+   * once when its queue is empty and the kernel takes the datagram (uv_udp_try_send);
+   * otherwise it queues the request, counted by getSendQueueCount() until it completes on a
+   * later tick, in order. So when the count is seen at 0, every packet queued before is out.
+   */
+  private readonly queued: Buffer[] = [];
+  private readonly peerQueued: Buffer[] = [];
+
+  /**
+   * Sends; `given` is the packet handed over, to give back once nothing reads it: at once
+   * when the send left synchronously, else when the socket's queue is next seen empty. A
+   * send node:dgram keeps in JavaScript (a lookup still pending, a socket not bound yet) is
+   * not counted by libuv, so that packet is never given back.
+   */
+  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;
     }
     try {
-      if (this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress) {
+      const check = this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress;
+      if (check) {
         this.checkIn = SEND_CHECK_EVERY;
         this.lastPort = port;
         this.lastAddress = address;
-        if (port === this.peerPort && address === this.peerAddress) this.peerSocket!.send(packet, this.onSendDone);
-        else this.socket.send(packet, port, address, this.onSendDone);
-      } else if (port === this.peerPort && address === this.peerAddress) {
-        this.peerSocket!.send(packet);
-      } else {
-        this.socket.send(packet, port, address);
       }
-      this.stats.packetsOut++;
+      if (port === this.peerPort && address === this.peerAddress) {
+        // A connected socket sends without a lookup, so nothing waits in JavaScript.
+        const s = this.peerSocket!;
+        if (this.peerQueued.length > 0) this.drained(s, this.peerQueued);
+        if (check) s.send(packet, this.onSendDone);
+        else s.send(packet);
+        this.stats.packetsOut++;
+        if (given) this.sent(s, given, this.peerQueued);
+      } else {
+        const s = this.socket;
+        if (this.queued.length > 0) this.drained(s, this.queued);
+        const answers = syncAnswers;
+        if (check) s.send(packet, port, address, this.onSendDone);
+        else s.send(packet, port, address);
+        this.stats.packetsOut++;
+        if (given && syncAnswers !== answers) this.sent(s, given, this.queued);
+      }
     } catch {
-      this.stats.sendErrors++;
+      this.stats.sendErrors++; // whether node:dgram kept the packet is unknown: not given back
     }
+  }
+
+  /** Gives back the packets libuv queued on `s` once its queue is empty. */
+  private drained(s: Socket, q: Buffer[]): void {
+    if (s.getSendQueueCount() !== 0) return;
+    for (let i = 0; i < q.length; i++) releasePacket(q[i]!);
+    q.length = 0;
+  }
+
+  /** `given` went to `s`: back at once if libuv sent it, else when the queue drains. */
+  private sent(s: Socket, given: Buffer, q: Buffer[]): void {
+    if (s.getSendQueueCount() === 0) releasePacket(given);
+    else if (q.length < MAX_QUEUED_GIVEN) q.push(given);
+    // (beyond that, the packet is never given back: its slab goes to the garbage collector)
   }
 
   /**
@@ -289,6 +346,9 @@ export class UdpLink implements Link {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Queued sends may still be read while the sockets close: never given back.
+    this.queued.length = 0;
+    this.peerQueued.length = 0;
     this.handler = undefined;
     const p = this.peerSocket;
     this.peerSocket = undefined;

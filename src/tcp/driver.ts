@@ -582,11 +582,11 @@ export class TcpStack implements ProtocolHandler {
     return pkt;
   }
 
-  /** Sends what encode() built: the packet, or its headers and then `payload` (shorter than its IP length). */
+  /** Sends what encode() built: the packet, or its headers and then `payload`; the host owns the packet from here (`give`: nothing here keeps it). */
   private sendEncoded(pkt: Buffer, dst: number, payload: Buffer): boolean {
     try {
-      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst);
-      return this.host.sendPacket(pkt, dst);
+      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst, true);
+      return this.host.sendPacket(pkt, dst, true);
     } catch {
       // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.
       this.host.countDrop('tcp_emsgsize');

@@ -34,6 +34,14 @@ export const PACING_INITIAL_QUANTUM_SEGMENTS = 10;
  */
 const RELEASE_EPSILON_MS = 1e-6;
 
+/** Times a data segment had to wait for its release, in this process (benchmarks: pacerWaitCount). */
+let waits = 0;
+
+/** @internal Benchmarks: how many times the pacer held a segment back (armed its timer), in this process. */
+export function pacerWaitCount(): number {
+  return waits;
+}
+
 export class Pacer {
   /** When the next byte may leave, ms. */
   private nextSendTime = 0;
@@ -70,6 +78,7 @@ export class Pacer {
     const quantum = Math.max(PACING_MIN_QUANTUM_MS, (PACING_QUANTUM_SEGMENTS * mss) / rate);
     const releaseAt = this.nextSendTime - quantum;
     if (releaseAt <= now + RELEASE_EPSILON_MS) return undefined;
+    waits++;
     return releaseAt;
   }
 

@@ -18,5 +18,10 @@ describe('bench overlay peer: ACKs per data segment', function () {
     expect(r.acksPerSegment, 'acksPerSegment reported').to.be.a('number');
     expect(r.acksPerSegment!).to.be.greaterThan(0);
     expect(r.acksPerSegment!).to.be.lessThan(0.25);
+    // The sender's page faults and pacer waits per segment (bulk6): reported, and sane.
+    expect(r.faultsPerSegment, 'faultsPerSegment reported').to.be.a('number');
+    expect(r.faultsPerSegment!).to.be.at.least(0).and.lessThan(5);
+    expect(r.pacerWaitsPerSegment, 'pacerWaitsPerSegment reported').to.be.a('number');
+    expect(r.pacerWaitsPerSegment!).to.be.at.least(0).and.at.most(1);
   });
 });
