@@ -35,6 +35,17 @@ export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
 export const IPPROTO_TCP = 6;
 
+/** drainAccept's later tick (arguments, not a closure per accepted connection). */
+function offerAccepted(entry: ListenerEntry, tc: TcpConn): void {
+  if (entry.closed) tc.abort(); // the server closed before it could take this one
+  else entry.onConnection(tc);
+}
+
+function withoutKeepAliveInitialDelay(o: TcpOptionsOverride): Partial<TcpConfig> {
+  const { keepAliveInitialDelay: _k, ...rest } = o;
+  return rest;
+}
+
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
 
@@ -112,7 +123,8 @@ export class TcpStack implements ProtocolHandler {
   readonly timers = new ConnTimer(() => this.now(), (tc, now) => this.loop.timer(tc, now));
   private readonly unregister: () => void;
   /** Counts a connection's or listener's drop at the host, as `tcp_<reason>` (src/tcp/drops.ts). */
-  private readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
+  /** @internal (also TcpConn.onDrop) */
+  readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
   private connCount = 0;
 
   /**
@@ -164,8 +176,10 @@ export class TcpStack implements ProtocolHandler {
 
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
   configFor(o: TcpOptionsOverride = {}): TcpConfig {
-    const { keepAliveInitialDelay, ...rest } = o;
-    const cfg = defaultTcpConfig({ ...rest });
+    const keepAliveInitialDelay = o.keepAliveInitialDelay;
+    // defaultTcpConfig copies the overrides; only node:net's name must not reach the config
+    // (a rest destructuring per connect cost more than the rest of this function).
+    const cfg = defaultTcpConfig(keepAliveInitialDelay === undefined ? o : withoutKeepAliveInitialDelay(o));
     cfg.mss = Math.min(o.mss ?? Infinity, this.host.mtu - 40);
     clampToReceiveCapacity(cfg, this.host.receiveCapacity?.());
     if (keepAliveInitialDelay !== undefined && keepAliveInitialDelay > 0) cfg.keepAliveIdle = keepAliveInitialDelay;
@@ -276,10 +290,7 @@ export class TcpStack implements ProtocolHandler {
       if (tc.c !== c || tc.closed) continue;
       tc.established = true;
       // 'connection' runs on a later tick (user code, outside the receive path).
-      process.nextTick(() => {
-        if (entry.closed) tc.abort(); // the server closed before it could take this one
-        else entry.onConnection(tc);
-      });
+      process.nextTick(offerAccepted, entry, tc);
     }
   }
 
@@ -298,21 +309,21 @@ export class TcpStack implements ProtocolHandler {
     this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
     this.connCount++;
     tc.c.ackAfterEvents = true; // events reach the application on a later tick: an ACK may wait for them
-    const hooks: ConnectionHooks = {
-      onEstablished: () => {
-        if (tc.owner) return; // a listener child: delivered through accept()
-        tc.established = true;
-        tc.post(EV_ESTABLISHED);
-      },
-      onReadable: () => tc.post(EV_READABLE),
-      onWritable: () => tc.post(EV_WRITABLE),
-      onClosed: (error) => this.onClosed(tc, error),
-      // The connection's drops reach the host's counters (overlay_ip_dropped_packets_total).
-      onDrop: this.countTcpDrop,
-    };
-    // Observers are read once, at creation: with none set, no hook is installed at all.
+    // Observers are read once, at creation: with none set, no hook is installed at all, and
+    // the TcpConn itself is the connection's hooks (its methods; no closures per connection).
     const trace = observers.trace;
     const rtt = observers.rtt;
+    if (!trace && !rtt) {
+      tc.c.hooks = chainHooks(tc.c.hooks, tc);
+      return;
+    }
+    const hooks: ConnectionHooks = {
+      onEstablished: () => tc.onEstablished(),
+      onReadable: () => tc.onReadable(),
+      onWritable: () => tc.onWritable(),
+      onClosed: (error) => tc.onClosed(error),
+      onDrop: this.countTcpDrop,
+    };
     if (trace) {
       const label = tc.label;
       hooks.onTrace = (ev) => trace(label, ev);
@@ -344,7 +355,8 @@ export class TcpStack implements ProtocolHandler {
     this.timers.clear(tc);
   }
 
-  private onClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
+  /** @internal (TcpConn.onClosed) */
+  connClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
     if (tc.closed) return;
     tc.closed = true;
     // Flush first: the connection's last segments (an RST, a final ACK) must still leave.
