@@ -99,6 +99,10 @@ const ON_CONN_CLOSED = Symbol('onConnClosed');
 /** @internal (server.ts) The key of the accepting server's close callback on a Socket. */
 export const ON_CLOSE_FOR_SERVER = Symbol('onCloseForServer');
 
+/** The Duplex options (read by its constructor, not kept): one object each instead of one per socket. */
+const DUPLEX_OPTIONS = Object.freeze({ allowHalfOpen: false, decodeStrings: true, emitClose: false });
+const DUPLEX_HALF_OPEN = Object.freeze({ allowHalfOpen: true, decodeStrings: true, emitClose: false });
+
 /** Most bytes moved from the connection into the stream per push. */
 const READ_CHUNK = 64 * 1024;
 
@@ -132,7 +136,7 @@ export class Socket extends Duplex {
 
   constructor(options: SocketOptions = {}) {
     // Buffers in and out; no string decoding unless the user calls setEncoding().
-    super({ allowHalfOpen: options.allowHalfOpen ?? false, decodeStrings: true, emitClose: false });
+    super(options.allowHalfOpen ? DUPLEX_HALF_OPEN : DUPLEX_OPTIONS);
     this.via = options.via;
     this.tcpOptions = tcpOverrides(undefined, options);
     // node:net sockets end their write side themselves when allowHalfOpen is false; Duplex

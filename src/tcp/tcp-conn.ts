@@ -296,7 +296,14 @@ export class TcpConn implements ConnectionHooks {
   shutdown(): void {
     if (this.shutdownDone || this.closed) return;
     this.shutdownDone = true;
-    this.stack.call(this, () => this.c.shutdown(this.stack.now()));
+    // enterCall/leaveCall rather than stack.call(closure): once per connection, on both ends.
+    const stack = this.stack;
+    stack.enterCall();
+    try {
+      this.c.shutdown(stack.now());
+    } finally {
+      stack.leaveCall(this);
+    }
   }
 
   /** RST now. */
@@ -317,7 +324,15 @@ export class TcpConn implements ConnectionHooks {
     this.hooks = {};
     if (!this.closed) {
       if (reset) this.abort();
-      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+      else if (!this.shutdownDone || this.c.readableLength > 0) {
+        const stack = this.stack;
+        stack.enterCall();
+        try {
+          this.c.close(stack.now());
+        } finally {
+          stack.leaveCall(this);
+        }
+      }
     }
     if (onFinished) {
       if (this.finished()) onFinished();
