@@ -25,6 +25,7 @@ const BASE_DROP_REASONS: readonly string[] = ['ip_bad_checksum', 'tcp_bad_checks
 
 const CONNECTION_EVENTS: readonly TcpConnectionEvent[] = [
   'active_open', 'passive_open', 'reset_in', 'reset_out', 'timeout', 'refused', 'syn_cookie',
+  'time_wait_reused', 'time_wait_reopened',
 ];
 
 export interface MetricsOptions {

@@ -13,7 +13,11 @@ export type TcpConnectionEvent =
   | 'reset_out'
   | 'timeout'
   | 'refused'
-  | 'syn_cookie';
+  | 'syn_cookie'
+  /** An active open took the 4-tuple of a TIME-WAIT record (no ephemeral port was free). */
+  | 'time_wait_reused'
+  /** A provably new SYN opened a connection on the 4-tuple of a TIME-WAIT record (RFC 6191). */
+  | 'time_wait_reopened';
 
 export interface TcpListenerSnapshot {
   localAddress: string;
@@ -112,6 +116,6 @@ export function emptyTotals(): TcpStackTotals {
     bytesIn: 0,
     bytesOut: 0,
     retransmits: { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 },
-    events: { active_open: 0, passive_open: 0, reset_in: 0, reset_out: 0, timeout: 0, refused: 0, syn_cookie: 0 },
+    events: { active_open: 0, passive_open: 0, reset_in: 0, reset_out: 0, timeout: 0, refused: 0, syn_cookie: 0, time_wait_reused: 0, time_wait_reopened: 0 },
   };
 }

@@ -78,6 +78,8 @@ export class Connection {
 
   private _state: TcpState = 'CLOSED';
   private _error?: TcpErrorCode;
+  /** caught() is aborting the connection (an exception while it does must not recurse). */
+  private aborting = false;
   /** @internal (time-wait.ts copies it) */ segmentsIn = 0;
   /** @internal The RFC 5961 challenge-ACK clock (a compact TIME-WAIT, time-wait.ts, takes it over). */
   challengeAckAt = -Infinity;
@@ -651,11 +653,27 @@ export class Connection {
   /**
    * An exception escaped an entry point's work. It is a bug, never a reaction to input: it
    * is counted (internal_error) so tests and metrics see it, and with `config.debugRethrow`
-   * it propagates to the caller.
+   * it propagates to the caller. Otherwise the connection is aborted (a RST to the peer, the
+   * user's error ECONNABORTED): its state may be half-updated (an ACK that moved nothing, a
+   * timer never re-armed), and a connection left so can stall for ever with data in flight.
    */
   private caught(err: unknown): void {
     this.drop('internal_error');
     if (this.config.debugRethrow) throw err;
+    if (this._state === 'CLOSED' || this.aborting) return;
+    this.aborting = true;
+    this.closing.userClosed = true;
+    try {
+      if (SYNCHRONIZED.has(this._state) && this._state !== 'TIME-WAIT') this.sendRst();
+    } catch {
+      // Broken beyond sending a RST: the peer learns of the abort from its next segment.
+    }
+    try {
+      this.enterClosed('ECONNABORTED');
+    } catch {
+      // An observer (the trace hook) threw again: enterClosed changes the state last, so the
+      // connection is closed, its timers cleared and the close event queued all the same.
+    }
   }
 
   /** @internal Whether our FIN may leave with the data (the user half-closed and we are past the handshake). */
@@ -707,13 +725,13 @@ export class Connection {
   enterClosed(err: TcpErrorCode | undefined): void {
     if (this._state === 'CLOSED') return;
     if (err) this._error = err;
-    this.setState('CLOSED');
     this.timers.clearAll();
     this.snd.clearQueue();
     this.rcv.reasm.clear();
     this.snd.sendQ.clear();
     this.output.evClosed = true;
     if (this.rcv.finReceived || err) this.output.evReadable = true;
+    this.setState('CLOSED'); // last: its trace observer runs once the connection is closed
   }
 
   /** allowHalfOpen false: once the reader has seen EOF, our side ends too (node's semantics). */

@@ -18,9 +18,10 @@ import { allocPacket } from '../util/slab.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
-import { decodeTcpAt, encodedOptionsLength, RST, SEND_APART_MIN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../wire/tcp.js';
+import { decodeTcpAt, encodedOptionsLength, RST, SEND_APART_MIN, SYN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../wire/tcp.js';
 import { clampToReceiveCapacity, defaultTcpConfig } from './config.js';
 import { Connection } from './connection.js';
+import { defaultIsnGenerator } from './isn.js';
 import { Listener } from './listener.js';
 import { rstFor } from './rst.js';
 import type { TcpDropReason } from './drops.js';
@@ -29,25 +30,14 @@ import { SynCookieJar } from './syncookie.js';
 import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { ConnTimer } from './conn-timer.js';
-import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
+import { LocalPorts } from './ports.js';
+import { chainHooks, EV_CLOSED, offerAccepted, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
 export const IPPROTO_TCP = 6;
 
-/** drainAccept's later tick (arguments, not a closure per accepted connection). */
-function offerAccepted(entry: ListenerEntry, tc: TcpConn): void {
-  if (entry.closed) tc.abort(); // the server closed before it could take this one
-  else entry.onConnection(tc);
-}
-
-function withoutKeepAliveInitialDelay(o: TcpOptionsOverride): Partial<TcpConfig> {
-  const { keepAliveInitialDelay: _k, ...rest } = o;
-  return rest;
-}
-
-export const EPHEMERAL_LOW = 49152;
-export const EPHEMERAL_HIGH = 65535;
+export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
 
 /** TCP settings a socket or server may override (TcpConfig fields plus node:net's names). */
 export interface TcpOptionsOverride extends Partial<TcpConfig> {
@@ -92,8 +82,17 @@ export class TcpStack implements ProtocolHandler {
   /** Connections by portKey(localPort, remotePort), then by remote address (as an int32: a small integer key). */
   private readonly conns = new Map<number, Map<number, TcpConn>>();
   private readonly listeners = new Map<number, ListenerEntry>();
-  /** How many connections use each local port (for ephemeral-port choice). */
-  private readonly portUse = new Map<number, number>();
+  /** An active open may reuse a TIME-WAIT record's 4-tuple when no ephemeral port is free (ports.ts; event `time_wait_reused`). */
+  timeWaitReuse = true;
+  /** A TIME-WAIT record whose 4-tuple a provably new SYN reopens (segmentIn): the listener's ISN is kept above its SND.NXT. */
+  private reopening: TimeWait | undefined;
+  /** The ISNs of listeners' children (RFC 6528), above the old SND.NXT when reopening a TIME-WAIT 4-tuple. */
+  private readonly childIsn = {
+    isn: (tuple: FourTuple, now: number): number => {
+      const iss = defaultIsnGenerator().isn(tuple, now);
+      return this.reopening ? this.reopening.nextIss(iss) : iss;
+    },
+  };
   private readonly totals: TcpStackTotals = emptyTotals();
   /** Retransmits of connections that have closed. */
   private readonly closedRetransmits: Record<RetransmitKind, number> = { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 };
@@ -109,6 +108,14 @@ export class TcpStack implements ProtocolHandler {
     () => this.now(),
     (tw) => this.timeWaitOver(tw),
   );
+  /** Local ports in use, the ephemeral range and the choice of a port (ports.ts). */
+  private readonly ports = new LocalPorts(
+    {
+      listening: (port) => this.listeners.has(port),
+      connected: (lp, rp, ra) => this.lookup(lp, rp, ra) !== undefined,
+    },
+    this.timeWaits,
+  );
   /** A burst's encoded packets (flushOne), reused: no array per burst. */
   private readonly pkts: Array<Buffer | undefined> = [];
   /** Receive bursts, timers and entry points: the loop shared with the simulator (engine.ts). */
@@ -122,8 +129,7 @@ export class TcpStack implements ProtocolHandler {
   /** Each connection's one real timer (conn-timer.ts). */
   readonly timers = new ConnTimer(() => this.now(), (tc, now) => this.loop.timer(tc, now));
   private readonly unregister: () => void;
-  /** Counts a connection's or listener's drop at the host, as `tcp_<reason>` (src/tcp/drops.ts). */
-  /** @internal (also TcpConn.onDrop) */
+  /** @internal Counts a connection's or listener's drop at the host, as `tcp_<reason>` (drops.ts; also TcpConn.onDrop). */
   readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
   private connCount = 0;
 
@@ -174,12 +180,21 @@ export class TcpStack implements ProtocolHandler {
 
   // ---- configuration ----
 
+  /** The ephemeral port range (like Linux's ip_local_port_range), default 49152-65535. */
+  get ephemeralRange(): { low: number; high: number } {
+    return this.ports.range;
+  }
+
+  set ephemeralRange(r: { low: number; high: number }) {
+    this.ports.range = r;
+  }
+
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
   configFor(o: TcpOptionsOverride = {}): TcpConfig {
     const keepAliveInitialDelay = o.keepAliveInitialDelay;
-    // defaultTcpConfig copies the overrides; only node:net's name must not reach the config
+    // defaultTcpConfig copies the overrides and drops undefined ones, node:net's name with them
     // (a rest destructuring per connect cost more than the rest of this function).
-    const cfg = defaultTcpConfig(keepAliveInitialDelay === undefined ? o : withoutKeepAliveInitialDelay(o));
+    const cfg = defaultTcpConfig(keepAliveInitialDelay === undefined ? o : { ...o, keepAliveInitialDelay: undefined });
     cfg.mss = Math.min(o.mss ?? Infinity, this.host.mtu - 40);
     clampToReceiveCapacity(cfg, this.host.receiveCapacity?.());
     if (keepAliveInitialDelay !== undefined && keepAliveInitialDelay > 0) cfg.keepAliveIdle = keepAliveInitialDelay;
@@ -204,20 +219,29 @@ export class TcpStack implements ProtocolHandler {
     this.checkLocalAddress(req.localAddress, 'connect', req.localPort ?? 0);
     const localAddr = this.host.address;
     let localPort = req.localPort ?? 0;
+    let old: TimeWait | undefined;
     if (localPort !== 0) {
       if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.timeWaits.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
         throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
       }
     } else {
-      localPort = this.ephemeralPort(req.remoteAddr, req.remotePort);
+      const p = this.ports.choose(req.remoteAddr, req.remotePort, this.timeWaitReuse ? this.now() : undefined);
+      if (typeof p !== 'number') old = p;
+      localPort = typeof p === 'number' ? p : p.tuple.localPort;
     }
     const tuple: FourTuple = { localAddr, localPort, remoteAddr: req.remoteAddr, remotePort: req.remotePort };
+    // A reused TIME-WAIT record gives its port and its connection slot to the new connection.
+    if (old) this.retire(old);
     const limitErr = this.connectionLimit.openOrError(formatIpv4(req.remoteAddr), req.remotePort);
     if (limitErr) throw limitErr;
     const cfg = this.configFor(req.config);
-    const pathMtu = this.host.pmtu?.get(req.remoteAddr, this.now()); // PMTU: what the host learned about this destination
+    const now = this.now();
+    const pathMtu = this.host.pmtu?.get(req.remoteAddr, now); // PMTU: what the host learned about this destination
     if (pathMtu !== undefined) cfg.pathMtu = pathMtu;
-    const c = Connection.connect(tuple, cfg, this.now());
+    const c = old
+      ? Connection.connect(tuple, cfg, now, { iss: old.nextIss(defaultIsnGenerator().isn(tuple, now)), tsOffset: old.nextTsOffset() })
+      : Connection.connect(tuple, cfg, now);
+    if (old) this.totals.events.time_wait_reused++;
     const tc = new TcpConn(this, c);
     tc.hooks = hooks;
     this.install(tc);
@@ -226,27 +250,12 @@ export class TcpStack implements ProtocolHandler {
     return tc;
   }
 
-  private ephemeralPort(remoteAddr: number, remotePort: number): number {
-    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
-    let p = EPHEMERAL_LOW + Math.floor(Math.random() * span);
-    for (let i = 0; i < span; i++) {
-      if (!this.listeners.has(p) && !this.portUse.has(p)) return p;
-      p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
-    }
-    // Every port has some connection: share a local port with a different 4-tuple.
-    for (let i = 0; i < span; i++) {
-      if (!this.listeners.has(p) && !this.lookup(p, remotePort, remoteAddr) && !this.timeWaits.lookup(p, remotePort, remoteAddr)) return p;
-      p = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
-    }
-    throw makeError('EADDRNOTAVAIL', 'connect', { message: 'no free ephemeral port' });
-  }
-
   /** Passive open. Throws EADDRINUSE / EADDRNOTAVAIL synchronously. */
   listen(req: ListenRequest, onConnection: (conn: TcpConn) => void): TcpListenerHandle {
     this.checkLocalAddress(req.address, 'listen', req.port);
     let port = req.port;
     if (port === 0) {
-      port = this.ephemeralPort(0, 0);
+      port = this.ports.choose(0, 0) as number;
     } else if (this.listeners.has(port)) {
       throw makeError('EADDRINUSE', 'listen', { address: req.address ?? '0.0.0.0', port });
     }
@@ -263,7 +272,7 @@ export class TcpStack implements ProtocolHandler {
         if (kind === 'sent') this.totals.events.syn_cookie++;
       },
     });
-    const listener = new Listener({ addr: this.host.address, port }, cfg, { backlog: req.backlog, synCookies });
+    const listener = new Listener({ addr: this.host.address, port }, cfg, { backlog: req.backlog, synCookies, isn: this.childIsn });
     const entry: ListenerEntry = { listener, port, onConnection, closed: false };
     listener.onAcceptable = () => this.drainAccept(entry);
     listener.onDrop = this.countTcpDrop;
@@ -290,7 +299,7 @@ export class TcpStack implements ProtocolHandler {
       if (tc.c !== c || tc.closed) continue;
       tc.established = true;
       // 'connection' runs on a later tick (user code, outside the receive path).
-      process.nextTick(offerAccepted, entry, tc);
+      process.nextTick(offerAccepted, entry, tc); // arguments, not a closure per connection
     }
   }
 
@@ -306,7 +315,7 @@ export class TcpStack implements ProtocolHandler {
     let m = this.conns.get(key);
     if (!m) this.conns.set(key, (m = new Map()));
     m.set(t.remoteAddr | 0, tc);
-    this.portUse.set(t.localPort, (this.portUse.get(t.localPort) ?? 0) + 1);
+    this.ports.add(t.localPort);
     this.connCount++;
     tc.c.ackAfterEvents = true; // events reach the application on a later tick: an ACK may wait for them
     // Observers are read once, at creation: with none set, no hook is installed at all, and
@@ -346,9 +355,7 @@ export class TcpStack implements ProtocolHandler {
     if (m?.get(t.remoteAddr | 0) === tc) {
       m.delete(t.remoteAddr | 0);
       if (m.size === 0) this.conns.delete(key);
-      const n = (this.portUse.get(t.localPort) ?? 1) - 1;
-      if (n <= 0) this.portUse.delete(t.localPort);
-      else this.portUse.set(t.localPort, n);
+      this.ports.release(t.localPort);
       this.connCount--;
       if (!tc.overLimit) this.connectionLimit.close();
     }
@@ -507,6 +514,30 @@ export class TcpStack implements ProtocolHandler {
     this.timeWaits.add(tw);
   }
 
+  /** A record leaves before its 2*MSL is over: its 4-tuple is reused (port, slot and counts as timeWaitOver). */
+  private retire(tw: TimeWait): void {
+    if (this.timeWaits.remove(tw)) this.timeWaitOver(tw);
+  }
+
+  /**
+   * A provably new SYN for a TIME-WAIT record (TimeWait.synIsNew: RFC 6191, RFC 1122 4.2.2.13)
+   * goes to the listener on its port (ISN above the old SND.NXT) and the record is gone; event
+   * `time_wait_reopened`. Without a listener, or for any other SYN, the record answers it.
+   */
+  private reopen(tw: TimeWait, seg: TcpSegment, dst: number, src: number, now: number): boolean {
+    const entry = this.listeners.get(seg.dstPort);
+    if (entry === undefined || entry.closed || dst !== this.host.address || !tw.synIsNew(seg)) return false;
+    this.retire(tw);
+    this.totals.events.time_wait_reopened++;
+    this.reopening = tw;
+    try {
+      this.listenerInput(entry, seg, src, now);
+    } finally {
+      this.reopening = undefined;
+    }
+    return true;
+  }
+
   /** A segment for a compact TIME-WAIT: its answer leaves at once; a restart moves the deadline. */
   private timeWaitInput(tw: TimeWait, seg: TcpSegment, now: number): void {
     tw.input(seg, now);
@@ -516,10 +547,7 @@ export class TcpStack implements ProtocolHandler {
 
   /** 2*MSL is over (or the stack is destroyed): the record is gone, and with it the port and the connection slot. */
   private timeWaitOver(tw: TimeWait): void {
-    const t = tw.tuple;
-    const n = (this.portUse.get(t.localPort) ?? 1) - 1;
-    if (n <= 0) this.portUse.delete(t.localPort);
-    else this.portUse.set(t.localPort, n);
+    this.ports.release(tw.tuple.localPort);
     this.connCount--;
     if (!tw.overLimit) this.connectionLimit.close();
     this.addClosedRetransmits(tw.retransmits);
@@ -609,6 +637,7 @@ export class TcpStack implements ProtocolHandler {
         this.host.countDrop('tcp_mem_pressure');
         return;
       }
+      if (seg.flags & SYN && this.reopen(tw, seg, ip.dst, ip.src, now)) return;
       this.timeWaitInput(tw, seg, now);
       return;
     }

@@ -369,6 +369,12 @@ export interface ListenerEntry {
   closed: boolean;
 }
 
+/** The driver's drainAccept, on a later tick (queued with arguments, not a closure per accepted connection). */
+export function offerAccepted(entry: ListenerEntry, tc: TcpConn): void {
+  if (entry.closed) tc.abort(); // the server closed before it could take this one
+  else entry.onConnection(tc);
+}
+
 /** node:net style errors from a connection's abort reason. */
 export function syscallFor(code: string, established: boolean): string {
   if (code === 'ECONNREFUSED') return 'connect';

@@ -16,6 +16,17 @@
  * restarts the 2*MSL timer; a SYN gets a (rate-limited) challenge ACK (RFC 5961 4); a RST
  * does not end it (RFC 1337); out-of-window segments are ACKed. test/unit/time-wait.test.ts
  * feeds the same segments to a Connection and to its record and compares the output.
+ *
+ * A record also decides when its 4-tuple may serve a new incarnation before 2*MSL is over
+ * (the driver acts on it; test/unit/time-wait-reuse.test.ts):
+ * - passive (synIsNew): a SYN that is provably new, RFC 6191 with timestamps (its TSval above
+ *   TS.Recent, or equal with a sequence number above RCV.NXT), RFC 1122 4.2.2.13 / RFC 9293
+ *   3.10.7.4 without (its sequence number above RCV.NXT). Any other SYN gets the challenge ACK.
+ * - active (reusableAt, Linux's tcp_twsk_unique): the record saw timestamps and the last one
+ *   arrived more than TIME_WAIT_REUSE_DELAY_MS ago.
+ * Either way the new incarnation starts its ISN above SND.NXT plus a window (nextIss) and, on
+ * the active side, its TSvals above every TSval this one sent (nextTsOffset), so the peer's
+ * sequence and PAWS checks tell the old duplicates from the new connection's segments.
  */
 import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
@@ -30,6 +41,14 @@ import { assembleInfo, type InfoFigures } from './info.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * An active open may reuse a record's 4-tuple once the peer's last timestamp is this old
+ * (Linux tcp_twsk_unique: one second): its segments still in flight are then PAWS-old.
+ */
+export const TIME_WAIT_REUSE_DELAY_MS = 1000;
+/** What a new incarnation's ISN keeps above the old SND.NXT (Linux: tw_snd_nxt + 65535 + 2). */
+export const REUSE_ISN_GAP = 65535 + 2;
 const NONE: readonly TcpSegment[] = Object.freeze([]);
 
 export class TimeWait implements InfoFigures {
@@ -54,6 +73,8 @@ export class TimeWait implements InfoFigures {
   private readonly tsBase: number;
   private tsRecent: number;
   private tsRecentValid: boolean;
+  /** When TS.Recent last changed (ms, floored; at the latest the connection's last segment). */
+  private tsRecentAt: number;
   private lastAckSent: number;
   private readonly sackOk: boolean;
   private dsackPending: SackBlock | undefined;
@@ -142,6 +163,7 @@ export class TimeWait implements InfoFigures {
     this.tsBase = (hs.tsNow() - Math.floor(then)) >>> 0;
     this.tsRecent = hs.tsRecent;
     this.tsRecentValid = hs.tsRecentValid;
+    this.tsRecentAt = Math.floor(then);
     this.lastAckSent = hs.lastAckSent;
     this.sackOk = hs.sackOk;
     this.dsackPending = rcv.dsackPending;
@@ -244,6 +266,7 @@ export class TimeWait implements InfoFigures {
     }
     // RFC 7323 5.3 R3.
     if (this.tsOk && ts && seqGe(ts.val, this.tsRecent) && seqLe(seg.seq, this.lastAckSent)) {
+      if (this.tsRecent !== ts.val >>> 0) this.tsRecentAt = Math.floor(now);
       this.tsRecent = ts.val >>> 0;
       this.tsRecentValid = true;
     }
@@ -286,6 +309,52 @@ export class TimeWait implements InfoFigures {
       this.deadline = now + this.twoMsl;
     }
     if (ackNeeded) this.sendAck(now);
+  }
+
+  /**
+   * Whether `seg` is a SYN provably from a new incarnation, which may open a connection on
+   * this 4-tuple now (RFC 6191 2; RFC 1122 4.2.2.13). With timestamps on both sides: its
+   * TSval above TS.Recent, or equal to it with a sequence number above RCV.NXT. Without (the
+   * old connection had none, or the SYN carries none): its sequence number above RCV.NXT. A
+   * SYN with an older TSval is PAWS-old whatever its sequence number.
+   */
+  synIsNew(seg: TcpSegment): boolean {
+    if ((seg.flags & (SYN | ACK | RST)) !== SYN) return false;
+    const ts = seg.options.ts;
+    if (this.tsOk && this.tsRecentValid && ts !== undefined) {
+      const val = ts.val >>> 0;
+      return seqGt(val, this.tsRecent) || (val === this.tsRecent && seqGt(seg.seq, this.rcvNxt));
+    }
+    return seqGt(seg.seq, this.rcvNxt);
+  }
+
+  /**
+   * Whether an active open may take this 4-tuple at `now` (Linux tcp_twsk_unique with
+   * tcp_tw_reuse): only when the connection used timestamps, and the peer's last one is more
+   * than TIME_WAIT_REUSE_DELAY_MS old. Without timestamps nothing would tell the peer's old
+   * duplicates from the new connection's segments, and the record runs its course.
+   */
+  reusableAt(now: number): boolean {
+    return this.tsOk && this.tsRecentValid && now - this.tsRecentAt > TIME_WAIT_REUSE_DELAY_MS;
+  }
+
+  /**
+   * The ISN of a new incarnation: `candidate` (the ISN generator's, RFC 6528) when it is at
+   * least REUSE_ISN_GAP above our SND.NXT, else SND.NXT + REUSE_ISN_GAP (RFC 1122 4.2.2.13:
+   * above every sequence number the old connection used, by more than a window).
+   */
+  nextIss(candidate: number): number {
+    const floor = seqAdd(this.sndNxt, REUSE_ISN_GAP);
+    return seqGe(candidate, floor) ? candidate >>> 0 : floor;
+  }
+
+  /**
+   * The TSval offset (RFC 7323 5.4) for a new incarnation opened from this record: one above
+   * the old connection's on the same millisecond clock, so its every TSval is above every
+   * TSval the old connection (or this record) sent: the peer's TS.Recent of the old one.
+   */
+  nextTsOffset(): number {
+    return (this.tsBase + 1) >>> 0;
   }
 
   private duplicate(left: number, right: number): void {
@@ -407,6 +476,11 @@ export class TimeWaitTable {
     this.arm();
   }
 
+  /** Takes `tw` out of the table before its 2*MSL is over (its 4-tuple is reused); false if it was not in it. onExpired is not called. */
+  remove(tw: TimeWait): boolean {
+    return this.delete(tw);
+  }
+
   private delete(tw: TimeWait): boolean {
     const t = tw.tuple;
     const key = portKey(t.localPort, t.remotePort);
@@ -418,6 +492,27 @@ export class TimeWaitTable {
     } else return false;
     this.count--;
     return true;
+  }
+
+  /**
+   * The record whose 2*MSL ends first, if it is to remoteAddr:remotePort and reusable at `now`
+   * (TimeWait.reusableAt): the active open's fast path once every ephemeral port is taken (a
+   * churning client's records are all to one server, the oldest at the head of the queue).
+   * Queue entries of records already gone are dropped on the way, restarted ones re-queued.
+   */
+  oldestReusable(remoteAddr: number, remotePort: number, now: number): TimeWait | undefined {
+    const q = this.queue;
+    for (let i = 0; i < 64; i++) {
+      const at = q.peekTime();
+      if (at === Infinity) return undefined;
+      const tw = q.pop()!;
+      const t = tw.tuple;
+      if (this.lookup(t.localPort, t.remotePort, t.remoteAddr) !== tw) continue; // gone: so is its entry
+      q.push(tw.deadline, tw); // (a deadline a retransmitted FIN restarted is re-queued at its place)
+      if (tw.deadline > at) continue;
+      return (t.remoteAddr | 0) === (remoteAddr | 0) && t.remotePort === remotePort && tw.reusableAt(now) ? tw : undefined;
+    }
+    return undefined;
   }
 
   *values(): IterableIterator<TimeWait> {

@@ -53,7 +53,7 @@ export type CwndReason =
   | 'model';
 
 /** Error codes a connection can end with (Node's names). */
-export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE';
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE' | 'ECONNABORTED';
 
 /** Per-connection events, for metrics and the msgpack trace. `t` is the connection's `now`. */
 export type TcpTraceEvent =

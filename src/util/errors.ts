@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 export type ErrorCode =
   | 'ECONNREFUSED'
   | 'ECONNRESET'
+  | 'ECONNABORTED'
   | 'ETIMEDOUT'
   | 'EPIPE'
   | 'EADDRINUSE'
@@ -29,6 +30,7 @@ export type ErrorCode =
 const MESSAGES: Partial<Record<ErrorCode, string>> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset by peer',
+  ECONNABORTED: 'connection aborted after an internal error in the TCP stack',
   ETIMEDOUT: 'connection timed out',
   EPIPE: 'broken pipe',
   EADDRINUSE: 'address already in use',

@@ -35,6 +35,28 @@ describe('scenarios: robustness and security', () => {
     expect(c.state).to.equal('ESTABLISHED');
   });
 
+  it('an exception inside the core aborts the connection (RST, ECONNABORTED, no timer) instead of leaving it stalled', () => {
+    const c = established();
+    expect(c.send(Buffer.alloc(3000, 1), 11)).to.equal(3000);
+    expect(c.takeOutput().length).to.be.greaterThan(0);
+    expect(c.nextDeadline(), 'the RTO runs').to.be.a('number');
+    // A bug in ACK processing (as the path-MTU probe's was, f873cc5): the ACK throws halfway.
+    const snd = c.snd as unknown as { processNewAck: (...a: unknown[]) => number };
+    snd.processNewAck = () => {
+      throw new TypeError('a bug in the core');
+    };
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 1000 }), 20);
+    expect(c.drops['internal_error']).to.equal(1);
+    expect(c.state).to.equal('CLOSED');
+    expect(c.error).to.equal('ECONNABORTED');
+    expectOut(c.takeOutput(), [{ flags: RST | ACK }]);
+    expect(c.nextDeadline(), 'no timer left behind').to.equal(undefined);
+    // Later input is answered as CLOSED answers it, without a second internal error.
+    c.input(seg({ seq: IRS + 1, ack: ISS + 1 + 1000 }), 21);
+    expectOut(c.takeOutput(), [{ flags: RST }]);
+    expect(c.drops['internal_error']).to.equal(1);
+  });
+
   it('22 segment outside the receive window (data, bare ACK, SYN) -> duplicate ACK carrying RCV.NXT', () => {
     const far = IRS + 1 + 70000; // the window is 64000
     for (const s of [
