@@ -1,7 +1,7 @@
 /**
  * Connection churn: open, transfer, close, as fast as possible, for a while.
  *
- *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]
+ *   node <out>/bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--mtu N] [--no-pin] [--no-kernel] [--unconnected]
  *
  * `--parallel` workers each loop: connect to an echo server, send `--bytes`, read the echo
  * back (checked byte for byte), end, wait for the close. Host A (client) and host B (server)
@@ -16,6 +16,12 @@
  *    127.0.0.1, same pinning, same 16 KiB echo, the client closing first), right after the
  *    overlay's: the reference the two-process figure is a ratio of (`vs kernel TCP`).
  *    `--no-kernel` leaves it out.
+ *
+ * `--mtu N` sets both hosts' link MTU. Without it, one process runs at the default MTU 1472
+ * and two processes run the overlay twice, at 1472 and at 65000 (the loopback MTU the
+ * kernel-TCP row effectively has: lo's 65536 lets the kernel send the 16 KiB echo as one
+ * segment, where the overlay at 1472 sends 12); with it, only that MTU. Each overlay row's
+ * label and `MTU` column say which, beside its datagrams per handshake.
  *
  * Host A has one peer, host B, and sends to it through a connected UDP socket (Host.create's
  * `connectPeer`, as the TCP bench's sender does: no address resolution and route lookup per
@@ -35,7 +41,7 @@
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Host } from '../src/host/host.js';
+import { DEFAULT_MTU, Host, MAX_MTU, MIN_MTU } from '../src/host/host.js';
 import { inventory } from '../src/metrics/inventory.js';
 import { connect, createServer, TcpStack, type Socket } from '../src/net.js';
 import type { Row } from './main.js';
@@ -68,8 +74,16 @@ export interface ChurnOptions {
    * 2026-12-05. By default it uses Host.create's connectPeer, as the TCP bench's sender does.
    */
   unconnected?: boolean;
+  /**
+   * Both hosts' link MTU. Default: 1472 (DEFAULT_MTU) in one process; in two processes, one
+   * overlay run at 1472 and one at 65000 (CHURN_MTUS). Given, only this MTU.
+   */
+  mtu?: number;
   verbose?: boolean;
 }
+
+/** The MTUs of the two-process overlay runs when no `--mtu` is given: the default, and about loopback's. */
+export const CHURN_MTUS: readonly number[] = [DEFAULT_MTU, 65000];
 
 type LoopOptions = Required<Omit<ChurnOptions, 'mode' | 'noPin' | 'noKernel'>>;
 
@@ -255,13 +269,13 @@ function totalRow(label: string, r: LoopResult, msl: number, live: number | unde
 
 /** Both hosts in this process (the original set-up). */
 async function runOne(o: LoopOptions): Promise<Row[]> {
-  const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB });
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !o.unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: b.endpoint }] });
+  const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB, mtu: o.mtu });
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, mtu: o.mtu, connectPeer: !o.unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: b.endpoint }] });
   b.addPeer(`${A_ADDR}/32`, a.endpoint);
   const server = await echoServer(b, o.msl);
-  const label = 'one process';
+  const label = `one process, MTU ${o.mtu}`;
   const r = await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), label, o, (row) => o.verbose && process.stderr.write(JSON.stringify(row) + '\n'));
-  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount, { 'client UDP': linkKind(a) })];
+  const rows = [...r.rows, totalRow(label, r, o.msl, TcpStack.for(a).connectionCount, { MTU: o.mtu, 'client UDP': linkKind(a) })];
   server.close();
   await a.close();
   await b.close();
@@ -274,7 +288,7 @@ async function runOne(o: LoopOptions): Promise<Row[]> {
  */
 async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<Row[]> {
   const pins = noPin ? undefined : pinnableCpus();
-  const common = ['--msl', String(o.msl), ...(kernel ? ['--kernel'] : []), ...(o.unconnected ? ['--unconnected'] : [])];
+  const common = ['--msl', String(o.msl), '--mtu', String(o.mtu), ...(kernel ? ['--kernel'] : []), ...(o.unconnected ? ['--unconnected'] : [])];
   try {
     const srv = spawnRole(SELF, 'server', common, [], pins?.[1]);
     const { port } = await withTimeout(srv.next(), 10_000, 'churn server start');
@@ -286,7 +300,7 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
         srv.proc.stdin!.end();
         const s = (await withTimeout(srv.next(), 10_000, 'churn server end')) as unknown as { cpu: number; segments: number };
         const r = line as unknown as LoopResult & { live: number; heapMiB: number; connected: string };
-        const label = `${kernel ? 'kernel TCP (node:net), ' : ''}two processes${pins ? ' (pinned)' : ''}`;
+        const label = kernel ? `kernel TCP (node:net), two processes${pins ? ' (pinned)' : ''}` : `two processes${pins ? ' (pinned)' : ''}, MTU ${o.mtu}`;
         const n = Math.max(1, r.completed + r.failed);
         rows.push(
           totalRow(
@@ -296,7 +310,7 @@ async function runTwo(o: LoopOptions, noPin: boolean, kernel = false): Promise<R
             kernel ? undefined : r.live,
             {
               'CPU us/handshake client/server': `${Math.round((r.cpu * 1e6) / n)}/${Math.round((s.cpu * 1e6) / n)}`,
-              ...(kernel ? {} : { 'client UDP': r.connected }),
+              ...(kernel ? {} : { MTU: o.mtu, 'client UDP': r.connected }),
             },
             r.heapMiB,
           ),
@@ -318,21 +332,25 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
     bytes: opts.bytes ?? 16 * 1024,
     msl: opts.msl ?? 1000,
     unconnected: opts.unconnected ?? false,
+    mtu: opts.mtu ?? DEFAULT_MTU,
     verbose: opts.verbose ?? false,
   };
   const mode = opts.mode ?? 'both';
   const rows: Row[] = [];
   if (mode !== 'two') rows.push(...(await runOne(o)));
   if (mode !== 'one') {
-    const two = await runTwo(o, opts.noPin ?? false);
-    rows.push(...two);
+    const overlays: Row[] = [];
+    for (const mtu of opts.mtu === undefined ? CHURN_MTUS : [opts.mtu]) {
+      const two = await runTwo({ ...o, mtu }, opts.noPin ?? false);
+      rows.push(...two);
+      overlays.push(two[two.length - 1]!);
+    }
     if (!opts.noKernel) {
-      // Right after the overlay's run, on the same CPUs: the in-run reference.
+      // Right after the overlay's runs, on the same CPUs: the in-run reference.
       const ref = await runTwo(o, opts.noPin ?? false, true);
       rows.push(...ref);
-      const overlay = two[two.length - 1]!;
       const kernel = ref[ref.length - 1]!;
-      overlay['vs kernel TCP'] = Number((Number(overlay['handshakes/s']) / Math.max(1e-9, Number(kernel['handshakes/s']))).toFixed(2));
+      for (const overlay of overlays) overlay['vs kernel TCP'] = Number((Number(overlay['handshakes/s']) / Math.max(1e-9, Number(kernel['handshakes/s']))).toFixed(2));
     }
   }
   return rows;
@@ -344,7 +362,7 @@ export async function run(opts: ChurnOptions = {}): Promise<Row[]> {
 async function serverRole(): Promise<void> {
   if (process.argv.includes('--kernel')) return kernelServerRole();
   const stdin = new StdinLines();
-  const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB, learn: true });
+  const b = await Host.create({ address: B_ADDR, recvBufferSize: 8 * MiB, mtu: Number(arg('mtu')), learn: true });
   const server = await echoServer(b, Number(arg('msl')));
   const cpu0 = process.cpuUsage();
   const seg0 = segmentsOut();
@@ -371,7 +389,7 @@ async function kernelServerRole(): Promise<void> {
 /** Host A and the workers; prints each second's row, then the totals with `done: 1`. */
 async function clientRole(): Promise<void> {
   const unconnected = process.argv.includes('--unconnected');
-  const o: LoopOptions = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), unconnected, verbose: false };
+  const o: LoopOptions = { seconds: Number(arg('seconds')), parallel: Number(arg('parallel')), bytes: Number(arg('bytes')), msl: Number(arg('msl')), mtu: Number(arg('mtu')), unconnected, verbose: false };
   const port = Number(arg('port'));
   const done = (r: LoopResult, live: number, connected: string): void =>
     say({ done: 1, completed: r.completed, failed: r.failed, why: r.why, elapsed: r.elapsed, peakTimeWait: r.peakTimeWait, peakRate: r.peakRate, cpu: r.cpu, segments: r.segments, live, heapMiB: process.memoryUsage().heapUsed / MiB, connected });
@@ -380,8 +398,8 @@ async function clientRole(): Promise<void> {
     done(await clientLoop(kernelOpener(port), undefined, 'kernel TCP, two processes', o, (row) => say(row)), 0, '-');
     return;
   }
-  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, connectPeer: !unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port } }] });
-  done(await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), 'two processes', o, (row) => say(row)), TcpStack.for(a).connectionCount, linkKind(a));
+  const a = await Host.create({ address: A_ADDR, recvBufferSize: 8 * MiB, mtu: o.mtu, connectPeer: !unconnected, peers: [{ prefix: `${B_ADDR}/32`, endpoint: { address: '127.0.0.1', port } }] });
+  done(await clientLoop(overlayOpener(a, o.msl), overlaySampler(a), `two processes, MTU ${o.mtu}`, o, (row) => say(row)), TcpStack.for(a).connectionCount, linkKind(a));
   await a.close();
 }
 
@@ -390,12 +408,17 @@ runRoleIfMain(import.meta.url, { server: serverRole, client: clientRole });
 if (isMain(import.meta.url) && !process.argv.includes('--role')) {
   runStandalone(
     'churn',
-    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--no-pin] [--no-kernel] [--unconnected]',
+    'node bench/churn.js [--seconds 60] [--parallel 32] [--bytes 16384] [--msl 1000] [--mode both|one|two] [--mtu N] [--no-pin] [--no-kernel] [--unconnected]',
     (argv) => {
       const mi = argv.indexOf('--mode');
       const mode = (mi >= 0 ? argv[mi + 1] : 'both') as ChurnMode;
       if (!['both', 'one', 'two'].includes(mode)) {
         process.stderr.write('churn: --mode needs both, one or two\n');
+        process.exit(2);
+      }
+      const mtu = argv.includes('--mtu') ? numberArg('churn', argv, 'mtu', DEFAULT_MTU, MIN_MTU) : undefined;
+      if (mtu !== undefined && (mtu > MAX_MTU || !Number.isInteger(mtu))) {
+        process.stderr.write(`churn: --mtu needs an integer from ${MIN_MTU} to ${MAX_MTU}\n`);
         process.exit(2);
       }
       return run({
@@ -404,6 +427,7 @@ if (isMain(import.meta.url) && !process.argv.includes('--role')) {
         bytes: numberArg('churn', argv, 'bytes', 16 * 1024, 1),
         msl: numberArg('churn', argv, 'msl', 1000, 1),
         mode,
+        mtu,
         noPin: argv.includes('--no-pin'),
         noKernel: argv.includes('--no-kernel'),
         unconnected: argv.includes('--unconnected'),

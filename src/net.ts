@@ -41,7 +41,7 @@ export function connect(
     return new Socket({ ...(via ? { via } : {}) }).connect(opts, listener);
   }
   const { allowHalfOpen } = a;
-  const s = new Socket({ allowHalfOpen: allowHalfOpen ?? false, ...(a.via ? { via: a.via } : {}) });
+  const s = new Socket({ allowHalfOpen: allowHalfOpen ?? false, via: a.via });
   return s.connect(a, typeof b === 'function' ? b : undefined);
 }
 

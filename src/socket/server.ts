@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { HostLike } from '../host/types.js';
 import { makeError } from '../util/errors.js';
 import { TcpStack, type TcpConn, type TcpListenerHandle, type TcpOptionsOverride } from '../tcp/driver.js';
-import { Socket } from './socket.js';
+import { ON_CLOSE_FOR_SERVER, Socket } from './socket.js';
 
 export interface ServerOptions extends TcpOptionsOverride {
   /** The overlay host to listen on (required). */
@@ -42,12 +42,15 @@ export class Server extends EventEmitter {
   private listener: TcpListenerHandle | undefined;
   private readonly sockets = new Set<Socket>();
   private closing = false;
+  /** Each accepted socket's options (one object for all of them; fromAccepted only reads it). */
+  private readonly acceptedOptions: { allowHalfOpen: boolean };
 
   constructor(options: ServerOptions, connectionListener?: (socket: Socket) => void) {
     super();
     if (!options || !options.host) throw makeError('EINVAL', 'createServer', { message: 'options.host (the overlay Host) is required' });
     this.via = options.host;
     this.options = options;
+    this.acceptedOptions = { allowHalfOpen: options.allowHalfOpen ?? false };
     if (connectionListener) this.on('connection', connectionListener);
   }
 
@@ -110,19 +113,18 @@ export class Server extends EventEmitter {
       conn.abort();
       return;
     }
-    const socket = Socket.fromAccepted(
-      conn,
-      this.via,
-      { allowHalfOpen: this.options.allowHalfOpen ?? false },
-      this.options.pauseOnConnect ?? false,
-    );
+    const socket = Socket.fromAccepted(conn, this.via, this.acceptedOptions, this.options.pauseOnConnect ?? false);
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.maybeClosed();
-    });
+    // Told on close before the socket's 'close' listeners, as a listener added here was: a
+    // method bound once per server, not a once() wrapper and a closure per socket.
+    socket[ON_CLOSE_FOR_SERVER] = this.socketClosed;
     this.emit('connection', socket);
   }
+
+  private readonly socketClosed = (socket: Socket): void => {
+    this.sockets.delete(socket);
+    this.maybeClosed();
+  };
 
   /** Stops accepting; 'close' follows once every accepted connection has closed. */
   close(cb?: (err?: Error) => void): this {

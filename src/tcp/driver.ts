@@ -31,7 +31,7 @@ import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { ConnTimer } from './conn-timer.js';
 import { LocalPorts } from './ports.js';
-import { chainHooks, EV_CLOSED, EV_ESTABLISHED, EV_READABLE, EV_WRITABLE, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
+import { chainHooks, EV_CLOSED, offerAccepted, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
 
@@ -129,8 +129,8 @@ export class TcpStack implements ProtocolHandler {
   /** Each connection's one real timer (conn-timer.ts). */
   readonly timers = new ConnTimer(() => this.now(), (tc, now) => this.loop.timer(tc, now));
   private readonly unregister: () => void;
-  /** Counts a connection's or listener's drop at the host, as `tcp_<reason>` (src/tcp/drops.ts). */
-  private readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
+  /** @internal Counts a connection's or listener's drop at the host, as `tcp_<reason>` (drops.ts; also TcpConn.onDrop). */
+  readonly countTcpDrop = (reason: TcpDropReason): void => this.host.countDrop(`tcp_${reason}`);
   private connCount = 0;
 
   /**
@@ -191,8 +191,10 @@ export class TcpStack implements ProtocolHandler {
 
   /** The full config for a new connection: defaults, MSS from the MTU, the overrides. */
   configFor(o: TcpOptionsOverride = {}): TcpConfig {
-    const { keepAliveInitialDelay, ...rest } = o;
-    const cfg = defaultTcpConfig({ ...rest });
+    const keepAliveInitialDelay = o.keepAliveInitialDelay;
+    // defaultTcpConfig copies the overrides and drops undefined ones, node:net's name with them
+    // (a rest destructuring per connect cost more than the rest of this function).
+    const cfg = defaultTcpConfig(keepAliveInitialDelay === undefined ? o : { ...o, keepAliveInitialDelay: undefined });
     cfg.mss = Math.min(o.mss ?? Infinity, this.host.mtu - 40);
     clampToReceiveCapacity(cfg, this.host.receiveCapacity?.());
     if (keepAliveInitialDelay !== undefined && keepAliveInitialDelay > 0) cfg.keepAliveIdle = keepAliveInitialDelay;
@@ -297,10 +299,7 @@ export class TcpStack implements ProtocolHandler {
       if (tc.c !== c || tc.closed) continue;
       tc.established = true;
       // 'connection' runs on a later tick (user code, outside the receive path).
-      process.nextTick(() => {
-        if (entry.closed) tc.abort(); // the server closed before it could take this one
-        else entry.onConnection(tc);
-      });
+      process.nextTick(offerAccepted, entry, tc); // arguments, not a closure per connection
     }
   }
 
@@ -319,21 +318,21 @@ export class TcpStack implements ProtocolHandler {
     this.ports.add(t.localPort);
     this.connCount++;
     tc.c.ackAfterEvents = true; // events reach the application on a later tick: an ACK may wait for them
-    const hooks: ConnectionHooks = {
-      onEstablished: () => {
-        if (tc.owner) return; // a listener child: delivered through accept()
-        tc.established = true;
-        tc.post(EV_ESTABLISHED);
-      },
-      onReadable: () => tc.post(EV_READABLE),
-      onWritable: () => tc.post(EV_WRITABLE),
-      onClosed: (error) => this.onClosed(tc, error),
-      // The connection's drops reach the host's counters (overlay_ip_dropped_packets_total).
-      onDrop: this.countTcpDrop,
-    };
-    // Observers are read once, at creation: with none set, no hook is installed at all.
+    // Observers are read once, at creation: with none set, no hook is installed at all, and
+    // the TcpConn itself is the connection's hooks (its methods; no closures per connection).
     const trace = observers.trace;
     const rtt = observers.rtt;
+    if (!trace && !rtt) {
+      tc.c.hooks = chainHooks(tc.c.hooks, tc);
+      return;
+    }
+    const hooks: ConnectionHooks = {
+      onEstablished: () => tc.onEstablished(),
+      onReadable: () => tc.onReadable(),
+      onWritable: () => tc.onWritable(),
+      onClosed: (error) => tc.onClosed(error),
+      onDrop: this.countTcpDrop,
+    };
     if (trace) {
       const label = tc.label;
       hooks.onTrace = (ev) => trace(label, ev);
@@ -363,7 +362,8 @@ export class TcpStack implements ProtocolHandler {
     this.timers.clear(tc);
   }
 
-  private onClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
+  /** @internal (TcpConn.onClosed) */
+  connClosed(tc: TcpConn, error: TcpErrorCode | undefined): void {
     if (tc.closed) return;
     tc.closed = true;
     // Flush first: the connection's last segments (an RST, a final ACK) must still leave.

@@ -48,6 +48,8 @@ export interface ListenerOptions {
   tsOffset?: number;
 }
 
+const NO_OUTPUT: ReadonlyArray<{ seg: TcpSegment; remoteAddr: number }> = Object.freeze([]);
+
 export class Listener {
   backlog: number;
   synBacklog: number;
@@ -200,6 +202,9 @@ export class Listener {
   }
 
   takeOutput(): Array<{ seg: TcpSegment; remoteAddr: number }> {
+    // Nothing (the usual case: every SYN of a normal open): one shared, frozen empty array,
+    // not a new one per segment.
+    if (this.out.length === 0) return NO_OUTPUT as Array<{ seg: TcpSegment; remoteAddr: number }>;
     const o = this.out;
     this.out = [];
     return o;

@@ -8,7 +8,8 @@ import { formatIpv4 } from '../wire/addr.js';
 import type { Connection } from './connection.js';
 import type { TcpStack } from './driver.js';
 import type { Listener } from './listener.js';
-import type { ConnectionHooks, FourTuple, TcpInfo } from './types.js';
+import type { ConnectionDropReason } from './drops.js';
+import type { ConnectionHooks, FourTuple, TcpErrorCode, TcpInfo } from './types.js';
 
 export const EV_ESTABLISHED = 1;
 export const EV_READABLE = 2;
@@ -24,8 +25,12 @@ export interface TcpConnHooks {
   onClosed?(code?: string, syscall?: string): void;
 }
 
-/** A connection as the socket layer sees it: user calls that flush and re-arm. */
-export class TcpConn {
+/**
+ * A connection as the socket layer sees it: user calls that flush and re-arm. It is also the
+ * Connection's hooks (ConnectionHooks' methods below), so a connection costs no closures for
+ * them; the driver builds a separate hooks object only when a trace or RTT observer is set.
+ */
+export class TcpConn implements ConnectionHooks {
   hooks: TcpConnHooks = {};
   timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   timerIsImmediate = false;
@@ -98,6 +103,31 @@ export class TcpConn {
     return this.c.state;
   }
 
+  // ---- ConnectionHooks: the Connection's events (driver.ts install) ----
+
+  onEstablished(): void {
+    if (this.owner) return; // a listener child: delivered through accept()
+    this.established = true;
+    this.post(EV_ESTABLISHED);
+  }
+
+  onReadable(): void {
+    this.post(EV_READABLE);
+  }
+
+  onWritable(): void {
+    this.post(EV_WRITABLE);
+  }
+
+  onClosed(error?: TcpErrorCode): void {
+    this.stack.connClosed(this, error);
+  }
+
+  /** The connection's drops reach the host's counters (overlay_ip_dropped_packets_total). */
+  onDrop(reason: ConnectionDropReason): void {
+    this.stack.countTcpDrop(reason);
+  }
+
   setHooks(h: TcpConnHooks): void {
     this.hooks = h;
     // A close that happened before anyone listened (an accepted child reset before its
@@ -138,10 +168,10 @@ export class TcpConn {
       if (p & EV_READABLE) this.hooks.onReadable?.();
       if (p & EV_WRITABLE) this.hooks.onWritable?.();
       if (p & EV_CLOSED) {
-        const f = this.hooks.onClosed;
-        if (f) {
+        const h = this.hooks;
+        if (h.onClosed) {
           this.closeDelivered = true;
-          f(this.closeCode, this.closeSyscall);
+          h.onClosed(this.closeCode, this.closeSyscall); // a method call: hooks may be an object with methods
         }
       }
     } finally {
@@ -266,7 +296,14 @@ export class TcpConn {
   shutdown(): void {
     if (this.shutdownDone || this.closed) return;
     this.shutdownDone = true;
-    this.stack.call(this, () => this.c.shutdown(this.stack.now()));
+    // enterCall/leaveCall rather than stack.call(closure): once per connection, on both ends.
+    const stack = this.stack;
+    stack.enterCall();
+    try {
+      this.c.shutdown(stack.now());
+    } finally {
+      stack.leaveCall(this);
+    }
   }
 
   /** RST now. */
@@ -287,7 +324,15 @@ export class TcpConn {
     this.hooks = {};
     if (!this.closed) {
       if (reset) this.abort();
-      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, () => this.c.close(this.stack.now()));
+      else if (!this.shutdownDone || this.c.readableLength > 0) {
+        const stack = this.stack;
+        stack.enterCall();
+        try {
+          this.c.close(stack.now());
+        } finally {
+          stack.leaveCall(this);
+        }
+      }
     }
     if (onFinished) {
       if (this.finished()) onFinished();
@@ -322,6 +367,12 @@ export interface ListenerEntry {
   readonly port: number;
   readonly onConnection: (conn: TcpConn) => void;
   closed: boolean;
+}
+
+/** The driver's drainAccept, on a later tick (queued with arguments, not a closure per accepted connection). */
+export function offerAccepted(entry: ListenerEntry, tc: TcpConn): void {
+  if (entry.closed) tc.abort(); // the server closed before it could take this one
+  else entry.onConnection(tc);
 }
 
 /** node:net style errors from a connection's abort reason. */
