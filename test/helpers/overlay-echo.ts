@@ -4,6 +4,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from '../../src/net.js';
+import { Host } from '../../src/host/host.js';
 import type { HostLike } from '../../src/host/types.js';
 
 /** Listens on `host` with TCP options `opts`; `onAccept` sees each socket. Resolves with the server and its port. */
@@ -16,4 +17,13 @@ export async function echoServer(host: HostLike, opts: Record<string, unknown> =
   server.listen(0);
   await once(server, 'listening');
   return { server, port: server.address()!.port };
+}
+
+/** Two hosts on loopback UDP, each the other's peer: A at `addrA`, B at `addrB`. */
+export async function hostPair(addrA: string, addrB: string): Promise<[Host, Host]> {
+  const a = await Host.create({ address: addrA });
+  const b = await Host.create({ address: addrB });
+  a.addPeer(`${addrB}/32`, b.endpoint);
+  b.addPeer(`${addrA}/32`, a.endpoint);
+  return [a, b];
 }

@@ -15,7 +15,7 @@ import type { TcpConn } from '../../src/tcp/tcp-conn.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
 import { ACK, FIN, SYN } from '../../src/wire/tcp.js';
 import { within } from '../helpers/real-tcp.js';
-import { echoServer } from '../helpers/overlay-echo.js';
+import { echoServer, hostPair } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -40,10 +40,7 @@ describe('an owed ACK waits for the application\'s reply (two hosts, real UDP)',
       if (!l) sent.set(conn, (l = []));
       l.push({ len: ev.len, flags: ev.flags });
     };
-    a = await Host.create({ address: A });
-    b = await Host.create({ address: B });
-    a.addPeer(`${B}/32`, b.endpoint);
-    b.addPeer(`${A}/32`, a.endpoint);
+    [a, b] = await hostPair(A, B);
   });
 
   afterEach(async () => {

@@ -9,7 +9,7 @@ import { Host } from '../../src/host/host.js';
 import { connect, type Server, type Socket } from '../../src/net.js';
 import { Sender } from '../../src/tcp/sender.js';
 import { within } from '../helpers/real-tcp.js';
-import { echoServer } from '../helpers/overlay-echo.js';
+import { echoServer, hostPair } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -22,10 +22,7 @@ describe('an internal error aborts the connection (two hosts, real UDP)', functi
   let server: Server | undefined;
 
   beforeEach(async () => {
-    a = await Host.create({ address: A });
-    b = await Host.create({ address: B });
-    a.addPeer(`${B}/32`, b.endpoint);
-    b.addPeer(`${A}/32`, a.endpoint);
+    [a, b] = await hostPair(A, B);
   });
 
   afterEach(async () => {

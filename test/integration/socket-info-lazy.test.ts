@@ -9,7 +9,7 @@ import { Host } from '../../src/host/host.js';
 import { connect, type Server, type Socket } from '../../src/net.js';
 import { Connection } from '../../src/tcp/connection.js';
 import { within } from '../helpers/real-tcp.js';
-import { echoServer } from '../helpers/overlay-echo.js';
+import { echoServer, hostPair } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -23,10 +23,7 @@ describe('stream socket TCP_INFO on close (two hosts, real UDP)', function () {
   let built = 0;
 
   beforeEach(async () => {
-    a = await Host.create({ address: A });
-    b = await Host.create({ address: B });
-    a.addPeer(`${B}/32`, b.endpoint);
-    b.addPeer(`${A}/32`, a.endpoint);
+    [a, b] = await hostPair(A, B);
     built = 0;
     Connection.prototype.getInfo = function (this: Connection, now: number) {
       built++;

@@ -12,7 +12,7 @@ import { Host } from '../../src/host/host.js';
 import { observers } from '../../src/observe/inventory.js';
 import { connect, Socket, TcpStack, type Server } from '../../src/net.js';
 import type { TcpConn } from '../../src/tcp/driver.js';
-import { echoServer } from '../helpers/overlay-echo.js';
+import { echoServer, hostPair } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -30,10 +30,7 @@ describe('socket layer: per-connection objects (two hosts, real UDP)', function 
   let server: Server | undefined;
 
   beforeEach(async () => {
-    a = await Host.create({ address: A });
-    b = await Host.create({ address: B });
-    a.addPeer(`${B}/32`, b.endpoint);
-    b.addPeer(`${A}/32`, a.endpoint);
+    [a, b] = await hostPair(A, B);
   });
 
   afterEach(async () => {

@@ -18,7 +18,7 @@ import { decodeIpv4 } from '../../src/wire/ipv4.js';
 import { ACK, decodeTcp, encodeTcp, FIN, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import type { TcpInfo } from '../../src/tcp/types.js';
 import { until, within } from '../helpers/real-tcp.js';
-import { echoServer } from '../helpers/overlay-echo.js';
+import { echoServer, hostPair } from '../helpers/overlay-echo.js';
 
 const A = '10.77.0.2';
 const B = '10.77.0.3';
@@ -57,10 +57,7 @@ describe('compact TIME-WAIT in the stack (two hosts, real UDP)', function () {
   let server: Server;
 
   beforeEach(async () => {
-    a = await Host.create({ address: A });
-    b = await Host.create({ address: B });
-    a.addPeer(`${B}/32`, b.endpoint);
-    b.addPeer(`${A}/32`, a.endpoint);
+    [a, b] = await hostPair(A, B);
   });
 
   afterEach(async () => {
