@@ -382,31 +382,19 @@ export class TcpStack implements ProtocolHandler {
 
   // ---- driving ----
 
-  /** Runs a user call on `tc`, then flushes and re-arms (unless inside another entry point). */
-  call<T>(tc: TcpConn, fn: () => T): T {
-    this.enterCall();
-    let r: T;
-    try {
-      r = fn();
-    } finally {
-      this.leaveCall(tc);
-    }
-    return r;
-  }
-
   /**
-   * @internal The two halves of call() for the hot user calls (TcpConn.write and read), which
-   * would otherwise allocate a closure per call: enterCall(), the call, then leaveCall(tc) in
-   * a finally.
+   * Runs a user call, `fn(tc, arg)`, then flushes and re-arms `tc` (unless inside another
+   * entry point). The hot user calls (TcpConn.write and read) pass a module-level `fn` and
+   * their argument in `arg`, so no closure is allocated per call.
    */
-  enterCall(): void {
+  call<R, A = undefined>(tc: TcpConn, fn: (tc: TcpConn, arg: A) => R, arg?: A): R {
     this.depth++;
-  }
-
-  /** @internal See enterCall. */
-  leaveCall(tc: TcpConn): void {
-    this.depth--;
-    this.flush(tc);
+    try {
+      return fn(tc, arg as A);
+    } finally {
+      this.depth--;
+      this.flush(tc);
+    }
   }
 
   private flush(tc: TcpConn): void {

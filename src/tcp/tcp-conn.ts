@@ -236,37 +236,18 @@ export class TcpConn implements ConnectionHooks {
   /** Sends the ACK that waited for the application's turn, unless a reply already carried it. */
   private releaseDeferredAck(): void {
     if (!this.deferredAckOwed()) return;
-    const stack = this.stack;
-    stack.enterCall();
-    try {
-      this.c.releaseDeferredAck(stack.now());
-    } finally {
-      stack.leaveCall(this);
-    }
+    this.stack.call(this, releaseDeferredAck);
   }
 
   /** Bytes accepted into the send buffer (throws EPIPE after shutdown). */
   write(data: Buffer): number {
-    const stack = this.stack;
-    stack.enterCall();
-    try {
-      return this.c.send(data, stack.now());
-    } finally {
-      stack.leaveCall(this);
-    }
+    return this.stack.call(this, send, data);
   }
 
   /** Up to `max` in-order bytes (all by default), or undefined when none are buffered. */
   read(max?: number): Buffer | undefined {
     if (this.c.readableLength === 0) return undefined;
-    const stack = this.stack;
-    let d: Buffer | null;
-    stack.enterCall();
-    try {
-      d = this.c.read(max);
-    } finally {
-      stack.leaveCall(this);
-    }
+    const d = this.stack.call(this, receive, max);
     this.recharge();
     return d ?? undefined;
   }
@@ -296,20 +277,13 @@ export class TcpConn implements ConnectionHooks {
   shutdown(): void {
     if (this.shutdownDone || this.closed) return;
     this.shutdownDone = true;
-    // enterCall/leaveCall rather than stack.call(closure): once per connection, on both ends.
-    const stack = this.stack;
-    stack.enterCall();
-    try {
-      this.c.shutdown(stack.now());
-    } finally {
-      stack.leaveCall(this);
-    }
+    this.stack.call(this, shutdown);
   }
 
   /** RST now. */
   abort(): void {
     if (this.closed) return;
-    this.stack.call(this, () => this.c.abort(this.stack.now()));
+    this.stack.call(this, abort);
   }
 
   /**
@@ -324,15 +298,7 @@ export class TcpConn implements ConnectionHooks {
     this.hooks = {};
     if (!this.closed) {
       if (reset) this.abort();
-      else if (!this.shutdownDone || this.c.readableLength > 0) {
-        const stack = this.stack;
-        stack.enterCall();
-        try {
-          this.c.close(stack.now());
-        } finally {
-          stack.leaveCall(this);
-        }
-      }
+      else if (!this.shutdownDone || this.c.readableLength > 0) this.stack.call(this, close);
     }
     if (onFinished) {
       if (this.finished()) onFinished();
@@ -349,12 +315,12 @@ export class TcpConn implements ConnectionHooks {
 
   setNoDelay(on: boolean): void {
     if (this.closed) return;
-    this.stack.call(this, () => this.c.setNoDelay(on, this.stack.now()));
+    this.stack.call(this, setNoDelay, on);
   }
 
   setKeepAlive(on: boolean, idleMs: number): void {
     if (this.closed) return;
-    this.stack.call(this, () => this.c.setKeepAlive(on, idleMs > 0 ? idleMs : undefined, this.stack.now()));
+    this.stack.call(this, (tc) => tc.c.setKeepAlive(on, idleMs > 0 ? idleMs : undefined, tc.stack.now()));
   }
 
   info(): TcpInfo {
@@ -368,6 +334,15 @@ export interface ListenerEntry {
   readonly onConnection: (conn: TcpConn) => void;
   closed: boolean;
 }
+
+// The user calls TcpStack.call runs for a TcpConn: module-level functions, not a closure per call.
+const send = (tc: TcpConn, data: Buffer): number => tc.c.send(data, tc.stack.now());
+const receive = (tc: TcpConn, max: number | undefined): Buffer | null => tc.c.read(max);
+const shutdown = (tc: TcpConn): void => tc.c.shutdown(tc.stack.now());
+const close = (tc: TcpConn): void => tc.c.close(tc.stack.now());
+const abort = (tc: TcpConn): void => tc.c.abort(tc.stack.now());
+const releaseDeferredAck = (tc: TcpConn): void => tc.c.releaseDeferredAck(tc.stack.now());
+const setNoDelay = (tc: TcpConn, on: boolean): void => tc.c.setNoDelay(on, tc.stack.now());
 
 /** The driver's drainAccept, on a later tick (queued with arguments, not a closure per accepted connection). */
 export function offerAccepted(entry: ListenerEntry, tc: TcpConn): void {
