@@ -17,7 +17,7 @@ import { ICMP_ECHO_REQUEST, UNREACH_HOST, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_D
 import { decodeIpv4, decodeIpv4Into, encodeIpv4, IPPROTO_ICMP, IPPROTO_UDP, newIpv4Header, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeUdp } from '../wire/udp.js';
 import { encodeIcmp } from '../wire/icmp.js';
-import { UdpLink, type Link, type LinkRemote } from '../link/udp-link.js';
+import { UdpLink, type Link, type LinkOffload, type LinkRemote } from '../link/udp-link.js';
 import { secureLinkFor, type SecureHostOptions, type SecureSnapshot } from '../secure/host-options.js';
 import { SecureLink } from '../secure/secure-link.js';
 import { IcmpModule, type EchoReply } from './icmp.js';
@@ -52,6 +52,14 @@ export interface HostOptions extends SecureHostOptions {
    * and spoofed senders are still seen, and the SO_REUSEADDR caveat). Default false.
    */
   connectPeer?: boolean;
+  /**
+   * UDP GSO and GRO (Linux 4.18+, with the optional dependency koffi): full-size packets to
+   * one peer leave in one sendmsg as a train of datagrams the kernel cuts, and a read may
+   * return such a train whole, which the link cuts again. Each packet is still one datagram
+   * on the wire. Default true; where the platform lacks them the host works as without, and
+   * `host.offload()` says why. Not used in the secure mode.
+   */
+  offload?: boolean;
 }
 
 export interface PingOptions {
@@ -142,10 +150,16 @@ export class Host implements HostLike {
     if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
     if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
     if (opts.connectPeer && v.peers.length === 1) linkOpts.connect = v.peers[0]!.endpoint;
+    if (opts.offload !== false && !secure) linkOpts.offload = { segment: v.mtu };
     const link = await UdpLink.bind(linkOpts);
     const valid = { ...opts, ...v, address: opts.address };
     if (!secure) return new Host(address, link, valid);
     return new Host(address, secure.wrap(link), valid, secure.overhead);
+  }
+
+  /** Whether this host's link sends trains of datagrams (UDP GSO) and reads them (GRO), or why not. */
+  offload(): LinkOffload {
+    return this.link.offload?.() ?? { segment: 0, gro: false, reason: 'the secure mode sends one datagram per call' };
   }
 
   /** The bound UDP address and port of this host's link. */
@@ -448,6 +462,8 @@ export class Host implements HostLike {
   snapshot(): HostSnapshot {
     const local = this.closed ? undefined : this.link.local();
     const kernel = this.link.kernelStats();
+    const off = this.offload();
+    const ls = this.link.stats;
     return {
       ...(local && {
         link: {
@@ -456,6 +472,12 @@ export class Host implements HostLike {
           recvBuffer: this.link.recvBufferGrant,
           receiveCapacity: this.receiveCapacity() ?? 0,
           ...(kernel && { rxQueue: kernel.rxQueue, kernelDrops: kernel.drops }),
+          gso: off.segment,
+          gro: off.gro,
+          trainsOut: ls.trainsOut,
+          trainDatagramsOut: ls.trainPacketsOut,
+          trainsIn: ls.trainsIn,
+          trainDatagramsIn: ls.trainPacketsIn,
         },
       }),
       address: this.addressString,

@@ -77,6 +77,41 @@ export function procHexToIpv4(hex: string): string {
  * sending socket beside its own) are summed; the inode is the first one's.
  */
 export function kernelUdpStats(address: string, port: number, text?: string): KernelUdpStats | undefined {
+  const rows = udpRows(port, text);
+  if (rows === undefined) return undefined;
+  let wildcard: KernelUdpStats | undefined;
+  let exact: KernelUdpStats | undefined;
+  for (const r of rows) {
+    const stats: KernelUdpStats = { inode: r.inode, rxQueue: r.rxQueue, drops: r.drops };
+    if (r.local === address) {
+      if (exact) {
+        exact.rxQueue += stats.rxQueue;
+        exact.drops += stats.drops;
+      } else exact = stats;
+    } else if (r.local === '0.0.0.0' && !wildcard) wildcard = stats;
+  }
+  return exact ?? wildcard;
+}
+
+/**
+ * The IPv4 UDP sockets of this namespace bound to `address:port` (or to 0.0.0.0 and `port`),
+ * from /proc/net/udp (`text`, for tests): each one's inode, and whether it is connected (a
+ * remote address other than 0.0.0.0:0). Empty off Linux.
+ */
+export function udpSocketInodes(address: string, port: number, text?: string): { inode: number; connected: boolean }[] {
+  return (udpRows(port, text) ?? []).filter((r) => r.local === address || r.local === '0.0.0.0').map((r) => ({ inode: r.inode, connected: r.connected }));
+}
+
+interface UdpRow {
+  local: string;
+  inode: number;
+  connected: boolean;
+  rxQueue: number;
+  drops: number;
+}
+
+/** The rows of /proc/net/udp (or `text`) for local port `port`; undefined when unreadable. */
+function udpRows(port: number, text?: string): UdpRow[] | undefined {
   let t = text;
   if (t === undefined) {
     try {
@@ -85,27 +120,21 @@ export function kernelUdpStats(address: string, port: number, text?: string): Ke
       return undefined;
     }
   }
+  const out: UdpRow[] = [];
   const lines = t.split('\n');
-  let wildcard: KernelUdpStats | undefined;
-  let exact: KernelUdpStats | undefined;
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i]!.trim().split(/\s+/);
     if (f.length < 13) continue;
     const [hexAddr, hexPort] = f[1]!.split(':');
     if (hexAddr === undefined || hexPort === undefined || parseInt(hexPort, 16) !== port) continue;
     const queues = f[4]!.split(':');
-    const stats: KernelUdpStats = {
+    out.push({
+      local: procHexToIpv4(hexAddr),
       inode: Number(f[9]),
+      connected: f[2] !== '00000000:0000',
       rxQueue: parseInt(queues[1] ?? '0', 16),
       drops: Number(f[f.length - 1]),
-    };
-    const local = procHexToIpv4(hexAddr);
-    if (local === address) {
-      if (exact) {
-        exact.rxQueue += stats.rxQueue;
-        exact.drops += stats.drops;
-      } else exact = stats;
-    } else if (local === '0.0.0.0' && !wildcard) wildcard = stats;
+    });
   }
-  return exact ?? wildcard;
+  return out;
 }

@@ -14,6 +14,7 @@ import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { releasePacket } from '../util/slab.js';
 import { datagramCapacity, kernelUdpStats, type KernelUdpStats } from './kernel-udp.js';
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, offloadUnavailable, setGro, setGsoSize, socketFd, splitTrain } from './udp-offload.js';
 
 export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 /** While sends succeed, one in this many carries a completion callback. */
@@ -40,6 +41,23 @@ export interface UdpLinkOptions {
    * use it only on machines you trust.
    */
   connect?: LinkRemote;
+  /**
+   * UDP GSO and GRO (src/link/udp-offload.ts): consecutive datagrams of exactly `segment`
+   * bytes to one destination leave in one sendmsg (a train the kernel cuts), and the sockets
+   * read such trains whole (the link cuts them). Used where the platform has them; otherwise
+   * `offload()` says why not. Default off here (Host.create turns it on).
+   */
+  offload?: { segment: number };
+}
+
+/** What a link's UDP offload does (UdpLink.offload()). */
+export interface LinkOffload {
+  /** The size of a train's datagrams (UDP_SEGMENT); 0 when trains are off. */
+  segment: number;
+  /** Whether the sockets read trains whole (UDP_GRO). */
+  gro: boolean;
+  /** Why trains or GRO are off, when they are. */
+  reason?: string;
 }
 
 export interface LinkRemote {
@@ -62,6 +80,12 @@ export interface UdpLinkStats {
   sendErrors: number;
   /** Socket-level errors reported through the 'error' event. */
   socketErrors: number;
+  /** Sends of a train of two or more datagrams (UDP GSO), and the datagrams they carried. */
+  trainsOut: number;
+  trainPacketsOut: number;
+  /** Reads that held two or more datagrams (UDP GRO), and the datagrams they held. */
+  trainsIn: number;
+  trainPacketsIn: number;
 }
 
 /**
@@ -90,6 +114,8 @@ export interface Link {
   kernelStats(): KernelUdpStats | undefined;
   /** The one peer this link's send socket is connected to (Host.create's connectPeer), if any. */
   connectedPeer(): LinkRemote | undefined;
+  /** UDP GSO/GRO state (UdpLink); a link without it sends one datagram per call. */
+  offload?(): LinkOffload;
 }
 
 type LookupCallback = (err: Error | null, address: string, family: number) => void;
@@ -124,7 +150,16 @@ export function literalLookup(ready: () => boolean): NonNullable<SocketOptions['
 export class UdpLink implements Link {
   /** The raw dgram socket (the per-packet path). */
   readonly socket: Socket;
-  readonly stats: UdpLinkStats = { packetsIn: 0, packetsOut: 0, sendErrors: 0, socketErrors: 0 };
+  readonly stats: UdpLinkStats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    sendErrors: 0,
+    socketErrors: 0,
+    trainsOut: 0,
+    trainPacketsOut: 0,
+    trainsIn: 0,
+    trainPacketsIn: 0,
+  };
   /**
    * The receive buffer the kernel granted (SO_RCVBUF read back after setting it: on Linux
    * twice the request, capped at twice net.core.rmem_max); 0 if it could not be read.
@@ -150,15 +185,63 @@ export class UdpLink implements Link {
     }
   };
 
+  /** A train failed: counted like any send error; EIO or EINVAL (the kernel cannot cut it) ends trains. */
+  private readonly onTrainDone = (err: (Error & { code?: string }) | null): void => {
+    this.onSendDone(err);
+    if (err && (err.code === 'EIO' || err.code === 'EINVAL') && this.segment > 0) {
+      this.segment = 0;
+      this.offloadReason = `a train was refused (${err.code}): trains are off`;
+    }
+  };
+
   /** The socket connected to `opts.connect`, if any, and that peer. */
   private peerSocket: Socket | undefined;
   private peerPort = -1;
   private peerAddress = '';
 
+  /** UDP offload: the train's datagram size (0: no trains), GRO on the sockets, why not. */
+  private segment = 0;
+  private gro = false;
+  private offloadReason: string | undefined;
+  /**
+   * The train being gathered: full-size datagrams (and at most one shorter, last) to one
+   * destination, sent in one call at the end of the current JavaScript task (a microtask),
+   * when it is full, or before anything else is sent.
+   */
+  private readonly train: Buffer[] = [];
+  private trainLen = 0;
+  /** Which of the train's packets were handed over (`give`), trainGivenLen of them. */
+  private readonly trainGiven: Buffer[] = [];
+  private trainGivenLen = 0;
+  private trainPort = -1;
+  private trainAddress = '';
+  private trainMax = 0;
+  private trainQueued = false;
+  private readonly flushTask = (): void => {
+    this.trainQueued = false;
+    this.flush();
+  };
+
+  /** Every datagram read from either socket; a GRO read may hold a train of them. */
+  private rinfo: LinkRemote = { address: '', port: 0 };
+  private readonly deliverPart = (p: Buffer): void => this.deliver(p, this.rinfo);
+  private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
+    if (!this.gro) {
+      this.deliver(msg, rinfo);
+      return;
+    }
+    this.rinfo = rinfo;
+    const n = splitTrain(msg, this.deliverPart);
+    if (n > 1) {
+      this.stats.trainsIn++;
+      this.stats.trainPacketsIn += n;
+    }
+  };
+
   private constructor(private readonly promised: SocketAsPromised) {
     this.socket = promised.socket;
     // Node's rinfo already has address and port: pass it on, no per-packet allocation here.
-    this.socket.on('message', (msg: Buffer, rinfo: LinkRemote) => this.deliver(msg, rinfo));
+    this.socket.on('message', this.onMessage);
     // An unhandled 'error' would crash the process; the link counts it instead.
     this.socket.on('error', () => {
       this.stats.socketErrors++;
@@ -191,7 +274,51 @@ export class UdpLink implements Link {
         throw e;
       }
     }
+    if (opts.offload) link.startOffload(opts.offload.segment);
     return link;
+  }
+
+  /**
+   * Turns on UDP GSO (trains of `segment`-byte datagrams) and GRO on the link's sockets, or
+   * records why not. All or nothing: with a connected peer socket both sockets get both.
+   */
+  private startOffload(segment: number): void {
+    const why = offloadUnavailable();
+    if (why !== undefined) {
+      this.offloadReason = why;
+      return;
+    }
+    const max = Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / segment));
+    if (max < 2) {
+      this.offloadReason = `datagrams of ${segment} bytes are too large to send two in one train`;
+      return;
+    }
+    const local = this.local();
+    const fds = [socketFd(local.address, local.port, false)];
+    if (this.peerSocket) fds.push(socketFd(local.address, local.port, true));
+    for (const fd of fds) {
+      if (fd === undefined) {
+        this.offloadReason = 'the socket was not found in /proc/net/udp and /proc/self/fd';
+        return;
+      }
+    }
+    for (const fd of fds) {
+      if (!setGsoSize(fd!, segment) || !setGro(fd!, true)) {
+        for (const f of fds) setGsoSize(f!, 0);
+        this.offloadReason = 'the kernel refused UDP_SEGMENT or UDP_GRO (Linux 4.18 and later have both)';
+        return;
+      }
+    }
+    this.segment = segment;
+    this.trainMax = max;
+    this.gro = true;
+  }
+
+  /** Whether trains and GRO are on, and why not. */
+  offload(): LinkOffload {
+    const o: LinkOffload = { segment: this.segment, gro: this.gro };
+    if (this.offloadReason !== undefined) o.reason = this.offloadReason;
+    return o;
   }
 
   private async connectPeer(peer: LinkRemote, opts: UdpLinkOptions): Promise<void> {
@@ -200,7 +327,7 @@ export class UdpLink implements Link {
     s.on('error', () => {
       this.stats.socketErrors++;
     });
-    s.on('message', (msg: Buffer, rinfo: LinkRemote) => this.deliver(msg, rinfo));
+    s.on('message', this.onMessage);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.bind(local.port, local.address, () => {
@@ -218,7 +345,59 @@ export class UdpLink implements Link {
 
   /** Sends one packet; never awaits, never throws (errors are counted). `give`: see Link.send and out(). */
   send(packet: Buffer, port: number, address: string, give = false): void {
-    this.out(packet, port, address, give ? packet : undefined);
+    const seg = this.segment;
+    if (seg > 0 && packet.length <= seg && !this.closed) this.gather(packet, port, address, give);
+    else {
+      if (this.trainLen > 0) this.flush();
+      this.out(packet, port, address, give ? packet : undefined);
+    }
+  }
+
+  /**
+   * Adds a datagram to the train. A train holds datagrams of exactly the segment size to one
+   * destination, then at most one shorter one, which ends it (the kernel cuts a train into
+   * segment-size pieces, the last one shorter).
+   */
+  private gather(packet: Buffer, port: number, address: string, give: boolean): void {
+    if (this.trainLen > 0 && (port !== this.trainPort || address !== this.trainAddress)) this.flush();
+    if (this.trainLen === 0) {
+      if (packet.length < this.segment) {
+        // A lone short packet (an ACK, a request): no train to gather, out at once.
+        this.out(packet, port, address, give ? packet : undefined);
+        return;
+      }
+      this.trainPort = port;
+      this.trainAddress = address;
+    }
+    // Slots are overwritten, never truncated: `length = 0` would free the arrays' storage
+    // and the next push allocate it again, about 300 bytes per packet.
+    this.train[this.trainLen++] = packet;
+    if (give) this.trainGiven[this.trainGivenLen++] = packet;
+    if (packet.length < this.segment || this.trainLen >= this.trainMax) this.flush();
+    else if (!this.trainQueued) {
+      this.trainQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** Sends the gathered train: one datagram as before, two or more in one call. */
+  flush(): void {
+    const n = this.trainLen;
+    if (n === 0) return;
+    const t = this.train;
+    const given = this.trainGiven;
+    const g = this.trainGivenLen;
+    this.trainLen = 0;
+    this.trainGivenLen = 0;
+    if (n === 1) {
+      this.out(t[0]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined);
+    } else {
+      this.stats.trainsOut++;
+      this.stats.trainPacketsOut += n;
+      this.out(t.slice(0, n), this.trainPort, this.trainAddress, undefined, given, g);
+    }
+    for (let i = 0; i < n; i++) t[i] = EMPTY;
+    for (let i = 0; i < g; i++) given[i] = EMPTY;
   }
 
   /**
@@ -227,6 +406,7 @@ export class UdpLink implements Link {
    * first. The list is reused: node:dgram copies it into its own array.
    */
   sendParts(head: Buffer, body: Buffer, port: number, address: string, give = false): void {
+    if (this.trainLen > 0) this.flush();
     const parts = this.parts;
     parts[0] = head;
     parts[1] = body;
@@ -252,13 +432,15 @@ export class UdpLink implements Link {
    * send node:dgram keeps in JavaScript (a lookup still pending, a socket not bound yet) is
    * not counted by libuv, so that packet is never given back.
    */
-  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined): void {
+  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;
     }
     try {
-      const check = this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress;
+      // A train is checked every time: one callback per train is cheap, and a kernel that
+      // cannot cut trains (EIO: a device without checksum offload) turns trains off.
+      const check = trainGiven !== undefined || this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress;
       if (check) {
         this.checkIn = SEND_CHECK_EVERY;
         this.lastPort = port;
@@ -268,22 +450,35 @@ export class UdpLink implements Link {
         // A connected socket sends without a lookup, so nothing waits in JavaScript.
         const s = this.peerSocket!;
         if (this.peerQueued.length > 0) this.drained(s, this.peerQueued);
-        if (check) s.send(packet, this.onSendDone);
+        if (trainGiven) s.send(packet, this.onTrainDone);
+        else if (check) s.send(packet, this.onSendDone);
         else s.send(packet);
-        this.stats.packetsOut++;
+        this.stats.packetsOut += trainGiven ? packet.length : 1;
         if (given) this.sent(s, given, this.peerQueued);
+        else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.peerQueued);
       } else {
         const s = this.socket;
         if (this.queued.length > 0) this.drained(s, this.queued);
         const answers = syncAnswers;
-        if (check) s.send(packet, port, address, this.onSendDone);
+        if (trainGiven) s.send(packet, port, address, this.onTrainDone);
+        else if (check) s.send(packet, port, address, this.onSendDone);
         else s.send(packet, port, address);
-        this.stats.packetsOut++;
-        if (given && syncAnswers !== answers) this.sent(s, given, this.queued);
+        this.stats.packetsOut += trainGiven ? packet.length : 1;
+        if (syncAnswers !== answers) {
+          if (given) this.sent(s, given, this.queued);
+          else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.queued);
+        }
       }
     } catch {
       this.stats.sendErrors++; // whether node:dgram kept the packet is unknown: not given back
     }
+  }
+
+  /** The packets of a train went to `s`: as sent(), for each. */
+  private sentAll(s: Socket, given: Buffer[], n: number, q: Buffer[]): void {
+    if (n === 0) return;
+    if (s.getSendQueueCount() === 0) for (let i = 0; i < n; i++) releasePacket(given[i]!);
+    else for (let i = 0; i < n && q.length < MAX_QUEUED_GIVEN; i++) q.push(given[i]!);
   }
 
   /** Gives back the packets libuv queued on `s` once its queue is empty. */
@@ -345,6 +540,7 @@ export class UdpLink implements Link {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.trainLen > 0) this.flush();
     this.closed = true;
     // Queued sends may still be read while the sockets close: never given back.
     this.queued.length = 0;

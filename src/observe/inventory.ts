@@ -72,6 +72,14 @@ export interface HostLinkSnapshot {
   /** From /proc/net/udp (Linux): bytes queued now, datagrams dropped since the socket opened. */
   rxQueue?: number;
   kernelDrops?: number;
+  /** UDP GSO: the size of a train's datagrams (0: one datagram per send); GRO: trains read whole. */
+  gso: number;
+  gro: boolean;
+  /** Trains sent and read (two datagrams or more each), and the datagrams in them. */
+  trainsOut: number;
+  trainDatagramsOut: number;
+  trainsIn: number;
+  trainDatagramsIn: number;
 }
 
 /** One registered source: any of the fields may be absent. */

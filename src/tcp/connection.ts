@@ -213,7 +213,7 @@ export class Connection {
     // A pushed segment that owes no ACK yet (PSH: the sender's queue is empty, RFC 9293
     // 3.9.1) is delivered at once: nothing to coalesce, and a request should not wait for the burst.
     const pushed = (seg.flags & PSH) !== 0 && !this.rcv.ackSoon && this.ackAfterEvents;
-    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded && !pushed) {
+    if (burst && this.config.coalesceAcks && receivesData(before) && this._state === before && !this.rcv.ackNeeded && this.rcv.ackMayWait && !pushed) {
       this.held = true;
       // Sending is not held: new data goes into flight at once (the driver transmits it at
       // the end of the burst). Held, a burst of ACKs drained FlightSize before the refill, so
@@ -631,7 +631,7 @@ export class Connection {
   private ackMayAwaitEvents(): boolean {
     const st = this._state;
     if (!this.ackAfterEvents || (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT')) return false;
-    if (this.outOfOrderBytes > 0 || this.rcv.dsackPending !== undefined) return false;
+    if (this.outOfOrderBytes > 0 || this.rcv.dsackPending !== undefined || !this.rcv.ackMayWait) return false;
     return this.ackDeferred || this.output.evReadable || this.output.evEstablished;
   }
 

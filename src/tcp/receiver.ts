@@ -26,6 +26,14 @@ const WHOLE_SEGMENT_READ = 16 * 1024;
  */
 const WINDOW_UPDATE_FRACTION = 4;
 
+/**
+ * The most full segments one coalesced (stretch) ACK covers. A receive burst was at most the
+ * 32 datagrams libuv reads in one go; with UDP GRO each of those reads may be a train of up
+ * to 44 packets, and one ACK per burst would be one per 1,400 segments (2 MB at MTU 1472), so
+ * a lost ACK would stall half a window and the sender would answer each ACK with a 2 MB burst.
+ */
+export const MAX_STRETCH_SEGMENTS = 32;
+
 export class Receiver {
   irs = 0;
   rcvNxt = 0;
@@ -47,6 +55,17 @@ export class Receiver {
    */
   ackSoon = false;
   bytesReceived = 0;
+
+  /**
+   * Whether an owed ACK for in-order data may still wait: to cover the rest of a receive
+   * burst (coalesceAcks), or for the application's turn (Connection.ackMayAwaitEvents). It
+   * may while less than MAX_STRETCH_SEGMENTS full segments are unacknowledged, or, with
+   * classic ACKs (coalesceAcks false), less than one: RFC 5681 4.2's ACK for every second
+   * full segment, even when many arrive in one read (a UDP GRO train of 44, say).
+   */
+  get ackMayWait(): boolean {
+    return this.unackedBytes < (this.c.config.coalesceAcks ? MAX_STRETCH_SEGMENTS : 1) * this.rcvMss;
+  }
 
   constructor(
     private readonly c: Connection,

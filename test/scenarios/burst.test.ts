@@ -143,4 +143,42 @@ describe('scenarios: receive bursts and coalesced ACKs', () => {
     c.endBurst(120);
     expectOut(c.takeOutput(), [{ flags: ACK, seq: ISS + 2, ack: IRS + 1 + 9 * M }]);
   });
+
+  it('a coalesced ACK covers at most 32 full segments, however long the burst (a GRO train of 44, 32 of them in one read)', () => {
+    const c = established({ rcvBuf: 1 << 20 });
+    const acks: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      c.input(data(i), 100, true);
+      for (const s of c.takeOutput()) acks.push(s.ack - (IRS + 1));
+    }
+    c.endBurst(100);
+    for (const s of c.takeOutput()) acks.push(s.ack - (IRS + 1));
+    expect(acks.map((a) => a / M)).to.deep.equal([32, 64, 96, 100]);
+  });
+
+  it('an ACK owed for the events of a burst waits for the application only up to the same bound', () => {
+    const c = established({ rcvBuf: 1 << 20 });
+    c.ackAfterEvents = true; // as the driver sets it: the events reach the application later
+    let acks = 0;
+    for (let i = 0; i < 70; i++) {
+      c.input(data(i), 100, true);
+      acks += c.takeOutput().length;
+    }
+    c.endBurst(100);
+    expect(c.takeOutput(), 'the end of the burst waits for the application').to.have.length(0);
+    expect(acks).to.equal(2);
+    c.releaseDeferredAck(100);
+    expectOut(c.takeOutput(), [{ flags: ACK, ack: IRS + 1 + 70 * M }]);
+  });
+
+  it('with coalesceAcks false every second segment is ACKed at once, events for the application or not', () => {
+    const c = established({ coalesceAcks: false });
+    c.ackAfterEvents = true;
+    const acks: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      c.input(data(i), 100, true);
+      for (const s of c.takeOutput()) acks.push(s.ack - (IRS + 1));
+    }
+    expect(acks.map((a) => a / M)).to.deep.equal([2, 4, 6]);
+  });
 });

@@ -1,0 +1,158 @@
+/**
+ * UDP GSO and GRO on real loopback sockets (src/link/udp-offload.ts, UdpLink's trains): a
+ * host sends full-size packets to one peer as trains, one sendmsg each, which still arrive
+ * as one datagram per packet at a socket that reads datagrams one by one; a host reads a
+ * train whole and cuts it back into its packets; and a TCP transfer between two hosts moves
+ * its data in trains both ways, intact.
+ */
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { Host } from '../../src/host/host.js';
+import type { UdpLink } from '../../src/link/udp-link.js';
+import { setGsoSize, socketFd } from '../../src/link/udp-offload.js';
+import { connect, createServer } from '../../src/net.js';
+import { createSocket } from '../../src/udp/index.js';
+import { encodeIpv4 } from '../../src/wire/ipv4.js';
+import { hostPair } from '../helpers/overlay-echo.js';
+
+const MTU = 1472;
+
+/** A valid IPv4 packet of `len` bytes from 10.91.0.1 to 10.91.0.2 (protocol 253, for experiments), its payload filled with `mark`. */
+function packet(len: number, mark: number): Buffer {
+  return encodeIpv4({ src: 0x0a5b0001, dst: 0x0a5b0002, protocol: 253, id: mark }, Buffer.alloc(len - 20, mark));
+}
+
+async function rawSocket(): Promise<UdpSocket> {
+  const s = createUdp('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  return s;
+}
+
+/** Waits for `cond`, polling every few ms, for at most `ms`. */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('udp offload (GSO and GRO) on loopback', function () {
+  this.timeout(30000);
+  const hosts: Host[] = [];
+  const sockets: UdpSocket[] = [];
+  afterEach(async () => {
+    for (const h of hosts.splice(0)) await h.close();
+    for (const s of sockets.splice(0)) s.close();
+  });
+
+  it('is on by default, with trains of MTU-size datagrams, and off on request', async () => {
+    const [a, b] = await hostPair('10.91.0.1', '10.91.0.2');
+    hosts.push(a, b);
+    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
+    const c = await Host.create({ address: '10.91.0.3', offload: false });
+    hosts.push(c);
+    expect(c.offload()).to.deep.equal({ segment: 0, gro: false });
+  });
+
+  it('sends a burst as trains of one sendmsg each, and every packet still arrives as a datagram of its own, in order', async () => {
+    const rx = await rawSocket();
+    sockets.push(rx);
+    const got: Buffer[] = [];
+    rx.on('message', (m) => got.push(m));
+    const a = await Host.create({ address: '10.91.0.1', peers: [{ prefix: '10.91.0.2/32', endpoint: rx.address() }] });
+    hosts.push(a);
+    const link = a.link as UdpLink;
+    // Five full-size packets and a short one (which ends a train), then three more full-size
+    // ones, in one task: two trains. Then, after a turn, one lone packet: no train.
+    const sent = [packet(MTU, 1), packet(MTU, 2), packet(MTU, 3), packet(MTU, 4), packet(MTU, 5), packet(500, 6), packet(MTU, 7), packet(MTU, 8), packet(MTU, 9)];
+    for (const p of sent) a.sendPacket(p, 0x0a5b0002);
+    await new Promise((r) => setImmediate(r));
+    const lone = packet(MTU, 10);
+    a.sendPacket(lone, 0x0a5b0002);
+    sent.push(lone);
+    await until(() => got.length >= sent.length, 5000);
+    expect(got.map((m) => m.length)).to.deep.equal(sent.map((p) => p.length));
+    got.forEach((m, i) => expect(m.equals(sent[i]!), `datagram ${i}`).to.equal(true));
+    expect(link.stats.trainsOut).to.equal(2);
+    expect(link.stats.trainPacketsOut).to.equal(9);
+    expect(link.stats.packetsOut).to.equal(10);
+  });
+
+  it('reads a train whole and cuts it into its packets', async () => {
+    const b = await Host.create({ address: '10.91.0.2' });
+    hosts.push(b);
+    const delivered: Buffer[] = [];
+    b.setProtocolHandler(253, { onPacket: (_ip, _payload, p) => delivered.push(Buffer.from(p)) });
+    const tx = await rawSocket();
+    sockets.push(tx);
+    b.addPeer('10.91.0.1/32', tx.address());
+    const fd = socketFd('127.0.0.1', tx.address().port, false);
+    expect(fd, 'the raw socket found in /proc').to.be.a('number');
+    expect(setGsoSize(fd!, MTU)).to.equal(true);
+    const sent = [packet(MTU, 1), packet(MTU, 2), packet(MTU, 3), packet(700, 4)];
+    tx.send(sent, b.endpoint.port, '127.0.0.1');
+    const link = b.link as UdpLink;
+    await until(() => link.stats.packetsIn >= 4, 5000);
+    expect(link.stats.trainsIn).to.equal(1);
+    expect(link.stats.trainPacketsIn).to.equal(4);
+    expect(link.stats.packetsIn).to.equal(4);
+    expect(b.stats.packetsIn).to.equal(4);
+    expect(delivered.map((p) => p.length)).to.deep.equal([MTU, MTU, MTU, 700]);
+    delivered.forEach((p, i) => expect(p.equals(sent[i]!), `packet ${i}`).to.equal(true));
+  });
+
+  it('moves a TCP transfer\'s data in trains that the receiver reads whole, intact', async () => {
+    const [a, b] = await hostPair('10.91.0.1', '10.91.0.2');
+    hosts.push(a, b);
+    const data = randomBytes(6 * 1024 * 1024);
+    const hash = createHash('sha256');
+    let received = 0;
+    const server = createServer({ host: b }, (s) => {
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        received += d.length;
+      });
+      s.on('end', () => s.end());
+    });
+    server.listen(5001);
+    await once(server, 'listening');
+    const c = connect({ via: a, host: '10.91.0.2', port: 5001 });
+    await once(c, 'connect');
+    c.resume();
+    c.end(data);
+    await once(c, 'close');
+    server.close();
+    expect(received).to.equal(data.length);
+    expect(hash.digest('hex')).to.equal(createHash('sha256').update(data).digest('hex'));
+    const la = a.link as UdpLink;
+    const lb = b.link as UdpLink;
+    // 6 MiB is about 4,430 segments: most of them leave in trains, several packets each.
+    expect(la.stats.trainPacketsOut).to.be.greaterThan(la.stats.packetsOut / 2);
+    expect(la.stats.trainPacketsOut / la.stats.trainsOut).to.be.greaterThan(4);
+    expect(lb.stats.trainsIn).to.be.greaterThan(0);
+    expect(lb.stats.trainPacketsIn).to.be.greaterThan(lb.stats.packetsIn / 2);
+  });
+
+  it('sends one datagram per call with offload off, as before', async () => {
+    const a = await Host.create({ address: '10.91.0.1', offload: false });
+    const b = await Host.create({ address: '10.91.0.2', offload: false });
+    hosts.push(a, b);
+    a.addPeer('10.91.0.2/32', b.endpoint);
+    b.addPeer('10.91.0.1/32', a.endpoint);
+    const rx = createSocket({ type: 'udp4', host: b });
+    rx.bind(7000);
+    await once(rx, 'listening');
+    let got = 0;
+    rx.on('message', () => got++);
+    const tx = createSocket({ type: 'udp4', host: a });
+    const payload = Buffer.alloc(MTU - 28, 7);
+    for (let i = 0; i < 20; i++) tx.send(payload, 7000, '10.91.0.2');
+    await until(() => got >= 20, 5000);
+    tx.close();
+    rx.close();
+    expect(got).to.equal(20);
+    expect((a.link as UdpLink).stats.trainsOut).to.equal(0);
+    expect((b.link as UdpLink).stats.trainsIn).to.equal(0);
+  });
+});
