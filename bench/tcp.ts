@@ -71,6 +71,7 @@ async function runGroup(g: Group, seconds: number, rounds: number, pins: [number
             `kernel UDP drops ${res.kernelDrops}${res.tlp !== undefined ? `, TLP ${res.tlp}` : ''}${res.spuriousTlp ? ` (${res.spuriousTlp} spurious)` : ''}${res.rto !== undefined ? `, RTO ${res.rto}` : ''}` +
             `${res.acksPerSegment !== undefined ? `, ACKs/segment ${res.acksPerSegment.toFixed(3)}` : ''}` +
             `${res.faultsPerSegment !== undefined ? `, faults/segment ${res.faultsPerSegment.toFixed(3)}` : ''}` +
+            `${res.datagramsPerSend !== undefined ? `, datagrams per send ${res.datagramsPerSend.toFixed(1)} / per read ${(res.datagramsPerRead ?? 1).toFixed(1)}` : ''}` +
             `${res.pacerWaitsPerSegment !== undefined ? `, pacer waits/segment ${res.pacerWaitsPerSegment.toFixed(3)}, ${res.ssthresh !== undefined ? `slow start left at ${(res.ssthresh / 1024).toFixed(0)} KiB` : 'still in slow start'}` : ''}`,
         );
       } catch (e) {
@@ -145,8 +146,8 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
   const rounds = opts.rounds ?? 3;
   const pins = opts.pin === false ? undefined : pinnableCpus();
   note(pins ? `senders pinned to CPU ${pins[0]}, receivers to CPU ${pins[1]} (every peer alike)` : 'processes not pinned');
-  // The A/B groups 'link' (connectPeer), 'pacing' and 'reuse' (packet slabs) run only when asked for.
-  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : !['link', 'pacing', 'reuse'].includes(k));
+  // The A/B groups 'link' (connectPeer), 'pacing', 'reuse' (packet slabs) and 'offload' (UDP GSO/GRO) run only when asked for.
+  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : !['link', 'pacing', 'reuse', 'offload'].includes(k));
   const rows: Row[] = [];
   try {
     if (want('1472')) {
@@ -166,6 +167,10 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     if (want('reuse')) {
       // A/B of packet slab reuse (src/util/slab.ts) at MTU 1472 (docs/benchmarks-bulk.md, bulk6).
       rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'no-packet-reuse'), overlayPeer(1472)] }, seconds, rounds, pins)));
+    }
+    if (want('offload')) {
+      // A/B of UDP GSO/GRO (src/link/udp-offload.ts) at MTU 1472, off at both ends against on.
+      rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'no-offload'), overlayPeer(1472)] }, seconds, rounds, pins)));
     }
     if (want('ping')) {
       rows.push(...(await runPings([dgramPeer(false), kernelTcpPeer(), udxPeer(), utpPeer(), overlayPeer(1472)], 5000, pins)));

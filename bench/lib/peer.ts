@@ -34,6 +34,9 @@ export interface BulkResult {
   faultsPerSegment?: number;
   /** Times the sender's pacer held a segment back, per segment sent (overlay TCP). */
   pacerWaitsPerSegment?: number;
+  /** Datagrams per send call of the sender, and per read of the receiver (overlay TCP: UDP GSO/GRO trains). */
+  datagramsPerSend?: number;
+  datagramsPerRead?: number;
   /** The sender's ssthresh at the end, bytes; undefined when slow start never ended (overlay TCP). */
   ssthresh?: number;
   /** Other retransmissions (fast, RACK, ...; or the transport's own total). */
@@ -96,6 +99,8 @@ export async function runBulk(plan: BulkPlan, seconds: number, pins: [number, nu
   if (s['faultsPerSegment'] !== undefined) out.faultsPerSegment = s['faultsPerSegment'];
   if (s['pacerWaitsPerSegment'] !== undefined) out.pacerWaitsPerSegment = s['pacerWaitsPerSegment'];
   if (s['ssthresh'] !== undefined) out.ssthresh = s['ssthresh'];
+  if (s['datagramsPerSend'] !== undefined) out.datagramsPerSend = s['datagramsPerSend'];
+  if (r['datagramsPerRead'] !== undefined) out.datagramsPerRead = r['datagramsPerRead'];
   return out;
 }
 

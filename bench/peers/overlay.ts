@@ -18,6 +18,16 @@ import { runBulk, runPing, type Peer } from '../lib/peer.js';
 const SELF = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
 
+/**
+ * Datagrams per send call (`out`) or per read of the link: a train of n datagrams (UDP GSO/GRO)
+ * is one call for n of them.
+ */
+function perCall(datagrams: number, st: Host['link']['stats'], out = false): number {
+  const trains = out ? st.trainsOut : st.trainsIn;
+  const inTrains = out ? st.trainPacketsOut : st.trainPacketsIn;
+  return datagrams / Math.max(1, datagrams - inTrains + trains);
+}
+
 function kernelDrops(host: Host): number {
   return host.link.kernelStats()?.drops ?? 0;
 }
@@ -27,7 +37,8 @@ async function tcpServer(): Promise<void> {
   const stdin = new StdinLines();
   const mtu = Number(arg('mtu', '1472'));
   const echo = process.argv.includes('--echo');
-  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB });
+  const offload = !process.argv.includes('--no-offload');
+  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB, offload });
   const meter = new SteadyMeter();
   const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   const server = createServer({ host, noDelay: echo }, (s: Socket) => {
@@ -41,7 +52,7 @@ async function tcpServer(): Promise<void> {
   await new Promise<void>((r) => server.listen(5001, r));
   say({ port: host.endpoint.port });
   await stdin.ended;
-  say({ ...meter.report(), kernelDrops: kernelDrops(host), ...(gc && { pauses: gc.pauses }) });
+  say({ ...meter.report(), kernelDrops: kernelDrops(host), datagramsPerRead: perCall(host.link.stats.packetsIn, host.link.stats), ...(gc && { pauses: gc.pauses }) });
   await host.close();
 }
 
@@ -58,6 +69,7 @@ async function tcpClient(): Promise<void> {
     recvBufferSize: 8 * MiB,
     sendBufferSize: 8 * MiB,
     connectPeer: !process.argv.includes('--unconnected'),
+    offload: !process.argv.includes('--no-offload'),
   });
   // The A/B rows of `bench/tcp.js --only pacing,reuse` (CUBIC paces by default; packets are reused).
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, ...(process.argv.includes('--no-pacing') && { pacing: false }) });
@@ -89,6 +101,7 @@ async function tcpClient(): Promise<void> {
     segmentsIn: snap.segmentsIn,
     faultsPerSegment: faults / sent,
     pacerWaitsPerSegment: waits / sent,
+    datagramsPerSend: perCall(host.link.stats.packetsOut, host.link.stats, true),
     ...(ssthresh !== undefined && { ssthresh }),
   });
   await host.close();
@@ -112,18 +125,25 @@ async function tcpPing(): Promise<void> {
  * The sender's variant for an A/B row: its link unconnected (no connectPeer), its connection
  * not pacing, or its packets never given back for reuse (src/util/slab.ts).
  */
-export type OverlayVariant = 'unconnected' | 'no-pacing' | 'no-packet-reuse';
+export type OverlayVariant = 'unconnected' | 'no-pacing' | 'no-packet-reuse' | 'no-offload';
 
-const VARIANT_LABEL: Record<OverlayVariant, string> = { unconnected: 'unconnected link', 'no-pacing': 'pacing off', 'no-packet-reuse': 'no packet reuse' };
+const VARIANT_LABEL: Record<OverlayVariant, string> = {
+  unconnected: 'unconnected link',
+  'no-pacing': 'pacing off',
+  'no-packet-reuse': 'no packet reuse',
+  'no-offload': 'no UDP GSO/GRO',
+};
 
 /** The sender's host uses connectPeer (a connected UDP socket), paces and reuses packets, unless `variant` says otherwise. */
 export function overlayPeer(mtu: number, variant?: OverlayVariant): Peer {
   const txArgs = ['--mtu', String(mtu), ...(variant ? [`--${variant}`] : [])];
+  // UDP GSO/GRO off is off at both ends (the receiver reads trains whole otherwise).
+  const rxArgs = ['--mtu', String(mtu), ...(variant === 'no-offload' ? ['--no-offload'] : [])];
   return {
     label: `overlay TCP, MTU ${mtu}${variant ? `, ${VARIANT_LABEL[variant]}` : ''}`,
     bulk: (_size, seconds, pins) =>
       runBulk(
-        { script: SELF, rx: { role: 'tcp-server', args: ['--mtu', String(mtu)] }, tx: { role: 'tcp-client', args: txArgs } },
+        { script: SELF, rx: { role: 'tcp-server', args: rxArgs }, tx: { role: 'tcp-client', args: txArgs } },
         seconds,
         pins,
       ),

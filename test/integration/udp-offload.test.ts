@@ -15,6 +15,9 @@ import { setGsoSize, socketFd } from '../../src/link/udp-offload.js';
 import { connect, createServer } from '../../src/net.js';
 import { createSocket } from '../../src/udp/index.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { listSockets } from '../../src/metrics/collectors.js';
+import { formatTable } from '../../src/cli/ss.js';
 import { hostPair } from '../helpers/overlay-echo.js';
 
 const MTU = 1472;
@@ -53,6 +56,8 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const c = await Host.create({ address: '10.91.0.3', offload: false });
     hosts.push(c);
     expect(c.offload()).to.deep.equal({ segment: 0, gro: false });
+    const table = formatTable(listSockets([{ host: () => c.snapshot() }]));
+    expect(table).to.include('gso:off gro:off trains_out:0/0 trains_in:0/0');
   });
 
   it('sends a burst as trains of one sendmsg each, and every packet still arrives as a datagram of its own, in order', async () => {
@@ -132,6 +137,15 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     expect(la.stats.trainPacketsOut / la.stats.trainsOut).to.be.greaterThan(4);
     expect(lb.stats.trainsIn).to.be.greaterThan(0);
     expect(lb.stats.trainPacketsIn).to.be.greaterThan(lb.stats.packetsIn / 2);
+    // The same counts in the metrics and in `overlay ss`.
+    const metrics = createMetrics({ sources: () => [{ host: () => a.snapshot() }, { host: () => b.snapshot() }] });
+    const text = await metrics.registry.metrics();
+    expect(text).to.include(`overlay_udp_trains_total{host="10.91.0.1",direction="out"} ${la.stats.trainsOut}`);
+    expect(text).to.include(`overlay_udp_train_datagrams_total{host="10.91.0.1",direction="out"} ${la.stats.trainPacketsOut}`);
+    expect(text).to.include(`overlay_udp_trains_total{host="10.91.0.2",direction="in"} ${lb.stats.trainsIn}`);
+    const table = formatTable(listSockets([{ host: () => a.snapshot() }, { host: () => b.snapshot() }]));
+    expect(table).to.include(`gso:1472 gro:on trains_out:${la.stats.trainsOut}/${la.stats.trainPacketsOut}`);
+    expect(table).to.include(`trains_in:${lb.stats.trainsIn}/${lb.stats.trainPacketsIn}`);
   });
 
   it('sends one datagram per call with offload off, as before', async () => {
