@@ -19,7 +19,7 @@ import { createCongestionControl } from './cc/index.js';
 import type { CongestionControl } from './cc/types.js';
 import { DEFAULT_PEER_MSS } from './config.js';
 import { Closing, Keepalive } from './closing.js';
-import { Handshake, type CookieOptions } from './handshake.js';
+import { Handshake, type CookieOptions, type InheritedTsRecent } from './handshake.js';
 import { defaultIsnGenerator } from './isn.js';
 import { Pacer } from './pacing.js';
 import { RateSampler } from './rate.js';
@@ -48,6 +48,8 @@ export interface ConnectOptions {
   hooks?: ConnectionHooks;
   /** Offset added to TSval (RFC 7323 5.4 recommends a random per-connection offset); default 0. */
   tsOffset?: number;
+  /** TS.Recent of the TIME-WAIT whose 4-tuple an active open reuses (handshake.ts). */
+  tsRecent?: InheritedTsRecent;
 }
 
 /**
@@ -118,7 +120,7 @@ export class Connection {
     const mss = Math.min(config.mss, DEFAULT_PEER_MSS);
     this.cc = createCongestionControl(config.cc, { mss, initialWindowSegments: config.initialWindowSegments, now });
     this.pacer = new Pacer(config.pacing, () => this.cc, this.rtt);
-    this.handshake = new Handshake(this, opts.tsOffset ?? 0);
+    this.handshake = new Handshake(this, opts.tsOffset ?? 0, opts.tsRecent);
     this.snd = new Sender(this, (opts.iss ?? 0) >>> 0, mss);
     this.rcv = new Receiver(this, mss);
     this.recovery = createLossRecovery(this, this.handshake.recoveryStyle(), false);

@@ -15,7 +15,7 @@ import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpSt
 import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
 import { allocPacket } from '../util/slab.js';
-import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { formatIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
 import { decodeTcpAt, encodedOptionsLength, RST, SEND_APART_MIN, SYN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../wire/tcp.js';
@@ -30,7 +30,7 @@ import { SynCookieJar } from './syncookie.js';
 import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { ConnTimer } from './conn-timer.js';
-import { LocalPorts } from './ports.js';
+import { checkLocalAddress, LocalPorts } from './ports.js';
 import { chainHooks, EV_CLOSED, offerAccepted, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
@@ -112,7 +112,7 @@ export class TcpStack implements ProtocolHandler {
   private readonly ports = new LocalPorts(
     {
       listening: (port) => this.listeners.has(port),
-      connected: (lp, rp, ra) => this.lookup(lp, rp, ra) !== undefined,
+      connected: (lp, rp, ra) => this.lookup(lp, rp, ra)?.c,
     },
     this.timeWaits,
   );
@@ -204,43 +204,30 @@ export class TcpStack implements ProtocolHandler {
     return cfg;
   }
 
-  private checkLocalAddress(address: string | undefined, syscall: string, port: number): void {
-    if (address === undefined || address === '0.0.0.0' || address === this.host.addressString) return;
-    if (parseIpv4(address) === undefined) {
-      throw makeError('ERR_INVALID_ARG_VALUE', syscall, { message: `'${address}' is not an IPv4 address` });
-    }
-    throw makeError('EADDRNOTAVAIL', syscall, { address, port });
-  }
-
   // ---- opening ----
 
   /** Active open. Throws EADDRNOTAVAIL / EADDRINUSE synchronously. */
   connect(req: ConnectRequest, hooks: TcpConnHooks): TcpConn {
-    this.checkLocalAddress(req.localAddress, 'connect', req.localPort ?? 0);
+    checkLocalAddress(this.host.addressString, req.localAddress, 'connect', req.localPort ?? 0);
     const localAddr = this.host.address;
+    const reuseAt = this.timeWaitReuse ? this.now() : undefined;
+    const bound = req.localPort !== undefined && req.localPort !== 0;
     let localPort = req.localPort ?? 0;
-    let old: TimeWait | undefined;
-    if (localPort !== 0) {
-      if (this.lookup(localPort, req.remotePort, req.remoteAddr) || this.timeWaits.lookup(localPort, req.remotePort, req.remoteAddr) || this.listeners.has(localPort)) {
-        throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
-      }
-    } else {
-      const p = this.ports.choose(req.remoteAddr, req.remotePort, this.timeWaitReuse ? this.now() : undefined);
-      if (typeof p !== 'number') old = p;
+    if (bound && this.listeners.has(localPort)) throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: localPort });
+    if (!bound) {
+      const p = this.ports.choose(req.remoteAddr, req.remotePort, reuseAt);
       localPort = typeof p === 'number' ? p : p.tuple.localPort;
     }
     const tuple: FourTuple = { localAddr, localPort, remoteAddr: req.remoteAddr, remotePort: req.remotePort };
-    // A reused TIME-WAIT record gives its port and its connection slot to the new connection.
-    if (old) this.retire(old);
+    // A TIME-WAIT on the 4-tuple that gives way hands its port and connection slot over.
+    const old = this.takeTimeWait(tuple, reuseAt, bound);
     const limitErr = this.connectionLimit.openOrError(formatIpv4(req.remoteAddr), req.remotePort);
     if (limitErr) throw limitErr;
     const cfg = this.configFor(req.config);
     const now = this.now();
     const pathMtu = this.host.pmtu?.get(req.remoteAddr, now); // PMTU: what the host learned about this destination
     if (pathMtu !== undefined) cfg.pathMtu = pathMtu;
-    const c = old
-      ? Connection.connect(tuple, cfg, now, { iss: old.nextIss(defaultIsnGenerator().isn(tuple, now)), tsOffset: old.nextTsOffset() })
-      : Connection.connect(tuple, cfg, now);
+    const c = Connection.connect(tuple, cfg, now, old?.reuseOptions(tuple, now));
     if (old) this.totals.events.time_wait_reused++;
     const tc = new TcpConn(this, c);
     tc.hooks = hooks;
@@ -252,7 +239,7 @@ export class TcpStack implements ProtocolHandler {
 
   /** Passive open. Throws EADDRINUSE / EADDRNOTAVAIL synchronously. */
   listen(req: ListenRequest, onConnection: (conn: TcpConn) => void): TcpListenerHandle {
-    this.checkLocalAddress(req.address, 'listen', req.port);
+    checkLocalAddress(this.host.addressString, req.address, 'listen', req.port);
     let port = req.port;
     if (port === 0) {
       port = this.ports.choose(0, 0) as number;
@@ -500,6 +487,29 @@ export class TcpStack implements ProtocolHandler {
     m.delete(t.remoteAddr | 0);
     if (m.size === 0) this.conns.delete(key);
     this.timeWaits.add(tw);
+  }
+
+  /**
+   * What holds an active open's 4-tuple (chosen, or named: `bound`): nothing, or a TIME-WAIT
+   * the reuse rule lets go, returned and gone: a record leaves the table; a connection not
+   * compacted (held by its socket or a tracer) is made a record of, then closed (its socket
+   * sees a clean close). Anything else: EADDRINUSE.
+   */
+  private takeTimeWait(t: FourTuple, reuseAt: number | undefined, bound: boolean): TimeWait | undefined {
+    const tw = this.timeWaits.lookup(t.localPort, t.remotePort, t.remoteAddr);
+    const tc = this.lookup(t.localPort, t.remotePort, t.remoteAddr);
+    if (tw === undefined && tc === undefined) return undefined;
+    if (reuseAt !== undefined && tw?.reusableAt(reuseAt, bound)) {
+      this.retire(tw);
+      return tw;
+    }
+    if (reuseAt !== undefined && tc && !tc.closed && TimeWait.heldReusable(tc.c, reuseAt, bound)) {
+      const held = new TimeWait(tc.c);
+      this.call(tc, (t) => t.c.enterClosed(undefined));
+      this.remove(tc); // now, even inside another entry point (the flush removes it later)
+      return held;
+    }
+    throw makeError('EADDRINUSE', 'connect', { address: this.host.addressString, port: t.localPort });
   }
 
   /** A record leaves before its 2*MSL is over: its 4-tuple is reused (port, slot and counts as timeWaitOver). */

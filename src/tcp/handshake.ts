@@ -17,6 +17,12 @@ import { seqAdd, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 export const MAX_WSCALE = 14;
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** TS.Recent and when it was stored, handed from a TIME-WAIT to the connection that reuses its 4-tuple. */
+export interface InheritedTsRecent {
+  tsRecent: number;
+  at: number;
+}
+
 /** What a SYN cookie restores (RFC 4987 3.6). */
 export interface CookieOptions {
   mss: number;
@@ -31,6 +37,8 @@ export class Handshake {
   sackOk = false;
   tsRecent = 0;
   tsRecentValid = false;
+  /** When TS.Recent was last stored (ms; Linux's ts_recent_stamp): the TIME-WAIT reuse delay counts from it. */
+  tsRecentAt = 0;
   /** RCV.NXT carried by our last ACK (RFC 7323 4.3 Last.ACK.sent). */
   lastAckSent = 0;
   private readonly tsOffset: number;
@@ -45,8 +53,18 @@ export class Handshake {
   constructor(
     private readonly c: Connection,
     tsOffset: number,
+    inherited?: InheritedTsRecent,
   ) {
     this.tsOffset = tsOffset >>> 0;
+    // An active open reusing a TIME-WAIT 4-tuple starts with the old connection's TS.Recent
+    // (Linux tcp_twsk_unique copies ts_recent and ts_recent_stamp): PAWS keeps the old
+    // incarnation's segments out from the first one on (synSentArrives), until the peer's
+    // SYN-ACK stores its own TSval.
+    if (inherited !== undefined) {
+      this.tsRecent = inherited.tsRecent >>> 0;
+      this.tsRecentValid = true;
+      this.tsRecentAt = inherited.at;
+    }
     const cfg = c.config;
     if (cfg.windowScale) {
       let ws = 0;
@@ -72,6 +90,7 @@ export class Handshake {
     if (this.tsOk && o.ts) {
       this.tsRecent = o.ts.val >>> 0;
       this.tsRecentValid = true;
+      this.tsRecentAt = this.c.now;
     }
     this.peerMss = clampPeerMss(o.mss);
   }
@@ -107,6 +126,7 @@ export class Handshake {
     if (this.tsOk && ack.options.ts) {
       this.tsRecent = ack.options.ts.val;
       this.tsRecentValid = true;
+      this.tsRecentAt = this.c.now;
     }
     if (negotiated.wscale !== undefined && cfg.windowScale) this.sndWscale = Math.min(negotiated.wscale, MAX_WSCALE);
     else this.rcvWscale = 0;
@@ -144,12 +164,13 @@ export class Handshake {
     return this.tsOk && ts !== undefined && this.tsRecentValid && !(seg.flags & RST) && seqLt(ts.val, this.tsRecent);
   }
 
-  /** RFC 7323 5.3 R3: remember the peer's TSval. */
+  /** RFC 7323 5.3 R3: remember the peer's TSval (and when: Linux's tcp_store_ts_recent). */
   noteTsVal(seg: TcpSegment): void {
     const ts = seg.options.ts;
     if (this.tsOk && ts && seqGe(ts.val, this.tsRecent) && seqLe(seg.seq, this.lastAckSent)) {
       this.tsRecent = ts.val >>> 0;
       this.tsRecentValid = true;
+      this.tsRecentAt = this.c.now;
     }
   }
 
@@ -177,6 +198,13 @@ export class Handshake {
     // Fourth: the SYN bit.
     if (!(seg.flags & SYN)) {
       c.drop('syn_sent_no_syn');
+      return;
+    }
+    // A SYN without ACK (simultaneous open) older than an inherited TS.Recent is the old
+    // incarnation's: PAWS drops it (Linux tcp_rcv_synsent_state_process, before the SYN is taken).
+    const ts = seg.options.ts;
+    if (!ackOk && this.tsRecentValid && ts !== undefined && seqLt(ts.val, this.tsRecent)) {
+      c.drop('paws');
       return;
     }
     this.takePeerSyn(seg);

@@ -5,7 +5,18 @@
  * port is free (TimeWait.reusableAt, Linux's tcp_tw_reuse rule).
  */
 import { makeError } from '../util/errors.js';
-import type { TimeWait, TimeWaitTable } from './time-wait.js';
+import { parseIpv4 } from '../wire/addr.js';
+import type { Connection } from './connection.js';
+import { TimeWait, type TimeWaitTable } from './time-wait.js';
+
+/** A local address to bind (connect, listen) must be the host's own (or unspecified). */
+export function checkLocalAddress(own: string, address: string | undefined, syscall: string, port: number): void {
+  if (address === undefined || address === '0.0.0.0' || address === own) return;
+  if (parseIpv4(address) === undefined) {
+    throw makeError('ERR_INVALID_ARG_VALUE', syscall, { message: `'${address}' is not an IPv4 address` });
+  }
+  throw makeError('EADDRNOTAVAIL', syscall, { address, port });
+}
 
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
@@ -13,7 +24,8 @@ export const EPHEMERAL_HIGH = 65535;
 /** What else holds a port or a 4-tuple: the driver's listeners and live connections. */
 export interface PortHolders {
   listening(port: number): boolean;
-  connected(localPort: number, remotePort: number, remoteAddr: number): boolean;
+  /** The live connection on the 4-tuple, if any (one in TIME-WAIT may give way: TimeWait.heldReusable). */
+  connected(localPort: number, remotePort: number, remoteAddr: number): Connection | undefined;
 }
 
 export class LocalPorts {
@@ -65,7 +77,9 @@ export class LocalPorts {
    * rule allows may be taken, and the record is returned: the oldest record first (a client
    * churning to one server finds it at once), else the first port, from a random start, with
    * either no connection or record to this destination (shared with other destinations) or a
-   * reusable record. Throws EADDRNOTAVAIL when every port is taken for this destination.
+   * reusable record, or a connection in TIME-WAIT not compacted (its socket still holds it, or
+   * a tracer) that the same rule lets go: its port is returned, and the driver closes it.
+   * Throws EADDRNOTAVAIL when every port is taken for this destination.
    */
   choose(remoteAddr: number, remotePort: number, reuseAt?: number): number | TimeWait {
     const { low, high, holders } = this;
@@ -84,10 +98,13 @@ export class LocalPorts {
     }
     // Every port has some connection: share a local port with a different 4-tuple.
     for (let i = 0; i < span; i++) {
-      if (!holders.listening(p) && !holders.connected(p, remotePort, remoteAddr)) {
-        const tw = this.timeWaits.lookup(p, remotePort, remoteAddr);
-        if (tw === undefined) return p;
-        if (reuseAt !== undefined && tw.reusableAt(reuseAt)) return tw;
+      if (!holders.listening(p)) {
+        const c = holders.connected(p, remotePort, remoteAddr);
+        if (c === undefined) {
+          const tw = this.timeWaits.lookup(p, remotePort, remoteAddr);
+          if (tw === undefined) return p;
+          if (reuseAt !== undefined && tw.reusableAt(reuseAt)) return tw;
+        } else if (reuseAt !== undefined && TimeWait.heldReusable(c, reuseAt)) return p;
       }
       p = p === high ? low : p + 1;
     }

@@ -22,14 +22,18 @@
  * - passive (synIsNew): a SYN that is provably new, RFC 6191 with timestamps (its TSval above
  *   TS.Recent, or equal with a sequence number above RCV.NXT), RFC 1122 4.2.2.13 / RFC 9293
  *   3.10.7.4 without (its sequence number above RCV.NXT). Any other SYN gets the challenge ACK.
- * - active (reusableAt, Linux's tcp_twsk_unique): the record saw timestamps and the last one
- *   arrived more than TIME_WAIT_REUSE_DELAY_MS ago.
+ * - active (reusableAt, Linux's tcp_twsk_unique): the record saw timestamps and, for a local
+ *   port the stack chose, the last one arrived more than TIME_WAIT_REUSE_DELAY_MS ago (for a
+ *   local port the caller named, as Linux's bind() then connect(), timestamps are enough).
+ *   The same rule lets a TIME-WAIT connection not compacted (its socket still holds it, or a
+ *   tracer watches it) give way (heldReusable): the driver makes a record of it and closes it.
  * Either way the new incarnation starts its ISN above SND.NXT plus a window (nextIss) and, on
- * the active side, its TSvals above every TSval this one sent (nextTsOffset), so the peer's
- * sequence and PAWS checks tell the old duplicates from the new connection's segments.
+ * the active side, its TSvals above every TSval this one sent (nextTsOffset) and the old
+ * connection's TS.Recent as its own (reuseOptions), so the peer's sequence and PAWS checks
+ * tell the old duplicates from the new connection's segments, and its own PAWS check too.
  */
 import { ACK, FIN, RST, SYN, segmentLength, type SackBlock, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
-import { CHALLENGE_ACK_INTERVAL_MS, type Connection } from './connection.js';
+import { CHALLENGE_ACK_INTERVAL_MS, type Connection, type ConnectOptions } from './connection.js';
 import type { ConnectionDropReason } from './drops.js';
 import { TIMER_KINDS } from './timers.js';
 import { MAX_WINDOW_FIELD } from './receiver.js';
@@ -38,6 +42,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, segmentAcceptable } from '
 import type { CcName, FourTuple, RetransmitKind, TcpInfo } from './types.js';
 import type { PathMtuStats } from './pmtu.js';
 import { assembleInfo, type InfoFigures } from './info.js';
+import { defaultIsnGenerator } from './isn.js';
 import { TimeQueue } from '../util/time-queue.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -50,6 +55,16 @@ export const TIME_WAIT_REUSE_DELAY_MS = 1000;
 /** What a new incarnation's ISN keeps above the old SND.NXT (Linux: tw_snd_nxt + 65535 + 2). */
 export const REUSE_ISN_GAP = 65535 + 2;
 const NONE: readonly TcpSegment[] = Object.freeze([]);
+
+/**
+ * Linux's tcp_twsk_unique: a TIME-WAIT that saw timestamps may give its 4-tuple to an active
+ * open; when the stack picks the port (tcp_tw_reuse), only once TS.Recent (stored at `at`) is
+ * more than TIME_WAIT_REUSE_DELAY_MS old; when the caller named it (`bound`: bind() then
+ * connect(), __inet_check_established with no twp), at once.
+ */
+function reuseAllowed(tsOk: boolean, tsRecentValid: boolean, at: number, now: number, bound: boolean): boolean {
+  return tsOk && tsRecentValid && (bound || now - at > TIME_WAIT_REUSE_DELAY_MS);
+}
 
 export class TimeWait implements InfoFigures {
   readonly tuple: FourTuple;
@@ -163,7 +178,7 @@ export class TimeWait implements InfoFigures {
     this.tsBase = (hs.tsNow() - Math.floor(then)) >>> 0;
     this.tsRecent = hs.tsRecent;
     this.tsRecentValid = hs.tsRecentValid;
-    this.tsRecentAt = Math.floor(then);
+    this.tsRecentAt = Math.floor(hs.tsRecentValid ? hs.tsRecentAt : then);
     this.lastAckSent = hs.lastAckSent;
     this.sackOk = hs.sackOk;
     this.dsackPending = rcv.dsackPending;
@@ -266,7 +281,7 @@ export class TimeWait implements InfoFigures {
     }
     // RFC 7323 5.3 R3.
     if (this.tsOk && ts && seqGe(ts.val, this.tsRecent) && seqLe(seg.seq, this.lastAckSent)) {
-      if (this.tsRecent !== ts.val >>> 0) this.tsRecentAt = Math.floor(now);
+      this.tsRecentAt = Math.floor(now); // each store, as Linux stamps tw_ts_recent_stamp
       this.tsRecent = ts.val >>> 0;
       this.tsRecentValid = true;
     }
@@ -331,11 +346,30 @@ export class TimeWait implements InfoFigures {
   /**
    * Whether an active open may take this 4-tuple at `now` (Linux tcp_twsk_unique with
    * tcp_tw_reuse): only when the connection used timestamps, and the peer's last one is more
-   * than TIME_WAIT_REUSE_DELAY_MS old. Without timestamps nothing would tell the peer's old
-   * duplicates from the new connection's segments, and the record runs its course.
+   * than TIME_WAIT_REUSE_DELAY_MS old, or at once when the caller named the local port
+   * (`bound`). Without timestamps nothing would tell the peer's old duplicates from the new
+   * connection's segments, and the record runs its course.
    */
-  reusableAt(now: number): boolean {
-    return this.tsOk && this.tsRecentValid && now - this.tsRecentAt > TIME_WAIT_REUSE_DELAY_MS;
+  reusableAt(now: number, bound = false): boolean {
+    return reuseAllowed(this.tsOk, this.tsRecentValid, this.tsRecentAt, now, bound);
+  }
+
+  /** The same rule for a connection in TIME-WAIT that was not compacted (the driver's held connections). */
+  static heldReusable(c: Connection, now: number, bound = false): boolean {
+    const hs = c.handshake;
+    return c.state === 'TIME-WAIT' && reuseAllowed(hs.tsOk, hs.tsRecentValid, hs.tsRecentAt, now, bound);
+  }
+
+  /**
+   * How the connection that reuses this 4-tuple opens: ISN (nextIss, from the RFC 6528
+   * generator's), TSval offset (nextTsOffset), and this TS.Recent with its time as its own
+   * (Linux copies ts_recent and ts_recent_stamp): its PAWS check drops the old incarnation's
+   * segments until the peer's SYN-ACK brings a newer TSval.
+   */
+  reuseOptions(tuple: FourTuple, now: number): ConnectOptions {
+    const o: ConnectOptions = { iss: this.nextIss(defaultIsnGenerator().isn(tuple, now)), tsOffset: this.nextTsOffset() };
+    if (this.tsOk && this.tsRecentValid) o.tsRecent = { tsRecent: this.tsRecent, at: this.tsRecentAt };
+    return o;
   }
 
   /**

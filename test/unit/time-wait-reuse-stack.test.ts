@@ -12,84 +12,13 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
-import type { HostLike, HostStats, ProtocolHandler } from '../../src/host/types.js';
 import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import { TcpStack } from '../../src/tcp/driver.js';
-import { decodeIpv4 } from '../../src/wire/ipv4.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
-import { ACK, decodeTcp, encodeTcp, SYN, type TcpSegment } from '../../src/wire/tcp.js';
+import { ACK, encodeTcp, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import { seqGt } from '../../src/tcp/seq.js';
-import type { TcpInfo } from '../../src/tcp/types.js';
 import { until, within } from '../helpers/real-tcp.js';
-
-/** A host in this process: its packets reach the peer's stack on a later turn; its clock runs `skew` ms ahead. */
-class LocalHost implements HostLike {
-  readonly addressString: string;
-  readonly mtu = 1472;
-  readonly stats: HostStats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() };
-  private readonly handlers = new Map<number, ProtocolHandler>();
-  peer: LocalHost | undefined;
-  /** Every TCP segment this host sent, decoded. */
-  readonly sent: TcpSegment[] = [];
-  private id = 0;
-
-  constructor(
-    readonly address: number,
-    private readonly clock: { skew: number },
-  ) {
-    this.addressString = formatIpv4(address);
-  }
-
-  setProtocolHandler(protocol: number, handler: ProtocolHandler): void {
-    this.handlers.set(protocol, handler);
-  }
-
-  sendPacket(packet: Buffer, dst: number): boolean {
-    const peer = this.peer;
-    if (peer === undefined || dst !== peer.address) return false;
-    const copy = Buffer.from(packet);
-    const d = decodeIpv4(copy);
-    if (d.ok) {
-      const t = decodeTcp(d.payload, d.header.src, d.header.dst);
-      if (t.ok) this.sent.push(t.segment);
-    }
-    this.stats.packetsOut++;
-    setImmediate(() => peer.receive(copy));
-    return true;
-  }
-
-  sendParts(head: Buffer, body: Buffer, dst: number): boolean {
-    return this.sendPacket(Buffer.concat([head, body]), dst);
-  }
-
-  receive(packet: Buffer): void {
-    const d = decodeIpv4(packet);
-    if (!d.ok) return;
-    this.stats.packetsIn++;
-    this.handlers.get(d.header.protocol)?.onPacket(d.header, d.payload, packet);
-  }
-
-  nextIpId(): number {
-    return this.id++ & 0xffff;
-  }
-
-  countDrop(reason: string): void {
-    this.stats.drops.set(reason, (this.stats.drops.get(reason) ?? 0) + 1);
-  }
-
-  addTap(): () => void {
-    return () => {};
-  }
-
-  now(): number {
-    return performance.now() + this.clock.skew;
-  }
-}
-
-/** The stack's TIME-WAIT records, as TCP_INFO. */
-function records(stack: TcpStack): TcpInfo[] {
-  return [...(stack as unknown as { timeWaits: { values(): Iterable<{ getInfo(): TcpInfo }> } }).timeWaits.values()].map((tw) => tw.getInfo());
-}
+import { LocalHost, records } from '../helpers/local-hosts.js';
 
 const A = 0x0a5a0001; // 10.90.0.1
 const B = 0x0a5a0002;
