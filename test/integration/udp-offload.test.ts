@@ -148,6 +148,46 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     expect(table).to.include(`trains_in:${lb.stats.trainsIn}/${lb.stats.trainPacketsIn}`);
   });
 
+  it('sends trains through the socket connected to the one peer (connectPeer) too', async () => {
+    const b = await Host.create({ address: '10.91.0.2' });
+    hosts.push(b);
+    const a = await Host.create({ address: '10.91.0.1', connectPeer: true, peers: [{ prefix: '10.91.0.2/32', endpoint: b.endpoint }] });
+    hosts.push(a);
+    b.addPeer('10.91.0.1/32', a.endpoint);
+    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
+    const rx = createSocket({ type: 'udp4', host: b });
+    rx.bind(7000);
+    await once(rx, 'listening');
+    let got = 0;
+    rx.on('message', () => got++);
+    const tx = createSocket({ type: 'udp4', host: a });
+    const payload = Buffer.alloc(MTU - 28, 7);
+    for (let i = 0; i < 30; i++) tx.send(payload, 7000, '10.91.0.2');
+    await until(() => got >= 30, 5000);
+    tx.close();
+    rx.close();
+    expect(got).to.equal(30);
+    const la = a.link as UdpLink;
+    expect(la.connectedPeer()).to.deep.equal(b.endpoint);
+    expect(la.stats.trainsOut).to.equal(1);
+    expect(la.stats.trainPacketsOut).to.equal(30);
+    expect((b.link as UdpLink).stats.trainPacketsIn).to.equal(30);
+  });
+
+  it('turns trains off for good when the kernel refuses one (EIO: a device that cannot checksum it)', async () => {
+    const a = await Host.create({ address: '10.91.0.1' });
+    hosts.push(a);
+    const link = a.link as UdpLink;
+    // What node:dgram's callback reports for such a train; the link's own handler, called as node would.
+    const refused = Object.assign(new Error('send EIO'), { code: 'EIO' });
+    (link as unknown as { onTrainDone(e: Error): void }).onTrainDone(refused);
+    const off = a.offload();
+    expect(off.segment).to.equal(0);
+    expect(off.gro).to.equal(true);
+    expect(off.reason).to.match(/refused \(EIO\)/);
+    expect(link.stats.sendErrors).to.equal(1);
+  });
+
   it('sends one datagram per call with offload off, as before', async () => {
     const a = await Host.create({ address: '10.91.0.1', offload: false });
     const b = await Host.create({ address: '10.91.0.2', offload: false });
