@@ -57,7 +57,8 @@ export interface HostOptions extends SecureHostOptions {
    * one peer leave in one sendmsg as a train of datagrams the kernel cuts, and a read may
    * return such a train whole, which the link cuts again. Each packet is still one datagram
    * on the wire. Default true; where the platform lacks them the host works as without, and
-   * `host.offload()` says why. Not used in the secure mode.
+   * `host.offload()` says why. In the secure mode, trains of sealed datagrams go out, and
+   * reads stay one datagram each.
    */
   offload?: boolean;
 }
@@ -150,7 +151,8 @@ export class Host implements HostLike {
     if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
     if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
     if (opts.connectPeer && v.peers.length === 1) linkOpts.connect = v.peers[0]!.endpoint;
-    if (opts.offload !== false && !secure) linkOpts.offload = { segment: v.mtu };
+    // The secure mode's datagrams are sealed, not IPv4 packets: trains out, but reads one by one.
+    if (opts.offload !== false) linkOpts.offload = { segment: v.mtu, gro: !secure };
     const link = await UdpLink.bind(linkOpts);
     const valid = { ...opts, ...v, address: opts.address };
     if (!secure) return new Host(address, link, valid);
@@ -159,7 +161,7 @@ export class Host implements HostLike {
 
   /** Whether this host's link sends trains of datagrams (UDP GSO) and reads them (GRO), or why not. */
   offload(): LinkOffload {
-    return this.link.offload?.() ?? { segment: 0, gro: false, reason: 'the secure mode sends one datagram per call' };
+    return this.link.offload?.() ?? { segment: 0, gro: false, reason: 'this link sends one datagram per call' };
   }
 
   /** The bound UDP address and port of this host's link. */

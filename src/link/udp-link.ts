@@ -45,9 +45,11 @@ export interface UdpLinkOptions {
    * UDP GSO and GRO (src/link/udp-offload.ts): consecutive datagrams of exactly `segment`
    * bytes to one destination leave in one sendmsg (a train the kernel cuts), and the sockets
    * read such trains whole (the link cuts them). Used where the platform has them; otherwise
-   * `offload()` says why not. Default off here (Host.create turns it on).
+   * `offload()` says why not. Default off here (Host.create turns it on). `gro: false` keeps
+   * the reads one datagram each (the secure mode: its datagrams are not IPv4 packets, so a
+   * train read whole could not be cut again).
    */
-  offload?: { segment: number };
+  offload?: { segment: number; gro?: boolean };
 }
 
 /** What a link's UDP offload does (UdpLink.offload()). */
@@ -274,15 +276,16 @@ export class UdpLink implements Link {
         throw e;
       }
     }
-    if (opts.offload) link.startOffload(opts.offload.segment);
+    if (opts.offload) link.startOffload(opts.offload.segment, opts.offload.gro !== false);
     return link;
   }
 
   /**
-   * Turns on UDP GSO (trains of `segment`-byte datagrams) and GRO on the link's sockets, or
-   * records why not. All or nothing: with a connected peer socket both sockets get both.
+   * Turns on UDP GSO (trains of `segment`-byte datagrams) and, with `gro`, GRO on the link's
+   * sockets, or records why not. All or nothing: with a connected peer socket both sockets
+   * get the same.
    */
-  private startOffload(segment: number): void {
+  private startOffload(segment: number, gro: boolean): void {
     const why = offloadUnavailable();
     if (why !== undefined) {
       this.offloadReason = why;
@@ -303,7 +306,7 @@ export class UdpLink implements Link {
       }
     }
     for (const fd of fds) {
-      if (!setGsoSize(fd!, segment) || !setGro(fd!, true)) {
+      if (!setGsoSize(fd!, segment) || (gro && !setGro(fd!, true))) {
         for (const f of fds) setGsoSize(f!, 0);
         this.offloadReason = 'the kernel refused UDP_SEGMENT or UDP_GRO (Linux 4.18 and later have both)';
         return;
@@ -311,7 +314,12 @@ export class UdpLink implements Link {
     }
     this.segment = segment;
     this.trainMax = max;
-    this.gro = true;
+    this.gro = gro;
+  }
+
+  /** Whether a packet sent is still waiting in a train (not yet handed to node:dgram). */
+  get gathering(): boolean {
+    return this.trainLen > 0;
   }
 
   /** Whether trains and GRO are on, and why not. */

@@ -8,7 +8,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Link, LinkPacketHandler, LinkRemote, UdpLink, UdpLinkStats } from '../link/udp-link.js';
+import type { Link, LinkOffload, LinkPacketHandler, LinkRemote, UdpLink, UdpLinkStats } from '../link/udp-link.js';
 import { makeError } from '../util/errors.js';
 import { decodeKey } from './keys.js';
 import { secureSnapshot, type SecureSnapshot } from './host-options.js';
@@ -100,6 +100,8 @@ export class SecureLink implements Link {
       this.literal = address;
     }
     if (port === this.connectedPort && address === this.connectedAddress) return false;
+    // A full-size datagram waits in the link's train (UDP GSO) until the task ends.
+    if (this.inner.gathering) return false;
     try {
       return this.inner.socket.getSendQueueCount() === 0;
     } catch {
@@ -127,6 +129,11 @@ export class SecureLink implements Link {
 
   connectedPeer(): LinkRemote | undefined {
     return this.inner.connectedPeer();
+  }
+
+  /** The UDP link's trains of sealed datagrams (GSO; reads stay one datagram each). */
+  offload(): LinkOffload {
+    return this.inner.offload();
   }
 
   get secureStats(): SecureStats {

@@ -21,8 +21,10 @@ const argv = process.argv;
 const bytes = Number(argv[argv.indexOf('--bytes') + 1]);
 const ka = newKeyPair();
 const kb = newKeyPair();
-const b = await Host.create({ address: '10.77.0.3', key: kb.privateKey, peers: [{ prefix: '10.77.0.2', endpoint: { address: '127.0.0.1', port: 9 }, publicKey: ka.publicKey }] });
-const a = await Host.create({ address: '10.77.0.2', key: ka.privateKey, peers: [{ prefix: '10.77.0.3', endpoint: b.endpoint, publicKey: kb.publicKey }] });
+// --no-offload: one datagram per send call (no UDP GSO trains), as node:dgram sends by itself.
+const offload = !argv.includes('--no-offload');
+const b = await Host.create({ address: '10.77.0.3', offload, key: kb.privateKey, peers: [{ prefix: '10.77.0.2', endpoint: { address: '127.0.0.1', port: 9 }, publicKey: ka.publicKey }] });
+const a = await Host.create({ address: '10.77.0.2', offload, key: ka.privateKey, peers: [{ prefix: '10.77.0.3', endpoint: b.endpoint, publicKey: kb.publicKey }] });
 const linkA = a.link as SecureLink;
 const linkB = b.link as SecureLink;
 // --tap: outer taps that keep every datagram A sends and B receives, to compare at the end.

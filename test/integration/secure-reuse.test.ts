@@ -2,7 +2,8 @@
  * Buffers the secure mode writes over. The sender seals each data message into the buffer
  * of the previous one once the link reports it released (SecureIo.transmit returning true; SecureLink: node:dgram sent
  * it at once, nothing queued). These run real transfers in child processes: as node
- * normally sends (nearly every datagram reused), and with --test-udp-no-try-send, where
+ * normally sends one datagram per call (nearly every datagram reused), in UDP GSO trains (a
+ * full-size datagram waits in the train, so it is not released), and with --test-udp-no-try-send, where
  * node queues every datagram in libuv with a reference to its buffer, as it does when the
  * socket buffer is full. A buffer reused while queued would go out overwritten: B would
  * drop it (bad_mac, replay) and the transfer would need retransmissions. The receiver
@@ -49,16 +50,25 @@ async function transfer(nodeArgs: string[], args: string[] = []): Promise<Result
 describe('secure: datagram buffers reused only once node:dgram released them', function () {
   this.timeout(60_000);
 
-  it('sent at once (node as usual): nearly every data message reuses the previous buffer, and all arrive intact', async () => {
-    const r = await transfer([]);
+  it('sent at once (node as usual, offload off): nearly every data message reuses the previous buffer, and all arrive intact', async () => {
+    const r = await transfer([], ['--no-offload']);
     expect(r.intact).to.equal(true);
     expect(r.dropsB, 'nothing dropped at B').to.deep.equal({});
     expect(r.sealed).to.be.greaterThan(2900); // 4 MiB in 1400-byte segments
     expect(r.reused / r.sealed).to.be.greaterThan(0.9);
   });
 
+  it('gathered into UDP GSO trains (the default): a full-size datagram waiting in a train is never reused, none goes out overwritten', async () => {
+    const r = await transfer([]);
+    expect(r.intact).to.equal(true);
+    expect(r.dropsB, 'no bad_mac or replay drops at B').to.deep.equal({});
+    expect(r.sealed).to.be.greaterThan(2900);
+    // Only what left alone (a short last segment, say) was released at once: few reuses.
+    expect(r.reused / r.sealed).to.be.below(0.1);
+  });
+
   it('queued by libuv (--test-udp-no-try-send): no buffer is reused, none goes out overwritten', async () => {
-    const r = await transfer(['--test-udp-no-try-send']);
+    const r = await transfer(['--test-udp-no-try-send'], ['--no-offload']);
     expect(r.intact).to.equal(true);
     expect(r.dropsB, 'no bad_mac or replay drops at B').to.deep.equal({});
     expect(r.sealed).to.be.greaterThan(2900);
