@@ -57,8 +57,8 @@ export interface HostOptions extends SecureHostOptions {
    * one peer leave in one sendmsg as a train of datagrams the kernel cuts, and a read may
    * return such a train whole, which the link cuts again. Each packet is still one datagram
    * on the wire. Default true; where the platform lacks them the host works as without, and
-   * `host.offload()` says why. In the secure mode, trains of sealed datagrams go out, and
-   * reads stay one datagram each.
+   * `host.offload()` says why. The secure mode sends and reads trains of sealed datagrams
+   * too (src/secure/train.ts cuts them).
    */
   offload?: boolean;
 }
@@ -151,8 +151,8 @@ export class Host implements HostLike {
     if (v.recvBufferSize !== undefined) linkOpts.recvBufferSize = v.recvBufferSize;
     if (v.sendBufferSize !== undefined) linkOpts.sendBufferSize = v.sendBufferSize;
     if (opts.connectPeer && v.peers.length === 1) linkOpts.connect = v.peers[0]!.endpoint;
-    // The secure mode's datagrams are sealed, not IPv4 packets: trains out, but reads one by one.
-    if (opts.offload !== false) linkOpts.offload = { segment: v.mtu, gro: !secure };
+    // The secure mode's datagrams are sealed, not IPv4 packets: it cuts the trains it reads itself.
+    if (opts.offload !== false) linkOpts.offload = { segment: v.mtu, gro: secure ? 'whole' : true };
     const link = await UdpLink.bind(linkOpts);
     const valid = { ...opts, ...v, address: opts.address };
     if (!secure) return new Host(address, link, valid);

@@ -46,10 +46,10 @@ export interface UdpLinkOptions {
    * bytes to one destination leave in one sendmsg (a train the kernel cuts), and the sockets
    * read such trains whole (the link cuts them). Used where the platform has them; otherwise
    * `offload()` says why not. Default off here (Host.create turns it on). `gro: false` keeps
-   * the reads one datagram each (the secure mode: its datagrams are not IPv4 packets, so a
-   * train read whole could not be cut again).
+   * the reads one datagram each; `gro: 'whole'` hands a train read whole to the handler, for
+   * a wrapper whose datagrams are not IPv4 packets to cut (the secure mode: src/secure/train.ts).
    */
-  offload?: { segment: number; gro?: boolean };
+  offload?: { segment: number; gro?: boolean | 'whole' };
 }
 
 /** What a link's UDP offload does (UdpLink.offload()). */
@@ -204,6 +204,8 @@ export class UdpLink implements Link {
   /** UDP offload: the train's datagram size (0: no trains), GRO on the sockets, why not. */
   private segment = 0;
   private gro = false;
+  /** GRO reads go to the handler whole (its wrapper cuts them). */
+  private groWhole = false;
   private offloadReason: string | undefined;
   /**
    * The train being gathered: full-size datagrams (and at most one shorter, last) to one
@@ -228,7 +230,7 @@ export class UdpLink implements Link {
   private rinfo: LinkRemote = { address: '', port: 0 };
   private readonly deliverPart = (p: Buffer): void => this.deliver(p, this.rinfo);
   private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
-    if (!this.gro) {
+    if (!this.gro || this.groWhole) {
       this.deliver(msg, rinfo);
       return;
     }
@@ -276,7 +278,7 @@ export class UdpLink implements Link {
         throw e;
       }
     }
-    if (opts.offload) link.startOffload(opts.offload.segment, opts.offload.gro !== false);
+    if (opts.offload) link.startOffload(opts.offload.segment, opts.offload.gro ?? true);
     return link;
   }
 
@@ -285,7 +287,7 @@ export class UdpLink implements Link {
    * sockets, or records why not. All or nothing: with a connected peer socket both sockets
    * get the same.
    */
-  private startOffload(segment: number, gro: boolean): void {
+  private startOffload(segment: number, gro: boolean | 'whole'): void {
     const why = offloadUnavailable();
     if (why !== undefined) {
       this.offloadReason = why;
@@ -314,7 +316,13 @@ export class UdpLink implements Link {
     }
     this.segment = segment;
     this.trainMax = max;
-    this.gro = gro;
+    this.gro = gro !== false;
+    this.groWhole = gro === 'whole';
+  }
+
+  /** Whether a read may be a train of datagrams (UDP GRO). */
+  get readsTrains(): boolean {
+    return this.gro;
   }
 
   /** Whether a packet sent is still waiting in a train (not yet handed to node:dgram). */

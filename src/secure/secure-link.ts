@@ -14,6 +14,7 @@ import { decodeKey } from './keys.js';
 import { secureSnapshot, type SecureSnapshot } from './host-options.js';
 import { SecureCore, type SecureCoreOptions, type SecureEvent, type SecureStats } from './core.js';
 import { DATA_OVERHEAD } from './session.js';
+import { splitSealedTrain } from './train.js';
 import type { KernelUdpStats } from '../link/kernel-udp.js';
 
 /** Sees every outer datagram (sealed) the link sends or receives, e.g. for --pcap-outer. */
@@ -66,19 +67,47 @@ export class SecureLink implements Link {
       },
     });
     inner.onPacket((d, rinfo) => {
-      if (this.outerTaps.size) {
-        // A tap may keep the datagram: opened into a new buffer, `d` left as it came.
-        this.tapOuter('in', d, rinfo);
-        this.core.receive(d, rinfo, performance.now());
-        return;
-      }
       // node:dgram gives each message a buffer of its own, exactly its size (checked, so
-      // that a pooled buffer would never be written): opened in place. A datagram
-      // injected through deliver() belongs to its caller.
-      this.core.receive(d, rinfo, performance.now(), this.injecting === 0 && d.byteOffset === 0 && d.buffer.byteLength === d.length);
+      // that a pooled buffer would never be written): opened in place, each datagram of a
+      // GRO train in its own part of it. A datagram injected through deliver() belongs to
+      // its caller.
+      // (Saved and restored: a datagram injected while one is received must not change them.)
+      const r = this.rinfo;
+      const o = this.owned;
+      this.rinfo = rinfo;
+      this.owned = this.injecting === 0 && d.byteOffset === 0 && d.buffer.byteLength === d.length;
+      try {
+        if (!inner.readsTrains || this.injecting > 0) this.receiveOne(d);
+        else {
+          const n = splitSealedTrain(d, this.receivePart);
+          if (n > 1) {
+            inner.stats.trainsIn++;
+            inner.stats.trainPacketsIn += n;
+            inner.stats.packetsIn += n - 1; // the link counted the read once
+          }
+        }
+      } finally {
+        this.rinfo = r;
+        this.owned = o;
+      }
     });
     this.timer = setInterval(() => this.core.tick(performance.now()), this.core.tickIntervalMs());
     this.timer.unref();
+  }
+
+  /** The datagram being received (one of a GRO train, or the whole read): its sender, and whether it may be opened in place. */
+  private rinfo: LinkRemote = { address: '', port: 0 };
+  private owned = false;
+  private readonly receivePart = (d: Buffer): void => this.receiveOne(d);
+
+  private receiveOne(d: Buffer): void {
+    if (this.outerTaps.size) {
+      // A tap may keep the datagram: opened into a new buffer, `d` left as it came.
+      this.tapOuter('in', d, this.rinfo);
+      this.core.receive(d, this.rinfo, performance.now());
+      return;
+    }
+    this.core.receive(d, this.rinfo, performance.now(), this.owned);
   }
 
   /**
@@ -131,7 +160,7 @@ export class SecureLink implements Link {
     return this.inner.connectedPeer();
   }
 
-  /** The UDP link's trains of sealed datagrams (GSO; reads stay one datagram each). */
+  /** The UDP link's trains of sealed datagrams (GSO), read whole and cut here (GRO). */
   offload(): LinkOffload {
     return this.inner.offload();
   }
