@@ -135,6 +135,12 @@ export function splitTrain(buf: Buffer, each: (packet: Buffer) => void): number 
     each(buf);
     return 1;
   }
+  return cutTrain(buf, size, each);
+}
+
+/** Calls `each` with the `size`-byte pieces of `buf` (the last one shorter), as views, in order; returns how many. */
+export function cutTrain(buf: Buffer, size: number, each: (piece: Buffer) => void): number {
+  const n = buf.length;
   let count = 0;
   for (let off = 0; off < n; off += size) {
     each(buf.subarray(off, Math.min(n, off + size)));

@@ -11,6 +11,7 @@
  * piece that does not authenticate is dropped by the core like any datagram; anything that
  * does not cut cleanly (a handshake message, a rekey mid-train) is passed on whole.
  */
+import { cutTrain } from '../link/udp-offload.js';
 import { DATA_OVERHEAD, MSG_DATA } from './session.js';
 
 const MARKER = 8;
@@ -26,12 +27,7 @@ export function splitSealedTrain(buf: Buffer, each: (datagram: Buffer) => void):
     each(buf);
     return 1;
   }
-  let count = 0;
-  for (let off = 0; off < n; off += size) {
-    each(buf.subarray(off, Math.min(n, off + size)));
-    count++;
-  }
-  return count;
+  return cutTrain(buf, size, each);
 }
 
 /** The train's segment size, or -1 when `buf` is not a clean train of data messages of one session. */

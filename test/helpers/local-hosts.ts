@@ -4,7 +4,9 @@
  * segment it sent, and runs a clock the test moves (`skew`).
  */
 import type { HostLike, HostStats, ProtocolHandler } from '../../src/host/types.js';
-import type { TcpStack } from '../../src/tcp/driver.js';
+import { TcpStack as Stack, type TcpStack } from '../../src/tcp/driver.js';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from '../../src/net.js';
 import { decodeIpv4 } from '../../src/wire/ipv4.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
 import { decodeTcp, type TcpSegment } from '../../src/wire/tcp.js';
@@ -77,4 +79,45 @@ export class LocalHost implements HostLike {
 /** The stack's TIME-WAIT records, as TCP_INFO. */
 export function records(stack: TcpStack): TcpInfo[] {
   return [...(stack as unknown as { timeWaits: { values(): Iterable<{ getInfo(): TcpInfo }> } }).timeWaits.values()].map((tw) => tw.getInfo());
+}
+
+/** Two LocalHosts peered on one clock; an echo server on B on demand; one teardown for both stacks. */
+export class LocalPair {
+  readonly clock = { skew: 0 };
+  readonly a: LocalHost;
+  readonly b: LocalHost;
+  private server: Server | undefined;
+
+  constructor(addrA: number, addrB: number) {
+    this.a = new LocalHost(addrA, this.clock);
+    this.b = new LocalHost(addrB, this.clock);
+    this.a.peer = this.b;
+    this.b.peer = this.a;
+  }
+
+  /** An echo server on B (closing after the client's FIN); resolves with its port. */
+  echo(opts: Record<string, unknown> = {}): Promise<number> {
+    return this.serve((s) => s.pipe(s), opts);
+  }
+
+  /** A server on B (the pair's one) calling `onConnection` for each socket; resolves with its port. */
+  async serve(onConnection: (s: Socket) => void, opts: Record<string, unknown> = {}): Promise<number> {
+    const server = createServer({ host: this.b, ...opts }, onConnection);
+    this.server = server;
+    server.listen(0);
+    await once(server, 'listening');
+    return (server.address() as { port: number }).port;
+  }
+
+  /** Closes B's server, if any (its connections stay). */
+  closeServer(): void {
+    this.server?.close();
+    this.server = undefined;
+  }
+
+  close(): void {
+    this.closeServer();
+    Stack.for(this.a).destroy();
+    Stack.for(this.b).destroy();
+  }
 }

@@ -35,6 +35,22 @@ async function rawSocket(): Promise<UdpSocket> {
   return s;
 }
 
+/** Sends `n` full-size overlay UDP datagrams from A to B's port 7000 in one task; resolves with how many B received. */
+async function udpBurst(a: Host, b: Host, n: number): Promise<number> {
+  const rx = createSocket({ type: 'udp4', host: b });
+  rx.bind(7000);
+  await once(rx, 'listening');
+  let got = 0;
+  rx.on('message', () => got++);
+  const tx = createSocket({ type: 'udp4', host: a });
+  const payload = Buffer.alloc(MTU - 28, 7);
+  for (let i = 0; i < n; i++) tx.send(payload, 7000, '10.91.0.2');
+  await until(() => got >= n, 5000);
+  tx.close();
+  rx.close();
+  return got;
+}
+
 /** Waits for `cond`, polling every few ms, for at most `ms`. */
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -185,18 +201,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     hosts.push(a);
     b.addPeer('10.91.0.1/32', a.endpoint);
     expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
-    const rx = createSocket({ type: 'udp4', host: b });
-    rx.bind(7000);
-    await once(rx, 'listening');
-    let got = 0;
-    rx.on('message', () => got++);
-    const tx = createSocket({ type: 'udp4', host: a });
-    const payload = Buffer.alloc(MTU - 28, 7);
-    for (let i = 0; i < 30; i++) tx.send(payload, 7000, '10.91.0.2');
-    await until(() => got >= 30, 5000);
-    tx.close();
-    rx.close();
-    expect(got).to.equal(30);
+    expect(await udpBurst(a, b, 30)).to.equal(30);
     const la = a.link as UdpLink;
     expect(la.connectedPeer()).to.deep.equal(b.endpoint);
     expect(la.stats.trainsOut).to.equal(1);
@@ -224,18 +229,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     hosts.push(a, b);
     a.addPeer('10.91.0.2/32', b.endpoint);
     b.addPeer('10.91.0.1/32', a.endpoint);
-    const rx = createSocket({ type: 'udp4', host: b });
-    rx.bind(7000);
-    await once(rx, 'listening');
-    let got = 0;
-    rx.on('message', () => got++);
-    const tx = createSocket({ type: 'udp4', host: a });
-    const payload = Buffer.alloc(MTU - 28, 7);
-    for (let i = 0; i < 20; i++) tx.send(payload, 7000, '10.91.0.2');
-    await until(() => got >= 20, 5000);
-    tx.close();
-    rx.close();
-    expect(got).to.equal(20);
+    expect(await udpBurst(a, b, 20)).to.equal(20);
     expect((a.link as UdpLink).stats.trainsOut).to.equal(0);
     expect((b.link as UdpLink).stats.trainsIn).to.equal(0);
   });

@@ -9,14 +9,14 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, createServer, type Socket } from '../../src/net.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import type { TcpConn } from '../../src/tcp/tcp-conn.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
 import { SYN } from '../../src/wire/tcp.js';
 import { seqGt } from '../../src/tcp/seq.js';
 import { until, within } from '../helpers/real-tcp.js';
-import { LocalHost, records } from '../helpers/local-hosts.js';
+import { LocalHost, LocalPair, records } from '../helpers/local-hosts.js';
 
 const A = 0x0a5b0001; // 10.91.0.1
 const B = 0x0a5b0002;
@@ -24,32 +24,19 @@ const PORT = 40100;
 
 describe('TIME-WAIT reuse by a connect naming its localPort (Linux bind() + connect())', function () {
   this.timeout(30_000);
+  let pair: LocalPair;
   let clock: { skew: number };
   let a: LocalHost;
   let b: LocalHost;
-  let server: Server | undefined;
+  /** An echo server on B (closing after the client's FIN); resolves with its port. */
+  const echo = (opts: Record<string, unknown> = {}): Promise<number> => pair.echo(opts);
 
   beforeEach(() => {
-    clock = { skew: 0 };
-    a = new LocalHost(A, clock);
-    b = new LocalHost(B, clock);
-    a.peer = b;
-    b.peer = a;
+    pair = new LocalPair(A, B);
+    ({ clock, a, b } = pair);
   });
 
-  afterEach(() => {
-    server?.close();
-    server = undefined;
-    TcpStack.for(a).destroy();
-    TcpStack.for(b).destroy();
-  });
-
-  async function echo(): Promise<number> {
-    server = createServer({ host: b }, (s) => s.pipe(s));
-    server.listen(0);
-    await once(server, 'listening');
-    return (server.address() as { port: number }).port;
-  }
+  afterEach(() => pair.close());
 
   /** One connection from A:PORT: send `msg`, read it back, close first (A keeps the TIME-WAIT). */
   async function roundTrip(port: number, msg: string, opts: Record<string, unknown> = {}): Promise<Socket> {

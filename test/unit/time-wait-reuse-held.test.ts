@@ -10,7 +10,7 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, type Socket } from '../../src/net.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import { observers } from '../../src/observe/inventory.js';
 import type { TcpTraceEvent } from '../../src/tcp/types.js';
@@ -18,40 +18,27 @@ import { formatIpv4 } from '../../src/wire/addr.js';
 import { SYN } from '../../src/wire/tcp.js';
 import { seqGt } from '../../src/tcp/seq.js';
 import { until, within } from '../helpers/real-tcp.js';
-import { LocalHost } from '../helpers/local-hosts.js';
+import { LocalHost, LocalPair } from '../helpers/local-hosts.js';
 
 const A = 0x0a5c0001; // 10.92.0.1
 const B = 0x0a5c0002;
 
 describe('TIME-WAIT reuse of a connection still held by its socket or a tracer', function () {
   this.timeout(30_000);
+  let pair: LocalPair;
   let clock: { skew: number };
   let a: LocalHost;
   let b: LocalHost;
-  let server: Server | undefined;
+  /** An echo server on B (closing after the client's FIN); resolves with its port. */
+  const echo = (opts: Record<string, unknown> = {}): Promise<number> => pair.echo(opts);
 
   beforeEach(() => {
-    clock = { skew: 0 };
-    a = new LocalHost(A, clock);
-    b = new LocalHost(B, clock);
-    a.peer = b;
-    b.peer = a;
+    pair = new LocalPair(A, B);
+    ({ clock, a, b } = pair);
     TcpStack.for(a).ephemeralRange = { low: 50000, high: 50000 }; // one port: the next connect needs the TIME-WAIT's
   });
 
-  afterEach(() => {
-    server?.close();
-    server = undefined;
-    TcpStack.for(a).destroy();
-    TcpStack.for(b).destroy();
-  });
-
-  async function echo(): Promise<number> {
-    server = createServer({ host: b }, (s) => s.pipe(s));
-    server.listen(0);
-    await once(server, 'listening');
-    return (server.address() as { port: number }).port;
-  }
+  afterEach(() => pair.close());
 
   /** A connection from A that sends `msg` and closes first, its echo left unread: the socket keeps the connection. */
   async function heldTimeWait(port: number, msg: string, opts: Record<string, unknown> = {}): Promise<Socket> {

@@ -12,47 +12,33 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from '../../src/net.js';
+import { connect, type Socket } from '../../src/net.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
 import { ACK, encodeTcp, SYN, type TcpSegment } from '../../src/wire/tcp.js';
 import { seqGt } from '../../src/tcp/seq.js';
 import { until, within } from '../helpers/real-tcp.js';
-import { LocalHost, records } from '../helpers/local-hosts.js';
+import { LocalHost, LocalPair, records } from '../helpers/local-hosts.js';
 
 const A = 0x0a5a0001; // 10.90.0.1
 const B = 0x0a5a0002;
 
 describe('TIME-WAIT reuse in the stack (in-process hosts, a clock the test moves)', function () {
   this.timeout(30_000);
+  let pair: LocalPair;
   let clock: { skew: number };
   let a: LocalHost;
   let b: LocalHost;
-  let server: Server | undefined;
+  /** An echo server on B (closing after the client's FIN); resolves with its port. */
+  const echo = (opts: Record<string, unknown> = {}): Promise<number> => pair.echo(opts);
 
   beforeEach(() => {
-    clock = { skew: 0 };
-    a = new LocalHost(A, clock);
-    b = new LocalHost(B, clock);
-    a.peer = b;
-    b.peer = a;
+    pair = new LocalPair(A, B);
+    ({ clock, a, b } = pair);
     TcpStack.for(a).ephemeralRange = { low: 50000, high: 50003 };
   });
 
-  afterEach(() => {
-    server?.close();
-    server = undefined;
-    TcpStack.for(a).destroy();
-    TcpStack.for(b).destroy();
-  });
-
-  /** An echo server on B (closing after the client's FIN); resolves with its port. */
-  async function echo(opts: Record<string, unknown> = {}): Promise<number> {
-    server = createServer({ host: b, ...opts }, (s) => s.pipe(s));
-    server.listen(0);
-    await once(server, 'listening');
-    return (server.address() as { port: number }).port;
-  }
+  afterEach(() => pair.close());
 
   /** One connection from A: send `msg`, read it back, close first (A keeps the TIME-WAIT). */
   async function roundTrip(port: number, msg: string, opts: Record<string, unknown> = {}): Promise<Socket> {
@@ -148,10 +134,7 @@ describe('TIME-WAIT reuse in the stack (in-process hosts, a clock the test moves
   describe('the passive side: the server closed first and holds the records', () => {
     /** A server on B that closes each connection as soon as it has echoed the first data. */
     async function closingServer(): Promise<number> {
-      server = createServer({ host: b }, (s) => s.once('data', (d: Buffer) => s.end(d)));
-      server.listen(0);
-      await once(server, 'listening');
-      return (server.address() as { port: number }).port;
+      return pair.serve((s) => s.once('data', (d: Buffer) => s.end(d)));
     }
 
     async function exchange(port: number, localPort: number, msg: string): Promise<void> {
@@ -206,8 +189,7 @@ describe('TIME-WAIT reuse in the stack (in-process hosts, a clock the test moves
       expect(sb.timeWaitRecords).to.equal(1);
       expect(sb.stats().events.time_wait_reopened).to.equal(0);
       // The listener gone, a provably new SYN is answered by the record too (no RST, no connection).
-      server!.close();
-      server = undefined;
+      pair.closeServer();
       await new Promise((r) => setImmediate(r));
       clock.skew += 600; // past the challenge-ACK rate limit
       inject({ ...base, seq: (info.rcvNxt + 100_000) >>> 0, options: { mss: 1400, ts: { val: Math.max(...aTs) + 1000, ecr: 0 } } });
