@@ -37,6 +37,7 @@ export const hostFlagSpecs: FlagSpecs = {
   'pcap-outer': { kind: 'string', description: 'with --key: write the outer (encrypted) datagrams to this pcap FILE' },
   mtu: { kind: 'number', description: `largest IPv4 packet in bytes (${MIN_MTU}..${MAX_MTU})`, default: DEFAULT_MTU },
   learn: { kind: 'boolean', description: 'learn a /32 route to the UDP sender of a packet from an unknown source' },
+  'no-offload': { kind: 'boolean', description: 'one UDP datagram per send and read call: no UDP GSO/GRO trains (on by default where Linux and koffi allow)' },
   metrics: { kind: 'string', description: 'serve Prometheus /metrics and /connections on HOST:PORT' },
   pcap: { kind: 'string', description: 'write every overlay packet to this pcap FILE' },
   trace: { kind: 'string', description: 'write TCP trace events to this FILE' },
@@ -89,6 +90,7 @@ export async function hostOptionsFromFlags(p: Parsed): Promise<HostOptions> {
   const peers = [];
   for (const v of listFlag(p, 'peer')) peers.push(await parsePeerArg(v));
   const opts: HostOptions = { address, udp, mtu, peers, learn: boolFlag(p, 'learn') };
+  if (boolFlag(p, 'no-offload')) opts.offload = false;
   const keyFile = stringFlag(p, 'key');
   const allowPlain = boolFlag(p, 'allow-plain');
   if (keyFile === undefined) {

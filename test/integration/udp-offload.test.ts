@@ -20,6 +20,8 @@ import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { hostPair } from '../helpers/overlay-echo.js';
 import { newKeyPair } from '../../src/secure/keys.js';
+import { parseArgs } from '../../src/cli/args.js';
+import { hostFlagSpecs, hostOptionsFromFlags } from '../../src/cli/common.js';
 
 const MTU = 1472;
 
@@ -75,6 +77,15 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     expect(c.offload()).to.deep.equal({ segment: 0, gro: false });
     const table = formatTable(listSockets([{ host: () => c.snapshot() }]));
     expect(table).to.include('gso:off gro:off trains_out:0/0 trains_in:0/0');
+  });
+
+  it('is off from the command line with --no-offload', async () => {
+    const on = await Host.create(await hostOptionsFromFlags(parseArgs(['--addr', '10.91.0.1'], hostFlagSpecs)));
+    hosts.push(on);
+    const off = await Host.create(await hostOptionsFromFlags(parseArgs(['--addr', '10.91.0.2', '--no-offload'], hostFlagSpecs)));
+    hosts.push(off);
+    expect(on.offload().segment).to.equal(MTU);
+    expect(off.offload()).to.deep.equal({ segment: 0, gro: false });
   });
 
   it('sends a burst as trains of one sendmsg each, and every packet still arrives as a datagram of its own, in order', async () => {
