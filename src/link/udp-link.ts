@@ -325,6 +325,11 @@ export class UdpLink implements Link {
     return this.gro;
   }
 
+  /** Whether send() of a datagram of `length` bytes would put it in a train (a full-size one). */
+  gathers(length: number): boolean {
+    return this.segment > 0 && length === this.segment && !this.closed;
+  }
+
   /** Whether a packet sent is still waiting in a train (not yet handed to node:dgram). */
   get gathering(): boolean {
     return this.trainLen > 0;

@@ -13,7 +13,7 @@ import { makeError } from '../util/errors.js';
 import { decodeKey } from './keys.js';
 import { secureSnapshot, type SecureSnapshot } from './host-options.js';
 import { SecureCore, type SecureCoreOptions, type SecureEvent, type SecureStats } from './core.js';
-import { DATA_OVERHEAD } from './session.js';
+import { DATA_OVERHEAD, MSG_DATA } from './session.js';
 import { splitSealedTrain } from './train.js';
 import type { KernelUdpStats } from '../link/kernel-udp.js';
 
@@ -49,6 +49,13 @@ export class SecureLink implements Link {
           // A tap may keep the datagram (a pcap writer queues it): never reused.
           this.tapOuter('out', d, { address, port });
           this.inner.send(d, port, address);
+          return false;
+        }
+        if (d[0] === MSG_DATA && this.inner.gathers(d.length)) {
+          // A full-size data message waits in a train: the core gets a fresh buffer for the
+          // next one, and this one (carved from the packet slabs) is handed over to the link,
+          // which gives it back once sent, so its slab is used again.
+          this.inner.send(d, port, address, true);
           return false;
         }
         this.inner.send(d, port, address);
