@@ -309,7 +309,11 @@ export class UdpLink implements Link {
     }
     for (const fd of fds) {
       if (!setGsoSize(fd!, segment) || (gro && !setGro(fd!, true))) {
-        for (const f of fds) setGsoSize(f!, 0);
+        for (const f of fds) {
+          // Back to one datagram per call on every socket, reads included.
+          setGsoSize(f!, 0);
+          setGro(f!, false);
+        }
         this.offloadReason = 'the kernel refused UDP_SEGMENT or UDP_GRO (Linux 4.18 and later have both)';
         return;
       }
