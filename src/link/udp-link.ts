@@ -236,11 +236,23 @@ export class UdpLink implements Link {
     }
     this.rinfo = rinfo;
     const n = splitTrain(msg, this.deliverPart);
-    if (n > 1) {
-      this.stats.trainsIn++;
-      this.stats.trainPacketsIn += n;
-    }
+    if (n > 1) this.countTrainIn(n);
   };
+
+  private countTrainIn(n: number): void {
+    this.stats.trainsIn++;
+    this.stats.trainPacketsIn += n;
+  }
+
+  /**
+   * With `gro: 'whole'`: the handler cut a read (counted once in packetsIn by deliver()) into
+   * `n` datagrams; counted as if the link had cut it.
+   */
+  readCutInto(n: number): void {
+    if (n < 2) return;
+    this.countTrainIn(n);
+    this.stats.packetsIn += n - 1;
+  }
 
   private constructor(private readonly promised: SocketAsPromised) {
     this.socket = promised.socket;

@@ -195,32 +195,33 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     },
   });
 
-  new Counter({
-    name: 'overlay_udp_trains_total',
-    help: "Trains of datagrams a host's link sent in one sendmsg (UDP GSO, direction out) or read in one recvmsg (UDP GRO, direction in), by overlay address.",
-    labelNames: ['host', 'direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const l of snapshot().links) {
-        this.inc({ host: l.host, direction: 'out' }, l.trainsOut);
-        this.inc({ host: l.host, direction: 'in' }, l.trainsIn);
-      }
-    },
-  });
-  new Counter({
-    name: 'overlay_udp_train_datagrams_total',
-    help: 'Datagrams carried in those trains (divided by overlay_udp_trains_total: datagrams per sendmsg or recvmsg), by overlay address and direction.',
-    labelNames: ['host', 'direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const l of snapshot().links) {
-        this.inc({ host: l.host, direction: 'out' }, l.trainDatagramsOut);
-        this.inc({ host: l.host, direction: 'in' }, l.trainDatagramsIn);
-      }
-    },
-  });
+  /** A counter per host link and direction (`out`, `in`): `read` gives the two figures of one link. */
+  const linkCounter = (name: string, help: string, read: (l: InventorySnapshot['links'][number]) => [number, number]): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['host', 'direction'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of snapshot().links) {
+          const [out, inn] = read(l);
+          this.inc({ host: l.host, direction: 'out' }, out);
+          this.inc({ host: l.host, direction: 'in' }, inn);
+        }
+      },
+    });
+  };
+  linkCounter(
+    'overlay_udp_trains_total',
+    "Trains of datagrams a host's link sent in one sendmsg (UDP GSO, direction out) or read in one recvmsg (UDP GRO, direction in), by overlay address.",
+    (l) => [l.trainsOut, l.trainsIn],
+  );
+  linkCounter(
+    'overlay_udp_train_datagrams_total',
+    'Datagrams carried in those trains (divided by overlay_udp_trains_total: datagrams per sendmsg or recvmsg), by overlay address and direction.',
+    (l) => [l.trainDatagramsOut, l.trainDatagramsIn],
+  );
 
   const rtt = new FastHistogram('overlay_tcp_rtt_seconds', 'TCP round-trip time samples (all connections).', RTT_BUCKETS);
   registry.registerMetric(rtt as unknown as Parameters<Registry['registerMetric']>[0]);

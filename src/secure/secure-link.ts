@@ -85,14 +85,7 @@ export class SecureLink implements Link {
       this.owned = this.injecting === 0 && d.byteOffset === 0 && d.buffer.byteLength === d.length;
       try {
         if (!inner.readsTrains || this.injecting > 0) this.receiveOne(d);
-        else {
-          const n = splitSealedTrain(d, this.receivePart);
-          if (n > 1) {
-            inner.stats.trainsIn++;
-            inner.stats.trainPacketsIn += n;
-            inner.stats.packetsIn += n - 1; // the link counted the read once
-          }
-        }
+        else inner.readCutInto(splitSealedTrain(d, this.receivePart));
       } finally {
         this.rinfo = r;
         this.owned = o;

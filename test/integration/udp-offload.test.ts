@@ -19,6 +19,7 @@ import { createMetrics } from '../../src/metrics/registry.js';
 import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { hostPair } from '../helpers/overlay-echo.js';
+import { until } from '../helpers/real-tcp.js';
 import { newKeyPair } from '../../src/secure/keys.js';
 import { packetReuseCount } from '../../src/util/slab.js';
 import { parseArgs } from '../../src/cli/args.js';
@@ -48,17 +49,12 @@ async function udpBurst(a: Host, b: Host, n: number): Promise<number> {
   const tx = createSocket({ type: 'udp4', host: a });
   const payload = Buffer.alloc(MTU - 28, 7);
   for (let i = 0; i < n; i++) tx.send(payload, 7000, '10.91.0.2');
-  await until(() => got >= n, 5000);
+  await until(() => got >= n, 5000, `${n} datagrams at B`);
   tx.close();
   rx.close();
   return got;
 }
 
-/** Waits for `cond`, polling every few ms, for at most `ms`. */
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-}
 
 describe('udp offload (GSO and GRO) on loopback', function () {
   this.timeout(30000);
@@ -105,7 +101,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const lone = packet(MTU, 10);
     a.sendPacket(lone, 0x0a5b0002);
     sent.push(lone);
-    await until(() => got.length >= sent.length, 5000);
+    await until(() => got.length >= sent.length, 5000, 'every datagram at the raw socket');
     expect(got.map((m) => m.length)).to.deep.equal(sent.map((p) => p.length));
     got.forEach((m, i) => expect(m.equals(sent[i]!), `datagram ${i}`).to.equal(true));
     expect(link.stats.trainsOut).to.equal(2);
@@ -127,7 +123,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const sent = [packet(MTU, 1), packet(MTU, 2), packet(MTU, 3), packet(700, 4)];
     tx.send(sent, b.endpoint.port, '127.0.0.1');
     const link = b.link as UdpLink;
-    await until(() => link.stats.packetsIn >= 4, 5000);
+    await until(() => link.stats.packetsIn >= 4, 5000, 'the train at B');
     expect(link.stats.trainsIn).to.equal(1);
     expect(link.stats.trainPacketsIn).to.equal(4);
     expect(link.stats.packetsIn).to.equal(4);
