@@ -38,7 +38,8 @@ async function tcpServer(): Promise<void> {
   const mtu = Number(arg('mtu', '1472'));
   const echo = process.argv.includes('--echo');
   const offload = !process.argv.includes('--no-offload');
-  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB, offload });
+  const batchReads = offload && !process.argv.includes('--no-batch-reads');
+  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB, offload, batchReads });
   const meter = new SteadyMeter();
   const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   const server = createServer({ host, noDelay: echo }, (s: Socket) => {
@@ -70,6 +71,7 @@ async function tcpClient(): Promise<void> {
     sendBufferSize: 8 * MiB,
     connectPeer: !process.argv.includes('--unconnected'),
     offload: !process.argv.includes('--no-offload'),
+    batchReads: !process.argv.includes('--no-offload') && !process.argv.includes('--no-batch-reads'),
   });
   // The A/B rows of `bench/tcp.js --only pacing,reuse` (CUBIC paces by default; packets are reused).
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, ...(process.argv.includes('--no-pacing') && { pacing: false }) });
@@ -125,20 +127,21 @@ async function tcpPing(): Promise<void> {
  * The sender's variant for an A/B row: its link unconnected (no connectPeer), its connection
  * not pacing, or its packets never given back for reuse (src/util/slab.ts).
  */
-export type OverlayVariant = 'unconnected' | 'no-pacing' | 'no-packet-reuse' | 'no-offload';
+export type OverlayVariant = 'unconnected' | 'no-pacing' | 'no-packet-reuse' | 'no-offload' | 'no-batch-reads';
 
 const VARIANT_LABEL: Record<OverlayVariant, string> = {
   unconnected: 'unconnected link',
   'no-pacing': 'pacing off',
   'no-packet-reuse': 'no packet reuse',
   'no-offload': 'no UDP GSO/GRO',
+  'no-batch-reads': 'no batched reads',
 };
 
 /** The sender's host uses connectPeer (a connected UDP socket), paces and reuses packets, unless `variant` says otherwise. */
 export function overlayPeer(mtu: number, variant?: OverlayVariant): Peer {
   const txArgs = ['--mtu', String(mtu), ...(variant ? [`--${variant}`] : [])];
   // UDP GSO/GRO off is off at both ends (the receiver reads trains whole otherwise).
-  const rxArgs = ['--mtu', String(mtu), ...(variant === 'no-offload' ? ['--no-offload'] : [])];
+  const rxArgs = ['--mtu', String(mtu), ...(variant === 'no-offload' || variant === 'no-batch-reads' ? [`--${variant}`] : [])];
   return {
     label: `overlay TCP, MTU ${mtu}${variant ? `, ${VARIANT_LABEL[variant]}` : ''}`,
     bulk: (_size, seconds, pins) =>

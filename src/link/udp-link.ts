@@ -13,6 +13,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { releasePacket } from '../util/slab.js';
+import { BATCH, BatchReader, batchReadsUnavailable } from './batch-read.js';
 import { datagramCapacity, kernelUdpStats, type KernelUdpStats } from './kernel-udp.js';
 import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, offloadUnavailable, setGro, setGsoSize, socketFd, splitTrain } from './udp-offload.js';
 
@@ -21,6 +22,10 @@ export const DEFAULT_SOCKET_BUFFER = 4 * 1024 * 1024;
 export const SEND_CHECK_EVERY = 64;
 
 const EMPTY = Buffer.alloc(0);
+/** A datagram at least this long (a bulk transfer's) has the link read what else is queued in batches. */
+const BATCH_MIN = 1024;
+/** Batches read after one such datagram, at most. */
+const BATCH_CALLS = 2;
 /** Handed-over packets a socket remembers while libuv's queue holds them (about 6 MiB at MTU 1472). */
 const MAX_QUEUED_GIVEN = 4096;
 
@@ -50,6 +55,13 @@ export interface UdpLinkOptions {
    * a wrapper whose datagrams are not IPv4 packets to cut (the secure mode: src/secure/train.ts).
    */
   offload?: { segment: number; gro?: boolean | 'whole' };
+  /**
+   * Batched reads (src/link/batch-read.ts): when a large datagram arrives, the link reads
+   * what else is queued with recvmmsg(2), each datagram copied once, instead of node:dgram's
+   * one read, zeroed buffer and copy per datagram. Default off here (Host.create turns it on
+   * with the offload).
+   */
+  batchReads?: boolean;
 }
 
 /** What a link's UDP offload does (UdpLink.offload()). */
@@ -58,6 +70,8 @@ export interface LinkOffload {
   segment: number;
   /** Whether the sockets read trains whole (UDP_GRO). */
   gro: boolean;
+  /** Whether queued datagrams are read in batches (recvmmsg) during a bulk transfer. */
+  batch: boolean;
   /** Why trains or GRO are off, when they are. */
   reason?: string;
 }
@@ -88,6 +102,9 @@ export interface UdpLinkStats {
   /** Reads that held two or more datagrams (UDP GRO), and the datagrams they held. */
   trainsIn: number;
   trainPacketsIn: number;
+  /** recvmmsg calls that read datagrams (batched reads), and the datagrams they read. */
+  batchReads: number;
+  batchPacketsIn: number;
 }
 
 /**
@@ -161,6 +178,8 @@ export class UdpLink implements Link {
     trainPacketsOut: 0,
     trainsIn: 0,
     trainPacketsIn: 0,
+    batchReads: 0,
+    batchPacketsIn: 0,
   };
   /**
    * The receive buffer the kernel granted (SO_RCVBUF read back after setting it: on Linux
@@ -229,7 +248,7 @@ export class UdpLink implements Link {
   /** Every datagram read from either socket; a GRO read may hold a train of them. */
   private rinfo: LinkRemote = { address: '', port: 0 };
   private readonly deliverPart = (p: Buffer): void => this.deliver(p, this.rinfo);
-  private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
+  private received(msg: Buffer, rinfo: LinkRemote): void {
     if (!this.gro || this.groWhole) {
       this.deliver(msg, rinfo);
       return;
@@ -237,7 +256,40 @@ export class UdpLink implements Link {
     this.rinfo = rinfo;
     const n = splitTrain(msg, this.deliverPart);
     if (n > 1) this.countTrainIn(n);
+  }
+
+  /** Batched readers of the socket and of the connected peer socket (batchReads). */
+  private batchMain: BatchReader | undefined;
+  private batchPeer: BatchReader | undefined;
+  private batchReason: string | undefined;
+  private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
+    this.received(msg, rinfo);
+    if (msg.length >= BATCH_MIN && this.batchMain !== undefined) this.drain(this.batchMain);
   };
+  private readonly onPeerMessage = (msg: Buffer, rinfo: LinkRemote): void => {
+    this.received(msg, rinfo);
+    if (msg.length >= BATCH_MIN && this.batchPeer !== undefined) this.drain(this.batchPeer);
+  };
+
+  /**
+   * After a large datagram: reads what else the socket holds, up to BATCH_CALLS batches (so
+   * timers and the other socket get their turn; libuv reads on while the socket is readable).
+   */
+  private drain(r: BatchReader): void {
+    for (let calls = 0; calls < BATCH_CALLS && !this.closed; calls++) {
+      const n = r.read();
+      if (n < 0) {
+        this.stats.socketErrors++;
+        return;
+      }
+      if (n === 0) return;
+      this.stats.batchReads++;
+      this.stats.batchPacketsIn += n;
+      const { packets, from } = r;
+      for (let i = 0; i < n; i++) this.received(packets[i]!, from[i]!);
+      if (n < BATCH) return;
+    }
+  }
 
   private countTrainIn(n: number): void {
     this.stats.trainsIn++;
@@ -291,6 +343,7 @@ export class UdpLink implements Link {
       }
     }
     if (opts.offload) link.startOffload(opts.offload.segment, opts.offload.gro ?? true);
+    if (opts.batchReads) link.startBatchReads();
     return link;
   }
 
@@ -336,6 +389,24 @@ export class UdpLink implements Link {
     this.groWhole = gro === 'whole';
   }
 
+  /** Turns on batched reads on the link's sockets, or records why not. */
+  private startBatchReads(): void {
+    const why = batchReadsUnavailable();
+    if (why !== undefined) {
+      this.batchReason = why;
+      return;
+    }
+    const local = this.local();
+    const main = socketFd(local.address, local.port, false);
+    const peer = this.peerSocket ? socketFd(local.address, local.port, true) : undefined;
+    if (main === undefined || (this.peerSocket && peer === undefined)) {
+      this.batchReason = 'the socket was not found in /proc/net/udp and /proc/self/fd';
+      return;
+    }
+    this.batchMain = BatchReader.of(main);
+    if (peer !== undefined) this.batchPeer = BatchReader.of(peer);
+  }
+
   /** Whether a read may be a train of datagrams (UDP GRO). */
   get readsTrains(): boolean {
     return this.gro;
@@ -353,8 +424,9 @@ export class UdpLink implements Link {
 
   /** Whether trains and GRO are on, and why not. */
   offload(): LinkOffload {
-    const o: LinkOffload = { segment: this.segment, gro: this.gro };
-    if (this.offloadReason !== undefined) o.reason = this.offloadReason;
+    const o: LinkOffload = { segment: this.segment, gro: this.gro, batch: this.batchMain !== undefined };
+    const why = [this.offloadReason, this.batchReason].filter((r) => r !== undefined);
+    if (why.length > 0) o.reason = why.join('; ');
     return o;
   }
 
@@ -364,7 +436,7 @@ export class UdpLink implements Link {
     s.on('error', () => {
       this.stats.socketErrors++;
     });
-    s.on('message', this.onMessage);
+    s.on('message', this.onPeerMessage);
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.bind(local.port, local.address, () => {
@@ -583,6 +655,8 @@ export class UdpLink implements Link {
     this.queued.length = 0;
     this.peerQueued.length = 0;
     this.handler = undefined;
+    this.batchMain = undefined;
+    this.batchPeer = undefined;
     const p = this.peerSocket;
     this.peerSocket = undefined;
     this.peerPort = -1;

@@ -15,14 +15,14 @@
  * the segment size, which the link does by each packet's IPv4 total length (`splitTrain`).
  *
  * node:dgram has neither option, so they are set with setsockopt(2) through koffi (a C FFI
- * with prebuilt binaries; an optional dependency), on the descriptor of the socket node:dgram
+ * with prebuilt binaries; an optional dependency; src/link/libc.ts), on the descriptor of the socket node:dgram
  * opened, found through /proc (`socketFd`). Where any of that is missing (not Linux, koffi not
  * installed, an old kernel refusing the option) the link works as before, one datagram per
  * call, and `offloadUnavailable()` says why.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { udpSocketInodes } from './kernel-udp.js';
+import { loadLibc } from './libc.js';
 
 const SOL_UDP = 17;
 /** linux/udp.h */
@@ -42,19 +42,9 @@ let loaded = false;
 function load(): void {
   if (loaded) return;
   loaded = true;
-  if (process.platform !== 'linux') {
-    reason = `UDP GSO/GRO are Linux socket options (this is ${process.platform})`;
-    return;
-  }
-  try {
-    // An optional dependency: a CommonJS package, loaded synchronously where it is installed.
-    const koffi = createRequire(import.meta.url)('koffi') as {
-      load(path: string): { func(signature: string): SetSockOpt };
-    };
-    setsockopt = koffi.load('libc.so.6').func('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
-  } catch (e) {
-    reason = `koffi (the optional dependency that calls setsockopt) is not loadable: ${(e as Error).message.split('\n')[0]}`;
-  }
+  const libc = loadLibc();
+  if (typeof libc === 'string') reason = `UDP GSO/GRO: ${libc}`;
+  else setsockopt = libc.func<SetSockOpt>('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
 }
 
 /** Why the offload cannot be used in this process, or undefined when it can be tried. */

@@ -80,6 +80,10 @@ export interface HostLinkSnapshot {
   trainDatagramsOut: number;
   trainsIn: number;
   trainDatagramsIn: number;
+  /** Batched reads (recvmmsg) on, the calls that read datagrams, and the datagrams they read. */
+  batchReads: boolean;
+  batchReadCalls: number;
+  batchDatagramsIn: number;
 }
 
 /** One registered source: any of the fields may be absent. */

@@ -68,12 +68,12 @@ describe('udp offload (GSO and GRO) on loopback', function () {
   it('is on by default, with trains of MTU-size datagrams, and off on request', async () => {
     const [a, b] = await hostPair('10.91.0.1', '10.91.0.2');
     hosts.push(a, b);
-    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
+    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true, batch: true });
     const c = await Host.create({ address: '10.91.0.3', offload: false });
     hosts.push(c);
-    expect(c.offload()).to.deep.equal({ segment: 0, gro: false });
+    expect(c.offload()).to.deep.equal({ segment: 0, gro: false, batch: false });
     const table = formatTable(listSockets([{ host: () => c.snapshot() }]));
-    expect(table).to.include('gso:off gro:off trains_out:0/0 trains_in:0/0');
+    expect(table).to.include('gso:off gro:off trains_out:0/0 trains_in:0/0 batch_reads:off');
   });
 
   it('is off from the command line with --no-offload', async () => {
@@ -82,7 +82,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const off = await Host.create(await hostOptionsFromFlags(parseArgs(['--addr', '10.91.0.2', '--no-offload'], hostFlagSpecs)));
     hosts.push(off);
     expect(on.offload().segment).to.equal(MTU);
-    expect(off.offload()).to.deep.equal({ segment: 0, gro: false });
+    expect(off.offload()).to.deep.equal({ segment: 0, gro: false, batch: false });
   });
 
   it('sends a burst as trains of one sendmsg each, and every packet still arrives as a datagram of its own, in order', async () => {
@@ -186,7 +186,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const a = await Host.create({ address: '10.91.0.1', key: ka.privateKey, peers: [{ prefix: '10.91.0.2/32', endpoint: b.endpoint, publicKey: kb.publicKey }] });
     hosts.push(a);
     b.addPeer('10.91.0.1/32', a.endpoint, ka.publicKey);
-    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
+    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true, batch: true });
     const reused = packetReuseCount().packets;
     await transfer(a, b, 4 * 1024 * 1024);
     // The full-size sealed datagrams were handed to the link and given back once sent (their
@@ -212,7 +212,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     const a = await Host.create({ address: '10.91.0.1', connectPeer: true, peers: [{ prefix: '10.91.0.2/32', endpoint: b.endpoint }] });
     hosts.push(a);
     b.addPeer('10.91.0.1/32', a.endpoint);
-    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true });
+    expect(a.offload()).to.deep.equal({ segment: MTU, gro: true, batch: true });
     expect(await udpBurst(a, b, 30)).to.equal(30);
     const la = a.link as UdpLink;
     expect(la.connectedPeer()).to.deep.equal(b.endpoint);

@@ -1,0 +1,155 @@
+/**
+ * Batched reads on real loopback sockets (src/link/batch-read.ts, UdpLink's drain): after a
+ * large datagram, a link reads what else its socket holds with recvmmsg, in order, each
+ * datagram intact and with its sender; small datagrams never start a batch; a TCP transfer
+ * of 65,000-byte packets is read mostly in batches, intact; and the switch is off with the
+ * offload, or on its own.
+ */
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { Host } from '../../src/host/host.js';
+import { UdpLink, type LinkRemote } from '../../src/link/udp-link.js';
+import { connect, createServer } from '../../src/net.js';
+import { encodeIpv4 } from '../../src/wire/ipv4.js';
+import { listSockets } from '../../src/metrics/collectors.js';
+import { formatTable } from '../../src/cli/ss.js';
+import { until } from '../helpers/real-tcp.js';
+import { parseArgs } from '../../src/cli/args.js';
+import { hostFlagSpecs, hostOptionsFromFlags } from '../../src/cli/common.js';
+
+/** A valid IPv4 packet of `len` bytes (protocol 253, for experiments), its payload filled with `mark`. */
+function packet(len: number, mark: number): Buffer {
+  return encodeIpv4({ src: 0x0a5c0001, dst: 0x0a5c0002, protocol: 253, id: mark }, Buffer.alloc(len - 20, mark));
+}
+
+async function rawSocket(): Promise<UdpSocket> {
+  const s = createUdp('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  return s;
+}
+
+describe('batched reads (recvmmsg) on loopback', function () {
+  this.timeout(30000);
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  });
+
+  async function link(batchReads: boolean): Promise<{ link: UdpLink; got: Array<[Buffer, LinkRemote]> }> {
+    const l = await UdpLink.bind({ address: '127.0.0.1', port: 0, batchReads });
+    closers.push(() => l.close());
+    const got: Array<[Buffer, LinkRemote]> = [];
+    l.onPacket((p, from) => got.push([Buffer.from(p), from]));
+    return { link: l, got };
+  }
+
+  it('reads the datagrams queued behind a large one in batches, in order, each intact and with its sender', async () => {
+    const { link: l, got } = await link(true);
+    expect(l.offload().batch).to.equal(true);
+    const tx = await rawSocket();
+    closers.push(() => void tx.close());
+    const tx2 = await rawSocket();
+    closers.push(() => void tx2.close());
+    // 20 datagrams sent in one task (node:dgram hands each to the kernel at once), so they
+    // are all queued when the link first reads: one through node:dgram, the rest in batches.
+    // Sizes vary (a short one among them), and two senders alternate in the middle.
+    const sent: Array<[Buffer, number]> = [];
+    for (let i = 0; i < 20; i++) {
+      const p = packet(i === 7 ? 300 : 2000 + i * 100, i + 1);
+      const from = i >= 10 && i < 13 ? tx2 : tx;
+      from.send(p, l.local().port, '127.0.0.1');
+      sent.push([p, from.address().port]);
+    }
+    await until(() => got.length >= 20, 5000, '20 datagrams at the link');
+    expect(got.map(([p]) => p.length)).to.deep.equal(sent.map(([p]) => p.length));
+    got.forEach(([p, from], i) => {
+      expect(p.equals(sent[i]![0]), `datagram ${i}`).to.equal(true);
+      expect({ address: from.address, port: from.port }, `sender of datagram ${i}`).to.deep.equal({ address: '127.0.0.1', port: sent[i]![1] });
+    });
+    expect(l.stats.packetsIn).to.equal(20);
+    expect(l.stats.batchPacketsIn).to.equal(19);
+    expect(l.stats.batchReads).to.equal(2); // 16, then 3
+  });
+
+  it('starts no batch after small datagrams (a ping-pong pays no extra read)', async () => {
+    const { link: l, got } = await link(true);
+    const tx = await rawSocket();
+    closers.push(() => void tx.close());
+    for (let i = 0; i < 20; i++) tx.send(packet(200, i + 1), l.local().port, '127.0.0.1');
+    await until(() => got.length >= 20, 5000, '20 datagrams at the link');
+    expect(l.stats.batchReads).to.equal(0);
+    expect(l.stats.batchPacketsIn).to.equal(0);
+  });
+
+  it('reads one datagram per call with batched reads off', async () => {
+    const { link: l, got } = await link(false);
+    expect(l.offload().batch).to.equal(false);
+    const tx = await rawSocket();
+    closers.push(() => void tx.close());
+    for (let i = 0; i < 20; i++) tx.send(packet(3000, i + 1), l.local().port, '127.0.0.1');
+    await until(() => got.length >= 20, 5000, '20 datagrams at the link');
+    expect(l.stats.batchReads).to.equal(0);
+  });
+
+  /** Sends `bytes` of random data over TCP from A to B (port 5001); asserts it arrived intact. */
+  async function transfer(a: Host, b: Host, bytes: number): Promise<void> {
+    const data = randomBytes(bytes);
+    const hash = createHash('sha256');
+    let received = 0;
+    const server = createServer({ host: b }, (s) => {
+      s.on('data', (d: Buffer) => {
+        hash.update(d);
+        received += d.length;
+      });
+      s.on('end', () => s.end());
+    });
+    server.listen(5001);
+    await once(server, 'listening');
+    const c = connect({ via: a, host: '10.92.0.2', port: 5001 });
+    await once(c, 'connect');
+    c.resume();
+    c.end(data);
+    await once(c, 'close');
+    server.close();
+    expect(received).to.equal(data.length);
+    expect(hash.digest('hex')).to.equal(createHash('sha256').update(data).digest('hex'));
+  }
+
+  it('reads most of a TCP transfer of 65,000-byte packets in batches, intact, and shows it in `overlay ss`', async () => {
+    const b = await Host.create({ address: '10.92.0.2', mtu: 65000 });
+    closers.push(() => b.close());
+    const a = await Host.create({ address: '10.92.0.1', mtu: 65000, peers: [{ prefix: '10.92.0.2/32', endpoint: b.endpoint }] });
+    closers.push(() => a.close());
+    b.addPeer('10.92.0.1/32', a.endpoint);
+    await transfer(a, b, 32 * 1024 * 1024);
+    const lb = b.link.stats;
+    expect(lb.batchReads).to.be.greaterThan(0);
+    expect(lb.batchPacketsIn).to.be.greaterThan(lb.packetsIn / 4);
+    const table = formatTable(listSockets([{ host: () => b.snapshot() }]));
+    expect(table).to.include(`batch_reads:${lb.batchReads}/${lb.batchPacketsIn}`);
+  });
+
+  it('is on with the offload, off with --no-offload, and off on its own with batchReads: false', async () => {
+    const on = await Host.create(await hostOptionsFromFlags(parseArgs(['--addr', '10.92.0.1'], hostFlagSpecs)));
+    closers.push(() => on.close());
+    const off = await Host.create(await hostOptionsFromFlags(parseArgs(['--addr', '10.92.0.2', '--no-offload'], hostFlagSpecs)));
+    closers.push(() => off.close());
+    const alone = await Host.create({ address: '10.92.0.3', batchReads: false });
+    closers.push(() => alone.close());
+    const only = await Host.create({ address: '10.92.0.4', offload: false, batchReads: true });
+    closers.push(() => only.close());
+    expect(on.offload().batch).to.equal(true);
+    expect(off.offload().batch).to.equal(false);
+    expect(alone.offload()).to.deep.equal({ segment: 1472, gro: true, batch: false });
+    expect(only.offload()).to.deep.equal({ segment: 0, gro: false, batch: true });
+    const bad = await Host.create({ address: '10.92.0.5', batchReads: 'yes' as unknown as boolean }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(bad?.code).to.equal('ERR_INVALID_ARG_TYPE');
+    expect(bad?.message).to.include('options.batchReads');
+  });
+});
