@@ -262,22 +262,26 @@ export class Host implements HostLike {
    * the packet whole (a tap, delivery to ourselves, a link that cannot send parts, such as the
    * secure link, which encrypts the packet), they are joined first, as sendPacket would get them.
    */
-  sendParts(head: Buffer, body: Buffer, dst: number, give = false): boolean {
+  sendParts(head: Buffer, body: Buffer, dst: number, give = false, giveBody = false): boolean {
     const link = this.link;
     if (this.taps.size > 0 || dst === this.address || this.closed || link.sendParts === undefined) {
       const packet = allocPacket(head.length + body.length);
       packet.set(head, 0);
       packet.set(body, head.length);
+      if (giveBody) releasePacket(body);
       // The joined copy is the host's own to give back (`head` is left to the garbage collector).
       return this.sendPacket(packet, dst, true);
     }
     const length = head.length + body.length;
     this.checkMtu(length);
     const ep = this.routeOut(dst);
-    if (!ep) return false;
+    if (!ep) {
+      if (giveBody) releasePacket(body);
+      return false;
+    }
     this.stats.packetsOut++;
     this.stats.bytesOut += length;
-    link.sendParts(head, body, ep.port, ep.address, give);
+    link.sendParts(head, body, ep.port, ep.address, give, giveBody);
     return true;
   }
 

@@ -69,9 +69,9 @@ export interface HostLike {
    * sendmsg with two iovecs): a large payload goes out from where it is instead of being
    * copied into a packet first. Neither buffer may change afterwards (a queued send reads
    * them later). Optional: where it is missing, callers build one packet. `give`: as
-   * sendPacket's, for `head` (`body` is never given back).
+   * sendPacket's, for `head`; `giveBody` the same for `body` (a packet of its own).
    */
-  sendParts?(head: Buffer, body: Buffer, dst: number, give?: boolean): boolean;
+  sendParts?(head: Buffer, body: Buffer, dst: number, give?: boolean, giveBody?: boolean): boolean;
   /** A fresh IPv4 identification value. */
   nextIpId(): number;
   /** Counts a drop by reason (transports use it for their own drop reasons). */

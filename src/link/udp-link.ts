@@ -119,8 +119,8 @@ export interface Link {
    * more, or never (a link that ignores `give` simply keeps that promise).
    */
   send(packet: Buffer, port: number, address: string, give?: boolean): void;
-  /** send() of the datagram `head` + `body`, given as two buffers (one sendmsg); optional. `give` is for `head`. */
-  sendParts?(head: Buffer, body: Buffer, port: number, address: string, give?: boolean): void;
+  /** send() of the datagram `head` + `body`, given as two buffers (one sendmsg); optional. `give` is for `head`, `giveBody` for `body`. */
+  sendParts?(head: Buffer, body: Buffer, port: number, address: string, give?: boolean, giveBody?: boolean): void;
   deliver(packet: Buffer, rinfo: LinkRemote): void;
   onPacket(cb: LinkPacketHandler): void;
   local(): LinkRemote;
@@ -514,12 +514,12 @@ export class UdpLink implements Link {
    * the kernel one sendmsg with an iovec, so a large payload is not copied into a packet
    * first. The list is reused: node:dgram copies it into its own array.
    */
-  sendParts(head: Buffer, body: Buffer, port: number, address: string, give = false): void {
+  sendParts(head: Buffer, body: Buffer, port: number, address: string, give = false, giveBody = false): void {
     if (this.trainLen > 0) this.flush();
     const parts = this.parts;
     parts[0] = head;
     parts[1] = body;
-    this.out(parts, port, address, give ? head : undefined);
+    this.out(parts, port, address, give ? head : undefined, undefined, 0, giveBody ? body : undefined);
     parts[0] = EMPTY;
     parts[1] = EMPTY;
   }
@@ -541,7 +541,7 @@ export class UdpLink implements Link {
    * send node:dgram keeps in JavaScript (a lookup still pending, a socket not bound yet) is
    * not counted by libuv, so that packet is never given back.
    */
-  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0): void {
+  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0, given2?: Buffer): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;
@@ -565,6 +565,7 @@ export class UdpLink implements Link {
         this.stats.packetsOut += trainGiven ? packet.length : 1;
         if (given) this.sent(s, given, this.peerQueued);
         else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.peerQueued);
+        if (given2) this.sent(s, given2, this.peerQueued);
       } else {
         const s = this.socket;
         if (this.queued.length > 0) this.drained(s, this.queued);
@@ -576,6 +577,7 @@ export class UdpLink implements Link {
         if (syncAnswers !== answers) {
           if (given) this.sent(s, given, this.queued);
           else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.queued);
+          if (given2) this.sent(s, given2, this.queued);
         }
       }
     } catch {

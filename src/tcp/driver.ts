@@ -14,7 +14,7 @@ import type { HostLike, ProtocolHandler } from '../host/types.js';
 import { inventory, observers, emptyTotals, type TcpListenerSnapshot, type TcpStackTotals } from '../observe/inventory.js';
 import { ConnectionLimit, DEFAULT_MAX_CONNECTIONS_PER_HOST, processBuffers } from '../limits.js';
 import { makeError } from '../util/errors.js';
-import { allocPacket } from '../util/slab.js';
+import { allocPacket, releasePacket } from '../util/slab.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { UNREACH_FRAG_NEEDED, UNREACH_HOST, UNREACH_NET, UNREACH_PORT, UNREACH_PROTOCOL, ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields, type Ipv4Header } from '../wire/ipv4.js';
@@ -28,16 +28,16 @@ import type { TcpDropReason } from './drops.js';
 import { ServiceLoop } from './engine.js';
 import { SynCookieJar } from './syncookie.js';
 import { portKey, TimeWait, TimeWaitTable } from './time-wait.js';
+import { takeJoined } from './send.js';
 import type { ConnectionHooks, FourTuple, RetransmitKind, TcpConfig, TcpErrorCode, TcpInfo } from './types.js';
 import { ConnTimer } from './conn-timer.js';
 import { checkLocalAddress, LocalPorts } from './ports.js';
 import { chainHooks, EV_CLOSED, offerAccepted, syscallFor, TcpConn, type ListenerEntry, type TcpConnHooks } from './tcp-conn.js';
 
 export { TcpConn, type TcpConnHooks } from './tcp-conn.js';
+export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
 
 export const IPPROTO_TCP = 6;
-
-export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
 
 /** TCP settings a socket or server may override (TcpConfig fields plus node:net's names). */
 export interface TcpOptionsOverride extends Partial<TcpConfig> {
@@ -583,7 +583,10 @@ export class TcpStack implements ProtocolHandler {
   /** Sends what encode() built: the packet, or its headers and then `payload`; the host owns the packet from here (`give`: nothing here keeps it). */
   private sendEncoded(pkt: Buffer, dst: number, payload: Buffer): boolean {
     try {
-      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst, true);
+      // A payload joined from two send-pool blocks is a packet of its own: given back once sent.
+      const joined = takeJoined(payload);
+      if (pkt.length !== ((pkt[2]! << 8) | pkt[3]!)) return this.host.sendParts!(pkt, payload, dst, true, joined);
+      if (joined) releasePacket(payload); // copied into the packet
       return this.host.sendPacket(pkt, dst, true);
     } catch {
       // EMSGSIZE: the MSS is derived from the MTU, so this is a bug or a tiny MTU.

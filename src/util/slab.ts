@@ -31,6 +31,7 @@ const WAITING_MAX = 32;
 /** Whether releasePacket gives packets back (tests and benchmarks compare: setPacketReuse). */
 let reuse = true;
 let reused = 0;
+let largeReused = 0;
 let slabsReused = 0;
 
 /** One slab and how many of the packets carved from it have not come back. */
@@ -139,7 +140,10 @@ export function releasePacket(b: Buffer): void {
   if (!reuse) return;
   const n = b.length;
   const s = n <= SLAB / 8 ? small : n <= BIG_SLAB / 8 ? big : undefined;
-  if (s?.giveBack(b)) reused++;
+  if (s?.giveBack(b)) {
+    reused++;
+    if (s === big) largeReused++;
+  }
 }
 
 /** @internal Tests and benchmarks: give packets back (true, the default) or never. */
@@ -147,7 +151,7 @@ export function setPacketReuse(on: boolean): void {
   reuse = on;
 }
 
-/** @internal Tests and benchmarks: packets given back, and slabs taken again, in this process. */
-export function packetReuseCount(): { packets: number; slabs: number } {
-  return { packets: reused, slabs: slabsReused };
+/** @internal Tests and benchmarks: packets given back (`large`: of the 1 MiB slabs), and slabs taken again, in this process. */
+export function packetReuseCount(): { packets: number; large: number; slabs: number } {
+  return { packets: reused, large: largeReused, slabs: slabsReused };
 }

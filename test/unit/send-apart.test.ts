@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fc from 'fast-check';
 import { Host } from '../../src/host/host.js';
 import { UdpLink } from '../../src/link/udp-link.js';
@@ -12,7 +13,9 @@ import { connect } from '../../src/net.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { IPPROTO_TCP, IPV4_HEADER_LEN, writeIpv4HeaderAt } from '../../src/wire/ipv4.js';
 import { until } from '../helpers/real-tcp.js';
-import { hashServer, sendAndDigest, sha } from '../helpers/digest.js';
+import { joinCount } from '../../src/tcp/send.js';
+import { packetReuseCount } from '../../src/util/slab.js';
+import { digestReply, hashServer, sendAndDigest, sha } from '../helpers/digest.js';
 import { ACK, decodeTcp, encodedOptionsLength, PSH, SEND_APART_MIN, TCP_HEADER_LEN, writeTcp, writeTcpHeader, type TcpSegment } from '../../src/wire/tcp.js';
 
 const A = parseIpv4('10.79.0.1')!;
@@ -136,6 +139,39 @@ describe('sending a large payload apart from its headers', function () {
       const [h3, b3] = parts(C, 100);
       expect(a.sendParts(h3, b3, C)).to.equal(false);
       expect(a.stats.drops.get('no_route')).to.equal(1);
+    });
+
+    it('a segment whose payload spans two send-pool blocks leaves as a joined packet that is given back once sent', async () => {
+      const c = await Host.create({ address: '10.79.0.3', mtu: 65000 });
+      const d = await Host.create({ address: '10.79.0.4', mtu: 65000, peers: [{ prefix: '10.79.0.3/32', endpoint: c.endpoint }] });
+      c.addPeer('10.79.0.4/32', d.endpoint);
+      const { server } = await hashServer(d, 5001);
+      try {
+        const joins = joinCount();
+        const large = packetReuseCount().large;
+        // 12 MiB through 1 MiB blocks: about one segment in 16 spans two of them.
+        const data = randomBytes(12 * 1024 * 1024);
+        const s = connect({ via: c, host: '10.79.0.4', port: 5001 });
+        // In writes of 256 KiB with backpressure, each copied into the send pool on its own (a
+        // write, or writes buffered together, of more than 1 MiB is not pooled).
+        const reply = digestReply(s, 20_000);
+        for (let off = 0; off < data.length; off += 256 * 1024) {
+          if (!s.write(data.subarray(off, off + 256 * 1024))) await once(s, 'drain');
+        }
+        s.end();
+        expect(await reply).to.equal(sha(data));
+        s.destroy();
+        const joined = joinCount() - joins;
+        expect(joined).to.be.at.least(8);
+        // At MTU 65000 the joins are the only packets of the 1 MiB slabs here (headers are
+        // small, and received packets are not slab packets): each came back once sent (the
+        // last few may still wait in libuv's queue, given back at its next send).
+        expect(packetReuseCount().large - large).to.be.within(joined - 4, joined);
+      } finally {
+        server.close();
+        await c.close();
+        await d.close();
+      }
     });
 
     it('a TCP stream sends its full-size segments apart, and the bytes arrive intact', async () => {

@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { Host } from '../../src/host/host.js';
 import { connect } from '../../src/net.js';
-import { ByteQueue, copyForSend, SEND_BLOCK, SEND_POOL_MIN, sendPool } from '../../src/tcp/send.js';
+import { ByteQueue, copyForSend, SEND_BLOCK, SEND_POOL_MIN, sendPool, takeJoined } from '../../src/tcp/send.js';
+import { SEND_APART_MIN } from '../../src/wire/tcp.js';
 import { digestReply, hashServer } from '../helpers/digest.js';
 
 /** `n` bytes counting on from `from` (mod 251, so no period of a power of two). */
@@ -98,6 +99,37 @@ describe('unit: send pool (copyForSend and the send queue)', function () {
     expect(sendPool.holds(min)).to.equal(true);
     q.push(min);
     q.push(first); // (given back with the rest)
+    q.consume(q.length);
+  });
+
+  it('a large slice across two blocks is joined into a packet the caller may give back once; a small one or a receive queue\'s is an ordinary copy', () => {
+    const q = new ByteQueue(true);
+    const rq = new ByteQueue(false);
+    // Writes of 40,000 bytes until one lands in another block than the one before.
+    const before: Buffer[] = [];
+    let tail = copyForSend([pattern(40_000, 1)], 40_000);
+    let next = copyForSend([pattern(40_000, 2)], 40_000);
+    for (let i = 0; i < 30 && sendPool.blockOf(next) === sendPool.blockOf(tail); i++) {
+      before.push(tail);
+      tail = next;
+      next = copyForSend([pattern(40_000, i + 3)], 40_000);
+    }
+    expect(sendPool.blockOf(next)).to.not.equal(sendPool.blockOf(tail));
+    for (const c of [tail, next]) {
+      q.push(c);
+      rq.push(Buffer.from(c));
+    }
+    const across = q.slice(30_000, 20_000);
+    expect(across.equals(Buffer.concat([tail.subarray(30_000), next.subarray(0, 10_000)]))).to.equal(true);
+    expect(sendPool.holds(across)).to.equal(false);
+    expect(takeJoined(across)).to.equal(true);
+    expect(takeJoined(across)).to.equal(false); // given back at most once
+    const small = q.slice(40_000 - SEND_APART_MIN / 2, SEND_APART_MIN - 2);
+    expect(takeJoined(small)).to.equal(false);
+    const received = rq.slice(30_000, 20_000);
+    expect(received.equals(across)).to.equal(true);
+    expect(takeJoined(received)).to.equal(false);
+    for (const b of before) q.push(b); // (given back with the rest)
     q.consume(q.length);
   });
 
