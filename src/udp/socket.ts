@@ -227,7 +227,8 @@ export class Socket extends EventEmitter {
       { srcPort: this.binding!.port, dstPort: port, payload: data },
     );
     try {
-      if (!this.host.sendPacket(packet, dst)) return makeError('EHOSTUNREACH', 'send', { address: formatIpv4(dst), port });
+      // Handed over (`give`): the packet (from the slabs) comes back for reuse once sent.
+      if (!this.host.sendPacket(packet, dst, true)) return makeError('EHOSTUNREACH', 'send', { address: formatIpv4(dst), port });
     } catch (e) {
       return e as NodeStyleError;
     }

@@ -9,6 +9,7 @@ import { UdpStack } from '../../src/udp/stack.js';
 import { encodeIcmp, ICMP_ECHO_REQUEST } from '../../src/wire/icmp.js';
 import { encodeIpv4, IPPROTO_ICMP } from '../../src/wire/ipv4.js';
 import { encodeUdpPacket } from '../../src/wire/udp.js';
+import { packetReuseCount } from '../../src/util/slab.js';
 
 type Err = Error & { code?: string; syscall?: string };
 
@@ -111,6 +112,22 @@ describe('integration: hosts and datagram sockets over loopback UDP', function (
     const mine = snaps.find((s) => s.localAddress === '10.77.0.1' && s.localPort === port);
     expect(mine).to.include({ datagramsOut: 3, datagramsIn: 3, bytesOut: 11 });
     expect(inventory.sources().some((s) => s.host?.().address === '10.77.0.2')).to.equal(true);
+  });
+
+  it('gives each datagram\'s packet back to the slabs once sent, so a burst reuses them', async () => {
+    const server = sock(b);
+    let got = 0;
+    server.on('message', () => got++);
+    server.bind(9);
+    await once(server, 'listening');
+    const client = sock(a);
+    const before = packetReuseCount().packets;
+    const payload = Buffer.alloc(1000, 3);
+    for (let i = 0; i < 200; i++) client.send(payload, 9, '10.77.0.2');
+    for (let i = 0; i < 200 && got < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).to.equal(200);
+    // Each packet the kernel took (at once, or from libuv's queue once it drained) came back.
+    expect(packetReuseCount().packets - before).to.be.at.least(190);
   });
 
   it('a connected socket sends without a destination and only hears its peer', async () => {
