@@ -17,8 +17,12 @@
  *
  * The area and its control blocks (mmsghdr, iovec, sockaddr_in per slot) are shared by
  * every reader of the process: a read copies everything out before it returns, and nothing
- * runs in between. The layouts are those of 64-bit Linux (x86-64 and arm64 alike).
+ * runs in between. The layouts are those of 64-bit Linux (x86-64 and arm64 alike). The area
+ * lies in the checksum's WebAssembly memory where it has one (batchReadArea): while the link
+ * delivers a copy, its checksum sums the datagram where the kernel put it (`twin`, setSumTwin)
+ * instead of copying it into the checksum's scratch area.
  */
+import { batchReadArea } from '../wire/checksum.js';
 import type { LinkRemote } from './udp-link.js';
 import { loadLibc, type Libc } from './libc.js';
 
@@ -47,6 +51,8 @@ interface Area {
   /** BATCH mmsghdrs, then BATCH iovecs, then BATCH sockaddr_ins. */
   ctl: Buffer;
   data: Buffer;
+  /** `data` is batchReadArea: a copy's checksum may sum its twin there. */
+  summable: boolean;
 }
 
 let area: Area | undefined;
@@ -65,7 +71,7 @@ function theArea(): Area | undefined {
   }
   const recvmmsg = libc.func<Recvmmsg>('int recvmmsg(int fd, void *vec, unsigned int vlen, int flags, void *timeout)');
   const ctl = Buffer.alloc(BATCH * (MMSG + IOV + NAME));
-  const data = Buffer.allocUnsafeSlow(BATCH * SLOT);
+  const data = batchReadArea !== undefined && batchReadArea.length >= BATCH * SLOT ? batchReadArea : Buffer.allocUnsafeSlow(BATCH * SLOT);
   const ctlAt = libc.address(ctl);
   const dataAt = libc.address(data);
   for (let i = 0; i < BATCH; i++) {
@@ -77,7 +83,7 @@ function theArea(): Area | undefined {
     ctl.writeBigUInt64LE(dataAt + BigInt(i * SLOT), iov);
     ctl.writeBigUInt64LE(BigInt(SLOT), iov + 8);
   }
-  area = { recvmmsg, libc, ctl, data };
+  area = { recvmmsg, libc, ctl, data, summable: data === batchReadArea };
   return area;
 }
 
@@ -103,6 +109,11 @@ export class BatchReader {
     private readonly fd: number,
     private readonly a: Area,
   ) {}
+
+  /** Where in batchReadArea the twin of packets[i] lies (-1 when the area is not there). */
+  twin(i: number): number {
+    return this.a.summable ? i * SLOT : -1;
+  }
 
   /** A reader of descriptor `fd`, or undefined where batched reads are unavailable. */
   static of(fd: number): BatchReader | undefined {

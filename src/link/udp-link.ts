@@ -13,6 +13,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { releasePacket } from '../util/slab.js';
+import { setSumTwin } from '../wire/checksum.js';
 import { BATCH, BatchReader, batchReadsUnavailable } from './batch-read.js';
 import { datagramCapacity, kernelUdpStats, type KernelUdpStats } from './kernel-udp.js';
 import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, offloadUnavailable, setGro, setGsoSize, socketFd, splitTrain } from './udp-offload.js';
@@ -286,7 +287,15 @@ export class UdpLink implements Link {
       this.stats.batchReads++;
       this.stats.batchPacketsIn += n;
       const { packets, from } = r;
-      for (let i = 0; i < n; i++) this.received(packets[i]!, from[i]!);
+      try {
+        for (let i = 0; i < n; i++) {
+          const at = r.twin(i);
+          if (at >= 0) setSumTwin(packets[i], at);
+          this.received(packets[i]!, from[i]!);
+        }
+      } finally {
+        setSumTwin(undefined);
+      }
       if (n < BATCH) return;
     }
   }

@@ -24,6 +24,13 @@ export const SIMD_SCRATCH = 64 * 1024;
  */
 export const SIMD_AREA_START = 2 * 65536;
 export const SIMD_AREA_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+/**
+ * After the area: where batched reads (src/link/batch-read.ts) have the kernel put the
+ * datagrams they read, so the checksum of a packet copied out of there sums its twin in
+ * place (setSumTwin in checksum.ts). Reserved like the area.
+ */
+export const SIMD_BATCH_START = SIMD_AREA_START + SIMD_AREA_BYTES;
+export const SIMD_BATCH_BYTES = 1024 * 1024;
 
 // Value types and instruction opcodes (WebAssembly core spec 5.3, 5.4; SIMD proposal).
 const I32 = 0x7f;
@@ -160,7 +167,7 @@ export function simdModuleBytes(): Uint8Array {
   const body = sumBody();
   const locals = [2, 4, V128, 1, I64]; // two groups: 4 x v128, 1 x i64
   const code = [...uleb(locals.length + body.length), ...locals, ...body];
-  const pages = (SIMD_AREA_START + SIMD_AREA_BYTES) / 65536; // the scratch area (and a spare page), then the area
+  const pages = (SIMD_BATCH_START + SIMD_BATCH_BYTES) / 65536; // the scratch area (and a spare page), the area, the batch area
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(1, [1, 0x60, 2, I32, I32, 1, I32]), // type 0: (i32, i32) -> i32

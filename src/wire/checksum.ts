@@ -9,7 +9,7 @@
  * where the runtime has it; otherwise large even-aligned ranges are summed as native words
  * through a typed-array view.
  */
-import { SIMD_AREA_BYTES, SIMD_AREA_START, SIMD_SCRATCH, simdSum, type SimdSum } from './checksum-simd.js';
+import { SIMD_AREA_BYTES, SIMD_AREA_START, SIMD_BATCH_BYTES, SIMD_BATCH_START, SIMD_SCRATCH, simdSum, type SimdSum } from './checksum-simd.js';
 
 /**
  * Below this many bytes the byte loop beats creating a typed-array view. Measured by
@@ -112,8 +112,44 @@ function sumAligned(buf: Uint8Array, start: number, end: number, initial: number
  */
 export const summableArea: Buffer | undefined = simd === undefined ? undefined : Buffer.from(simd.memory, SIMD_AREA_START, SIMD_AREA_BYTES);
 
+/**
+ * Memory batched reads (src/link/batch-read.ts) have the kernel write datagrams into, in the
+ * checksum's WebAssembly memory; undefined where WebAssembly SIMD is missing.
+ */
+export const batchReadArea: Buffer | undefined = simd === undefined ? undefined : Buffer.from(simd.memory, SIMD_BATCH_START, SIMD_BATCH_BYTES);
+
 /** Longest range summed in one call in place (the module's 32-bit lanes cannot overflow below 2 MiB). */
 const IN_PLACE_MAX = 1024 * 1024;
+
+// The twin of the packet being delivered (setSumTwin): its memory, range, and where in the module's memory its copy lies.
+let twinMemory: ArrayBufferLike | undefined;
+let twinFrom = 0;
+let twinTo = 0;
+let twinAt = 0;
+let twinSums = 0;
+
+/** @internal Tests: sums taken from a twin (setSumTwin) so far in this process. */
+export function twinSumCount(): number {
+  return twinSums;
+}
+
+/**
+ * While a packet copied out of batchReadArea is being delivered, its bytes are still there
+ * too, at `at` (an offset in batchReadArea): a sum over any part of `copy` then sums that
+ * twin where it lies instead of copying the bytes into the scratch area first. The batch
+ * reader calls it before each packet it delivers and with undefined after the last, before
+ * the area is read into again. A buffer outside the copy's range is summed as usual.
+ */
+export function setSumTwin(copy: Buffer | undefined, at = 0): void {
+  if (copy === undefined || simd === undefined) {
+    twinMemory = undefined;
+    return;
+  }
+  twinMemory = copy.buffer;
+  twinFrom = copy.byteOffset;
+  twinTo = copy.byteOffset + copy.length;
+  twinAt = SIMD_BATCH_START + at;
+}
 
 /**
  * The range copied into the SIMD module's memory (any alignment) and summed there, a
@@ -123,7 +159,12 @@ const IN_PLACE_MAX = 1024 * 1024;
  */
 function sumSimd(m: SimdSum, buf: Uint8Array, start: number, end: number, initial: number): number {
   let s = 0;
-  if (buf.buffer === m.memory && end - start <= IN_PLACE_MAX) s = m.sum(buf.byteOffset + start, end - start);
+  const from = buf.byteOffset + start;
+  if (buf.buffer === m.memory && end - start <= IN_PLACE_MAX) s = m.sum(from, end - start);
+  else if (buf.buffer === twinMemory && from >= twinFrom && buf.byteOffset + end <= twinTo) {
+    s = m.sum(twinAt + (from - twinFrom), end - start);
+    twinSums++;
+  }
   else {
     for (let i = start; i < end; i += SIMD_SCRATCH) {
       const n = Math.min(SIMD_SCRATCH, end - i);

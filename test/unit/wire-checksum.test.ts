@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, summableArea, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
+import { batchReadArea, fold, incrementalUpdate, internetChecksum, pseudoHeaderSum, setSumTwin, summableArea, sumWords, sumWordsJs } from '../../src/wire/checksum.js';
 import { SIMD_SCRATCH, simdSum } from '../../src/wire/checksum-simd.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { decodeTcp, encodeTcp } from '../../src/wire/tcp.js';
@@ -96,6 +96,43 @@ describe('wire: Internet checksum (RFC 1071, RFC 1624)', () => {
         expect(fold(sumWords(area, at, at + n, initial))).to.equal(fold(sumWordsJs(view, 0, n, initial)));
         expect(scratch.subarray(0, 256).every((b) => b === 0xa5)).to.equal(true);
         view.fill(0);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a copy out of the batch area is summed where its twin lies while the twin is set, exactly; any other buffer, or after, as usual', () => {
+    const area = batchReadArea!;
+    expect(area, 'no batch area although SIMD is available').to.not.equal(undefined);
+    const scratch = simdSum!.scratch;
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 65_000 }), fc.nat(area.length - 65_000), fc.nat(100), fc.nat(100), fc.nat(0xffff_ffff), (n, at, cut, tail, initial) => {
+        const twin = area.subarray(at, at + n);
+        for (let i = 0; i < n; i++) twin[i] = ((at + i) * 2654435761) >>> 23;
+        // The copy lies inside a larger buffer (as a packet in node's pool does), any offset.
+        const outer = Buffer.alloc(n + cut + tail, 0x11);
+        const copy = outer.subarray(cut, cut + n);
+        twin.copy(copy);
+        const truth = (b: Buffer, s: number, e: number): number => fold(sumWordsJs(b, s, e, initial));
+        const from = Math.min(n - 150, cut); // a sub-range of at least 150 bytes
+        setSumTwin(copy, at);
+        try {
+          scratch.fill(0xa5, 0, 256); // a copy into the scratch area would overwrite this
+          expect(fold(sumWords(copy, 0, n, initial))).to.equal(truth(copy, 0, n));
+          expect(fold(sumWords(copy, from, n, initial))).to.equal(truth(copy, from, n));
+          expect(fold(sumWords(copy.subarray(from), 0, n - from, initial))).to.equal(truth(copy, from, n));
+          expect(scratch.subarray(0, 256).every((b) => b === 0xa5)).to.equal(true);
+          // The twin is what is summed: change it, and the sum of the (unchanged) copy follows.
+          twin[0] = twin[0]! ^ 0xff;
+          expect(fold(sumWords(copy, 0, n, initial))).to.equal(fold(sumWordsJs(twin, 0, n, initial)));
+          twin[0] = twin[0]! ^ 0xff;
+          // The bytes around the copy are not its twin's: summed as usual, exactly.
+          if (cut + tail >= 150) expect(fold(sumWords(outer, 0, outer.length, initial))).to.equal(truth(outer, 0, outer.length));
+        } finally {
+          setSumTwin(undefined);
+        }
+        twin[0] = twin[0]! ^ 0xff;
+        expect(fold(sumWords(copy, 0, n, initial))).to.equal(truth(copy, 0, n)); // no twin any more
       }),
       { numRuns: 60 },
     );
