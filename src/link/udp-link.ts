@@ -289,7 +289,7 @@ export class UdpLink implements Link {
       const { packets, from } = r;
       try {
         for (let i = 0; i < n; i++) {
-          const at = r.twin(i);
+          const at = this.handlerRewrites ? -1 : r.twin(i);
           if (at >= 0) setSumTwin(packets[i], at);
           this.received(packets[i]!, from[i]!);
         }
@@ -625,10 +625,16 @@ export class UdpLink implements Link {
     if (h) h(packet, rinfo);
   }
 
-  /** Sets the (single) receive callback. */
-  onPacket(cb: LinkPacketHandler): void {
+  /**
+   * Sets the (single) receive callback. `rewrites`: it may overwrite a packet's bytes before
+   * anything sums them (the secure mode opens sealed datagrams in place), so a batched read's
+   * packet is never summed from its twin (setSumTwin), which keeps the bytes as read.
+   */
+  onPacket(cb: LinkPacketHandler, rewrites = false): void {
     this.handler = cb;
+    this.handlerRewrites = rewrites;
   }
+  private handlerRewrites = false;
 
   /**
    * How many datagrams of `size` bytes the socket's receive queue holds before the kernel

@@ -90,7 +90,7 @@ export class SecureLink implements Link {
         this.rinfo = r;
         this.owned = o;
       }
-    });
+    }, true); // opened in place: what the kernel wrote is no longer the packet's bytes
     this.timer = setInterval(() => this.core.tick(performance.now()), this.core.tickIntervalMs());
     this.timer.unref();
   }

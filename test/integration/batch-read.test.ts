@@ -17,6 +17,7 @@ import { twinSumCount } from '../../src/wire/checksum.js';
 import { ACK, encodeTcpPacket } from '../../src/wire/tcp.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { TcpStack } from '../../src/tcp/driver.js';
+import { newKeyPair } from '../../src/secure/keys.js';
 import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { until } from '../helpers/real-tcp.js';
@@ -164,6 +165,22 @@ describe('batched reads (recvmmsg) on loopback', function () {
     expect(TcpStack.for(b).stats().segmentsIn).to.equal(20 - corrupted);
     // The 19 read in batches were summed where the kernel put them (the first came through node:dgram).
     expect(twinSumCount() - twins).to.equal(19);
+  });
+
+  it('reads the secure mode\'s sealed datagrams in batches too, and never sums a packet opened in place from what the kernel wrote', async () => {
+    const ka = newKeyPair();
+    const kb = newKeyPair();
+    const b = await Host.create({ address: '10.92.0.2', mtu: 9000, key: kb.privateKey });
+    closers.push(() => b.close());
+    const a = await Host.create({ address: '10.92.0.1', mtu: 9000, key: ka.privateKey, peers: [{ prefix: '10.92.0.2/32', endpoint: b.endpoint, publicKey: kb.publicKey }] });
+    closers.push(() => a.close());
+    b.addPeer('10.92.0.1/32', a.endpoint, ka.publicKey);
+    expect(b.offload().batch).to.equal(true);
+    await transfer(a, b, 16 * 1024 * 1024);
+    expect(b.link.stats.batchPacketsIn).to.be.greaterThan(0);
+    // Summed from the ciphertext the kernel wrote, every one of them would fail its checksum.
+    expect(b.stats.drops.get('tcp_bad_checksum') ?? 0).to.equal(0);
+    expect(b.snapshot().secure!.drops).to.deep.equal({});
   });
 
   it('is on with the offload, off with --no-offload, and off on its own with batchReads: false', async () => {
