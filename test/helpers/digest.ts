@@ -2,8 +2,10 @@
  * Checksums for transfer tests: the SHA-256 of what was sent, a server answering with the hex
  * SHA-256 of everything it received at EOF, and clients that read that answer.
  */
-import { createHash } from 'node:crypto';
-import { createServer, type Server, type Socket } from '../../src/net.js';
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from '../../src/net.js';
 import type { HostLike } from '../../src/host/types.js';
 
 export function sha(b: Buffer): string {
@@ -58,3 +60,31 @@ export function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, mid
   });
   return reply;
 }
+
+/**
+ * Sends `bytes` of random data over TCP from host `a` to `to`:5001 on host `b` (a server it
+ * starts there and closes), in one end(); asserts that exactly those bytes arrived, in order.
+ */
+export async function transferIntact(a: HostLike, b: HostLike, to: string, bytes: number): Promise<void> {
+  const data = randomBytes(bytes);
+  const hash = createHash('sha256');
+  let received = 0;
+  const server = createServer({ host: b }, (s) => {
+    s.on('data', (d: Buffer) => {
+      hash.update(d);
+      received += d.length;
+    });
+    s.on('end', () => s.end());
+  });
+  server.listen(5001);
+  await once(server, 'listening');
+  const c = connect({ via: a, host: to, port: 5001 });
+  await once(c, 'connect');
+  c.resume();
+  c.end(data);
+  await once(c, 'close');
+  server.close();
+  expect(received).to.equal(data.length);
+  expect(hash.digest('hex')).to.equal(sha(data));
+}
+

@@ -6,12 +6,11 @@
  * offload, or on its own.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { UdpLink, type LinkRemote } from '../../src/link/udp-link.js';
-import { connect, createServer } from '../../src/net.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { twinSumCount } from '../../src/wire/checksum.js';
 import { ACK, encodeTcpPacket } from '../../src/wire/tcp.js';
@@ -21,6 +20,7 @@ import { newKeyPair } from '../../src/secure/keys.js';
 import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { until } from '../helpers/real-tcp.js';
+import { transferIntact } from '../helpers/digest.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { hostFlagSpecs, hostOptionsFromFlags } from '../../src/cli/common.js';
 
@@ -99,37 +99,13 @@ describe('batched reads (recvmmsg) on loopback', function () {
     expect(l.stats.batchReads).to.equal(0);
   });
 
-  /** Sends `bytes` of random data over TCP from A to B (port 5001); asserts it arrived intact. */
-  async function transfer(a: Host, b: Host, bytes: number): Promise<void> {
-    const data = randomBytes(bytes);
-    const hash = createHash('sha256');
-    let received = 0;
-    const server = createServer({ host: b }, (s) => {
-      s.on('data', (d: Buffer) => {
-        hash.update(d);
-        received += d.length;
-      });
-      s.on('end', () => s.end());
-    });
-    server.listen(5001);
-    await once(server, 'listening');
-    const c = connect({ via: a, host: '10.92.0.2', port: 5001 });
-    await once(c, 'connect');
-    c.resume();
-    c.end(data);
-    await once(c, 'close');
-    server.close();
-    expect(received).to.equal(data.length);
-    expect(hash.digest('hex')).to.equal(createHash('sha256').update(data).digest('hex'));
-  }
-
   it('reads most of a TCP transfer of 65,000-byte packets in batches, intact, and shows it in `overlay ss`', async () => {
     const b = await Host.create({ address: '10.92.0.2', mtu: 65000 });
     closers.push(() => b.close());
     const a = await Host.create({ address: '10.92.0.1', mtu: 65000, peers: [{ prefix: '10.92.0.2/32', endpoint: b.endpoint }] });
     closers.push(() => a.close());
     b.addPeer('10.92.0.1/32', a.endpoint);
-    await transfer(a, b, 32 * 1024 * 1024);
+    await transferIntact(a, b, '10.92.0.2', 32 * 1024 * 1024);
     const lb = b.link.stats;
     expect(lb.batchReads).to.be.greaterThan(0);
     expect(lb.batchPacketsIn).to.be.greaterThan(lb.packetsIn / 4);
@@ -176,7 +152,7 @@ describe('batched reads (recvmmsg) on loopback', function () {
     closers.push(() => a.close());
     b.addPeer('10.92.0.1/32', a.endpoint, ka.publicKey);
     expect(b.offload().batch).to.equal(true);
-    await transfer(a, b, 16 * 1024 * 1024);
+    await transferIntact(a, b, '10.92.0.2', 16 * 1024 * 1024);
     expect(b.link.stats.batchPacketsIn).to.be.greaterThan(0);
     // Summed from the ciphertext the kernel wrote, every one of them would fail its checksum.
     expect(b.stats.drops.get('tcp_bad_checksum') ?? 0).to.equal(0);

@@ -6,13 +6,11 @@
  * its data in trains both ways, intact.
  */
 import { expect } from 'chai';
-import { createHash, randomBytes } from 'node:crypto';
 import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import type { UdpLink } from '../../src/link/udp-link.js';
 import { setGsoSize, socketFd } from '../../src/link/udp-offload.js';
-import { connect, createServer } from '../../src/net.js';
 import { createSocket } from '../../src/udp/index.js';
 import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -20,6 +18,7 @@ import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { hostPair } from '../helpers/overlay-echo.js';
 import { until } from '../helpers/real-tcp.js';
+import { transferIntact } from '../helpers/digest.js';
 import { newKeyPair } from '../../src/secure/keys.js';
 import { packetReuseCount } from '../../src/util/slab.js';
 import { parseArgs } from '../../src/cli/args.js';
@@ -132,34 +131,10 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     delivered.forEach((p, i) => expect(p.equals(sent[i]!), `packet ${i}`).to.equal(true));
   });
 
-  /** Sends `bytes` of random data over TCP from A to B (port 5001); asserts it arrived intact. */
-  async function transfer(a: Host, b: Host, bytes: number): Promise<void> {
-    const data = randomBytes(bytes);
-    const hash = createHash('sha256');
-    let received = 0;
-    const server = createServer({ host: b }, (s) => {
-      s.on('data', (d: Buffer) => {
-        hash.update(d);
-        received += d.length;
-      });
-      s.on('end', () => s.end());
-    });
-    server.listen(5001);
-    await once(server, 'listening');
-    const c = connect({ via: a, host: '10.91.0.2', port: 5001 });
-    await once(c, 'connect');
-    c.resume();
-    c.end(data);
-    await once(c, 'close');
-    server.close();
-    expect(received).to.equal(data.length);
-    expect(hash.digest('hex')).to.equal(createHash('sha256').update(data).digest('hex'));
-  }
-
   it('moves a TCP transfer\'s data in trains that the receiver reads whole, intact', async () => {
     const [a, b] = await hostPair('10.91.0.1', '10.91.0.2');
     hosts.push(a, b);
-    await transfer(a, b, 6 * 1024 * 1024);
+    await transferIntact(a, b, '10.91.0.2', 6 * 1024 * 1024);
     const la = a.link as UdpLink;
     const lb = b.link as UdpLink;
     // 6 MiB is about 4,430 segments: most of them leave in trains, several packets each.
@@ -188,7 +163,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     b.addPeer('10.91.0.1/32', a.endpoint, ka.publicKey);
     expect(a.offload()).to.deep.equal({ segment: MTU, gro: true, batch: true });
     const reused = packetReuseCount().packets;
-    await transfer(a, b, 4 * 1024 * 1024);
+    await transferIntact(a, b, '10.91.0.2', 4 * 1024 * 1024);
     // The full-size sealed datagrams were handed to the link and given back once sent (their
     // slabs used again), none of them overwritten while held (no drops at B, below).
     expect(packetReuseCount().packets - reused).to.be.greaterThan(a.link.stats.trainPacketsOut / 2);
