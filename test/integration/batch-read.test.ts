@@ -7,11 +7,9 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import { UdpLink, type LinkRemote } from '../../src/link/udp-link.js';
-import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { twinSumCount } from '../../src/wire/checksum.js';
 import { ACK, encodeTcpPacket } from '../../src/wire/tcp.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
@@ -20,21 +18,12 @@ import { newKeyPair } from '../../src/secure/keys.js';
 import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { until } from '../helpers/real-tcp.js';
+import { experimentPacket, rawUdpSocket } from '../helpers/raw-udp.js';
 import { transferIntact } from '../helpers/digest.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { hostFlagSpecs, hostOptionsFromFlags } from '../../src/cli/common.js';
 
-/** A valid IPv4 packet of `len` bytes (protocol 253, for experiments), its payload filled with `mark`. */
-function packet(len: number, mark: number): Buffer {
-  return encodeIpv4({ src: 0x0a5c0001, dst: 0x0a5c0002, protocol: 253, id: mark }, Buffer.alloc(len - 20, mark));
-}
-
-async function rawSocket(): Promise<UdpSocket> {
-  const s = createUdp('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  return s;
-}
+const packet = (len: number, mark: number): Buffer => experimentPacket(len, mark, 0x0a5c0001, 0x0a5c0002);
 
 describe('batched reads (recvmmsg) on loopback', function () {
   this.timeout(30000);
@@ -54,9 +43,9 @@ describe('batched reads (recvmmsg) on loopback', function () {
   it('reads the datagrams queued behind a large one in batches, in order, each intact and with its sender', async () => {
     const { link: l, got } = await link(true);
     expect(l.offload().batch).to.equal(true);
-    const tx = await rawSocket();
+    const tx = await rawUdpSocket();
     closers.push(() => void tx.close());
-    const tx2 = await rawSocket();
+    const tx2 = await rawUdpSocket();
     closers.push(() => void tx2.close());
     // 20 datagrams sent in one task (node:dgram hands each to the kernel at once), so they
     // are all queued when the link first reads: one through node:dgram, the rest in batches.
@@ -81,7 +70,7 @@ describe('batched reads (recvmmsg) on loopback', function () {
 
   it('starts no batch after small datagrams (a ping-pong pays no extra read)', async () => {
     const { link: l, got } = await link(true);
-    const tx = await rawSocket();
+    const tx = await rawUdpSocket();
     closers.push(() => void tx.close());
     for (let i = 0; i < 20; i++) tx.send(packet(200, i + 1), l.local().port, '127.0.0.1');
     await until(() => got.length >= 20, 5000, '20 datagrams at the link');
@@ -92,7 +81,7 @@ describe('batched reads (recvmmsg) on loopback', function () {
   it('reads one datagram per call with batched reads off', async () => {
     const { link: l, got } = await link(false);
     expect(l.offload().batch).to.equal(false);
-    const tx = await rawSocket();
+    const tx = await rawUdpSocket();
     closers.push(() => void tx.close());
     for (let i = 0; i < 20; i++) tx.send(packet(3000, i + 1), l.local().port, '127.0.0.1');
     await until(() => got.length >= 20, 5000, '20 datagrams at the link');
@@ -117,7 +106,7 @@ describe('batched reads (recvmmsg) on loopback', function () {
     const b = await Host.create({ address: '10.92.0.2' });
     closers.push(() => b.close());
     TcpStack.for(b);
-    const tx = await rawSocket();
+    const tx = await rawUdpSocket();
     closers.push(() => void tx.close());
     b.addPeer('10.92.0.9/32', tx.address());
     const src = parseIpv4('10.92.0.9')!;

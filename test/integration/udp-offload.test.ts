@@ -6,18 +6,18 @@
  * its data in trains both ways, intact.
  */
 import { expect } from 'chai';
-import { createSocket as createUdp, type Socket as UdpSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Host } from '../../src/host/host.js';
 import type { UdpLink } from '../../src/link/udp-link.js';
 import { setGsoSize, socketFd } from '../../src/link/udp-offload.js';
 import { createSocket } from '../../src/udp/index.js';
-import { encodeIpv4 } from '../../src/wire/ipv4.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { listSockets } from '../../src/metrics/collectors.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { hostPair } from '../helpers/overlay-echo.js';
 import { until } from '../helpers/real-tcp.js';
+import { experimentPacket, rawUdpSocket } from '../helpers/raw-udp.js';
 import { transferIntact } from '../helpers/digest.js';
 import { newKeyPair } from '../../src/secure/keys.js';
 import { packetReuseCount } from '../../src/util/slab.js';
@@ -26,17 +26,7 @@ import { hostFlagSpecs, hostOptionsFromFlags } from '../../src/cli/common.js';
 
 const MTU = 1472;
 
-/** A valid IPv4 packet of `len` bytes from 10.91.0.1 to 10.91.0.2 (protocol 253, for experiments), its payload filled with `mark`. */
-function packet(len: number, mark: number): Buffer {
-  return encodeIpv4({ src: 0x0a5b0001, dst: 0x0a5b0002, protocol: 253, id: mark }, Buffer.alloc(len - 20, mark));
-}
-
-async function rawSocket(): Promise<UdpSocket> {
-  const s = createUdp('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  return s;
-}
+const packet = (len: number, mark: number): Buffer => experimentPacket(len, mark, 0x0a5b0001, 0x0a5b0002);
 
 /** Sends `n` full-size overlay UDP datagrams from A to B's port 7000 in one task; resolves with how many B received. */
 async function udpBurst(a: Host, b: Host, n: number): Promise<number> {
@@ -85,7 +75,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
   });
 
   it('sends a burst as trains of one sendmsg each, and every packet still arrives as a datagram of its own, in order', async () => {
-    const rx = await rawSocket();
+    const rx = await rawUdpSocket();
     sockets.push(rx);
     const got: Buffer[] = [];
     rx.on('message', (m) => got.push(m));
@@ -113,7 +103,7 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     hosts.push(b);
     const delivered: Buffer[] = [];
     b.setProtocolHandler(253, { onPacket: (_ip, _payload, p) => delivered.push(Buffer.from(p)) });
-    const tx = await rawSocket();
+    const tx = await rawUdpSocket();
     sockets.push(tx);
     b.addPeer('10.91.0.1/32', tx.address());
     const fd = socketFd('127.0.0.1', tx.address().port, false);
