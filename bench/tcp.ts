@@ -9,7 +9,7 @@
  *   MTU 65000: raw dgram unconnected (65000-byte datagrams), overlay TCP, kernel TCP
  *              (node:net; the overlay's ratio to it is shown too)
  *
- *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link,pacing,reuse,cli]
+ *   node <out>/bench/tcp.js [--seconds N] [--rounds N] [--no-pin] [--only 1472,65000,ping,link,pacing,reuse,offload,batch,cli]
  *   npm run bench -- tcp                      the same through the bench orchestrator
  *
  * Goodput and CPU are counted after a 1 s warm-up (like iperf3 --omit); the whole-run
@@ -146,8 +146,8 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
   const rounds = opts.rounds ?? 3;
   const pins = opts.pin === false ? undefined : pinnableCpus();
   note(pins ? `senders pinned to CPU ${pins[0]}, receivers to CPU ${pins[1]} (every peer alike)` : 'processes not pinned');
-  // The A/B groups 'link' (connectPeer), 'pacing', 'reuse' (packet slabs) and 'offload' (UDP GSO/GRO) run only when asked for.
-  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : !['link', 'pacing', 'reuse', 'offload'].includes(k));
+  // The A/B groups 'link' (connectPeer), 'pacing', 'reuse' (packet slabs), 'offload' (UDP GSO/GRO) and 'batch' (batched reads) run only when asked for.
+  const want = (k: string): boolean => (opts.only ? opts.only.split(',').includes(k) : !['link', 'pacing', 'reuse', 'offload', 'batch'].includes(k));
   const rows: Row[] = [];
   try {
     if (want('1472')) {
@@ -171,6 +171,10 @@ export async function run(opts: { seconds?: number; rounds?: number; pin?: boole
     if (want('offload')) {
       // A/B of UDP GSO/GRO (src/link/udp-offload.ts) at MTU 1472, off at both ends against on.
       rows.push(...(await runGroup({ size: 1472, peers: [dgramPeer(false), overlayPeer(1472, 'no-offload'), overlayPeer(1472)] }, seconds, rounds, pins)));
+    }
+    if (want('batch')) {
+      // A/B of batched reads (src/link/batch-read.ts) at MTU 65000, off at both ends against on.
+      rows.push(...(await runGroup({ size: 65000, peers: [dgramPeer(false), overlayPeer(65000, 'no-batch-reads'), overlayPeer(65000)] }, seconds, rounds, pins)));
     }
     if (want('ping')) {
       rows.push(...(await runPings([dgramPeer(false), kernelTcpPeer(), udxPeer(), utpPeer(), overlayPeer(1472)], 5000, pins)));
