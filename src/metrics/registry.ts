@@ -184,16 +184,37 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     ...s.secure.events,
   ]);
 
-  new Counter({
-    name: 'overlay_udp_kernel_drops_total',
-    help: "Datagrams the kernel dropped on a host's UDP socket (receive queue full, bad UDP checksum), from /proc/net/udp, by overlay address.",
-    labelNames: ['host'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const l of snapshot().links) if (l.kernelDrops !== undefined) this.inc({ host: l.host }, l.kernelDrops);
-    },
-  });
+  /** A counter per host link: `read` gives the link's figure (undefined: none for that link). */
+  const hostCounter = (name: string, help: string, read: (l: InventorySnapshot['links'][number]) => number | undefined): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['host'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of snapshot().links) {
+          const n = read(l);
+          if (n !== undefined) this.inc({ host: l.host }, n);
+        }
+      },
+    });
+  };
+  hostCounter(
+    'overlay_udp_kernel_drops_total',
+    "Datagrams the kernel dropped on a host's UDP socket (receive queue full, bad UDP checksum), from /proc/net/udp, by overlay address.",
+    (l) => l.kernelDrops,
+  );
+  hostCounter(
+    'overlay_udp_batch_reads_total',
+    "recvmmsg calls that read datagrams from a host's UDP socket during bulk transfers (batched reads), by overlay address.",
+    (l) => l.batchReadCalls,
+  );
+  hostCounter(
+    'overlay_udp_batch_datagrams_total',
+    'Datagrams read by those calls (divided by overlay_udp_batch_reads_total: datagrams per recvmmsg), by overlay address.',
+    (l) => l.batchDatagramsIn,
+  );
 
   /** A counter per host link and direction (`out`, `in`): `read` gives the two figures of one link. */
   const linkCounter = (name: string, help: string, read: (l: InventorySnapshot['links'][number]) => [number, number]): void => {

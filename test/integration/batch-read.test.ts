@@ -16,6 +16,7 @@ import { parseIpv4 } from '../../src/wire/addr.js';
 import { TcpStack } from '../../src/tcp/driver.js';
 import { newKeyPair } from '../../src/secure/keys.js';
 import { listSockets } from '../../src/metrics/collectors.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import { formatTable } from '../../src/cli/ss.js';
 import { until } from '../helpers/real-tcp.js';
 import { experimentPacket, rawUdpSocket } from '../helpers/raw-udp.js';
@@ -100,6 +101,9 @@ describe('batched reads (recvmmsg) on loopback', function () {
     expect(lb.batchPacketsIn).to.be.greaterThan(lb.packetsIn / 4);
     const table = formatTable(listSockets([{ host: () => b.snapshot() }]));
     expect(table).to.include(`batch_reads:${lb.batchReads}/${lb.batchPacketsIn}`);
+    const text = await createMetrics({ sources: () => [{ host: () => b.snapshot() }] }).registry.metrics();
+    expect(text).to.include(`overlay_udp_batch_reads_total{host="10.92.0.2"} ${lb.batchReads}`);
+    expect(text).to.include(`overlay_udp_batch_datagrams_total{host="10.92.0.2"} ${lb.batchPacketsIn}`);
   });
 
   it('verifies each TCP checksum of a batch where the kernel put it: the corrupted are dropped and counted, the rest taken', async () => {
