@@ -98,8 +98,6 @@ export class BatchReader {
   /** The datagrams of the last read(), and who sent each (valid until the next read()). */
   readonly packets: Buffer[] = [];
   readonly from: LinkRemote[] = [];
-  /** errno of the last read() that failed with something other than EAGAIN. */
-  lastErrno = 0;
   // The last sender, to hand on the same object while it does not change (no string per datagram).
   private lastAddr = -1;
   private lastPort = -1;
@@ -123,18 +121,14 @@ export class BatchReader {
 
   /**
    * Reads up to BATCH queued datagrams without waiting. Returns how many (0 when none was
-   * queued, -1 on another error: `lastErrno`); they are in `packets` and `from`.
+   * queued, -1 on another error, such as a connected socket's pending ICMP error); they are
+   * in `packets` and `from`.
    */
   read(): number {
     const { ctl, data } = this.a;
     for (let i = 0; i < BATCH; i++) ctl.writeUInt32LE(NAME, i * MMSG + NAME_LEN);
     const n = this.a.recvmmsg(this.fd, ctl, BATCH, MSG_DONTWAIT, null);
-    if (n < 0) {
-      const e = this.a.libc.errno();
-      if (e === EAGAIN) return 0;
-      this.lastErrno = e;
-      return -1;
-    }
+    if (n < 0) return this.a.libc.errno() === EAGAIN ? 0 : -1;
     const names = BATCH * (MMSG + IOV);
     for (let i = 0; i < n; i++) {
       const len = ctl.readUInt32LE(i * MMSG + MSG_LEN);

@@ -27,7 +27,7 @@ let loaded = false;
 export function loadLibc(): Libc | string {
   if (!loaded) {
     loaded = true;
-    if (process.platform !== 'linux') reason = `these are Linux socket options (this is ${process.platform})`;
+    if (process.platform !== 'linux') reason = `the socket calls used are Linux's (this is ${process.platform})`;
     else {
       try {
         // An optional dependency: a CommonJS package, loaded synchronously where it is installed.

@@ -73,7 +73,7 @@ export interface LinkOffload {
   gro: boolean;
   /** Whether queued datagrams are read in batches (recvmmsg) during a bulk transfer. */
   batch: boolean;
-  /** Why trains or GRO are off, when they are. */
+  /** Why trains, GRO or batched reads are off, when they are. */
   reason?: string;
 }
 
