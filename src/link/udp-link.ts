@@ -230,10 +230,13 @@ export class UdpLink implements Link {
   /**
    * The train being gathered: full-size datagrams (and at most one shorter, last) to one
    * destination, sent in one call at the end of the current JavaScript task (a microtask),
-   * when it is full, or before anything else is sent.
+   * when it is full, or before anything else is sent. `train` holds trainLen buffers: one per
+   * datagram, or two for a datagram sent in parts (headers and payload, sendParts);
+   * trainDatagrams counts the datagrams.
    */
   private readonly train: Buffer[] = [];
   private trainLen = 0;
+  private trainDatagrams = 0;
   /** Which of the train's packets were handed over (`give`), trainGivenLen of them. */
   private readonly trainGiven: Buffer[] = [];
   private trainGivenLen = 0;
@@ -464,7 +467,7 @@ export class UdpLink implements Link {
   /** Sends one packet; never awaits, never throws (errors are counted). `give`: see Link.send and out(). */
   send(packet: Buffer, port: number, address: string, give = false): void {
     const seg = this.segment;
-    if (seg > 0 && packet.length <= seg && !this.closed) this.gather(packet, port, address, give);
+    if (seg > 0 && packet.length <= seg && !this.closed) this.gather(packet, undefined, port, address, give, false);
     else {
       if (this.trainLen > 0) this.flush();
       this.out(packet, port, address, give ? packet : undefined);
@@ -472,16 +475,19 @@ export class UdpLink implements Link {
   }
 
   /**
-   * Adds a datagram to the train. A train holds datagrams of exactly the segment size to one
-   * destination, then at most one shorter one, which ends it (the kernel cuts a train into
-   * segment-size pieces, the last one shorter).
+   * Adds a datagram (`packet`, or `packet` then `body` in parts) to the train. A train holds
+   * datagrams of exactly the segment size to one destination, then at most one shorter one,
+   * which ends it (the kernel cuts a train into segment-size pieces, the last one shorter,
+   * wherever the buffers of the list begin and end).
    */
-  private gather(packet: Buffer, port: number, address: string, give: boolean): void {
+  private gather(packet: Buffer, body: Buffer | undefined, port: number, address: string, give: boolean, giveBody: boolean): void {
+    const length = packet.length + (body === undefined ? 0 : body.length);
     if (this.trainLen > 0 && (port !== this.trainPort || address !== this.trainAddress)) this.flush();
     if (this.trainLen === 0) {
-      if (packet.length < this.segment) {
+      if (length < this.segment) {
         // A lone short packet (an ACK, a request): no train to gather, out at once.
-        this.out(packet, port, address, give ? packet : undefined);
+        if (body === undefined) this.out(packet, port, address, give ? packet : undefined);
+        else this.outParts(packet, body, port, address, give, giveBody);
         return;
       }
       this.trainPort = port;
@@ -491,7 +497,12 @@ export class UdpLink implements Link {
     // and the next push allocate it again, about 300 bytes per packet.
     this.train[this.trainLen++] = packet;
     if (give) this.trainGiven[this.trainGivenLen++] = packet;
-    if (packet.length < this.segment || this.trainLen >= this.trainMax) this.flush();
+    if (body !== undefined) {
+      this.train[this.trainLen++] = body;
+      if (giveBody) this.trainGiven[this.trainGivenLen++] = body;
+    }
+    this.trainDatagrams++;
+    if (length < this.segment || this.trainDatagrams >= this.trainMax) this.flush();
     else if (!this.trainQueued) {
       this.trainQueued = true;
       queueMicrotask(this.flushTask);
@@ -500,21 +511,25 @@ export class UdpLink implements Link {
 
   /** Sends the gathered train: one datagram as before, two or more in one call. */
   flush(): void {
-    const n = this.trainLen;
-    if (n === 0) return;
+    const bufs = this.trainLen;
+    if (bufs === 0) return;
+    const n = this.trainDatagrams;
     const t = this.train;
     const given = this.trainGiven;
     const g = this.trainGivenLen;
     this.trainLen = 0;
+    this.trainDatagrams = 0;
     this.trainGivenLen = 0;
     if (n === 1) {
-      this.out(t[0]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined);
+      // One datagram: sent as it would have been alone.
+      if (bufs === 1) this.out(t[0]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined);
+      else this.outList(t[0]!, t[1]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined, g > 1 ? given[1] : undefined);
     } else {
       this.stats.trainsOut++;
       this.stats.trainPacketsOut += n;
-      this.out(t.slice(0, n), this.trainPort, this.trainAddress, undefined, given, g);
+      this.out(t.slice(0, bufs), this.trainPort, this.trainAddress, undefined, given, g, undefined, n);
     }
-    for (let i = 0; i < n; i++) t[i] = EMPTY;
+    for (let i = 0; i < bufs; i++) t[i] = EMPTY;
     for (let i = 0; i < g; i++) given[i] = EMPTY;
   }
 
@@ -524,11 +539,25 @@ export class UdpLink implements Link {
    * first. The list is reused: node:dgram copies it into its own array.
    */
   sendParts(head: Buffer, body: Buffer, port: number, address: string, give = false, giveBody = false): void {
-    if (this.trainLen > 0) this.flush();
+    const seg = this.segment;
+    // A full-size datagram in parts joins the train like any other (MTUs whose payloads TCP sends apart).
+    if (seg > 0 && head.length + body.length <= seg && !this.closed) this.gather(head, body, port, address, give, giveBody);
+    else {
+      if (this.trainLen > 0) this.flush();
+      this.outParts(head, body, port, address, give, giveBody);
+    }
+  }
+
+  private outParts(head: Buffer, body: Buffer, port: number, address: string, give: boolean, giveBody: boolean): void {
+    this.outList(head, body, port, address, give ? head : undefined, giveBody ? body : undefined);
+  }
+
+  /** out() of the datagram `a` + `b` through the reused two-buffer list; `givenA`, `givenB` as out()'s `given`. */
+  private outList(a: Buffer, b: Buffer, port: number, address: string, givenA: Buffer | undefined, givenB: Buffer | undefined): void {
     const parts = this.parts;
-    parts[0] = head;
-    parts[1] = body;
-    this.out(parts, port, address, give ? head : undefined, undefined, 0, giveBody ? body : undefined);
+    parts[0] = a;
+    parts[1] = b;
+    this.out(parts, port, address, givenA, undefined, 0, givenB);
     parts[0] = EMPTY;
     parts[1] = EMPTY;
   }
@@ -550,7 +579,7 @@ export class UdpLink implements Link {
    * send node:dgram keeps in JavaScript (a lookup still pending, a socket not bound yet) is
    * not counted by libuv, so that packet is never given back.
    */
-  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0, given2?: Buffer): void {
+  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0, given2?: Buffer, datagrams = 1): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;
@@ -571,7 +600,7 @@ export class UdpLink implements Link {
         if (trainGiven) s.send(packet, this.onTrainDone);
         else if (check) s.send(packet, this.onSendDone);
         else s.send(packet);
-        this.stats.packetsOut += trainGiven ? packet.length : 1;
+        this.stats.packetsOut += datagrams;
         if (given) this.sent(s, given, this.peerQueued);
         else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.peerQueued);
         if (given2) this.sent(s, given2, this.peerQueued);
@@ -582,7 +611,7 @@ export class UdpLink implements Link {
         if (trainGiven) s.send(packet, port, address, this.onTrainDone);
         else if (check) s.send(packet, port, address, this.onSendDone);
         else s.send(packet, port, address);
-        this.stats.packetsOut += trainGiven ? packet.length : 1;
+        this.stats.packetsOut += datagrams;
         if (syncAnswers !== answers) {
           if (given) this.sent(s, given, this.queued);
           else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.queued);

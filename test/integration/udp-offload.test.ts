@@ -98,6 +98,49 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     expect(link.stats.packetsOut).to.equal(10);
   });
 
+  it('gathers datagrams sent in parts (headers, payload) into trains too, each arriving whole and in order', async () => {
+    const rx = await rawUdpSocket();
+    sockets.push(rx);
+    const got: Buffer[] = [];
+    rx.on('message', (m) => got.push(m));
+    const a = await Host.create({ address: '10.91.0.1', mtu: 9000, peers: [{ prefix: '10.91.0.2/32', endpoint: rx.address() }] });
+    hosts.push(a);
+    const link = a.link as UdpLink;
+    const port = rx.address().port;
+    // Four full-size datagrams in parts, one whole, then a short one in parts (which ends the
+    // train): one train of six datagrams. After a turn, one full-size datagram in parts alone.
+    const whole = (n: number, mark: number): Buffer => packet(n, mark);
+    const sent: Buffer[] = [];
+    const inParts = (p: Buffer, cut: number): void => {
+      link.sendParts(p.subarray(0, cut), p.subarray(cut), port, '127.0.0.1');
+      sent.push(p);
+    };
+    for (let i = 1; i <= 4; i++) inParts(whole(9000, i), 52 + i);
+    const w = whole(9000, 5);
+    link.send(w, port, '127.0.0.1');
+    sent.push(w);
+    inParts(whole(3000, 6), 52);
+    await new Promise((r) => setImmediate(r));
+    inParts(whole(9000, 7), 52);
+    await until(() => got.length >= sent.length, 5000, 'every datagram at the raw socket');
+    got.forEach((m, i) => expect(m.equals(sent[i]!), `datagram ${i}`).to.equal(true));
+    expect(link.stats.trainsOut).to.equal(1);
+    expect(link.stats.trainPacketsOut).to.equal(6);
+    expect(link.stats.packetsOut).to.equal(7);
+  });
+
+  it('a TCP transfer at MTU 9000 (payloads sent apart from their headers) leaves in trains, intact', async () => {
+    const b = await Host.create({ address: '10.91.0.2', mtu: 9000 });
+    hosts.push(b);
+    const a = await Host.create({ address: '10.91.0.1', mtu: 9000, peers: [{ prefix: '10.91.0.2/32', endpoint: b.endpoint }] });
+    hosts.push(a);
+    b.addPeer('10.91.0.1/32', a.endpoint);
+    await transferIntact(a, b, '10.91.0.2', 16 * 1024 * 1024);
+    const la = a.link.stats;
+    expect(la.trainPacketsOut).to.be.greaterThan(la.packetsOut / 2);
+    expect(la.trainPacketsOut / la.trainsOut).to.be.greaterThan(2);
+  });
+
   it('reads a train whole and cuts it into its packets', async () => {
     const b = await Host.create({ address: '10.91.0.2' });
     hosts.push(b);
