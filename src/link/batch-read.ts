@@ -13,7 +13,7 @@
  * doorbell. When a large datagram arrives (a bulk transfer), the link reads what else is
  * queued with recvmmsg(MSG_DONTWAIT), in order after it; libuv's next recvmsg then finds the
  * queue empty. Small datagrams (requests, ACKs) never trigger a batch, so a ping-pong costs
- * no extra syscall.
+ * no extra syscall; large ones that come one at a time make it back off (due()).
  *
  * The area and its control blocks (mmsghdr, iovec, sockaddr_in per slot) are shared by
  * every reader of the process: a read copies everything out before it returns, and nothing
@@ -28,6 +28,8 @@ import { loadLibc, type Libc } from './libc.js';
 
 /** Datagrams per recvmmsg. */
 export const BATCH = 16;
+/** Most doorbells skipped after reads that found nothing (see BatchReader.due). */
+const SKIP_MAX = 32;
 /** Bytes per slot: any UDP payload (at most 65,507) or GRO train fits. */
 const SLOT = 65536;
 const MSG_DONTWAIT = 0x40;
@@ -102,11 +104,37 @@ export class BatchReader {
   private lastAddr = -1;
   private lastPort = -1;
   private lastFrom: LinkRemote = { address: '', port: 0 };
+  // Backoff: doorbells still to skip, and how many the next empty read makes it skip.
+  private skip = 0;
+  private nextSkip = 1;
 
   private constructor(
     private readonly fd: number,
     private readonly a: Area,
   ) {}
+
+  /**
+   * Whether to read after this doorbell. A request/response exchange of large messages
+   * finds nothing queued behind each one: after a read that found nothing, the next 1, then
+   * 3, 7, ... up to SKIP_MAX doorbells are skipped (one wasted syscall per SKIP_MAX messages
+   * at most); a read that finds datagrams (a bulk transfer) ends the backoff.
+   */
+  due(): boolean {
+    if (this.skip === 0) return true;
+    this.skip--;
+    return false;
+  }
+
+  /** The first read after a doorbell found nothing: skip the next doorbells (backoff). */
+  missed(): void {
+    this.skip = this.nextSkip;
+    this.nextSkip = Math.min(SKIP_MAX, this.nextSkip * 2 + 1);
+  }
+
+  /** A read found datagrams: read after every doorbell again. */
+  hit(): void {
+    this.nextSkip = 1;
+  }
 
   /** Where in batchReadArea the twin of packets[i] lies (-1 when the area is not there). */
   twin(i: number): number {

@@ -106,6 +106,8 @@ export interface UdpLinkStats {
   /** recvmmsg calls that read datagrams (batched reads), and the datagrams they read. */
   batchReads: number;
   batchPacketsIn: number;
+  /** Batched reads started after a large datagram that found nothing more queued. */
+  batchEmptyReads: number;
 }
 
 /**
@@ -181,6 +183,7 @@ export class UdpLink implements Link {
     trainPacketsIn: 0,
     batchReads: 0,
     batchPacketsIn: 0,
+    batchEmptyReads: 0,
   };
   /**
    * The receive buffer the kernel granted (SO_RCVBUF read back after setting it: on Linux
@@ -268,11 +271,11 @@ export class UdpLink implements Link {
   private batchReason: string | undefined;
   private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
     this.received(msg, rinfo);
-    if (msg.length >= BATCH_MIN && this.batchMain !== undefined) this.drain(this.batchMain);
+    if (msg.length >= BATCH_MIN && this.batchMain !== undefined && this.batchMain.due()) this.drain(this.batchMain);
   };
   private readonly onPeerMessage = (msg: Buffer, rinfo: LinkRemote): void => {
     this.received(msg, rinfo);
-    if (msg.length >= BATCH_MIN && this.batchPeer !== undefined) this.drain(this.batchPeer);
+    if (msg.length >= BATCH_MIN && this.batchPeer !== undefined && this.batchPeer.due()) this.drain(this.batchPeer);
   };
 
   /**
@@ -286,7 +289,14 @@ export class UdpLink implements Link {
         this.stats.socketErrors++;
         return;
       }
-      if (n === 0) return;
+      if (n === 0) {
+        if (calls === 0) {
+          this.stats.batchEmptyReads++;
+          r.missed();
+        }
+        return;
+      }
+      r.hit();
       this.stats.batchReads++;
       this.stats.batchPacketsIn += n;
       const { packets, from } = r;

@@ -79,6 +79,37 @@ describe('batched reads (recvmmsg) on loopback', function () {
     expect(l.stats.batchPacketsIn).to.equal(0);
   });
 
+  it('backs off after reads that find nothing (request/response of large messages), and reads at once again in a burst', async () => {
+    const { link: l, got } = await link(true);
+    const tx = await rawUdpSocket();
+    closers.push(() => void tx.close());
+    // 40 large datagrams one at a time, each alone in the queue: a read after every one
+    // would find nothing 40 times; with the backoff (skip 1, 3, 7, 15, 32) 5 reads do.
+    for (let i = 0; i < 40; i++) {
+      tx.send(packet(2000, i + 1), l.local().port, '127.0.0.1');
+      await until(() => got.length > i, 5000, `datagram ${i + 1}`, 1);
+    }
+    expect(l.stats.batchEmptyReads).to.equal(5);
+    expect(l.stats.batchReads).to.equal(0);
+    // Then a burst: within the 32 doorbells skipped now, so not read in batches...
+    for (let i = 0; i < 20; i++) tx.send(packet(2000, 100 + i), l.local().port, '127.0.0.1');
+    await until(() => got.length >= 60, 5000, 'the burst');
+    const skipped = l.stats.batchPacketsIn;
+    // ...and the next burst, once the backoff has run out, is read in batches at once.
+    for (let i = 0; i < 40; i++) tx.send(packet(2000, 200 + i), l.local().port, '127.0.0.1');
+    await until(() => got.length >= 100, 5000, 'the second burst');
+    expect(l.stats.batchPacketsIn - skipped).to.be.greaterThan(0);
+    // A read that found datagrams ended the backoff: one datagram alone again skips only the
+    // next doorbell (three alone: reads after the first and the third, both empty).
+    const empty = l.stats.batchEmptyReads;
+    for (let i = 0; i < 3; i++) {
+      tx.send(packet(2000, 300 + i), l.local().port, '127.0.0.1');
+      await until(() => got.length > 100 + i, 5000, `single ${i + 1}`, 1);
+    }
+    expect(l.stats.batchEmptyReads - empty).to.equal(2);
+    got.forEach(([p], i) => expect(p.readUInt16BE(4), `identification of datagram ${i}`).to.equal(i < 40 ? i + 1 : i < 60 ? 100 + i - 40 : i < 100 ? 200 + i - 60 : 300 + i - 100));
+  });
+
   it('reads one datagram per call with batched reads off', async () => {
     const { link: l, got } = await link(false);
     expect(l.offload().batch).to.equal(false);
