@@ -22,6 +22,7 @@
  * delivers a copy, its checksum sums the datagram where the kernel put it (`twin`, setSumTwin)
  * instead of copying it into the checksum's scratch area.
  */
+import { formatIpv4 } from '../wire/addr.js';
 import { batchReadArea } from '../wire/checksum.js';
 import type { LinkRemote } from './udp-link.js';
 import { loadLibc, type Libc } from './libc.js';
@@ -169,7 +170,7 @@ export class BatchReader {
       if (addr !== this.lastAddr || port !== this.lastPort) {
         this.lastAddr = addr;
         this.lastPort = port;
-        this.lastFrom = { address: `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`, port };
+        this.lastFrom = { address: formatIpv4(addr), port };
       }
       this.from[i] = this.lastFrom;
     }

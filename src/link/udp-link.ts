@@ -269,14 +269,14 @@ export class UdpLink implements Link {
   private batchMain: BatchReader | undefined;
   private batchPeer: BatchReader | undefined;
   private batchReason: string | undefined;
-  private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => {
+  private readonly onMessage = (msg: Buffer, rinfo: LinkRemote): void => this.arrived(msg, rinfo, this.batchMain);
+  private readonly onPeerMessage = (msg: Buffer, rinfo: LinkRemote): void => this.arrived(msg, rinfo, this.batchPeer);
+
+  /** A datagram from node:dgram (the socket read by `r`, if batched): delivered, then maybe a batch after it. */
+  private arrived(msg: Buffer, rinfo: LinkRemote, r: BatchReader | undefined): void {
     this.received(msg, rinfo);
-    if (msg.length >= BATCH_MIN && this.batchMain !== undefined && this.batchMain.due()) this.drain(this.batchMain);
-  };
-  private readonly onPeerMessage = (msg: Buffer, rinfo: LinkRemote): void => {
-    this.received(msg, rinfo);
-    if (msg.length >= BATCH_MIN && this.batchPeer !== undefined && this.batchPeer.due()) this.drain(this.batchPeer);
-  };
+    if (r !== undefined && msg.length >= BATCH_MIN && r.due()) this.drain(r);
+  }
 
   /**
    * After a large datagram: reads what else the socket holds, up to BATCH_CALLS batches (so

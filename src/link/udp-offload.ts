@@ -36,28 +36,19 @@ export const GSO_MAX_BYTES = 65507;
 type SetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number) => number;
 
 let setsockopt: SetSockOpt | undefined;
-let reason: string | undefined;
-let loaded = false;
-
-function load(): void {
-  if (loaded) return;
-  loaded = true;
-  const libc = loadLibc();
-  if (typeof libc === 'string') reason = `UDP GSO/GRO: ${libc}`;
-  else setsockopt = libc.func<SetSockOpt>('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
-}
 
 /** Why the offload cannot be used in this process, or undefined when it can be tried. */
 export function offloadUnavailable(): string | undefined {
-  load();
-  return reason;
+  const libc = loadLibc();
+  return typeof libc === 'string' ? `UDP GSO/GRO: ${libc}` : undefined;
 }
 
 const option = Buffer.alloc(4);
 
 function setInt(fd: number, name: number, value: number): boolean {
-  load();
-  if (!setsockopt) return false;
+  const libc = loadLibc();
+  if (typeof libc === 'string') return false;
+  setsockopt ??= libc.func<SetSockOpt>('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
   option.writeInt32LE(value, 0);
   try {
     return setsockopt(fd, SOL_UDP, name, option, 4) === 0;

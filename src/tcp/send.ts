@@ -198,7 +198,8 @@ export function joinCount(): number {
 
 /** Whether `payload` is such a join (then the caller may give it back, once); forgets it. */
 export function takeJoined(payload: Buffer): boolean {
-  return joined.delete(payload);
+  // Only payloads sent apart are ever joined: no set lookup for every other segment.
+  return payload.length >= SEND_APART_MIN && joined.delete(payload);
 }
 
 /** A FIFO of bytes stored as the chunks the user wrote; sliced by offset without copying when possible. */
