@@ -62,29 +62,19 @@ export function sendAndDigest(sock: Socket, data: Buffer, timeoutMs: number, mid
 }
 
 /**
- * Sends `bytes` of random data over TCP from host `a` to `to`:5001 on host `b` (a server it
- * starts there and closes), in one end(); asserts that exactly those bytes arrived, in order.
+ * Sends `bytes` of random data over TCP from host `a` to `to`:5001 on host `b` (a hashServer
+ * it starts there and closes) and waits for the connection to close; asserts that the
+ * server's digest is that of the data sent.
  */
 export async function transferIntact(a: HostLike, b: HostLike, to: string, bytes: number): Promise<void> {
-  const data = randomBytes(bytes);
-  const hash = createHash('sha256');
-  let received = 0;
-  const server = createServer({ host: b }, (s) => {
-    s.on('data', (d: Buffer) => {
-      hash.update(d);
-      received += d.length;
-    });
-    s.on('end', () => s.end());
-  });
-  server.listen(5001);
-  await once(server, 'listening');
-  const c = connect({ via: a, host: to, port: 5001 });
-  await once(c, 'connect');
-  c.resume();
-  c.end(data);
-  await once(c, 'close');
-  server.close();
-  expect(received).to.equal(data.length);
-  expect(hash.digest('hex')).to.equal(sha(data));
+  const { server } = await hashServer(b, 5001);
+  try {
+    const data = randomBytes(bytes);
+    const s = connect({ via: a, host: to, port: 5001 });
+    const closed = once(s, 'close');
+    expect(await sendAndDigest(s, data, 30_000)).to.equal(sha(data));
+    await closed;
+  } finally {
+    server.close();
+  }
 }
-
