@@ -480,7 +480,7 @@ export class UdpLink implements Link {
     if (seg > 0 && packet.length <= seg && !this.closed) this.gather(packet, undefined, port, address, give, false);
     else {
       if (this.trainLen > 0) this.flush();
-      this.out(packet, port, address, give ? packet : undefined);
+      this.outOne(packet, port, address, give ? packet : undefined);
     }
   }
 
@@ -496,7 +496,7 @@ export class UdpLink implements Link {
     if (this.trainLen === 0) {
       if (length < this.segment) {
         // A lone short packet (an ACK, a request): no train to gather, out at once.
-        if (body === undefined) this.out(packet, port, address, give ? packet : undefined);
+        if (body === undefined) this.outOne(packet, port, address, give ? packet : undefined);
         else this.outParts(packet, body, port, address, give, giveBody);
         return;
       }
@@ -532,12 +532,12 @@ export class UdpLink implements Link {
     this.trainGivenLen = 0;
     if (n === 1) {
       // One datagram: sent as it would have been alone.
-      if (bufs === 1) this.out(t[0]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined);
+      if (bufs === 1) this.outOne(t[0]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined);
       else this.outList(t[0]!, t[1]!, this.trainPort, this.trainAddress, g > 0 ? given[0] : undefined, g > 1 ? given[1] : undefined);
     } else {
       this.stats.trainsOut++;
       this.stats.trainPacketsOut += n;
-      this.out(t.slice(0, bufs), this.trainPort, this.trainAddress, undefined, given, g, undefined, n);
+      this.out(t.slice(0, bufs), this.trainPort, this.trainAddress, given, g, n);
     }
     for (let i = 0; i < bufs; i++) t[i] = EMPTY;
     for (let i = 0; i < g; i++) given[i] = EMPTY;
@@ -567,7 +567,7 @@ export class UdpLink implements Link {
     const parts = this.parts;
     parts[0] = a;
     parts[1] = b;
-    this.out(parts, port, address, givenA, undefined, 0, givenB);
+    this.outOne(parts, port, address, givenA, givenB);
     parts[0] = EMPTY;
     parts[1] = EMPTY;
   }
@@ -583,21 +583,38 @@ export class UdpLink implements Link {
   private readonly queued: Buffer[] = [];
   private readonly peerQueued: Buffer[] = [];
 
+  /** out() of one datagram (`packet`, or the list of its parts) and the buffers of it handed over (`a`, `b`). */
+  private outOne(packet: Buffer | Buffer[], port: number, address: string, a: Buffer | undefined, b?: Buffer): void {
+    const g = this.giving;
+    let n = 0;
+    if (a !== undefined) g[n++] = a;
+    if (b !== undefined) g[n++] = b;
+    this.out(packet, port, address, g, n, 1);
+    g[0] = EMPTY;
+    g[1] = EMPTY;
+  }
+
+  /** outOne()'s list of the buffers handed over, reused (out() keeps the buffers, not the list). */
+  private readonly giving: Buffer[] = [EMPTY, EMPTY];
+
   /**
-   * Sends; `given` is the packet handed over, to give back once nothing reads it: at once
-   * when the send left synchronously, else when the socket's queue is next seen empty. A
-   * send node:dgram keeps in JavaScript (a lookup still pending, a socket not bound yet) is
-   * not counted by libuv, so that packet is never given back.
+   * Sends `datagrams` datagrams in one call: one (`packet`, or the list of its parts), or a
+   * train of two or more (the list of their buffers, cut by the kernel). given[0, givenLen)
+   * are the buffers handed over, to give back once nothing reads them: at once when the send
+   * left synchronously, else when the socket's queue is next seen empty. A send node:dgram
+   * keeps in JavaScript (a lookup still pending, a socket not bound yet) is not counted by
+   * libuv, so those buffers are never given back.
    */
-  private out(packet: Buffer | Buffer[], port: number, address: string, given: Buffer | undefined, trainGiven?: Buffer[], trainGivenLen = 0, given2?: Buffer, datagrams = 1): void {
+  private out(packet: Buffer | Buffer[], port: number, address: string, given: readonly Buffer[], givenLen: number, datagrams: number): void {
     if (this.closed) {
       this.stats.sendErrors++;
       return;
     }
+    const train = datagrams > 1;
     try {
       // A train is checked every time: one callback per train is cheap, and a kernel that
       // cannot cut trains (EIO: a device without checksum offload) turns trains off.
-      const check = trainGiven !== undefined || this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress;
+      const check = train || this.erring || --this.checkIn <= 0 || port !== this.lastPort || address !== this.lastAddress;
       if (check) {
         this.checkIn = SEND_CHECK_EVERY;
         this.lastPort = port;
@@ -607,36 +624,31 @@ export class UdpLink implements Link {
         // A connected socket sends without a lookup, so nothing waits in JavaScript.
         const s = this.peerSocket!;
         if (this.peerQueued.length > 0) this.drained(s, this.peerQueued);
-        if (trainGiven) s.send(packet, this.onTrainDone);
+        if (train) s.send(packet, this.onTrainDone);
         else if (check) s.send(packet, this.onSendDone);
         else s.send(packet);
         this.stats.packetsOut += datagrams;
-        if (given) this.sent(s, given, this.peerQueued);
-        else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.peerQueued);
-        if (given2) this.sent(s, given2, this.peerQueued);
+        this.sentAll(s, given, givenLen, this.peerQueued);
       } else {
         const s = this.socket;
         if (this.queued.length > 0) this.drained(s, this.queued);
         const answers = syncAnswers;
-        if (trainGiven) s.send(packet, port, address, this.onTrainDone);
+        if (train) s.send(packet, port, address, this.onTrainDone);
         else if (check) s.send(packet, port, address, this.onSendDone);
         else s.send(packet, port, address);
         this.stats.packetsOut += datagrams;
-        if (syncAnswers !== answers) {
-          if (given) this.sent(s, given, this.queued);
-          else if (trainGiven) this.sentAll(s, trainGiven, trainGivenLen, this.queued);
-          if (given2) this.sent(s, given2, this.queued);
-        }
+        if (syncAnswers !== answers) this.sentAll(s, given, givenLen, this.queued);
       }
     } catch {
       this.stats.sendErrors++; // whether node:dgram kept the packet is unknown: not given back
     }
   }
 
-  /** The packets of a train went to `s`: as sent(), for each. */
-  private sentAll(s: Socket, given: Buffer[], n: number, q: Buffer[]): void {
+  /** given[0, n) went to `s`: back at once if libuv sent them, else when its queue drains. */
+  private sentAll(s: Socket, given: readonly Buffer[], n: number, q: Buffer[]): void {
     if (n === 0) return;
     if (s.getSendQueueCount() === 0) for (let i = 0; i < n; i++) releasePacket(given[i]!);
+    // (beyond MAX_QUEUED_GIVEN, a packet is never given back: its slab goes to the garbage collector)
     else for (let i = 0; i < n && q.length < MAX_QUEUED_GIVEN; i++) q.push(given[i]!);
   }
 
@@ -645,13 +657,6 @@ export class UdpLink implements Link {
     if (s.getSendQueueCount() !== 0) return;
     for (let i = 0; i < q.length; i++) releasePacket(q[i]!);
     q.length = 0;
-  }
-
-  /** `given` went to `s`: back at once if libuv sent it, else when the queue drains. */
-  private sent(s: Socket, given: Buffer, q: Buffer[]): void {
-    if (s.getSendQueueCount() === 0) releasePacket(given);
-    else if (q.length < MAX_QUEUED_GIVEN) q.push(given);
-    // (beyond that, the packet is never given back: its slab goes to the garbage collector)
   }
 
   /**

@@ -243,6 +243,33 @@ describe('udp offload (GSO and GRO) on loopback', function () {
     expect(link.stats.sendErrors).to.equal(1);
   });
 
+  it("passes a train's send the callback that ends trains, and a lone datagram's the one that does not", async () => {
+    const [a, b] = await hostPair('10.91.0.1', '10.91.0.2');
+    hosts.push(a, b);
+    const link = a.link as UdpLink;
+    // node:dgram reports EIO through each send's callback: make every send fail that way.
+    const refused = Object.assign(new Error('send EIO'), { code: 'EIO' });
+    const fail = (s: UdpSocket): void => {
+      s.send = ((...args: unknown[]) => {
+        const cb = args[args.length - 1];
+        if (typeof cb === 'function') process.nextTick(cb as (e: Error) => void, refused);
+      }) as UdpSocket['send'];
+    };
+    fail(link.socket); // (no connected peer socket here: hostPair adds the peer after Host.create)
+    const lone = packet(200, 1);
+    for (let i = 0; i < 70; i++) link.send(lone, b.endpoint.port, b.endpoint.address); // checked every 64 sends
+    await new Promise((r) => setImmediate(r));
+    expect(link.stats.sendErrors).to.be.at.least(1);
+    expect(a.offload().segment, 'a lone datagram failing does not end trains').to.equal(MTU);
+    const full = packet(MTU, 2);
+    link.send(full, b.endpoint.port, b.endpoint.address);
+    link.send(full, b.endpoint.port, b.endpoint.address);
+    link.flush();
+    await new Promise((r) => setImmediate(r));
+    expect(a.offload().segment, 'a train failing with EIO ends trains').to.equal(0);
+    expect(a.offload().reason).to.match(/refused \(EIO\)/);
+  });
+
   it('sends one datagram per call with offload off, as before', async () => {
     const a = await Host.create({ address: '10.91.0.1', offload: false });
     const b = await Host.create({ address: '10.91.0.2', offload: false });
