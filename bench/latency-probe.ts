@@ -53,6 +53,12 @@ export interface ProbeReport {
   clearTimeouts: number;
   /** send() calls per counted message (1: the answer carries the ACK; 2: a separate ACK). */
   sends: number;
+  /**
+   * The process's whole CPU time per counted message, us, user and system: the turn-around and
+   * everything else (the kernel's receive and send, work done after the answer is sent).
+   */
+  cpuUser: number;
+  cpuSystem: number;
   slow: SlowTurnarounds;
 }
 
@@ -110,6 +116,7 @@ function install(out: string, skip: number, withCpu: boolean): void {
   let idle = 0;
   let cpuAt = 0;
   let timersAt = 0;
+  let cpuFrom: NodeJS.CpuUsage | undefined;
   const calls = { ticks: 0, immediates: 0, setTimeouts: 0, clearTimeouts: 0, sends: 0 };
   const counting = (): boolean => seen > skip;
   const cpuNow = (): number => {
@@ -125,6 +132,7 @@ function install(out: string, skip: number, withCpu: boolean): void {
   proto.emit = function (this: unknown, ...a: unknown[]): boolean {
     if (a[0] === 'message') {
       seen++;
+      if (seen === skip + 1) cpuFrom = process.cpuUsage();
       received = performance.now();
       idle = lastSend >= 0 ? received - lastSend : 0;
       timersAt = calls.setTimeouts + calls.clearTimeouts;
@@ -165,6 +173,7 @@ function install(out: string, skip: number, withCpu: boolean): void {
     const turns: Turnaround[] = cols.at.map((at, i) => ({ at, wall: cols.wall[i]!, idle: cols.idle[i]!, cpu: cols.cpu[i]!, timer: cols.timer[i] === 1 }));
     const n = Math.max(1, seen - skip);
     const per = (k: keyof typeof calls): number => Number((calls[k] / n).toFixed(3));
+    const cpu = process.cpuUsage(cpuFrom);
     const r: ProbeReport = {
       messages: seen - skip,
       ...turnaroundSummary(turns.map((t) => t.wall)),
@@ -173,6 +182,8 @@ function install(out: string, skip: number, withCpu: boolean): void {
       setTimeouts: per('setTimeouts'),
       clearTimeouts: per('clearTimeouts'),
       sends: per('sends'),
+      cpuUser: cpuFrom ? Number((cpu.user / n).toFixed(2)) : NaN,
+      cpuSystem: cpuFrom ? Number((cpu.system / n).toFixed(2)) : NaN,
       slow: slowTurnarounds(turns, pauses),
     };
     writeFileSync(out, JSON.stringify(r));

@@ -7,14 +7,17 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe [--probe-cpu]] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe [--probe-cpu]] [--keep-busy] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
  *
  * --repeat N alternates N raw/overlay pairs and prints each pair's ratios and their median;
  * --hist prints each run's distribution of round trips; --probe preloads bench/latency-probe
  * into every ping process and prints each process's turn-around (from a datagram's arrival
  * to its answer's send) and its nextTick/setImmediate/timer calls and sends per message, and
  * what its slowest 1% of turn-arounds share (GC pauses, timer calls, idle time before them);
- * --probe-cpu adds each turn-around's CPU time (ran slowly, or was not running).
+ * --probe-cpu adds each turn-around's CPU time (ran slowly, or was not running);
+ * --keep-busy runs a busy loop at nice 19 on each pinned CPU during the runs, so that the
+ * CPUs never go idle (bench/lib/child.ts spawnSpinner): what the round trip costs when a
+ * process wakes with its caches warm, against the figures without it.
  *
  * Not a suite of `npm run bench`: a diagnosis, quoted in the README's p99 note.
  */
@@ -27,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { GCProfiler } from 'node:v8';
 import { Host } from '../src/host/host.js';
 import { connect, createServer } from '../src/net.js';
-import { exited, killChildren, pinnableCpus, spawnRole, withTimeout } from './lib/child.js';
+import { exited, killChildren, pinnableCpus, spawnRole, spawnSpinner, withTimeout } from './lib/child.js';
 import { isMain } from './lib/cli.js';
 import { slowRoundsInGc } from './lib/measure.js';
 import { median, overlapsPause, percentile } from './lib/stats.js';
@@ -109,6 +112,7 @@ export function probeRows(label: string, p: { client: ProbeReport; server: Probe
       'p90 us': x.p90,
       'p99 us': x.p99,
       'sends per message': x.sends,
+      'CPU us per message, user / system': `${x.cpuUser} / ${x.cpuSystem}`,
       'nextTick per message': x.ticks,
       'setImmediate per message': x.immediates,
       'setTimeout / clearTimeout per message': `${x.setTimeouts} / ${x.clearTimeouts}`,
@@ -278,6 +282,10 @@ if (isMain(import.meta.url)) {
   const nodeArgs = dd >= 0 ? argv.slice(dd + 1) : [];
   const pins = argv.includes('--no-pin') ? undefined : pinnableCpus();
   try {
+    if (argv.includes('--keep-busy')) {
+      if (!pins) throw new Error('--keep-busy needs two CPUs to pin to (taskset)');
+      for (const cpu of pins) spawnSpinner(cpu);
+    }
     if (!argv.includes('--alloc-only')) {
       // Alternating pairs, so that the machine's drifting load falls on both transports alike;
       // each pair's ratios are measured in one sitting.

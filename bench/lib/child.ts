@@ -75,6 +75,21 @@ export function exited(p: ChildProcess): Promise<unknown> {
   return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : once(p, 'exit');
 }
 
+/**
+ * A busy loop at the lowest priority (nice 19) pinned to `cpu`, until killed: the CPU then
+ * never goes idle, so a process woken on it finds its caches as it left them, instead of
+ * after the hypervisor ran something else there (bench/latency.ts --keep-busy, a diagnosis).
+ * It preempts nothing: CFS gives a nice-0 process woken on that CPU the CPU at once. It
+ * exits by itself when its parent is gone, and after `maxS` seconds in any case.
+ */
+export function spawnSpinner(cpu: number, maxS = 900): ChildProcess {
+  const loop = `const end = Date.now() + ${maxS * 1000}; const parent = process.ppid; for (let i = 0; ; i++) if ((i & 0xfffff) === 0 && (Date.now() > end || process.ppid !== parent)) break;`;
+  const proc = spawn('nice', ['-n', '19', 'taskset', '-c', String(cpu), process.execPath, '-e', loop], { stdio: 'ignore' });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  return proc;
+}
+
 export function killChildren(signal: NodeJS.Signals = 'SIGKILL'): void {
   for (const p of children) p.kill(signal);
 }
