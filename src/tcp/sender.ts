@@ -361,7 +361,7 @@ export class Sender {
     ev.priorInFlight = priorInFlight;
     ev.inFlight = inFlight;
     ev.inRecovery = c.recovery.inRecovery || wasInRecovery;
-    ev.appLimited = this.unsent <= 0 && priorInFlight + this.sndMss < cc.cwnd;
+    ev.appLimited = this.notCwndLimited(priorInFlight, cc.cwnd);
     let c0 = cc.cwnd;
     let s0 = cc.ssthresh;
     const reason = c0 < s0 ? 'slow_start' : 'congestion_avoidance';
@@ -373,6 +373,22 @@ export class Sender {
       cc.onRateSample(rs);
       c.traceCwnd('model', c0, s0);
     }
+  }
+
+  /**
+   * Whether the flight before an ACK stayed below cwnd for a reason other than cwnd (RFC 7661;
+   * Linux's tcp_is_cwnd_limited), so that cwnd must not grow on it: the application had
+   * nothing more to send, or the peer's window was full. While the peer's window holds the
+   * flight, cwnd may still grow to twice the flight (Linux's allowance in slow start, which
+   * lets cwnd lead the window as it opens). Without this, a transfer held by the receive
+   * window grew cwnd by every byte acknowledged, without bound: past 2^31 bytes within 5 s
+   * at MTU 65000 (and `ss` showed it).
+   */
+  private notCwndLimited(priorInFlight: number, cwnd: number): boolean {
+    const mss = this.sndMss;
+    if (priorInFlight + mss >= cwnd) return false; // the flight filled cwnd
+    if (this.unsent <= 0) return true; // application-limited
+    return priorInFlight + mss > this.sndWnd && cwnd >= 2 * priorInFlight; // held by the peer's window
   }
 
   /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */

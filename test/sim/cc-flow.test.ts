@@ -10,6 +10,8 @@ import { EndlessFlow, simPair } from '../../bench/cc.js';
 import { defaultTcpConfig } from '../../src/tcp/config.js';
 import type { CcName, TcpConfig, TcpTraceEvent } from '../../src/tcp/types.js';
 import { cubicK, cubicWindow, type Cubic } from '../../src/tcp/cc/cubic.js';
+import { runTransfer } from '../../src/sim/index.js';
+import { pattern } from '../helpers/data.js';
 
 type CwndEvent = Extract<TcpTraceEvent, { type: 'cwnd' }>;
 type SendEv = Extract<TcpTraceEvent, { type: 'send' }>;
@@ -75,6 +77,32 @@ describe('sim: congestion control on whole flows', function () {
       prev = w;
     }
   });
+
+  for (const cc of ['reno', 'cubic'] as const) {
+    it(`${cc}: cwnd does not grow past twice the flight while the peer's window, not cwnd, holds the flow`, () => {
+      const rcvBuf = 64 * 1024;
+      const up = pattern(6_000_000, 5);
+      const cwnds: number[] = [];
+      const r = runTransfer({
+        clientConfig: cfg(cc, { rcvBuf }),
+        serverConfig: cfg(cc, { rcvBuf }),
+        ab: { delay: 10 },
+        upload: up,
+        maxTime: 120_000,
+        onTrace: (ev) => {
+          if (ev.type === 'cwnd') cwnds.push(ev.cwnd);
+        },
+      });
+      expect(r.serverReceived.equals(up), 'upload intact').to.equal(true);
+      const mss = r.client.getInfo(r.time).mss;
+      const max = Math.max(...cwnds);
+      // The window held the flow: cwnd reached it (slow start never ended, nothing was lost) ...
+      expect(max, 'cwnd reached the peer window').to.be.at.least(rcvBuf);
+      expect(r.ab.stats.lost).to.equal(0);
+      // ... and then stopped near twice the flight, instead of growing by each of the 6 MB acknowledged.
+      expect(max, `largest cwnd ${max}`).to.be.at.most(2 * rcvBuf + 4 * mss);
+    });
+  }
 
   it('Reno enters fast retransmit/fast recovery on exactly the third duplicate ACK (no SACK)', () => {
     // Drop the 40th data segment once.
