@@ -361,7 +361,7 @@ export class Sender {
     ev.priorInFlight = priorInFlight;
     ev.inFlight = inFlight;
     ev.inRecovery = c.recovery.inRecovery || wasInRecovery;
-    ev.appLimited = this.notCwndLimited(priorInFlight, cc.cwnd);
+    ev.appLimited = this.notCwndLimited(priorInFlight, cc.cwnd, c.now);
     let c0 = cc.cwnd;
     let s0 = cc.ssthresh;
     const reason = c0 < s0 ? 'slow_start' : 'congestion_avoidance';
@@ -376,20 +376,29 @@ export class Sender {
   }
 
   /**
-   * Whether the flight before an ACK stayed below cwnd for a reason other than cwnd (RFC 7661;
-   * Linux's tcp_is_cwnd_limited), so that cwnd must not grow on it: the application had
-   * nothing more to send, or the peer's window was full. While the peer's window holds the
-   * flight, cwnd may still grow to twice the flight (Linux's allowance in slow start, which
-   * lets cwnd lead the window as it opens). Without this, a transfer held by the receive
-   * window grew cwnd by every byte acknowledged, without bound: past 2^31 bytes within 5 s
-   * at MTU 65000 (and `ss` showed it).
+   * Whether cwnd did not limit the flight, so that it must not grow on this ACK (RFC 7661;
+   * Linux's tcp_is_cwnd_limited): the application had nothing more to send, or something
+   * else held the flight below cwnd (the peer's window, the pacer, this process's speed) and
+   * cwnd is already twice the largest flight of the last round trip (Linux's allowance, which
+   * lets cwnd lead the flight as it grows). Without this, a transfer held by the receive window
+   * grew cwnd by every byte acknowledged, without bound: past 2^31 bytes within 5 s at MTU
+   * 65000 (and `ss` showed it).
    */
-  private notCwndLimited(priorInFlight: number, cwnd: number): boolean {
-    const mss = this.sndMss;
-    if (priorInFlight + mss >= cwnd) return false; // the flight filled cwnd
+  private notCwndLimited(priorInFlight: number, cwnd: number, now: number): boolean {
+    // The largest flight of this round trip and the last (Linux's max_packets_out).
+    if (now - this.flightRoundAt >= Math.max(this.c.rtt.srtt, 1)) {
+      this.flightRoundAt = now;
+      this.maxFlightLast = this.maxFlightNow;
+      this.maxFlightNow = 0;
+    }
+    if (priorInFlight > this.maxFlightNow) this.maxFlightNow = priorInFlight;
+    if (priorInFlight + this.sndMss >= cwnd) return false; // the flight filled cwnd
     if (this.unsent <= 0) return true; // application-limited
-    return priorInFlight + mss > this.sndWnd && cwnd >= 2 * priorInFlight; // held by the peer's window
+    return cwnd >= 2 * Math.max(this.maxFlightNow, this.maxFlightLast);
   }
+  private flightRoundAt = -Infinity;
+  private maxFlightNow = 0;
+  private maxFlightLast = 0;
 
   /** Sends what loss recovery, congestion control, the peer's window, Nagle and pacing allow. */
   trySend(): void {
