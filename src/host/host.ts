@@ -25,6 +25,7 @@ import { PathMtuCache } from './pmtu.js';
 import { PeerTable } from './peers.js';
 import { validateHostOptions, type ValidHostOptions } from './options.js';
 import type { HostLike, HostStats, PacketTap, ProtocolHandler, UdpEndpoint } from './types.js';
+import { widen } from '../util/wide.js';
 
 export const DEFAULT_MTU = 1472;
 /** Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). */
@@ -77,12 +78,18 @@ export interface PingOptions {
   timeoutMs: number;
 }
 
+/** Byte counts pass 2^31 after 2 GiB (src/util/wide.ts). */
+function wideStats(st: HostStats): HostStats {
+  widen(st, ['bytesIn', 'bytesOut']);
+  return st;
+}
+
 export class Host implements HostLike {
   readonly address: number;
   readonly addressString: string;
   readonly mtu: number;
   readonly learn: boolean;
-  readonly stats: HostStats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() };
+  readonly stats: HostStats = wideStats({ packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() });
   /** Datagrams that arrived on the link (each ends as exactly one packetsIn or one IP-level drop). */
   datagramsIn = 0;
   /** The header each received packet is decoded into (handlers get it for the call only), and the nesting depth of receive (a nested one decodes into its own). */

@@ -5,6 +5,7 @@
  * read snapshots at scrape time, so nothing is pushed per packet.
  */
 import type { RetransmitKind, TcpInfo, TcpTraceEvent } from '../tcp/types.js';
+import { widen } from '../util/wide.js';
 
 export type TcpConnectionEvent =
   | 'active_open'
@@ -122,7 +123,7 @@ export const observers: {
 } = {};
 
 export function emptyTotals(): TcpStackTotals {
-  return {
+  const t = {
     segmentsIn: 0,
     segmentsOut: 0,
     bytesIn: 0,
@@ -130,4 +131,6 @@ export function emptyTotals(): TcpStackTotals {
     retransmits: { rto: 0, fast: 0, tlp: 0, rack: 0, probe: 0, pmtu: 0 },
     events: { active_open: 0, passive_open: 0, reset_in: 0, reset_out: 0, timeout: 0, refused: 0, syn_cookie: 0, time_wait_reused: 0, time_wait_reopened: 0 },
   };
+  widen(t, ['bytesIn', 'bytesOut']); // past 2^31 after 2 GiB (src/util/wide.ts)
+  return t;
 }

@@ -20,6 +20,7 @@ import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { TcpStack, type TcpConn, type TcpConnHooks, type TcpOptionsOverride } from '../tcp/driver.js';
 import { copyForSend } from '../tcp/send.js';
 import type { TcpInfo } from '../tcp/types.js';
+import { widen } from '../util/wide.js';
 
 export interface SocketOptions extends TcpOptionsOverride {
   /** The overlay host this socket lives on (required to connect). */
@@ -137,6 +138,7 @@ export class Socket extends Duplex {
   constructor(options: SocketOptions = {}) {
     // Buffers in and out; no string decoding unless the user calls setEncoding().
     super(options.allowHalfOpen ? DUPLEX_HALF_OPEN : DUPLEX_OPTIONS);
+    widen(this, ['_bytesRead', '_bytesWritten']); // past 2^31 after 2 GiB (src/util/wide.ts)
     this.via = options.via;
     this.tcpOptions = tcpOverrides(undefined, options);
     // node:net sockets end their write side themselves when allowHalfOpen is false; Duplex

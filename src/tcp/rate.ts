@@ -6,6 +6,7 @@
  */
 import type { RateSample } from './cc/types.js';
 import { txSpan, type TxSegment } from './send.js';
+import { widen } from '../util/wide.js';
 
 export class RateSampler {
   /** C.delivered, C.delivered_time, C.first_sent_time, C.app_limited (draft 3.1). */
@@ -26,6 +27,10 @@ export class RateSampler {
   private rsAppLimited = false;
   private rsXmitTime = -Infinity;
   private rsHave = false;
+
+  constructor() {
+    widen(this, ['delivered', 'appLimited', 'lost', 'rsPriorDelivered']); // byte counts past 2^31 (src/util/wide.ts)
+  }
 
   /** Draft 3.2 SendPacket: stamps a segment as it leaves. */
   onSend(s: TxSegment, now: number, inFlightBefore: number): void {

@@ -10,6 +10,7 @@ import type { Connection } from './connection.js';
 import { Reassembly, receiveWindow } from './receive.js';
 import { ByteQueue } from './send.js';
 import { seqAdd, seqDiff, seqGt, seqLe } from './seq.js';
+import { widen } from '../util/wide.js';
 
 /** The largest window field (RFC 9293: 16 bits). */
 export const MAX_WINDOW_FIELD = 65535;
@@ -71,6 +72,7 @@ export class Receiver {
     private readonly c: Connection,
     mss: number,
   ) {
+    widen(this, ['irs', 'rcvNxt', 'rcvAdv', 'bytesReceived']); // 32-bit sequence numbers, a byte count (src/util/wide.ts)
     this.rcvMss = mss;
     this.reasm = new Reassembly(c.config.maxOutOfOrderBytes);
   }

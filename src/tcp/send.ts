@@ -9,6 +9,7 @@ import { SEND_APART_MIN } from '../wire/tcp.js';
 import { allocPacket } from '../util/slab.js';
 import { seqAdd } from './seq.js';
 import type { RetransmitKind } from './types.js';
+import { widen } from '../util/wide.js';
 
 /**
  * The memory the stream socket copies written bytes into (`copyForSend`): blocks of
@@ -61,6 +62,13 @@ interface SendBlock {
   /** When tainted and free: reusable once takenBytes reaches this. */
   reusableAt: number;
 }
+/** A send-pool block; `reusableAt` is a byte count of the pool (past 2^31 after 2 GiB: src/util/wide.ts). */
+function sendBlock(buf: Buffer, inArea: boolean): SendBlock {
+  const blk = { buf, live: 0, inArea, tainted: false, reusableAt: 0 };
+  widen(blk, ['reusableAt']);
+  return blk;
+}
+
 
 class SendPool {
   private readonly blocks = new WeakMap<ArrayBufferLike, SendBlock>();
@@ -80,6 +88,7 @@ class SendPool {
   takenBytes = 0;
 
   constructor(private readonly area: Buffer | undefined) {
+    widen(this, ['takenBytes']); // past 2^31 after 2 GiB written (src/util/wide.ts)
     this.areaCount = area === undefined ? 0 : Math.floor((area.length + AREA_STRIDE - SEND_BLOCK) / AREA_STRIDE);
   }
 
@@ -110,11 +119,11 @@ class SendPool {
     const area = this.area;
     const i = this.areaBlocks.length;
     if (area !== undefined && i < this.areaCount) {
-      const blk = { buf: area.subarray(i * AREA_STRIDE, i * AREA_STRIDE + SEND_BLOCK), live: 0, inArea: true, tainted: false, reusableAt: 0 };
+      const blk = sendBlock(area.subarray(i * AREA_STRIDE, i * AREA_STRIDE + SEND_BLOCK), true);
       this.areaBlocks.push(blk);
       return blk;
     }
-    const blk = { buf: Buffer.allocUnsafeSlow(SEND_BLOCK), live: 0, inArea: false, tainted: false, reusableAt: 0 };
+    const blk = sendBlock(Buffer.allocUnsafeSlow(SEND_BLOCK), false);
     this.blocks.set(blk.buf.buffer, blk);
     return blk;
   }
@@ -393,7 +402,7 @@ export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolea
     if (s.pmtuProbe !== undefined) s.pmtuProbe = undefined;
     return s;
   }
-  return {
+  const s: TxSegment = {
     seq,
     len,
     syn,
@@ -408,7 +417,12 @@ export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolea
     firstSentTime: 0,
     appLimited: false,
   };
+  widen(s, TX_WIDE);
+  return s;
 }
+
+/** A sequence number and a byte count (src/util/wide.ts); entries are reused, so this runs for few of them. */
+const TX_WIDE = ['seq', 'delivered'];
 
 /** What the scoreboard and RACK read of the retransmission queue (a TxQueue, or an array in tests). */
 export interface SegQueue {

@@ -21,8 +21,11 @@ import type { RetransmitKind } from './types.js';
 import type { AckEvent } from './cc/types.js';
 import { IP_TCP_HEADERS, PathMtu, reportedMtu, resegment, validateQuotedSeq, type IcmpPmtuIgnored } from './pmtu.js';
 import { TS_OPTION_LEN } from './receiver.js';
+import { widen } from '../util/wide.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** Sequence numbers and byte counts: 32 bits or more (src/util/wide.ts). */
+const SENDER_WIDE = ['iss', 'sndUna', 'sndNxt', 'sndWl1', 'sndWl2', 'sendBase', 'finSeq', 'bytesSent', 'bytesAcked'];
 /** A safety bound on segments sent by one trySend() call (a window is far smaller). */
 const MAX_SEGMENTS_PER_FLUSH = 100_000;
 /** Persist backoff stops doubling after this many probes (the interval is capped by maxRto anyway). */
@@ -106,6 +109,7 @@ export class Sender {
     iss: number,
     mss: number,
   ) {
+    widen(this, SENDER_WIDE);
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;

@@ -42,6 +42,7 @@
 import type { CcName } from '../types.js';
 import type { AckEvent, CcOptions, CongestionControl, CongestionEvent, RateSample } from './types.js';
 import { SlottedMaxFilter } from './minmax.js';
+import { widen } from '../../util/wide.js';
 
 export type BbrState =
   | 'Startup'
@@ -152,6 +153,7 @@ export class Bbr implements CongestionControl {
   private pacingInitialized = false;
 
   constructor(opts: CcOptions) {
+    widen(this, ['nextRoundDelivered', 'totalDelivered', 'conservationEndDelivered']); // byte counts past 2^31 (src/util/wide.ts)
     this.mss = opts.mss;
     this.iwSegments = Math.max(1, Math.floor(opts.initialWindowSegments));
     this.initialCwnd = this.iwSegments * this.mss;
@@ -268,7 +270,7 @@ export class Bbr implements CongestionControl {
     const log = this.deliveredLog;
     const last = log[log.length - 1];
     if (last && last.t === now) last.d = this.totalDelivered;
-    else log.push({ t: now, d: this.totalDelivered });
+    else log.push(widened({ t: now, d: this.totalDelivered }));
     while (this.logHead < log.length - 1 && log[this.logHead]!.t < now - 20_000) this.logHead++;
     if (this.logHead > 4096) {
       log.splice(0, this.logHead);
@@ -616,3 +618,16 @@ export class Bbr implements CongestionControl {
     this.mss = mss;
   }
 }
+
+/**
+ * A delivered-log entry whose byte count is a double (src/util/wide.ts): the entries share one
+ * hidden class, so widening the first one made in this process widens them all.
+ */
+function widened(e: { t: number; d: number }): { t: number; d: number } {
+  if (!logWidened) {
+    widen(e, ['d']);
+    logWidened = true;
+  }
+  return e;
+}
+let logWidened = false;

@@ -15,6 +15,7 @@
  * slightly early, which only matters after a loss, when HyStart++ is no longer in use.
  */
 import type { AckEvent } from './types.js';
+import { widen } from '../../util/wide.js';
 
 /** RFC 9406 4.3 constants (ms for times). */
 export const HYSTART = {
@@ -44,6 +45,10 @@ export class HyStartPlusPlus {
   rttSampleCount = 0;
   cssBaselineMinRtt = Infinity;
   cssRounds = 0;
+
+  constructor() {
+    widen(this, ['delivered', 'roundEnd']); // byte counts past 2^31 (src/util/wide.ts)
+  }
 
   /** Divisor applied to slow-start growth: 1 in slow start, CSS_GROWTH_DIVISOR in CSS. */
   get growthDivisor(): number {
