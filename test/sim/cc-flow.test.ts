@@ -104,6 +104,26 @@ describe('sim: congestion control on whole flows', function () {
     });
   }
 
+  it("cwnd does not grow past twice the flight when the sender's own buffer, not cwnd or the peer's window, holds the flow", () => {
+    const sndBuf = 64 * 1024;
+    const up = pattern(6_000_000, 6);
+    const cwnds: number[] = [];
+    const r = runTransfer({
+      clientConfig: cfg('cubic', { sndBuf }),
+      ab: { delay: 10 },
+      upload: up,
+      maxTime: 120_000,
+      onTrace: (ev) => {
+        if (ev.type === 'cwnd') cwnds.push(ev.cwnd);
+      },
+    });
+    expect(r.serverReceived.equals(up), 'upload intact').to.equal(true);
+    const mss = r.client.getInfo(r.time).mss;
+    const max = Math.max(...cwnds);
+    expect(max, 'cwnd reached the flight').to.be.at.least(sndBuf / 2);
+    expect(max, `largest cwnd ${max}`).to.be.at.most(2 * sndBuf + 4 * mss);
+  });
+
   it('Reno enters fast retransmit/fast recovery on exactly the third duplicate ACK (no SACK)', () => {
     // Drop the 40th data segment once.
     let dataSeen = 0;
