@@ -78,39 +78,13 @@ describe('sim: congestion control on whole flows', function () {
     }
   });
 
-  for (const cc of ['reno', 'cubic'] as const) {
-    it(`${cc}: cwnd does not grow past twice the peer's window while that window, not cwnd, holds the flow`, () => {
-      const rcvBuf = 64 * 1024;
-      const up = pattern(6_000_000, 5);
-      const cwnds: number[] = [];
-      const r = runTransfer({
-        clientConfig: cfg(cc, { rcvBuf }),
-        serverConfig: cfg(cc, { rcvBuf }),
-        ab: { delay: 10 },
-        upload: up,
-        maxTime: 120_000,
-        onTrace: (ev) => {
-          if (ev.type === 'cwnd') cwnds.push(ev.cwnd);
-        },
-      });
-      expect(r.serverReceived.equals(up), 'upload intact').to.equal(true);
-      const mss = r.client.getInfo(r.time).mss;
-      const max = Math.max(...cwnds);
-      // The window held the flow: cwnd reached it (slow start never ended, nothing was lost) ...
-      expect(max, 'cwnd reached the peer window').to.be.at.least(rcvBuf);
-      expect(r.ab.stats.lost).to.equal(0);
-      // ... and then stopped at twice the window, instead of growing by each of the 6 MB acknowledged.
-      expect(max, `largest cwnd ${max}`).to.be.at.most(2 * rcvBuf + 4 * mss);
-    });
-  }
-
-  it("cwnd does not grow past twice the peer's largest window when the sender's own buffer holds the flow", () => {
-    const sndBuf = 64 * 1024;
-    const rcvBuf = 256 * 1024;
-    const up = pattern(6_000_000, 6);
+  /** A 6 MB upload on a lossless 20 ms path with `over`; the transfer, its MSS and its largest cwnd. */
+  function cappedFlow(cc: CcName, over: Partial<TcpConfig>, seed: number): { ok: boolean; lost: number; mss: number; max: number } {
+    const up = pattern(6_000_000, seed);
     const cwnds: number[] = [];
     const r = runTransfer({
-      clientConfig: cfg('cubic', { sndBuf, rcvBuf }),
+      clientConfig: cfg(cc, over),
+      serverConfig: cfg(cc, over),
       ab: { delay: 10 },
       upload: up,
       maxTime: 120_000,
@@ -118,11 +92,29 @@ describe('sim: congestion control on whole flows', function () {
         if (ev.type === 'cwnd') cwnds.push(ev.cwnd);
       },
     });
-    expect(r.serverReceived.equals(up), 'upload intact').to.equal(true);
-    const mss = r.client.getInfo(r.time).mss;
-    const max = Math.max(...cwnds);
-    expect(max, 'cwnd grew past the flight').to.be.at.least(sndBuf);
-    expect(max, `largest cwnd ${max}`).to.be.at.most(2 * rcvBuf + 4 * mss);
+    return { ok: r.serverReceived.equals(up), lost: r.ab.stats.lost, mss: r.client.getInfo(r.time).mss, max: Math.max(...cwnds) };
+  }
+
+  for (const cc of ['reno', 'cubic'] as const) {
+    it(`${cc}: cwnd does not grow past twice the peer's window while that window, not cwnd, holds the flow`, () => {
+      const rcvBuf = 64 * 1024;
+      const f = cappedFlow(cc, { rcvBuf }, 5);
+      expect(f.ok, 'upload intact').to.equal(true);
+      // The window held the flow: cwnd reached it (slow start never ended, nothing was lost) ...
+      expect(f.max, 'cwnd reached the peer window').to.be.at.least(rcvBuf);
+      expect(f.lost).to.equal(0);
+      // ... and then stopped at twice the window, instead of growing by each of the 6 MB acknowledged.
+      expect(f.max, `largest cwnd ${f.max}`).to.be.at.most(2 * rcvBuf + 4 * f.mss);
+    });
+  }
+
+  it("cwnd does not grow past twice the peer's largest window when the sender's own buffer holds the flow", () => {
+    const sndBuf = 64 * 1024;
+    const rcvBuf = 256 * 1024;
+    const f = cappedFlow('cubic', { sndBuf, rcvBuf }, 6);
+    expect(f.ok, 'upload intact').to.equal(true);
+    expect(f.max, 'cwnd grew past the flight').to.be.at.least(sndBuf);
+    expect(f.max, `largest cwnd ${f.max}`).to.be.at.most(2 * rcvBuf + 4 * f.mss);
   });
 
   it('Reno enters fast retransmit/fast recovery on exactly the third duplicate ACK (no SACK)', () => {
