@@ -647,8 +647,8 @@ export class UdpLink implements Link {
   /** given[0, n) went to `s`: back at once if libuv sent them, else when its queue drains. */
   private sentAll(s: Socket, given: readonly Buffer[], n: number, q: Buffer[]): void {
     if (n === 0) return;
+    // Beyond MAX_QUEUED_GIVEN queued, a packet is never given back: its slab goes to the garbage collector.
     if (s.getSendQueueCount() === 0) for (let i = 0; i < n; i++) releasePacket(given[i]!);
-    // (beyond MAX_QUEUED_GIVEN, a packet is never given back: its slab goes to the garbage collector)
     else for (let i = 0; i < n && q.length < MAX_QUEUED_GIVEN; i++) q.push(given[i]!);
   }
 

@@ -9,7 +9,7 @@ import { SEND_APART_MIN } from '../wire/tcp.js';
 import { allocPacket } from '../util/slab.js';
 import { seqAdd } from './seq.js';
 import type { RetransmitKind } from './types.js';
-import { widen } from '../util/wide.js';
+import { widen, widenFirst } from '../util/wide.js';
 
 /**
  * The memory the stream socket copies written bytes into (`copyForSend`): blocks of
@@ -62,13 +62,12 @@ interface SendBlock {
   /** When tainted and free: reusable once takenBytes reaches this. */
   reusableAt: number;
 }
-/** A send-pool block; `reusableAt` is a byte count of the pool (past 2^31 after 2 GiB: src/util/wide.ts). */
+/** A send-pool block. */
 function sendBlock(buf: Buffer, inArea: boolean): SendBlock {
-  const blk = { buf, live: 0, inArea, tainted: false, reusableAt: 0 };
-  widen(blk, ['reusableAt']);
-  return blk;
+  return widenBlock({ buf, live: 0, inArea, tainted: false, reusableAt: 0 });
 }
-
+/** `reusableAt` is a byte count of the pool, past 2^31 after 2 GiB (src/util/wide.ts). */
+const widenBlock = widenFirst(['reusableAt']);
 
 class SendPool {
   private readonly blocks = new WeakMap<ArrayBufferLike, SendBlock>();
@@ -417,12 +416,11 @@ export function newTxSegment(seq: number, len: number, syn: boolean, fin: boolea
     firstSentTime: 0,
     appLimited: false,
   };
-  widen(s, TX_WIDE);
-  return s;
+  return widenTx(s);
 }
 
-/** A sequence number and a byte count (src/util/wide.ts); entries are reused, so this runs for few of them. */
-const TX_WIDE = ['seq', 'delivered'];
+/** A sequence number and a byte count (src/util/wide.ts). */
+const widenTx = widenFirst(['seq', 'delivered']);
 
 /** What the scoreboard and RACK read of the retransmission queue (a TxQueue, or an array in tests). */
 export interface SegQueue {

@@ -6,7 +6,8 @@
  */
 import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
-import { widen } from '../../src/util/wide.js';
+import { widen, widenFirst } from '../../src/util/wide.js';
+import { newTxSegment } from '../../src/tcp/send.js';
 import { RateSampler } from '../../src/tcp/rate.js';
 import { HyStartPlusPlus } from '../../src/tcp/cc/hystart.js';
 import { emptyTotals } from '../../src/observe/inventory.js';
@@ -37,6 +38,22 @@ describe('wide fields (src/util/wide.ts)', () => {
     const [n1, n2] = [new Narrow(), new Narrow()];
     n2.n += BIG;
     expect(haveSameMap(n1, n2), 'the control: a small-integer field changes class').to.equal(false);
+  });
+
+  it('widenFirst widens the first literal of a place only, and that serves the later ones', () => {
+    const wide = widenFirst(['d']);
+    const make = (d: number): { t: number; d: number } => wide({ t: 1, d });
+    const first = make(2);
+    const later = make(3);
+    later.d = BIG;
+    expect(haveSameMap(first, later)).to.equal(true);
+    expect(first.d).to.equal(2);
+    // The retransmission queue's entries, made the same way.
+    const a = newTxSegment(1, 10, false, false, 0);
+    const b = newTxSegment(2, 10, false, false, 0);
+    b.seq = BIG;
+    b.delivered = BIG;
+    expect(haveSameMap(a, b), 'TxSegment').to.equal(true);
   });
 
   it('keeps the values, and refuses a name the object does not have', () => {

@@ -42,7 +42,10 @@
 import type { CcName } from '../types.js';
 import type { AckEvent, CcOptions, CongestionControl, CongestionEvent, RateSample } from './types.js';
 import { SlottedMaxFilter } from './minmax.js';
-import { widen } from '../../util/wide.js';
+import { widen, widenFirst } from '../../util/wide.js';
+
+/** A delivered-log entry's byte count passes 2^31 (src/util/wide.ts). */
+const widenLogEntry = widenFirst(['d']);
 
 export type BbrState =
   | 'Startup'
@@ -270,7 +273,7 @@ export class Bbr implements CongestionControl {
     const log = this.deliveredLog;
     const last = log[log.length - 1];
     if (last && last.t === now) last.d = this.totalDelivered;
-    else log.push(widened({ t: now, d: this.totalDelivered }));
+    else log.push(widenLogEntry({ t: now, d: this.totalDelivered }));
     while (this.logHead < log.length - 1 && log[this.logHead]!.t < now - 20_000) this.logHead++;
     if (this.logHead > 4096) {
       log.splice(0, this.logHead);
@@ -618,16 +621,3 @@ export class Bbr implements CongestionControl {
     this.mss = mss;
   }
 }
-
-/**
- * A delivered-log entry whose byte count is a double (src/util/wide.ts): the entries share one
- * hidden class, so widening the first one made in this process widens them all.
- */
-function widened(e: { t: number; d: number }): { t: number; d: number } {
-  if (!logWidened) {
-    widen(e, ['d']);
-    logWidened = true;
-  }
-  return e;
-}
-let logWidened = false;

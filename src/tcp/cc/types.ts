@@ -27,7 +27,10 @@ export interface AckEvent {
   inFlight: number;
   /** The connection is in fast recovery (RFC 5681/6675) right now. */
   inRecovery: boolean;
-  /** The sender was limited by the application, not by cwnd (RFC 7661). */
+  /**
+   * cwnd did not limit the flight, so it must not grow on this ACK (RFC 7661): the application
+   * had nothing more to send, or cwnd is already twice the peer's largest window (Sender).
+   */
   appLimited: boolean;
 }
 
