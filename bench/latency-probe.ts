@@ -20,6 +20,7 @@ import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { median, overlapsPause, percentile } from './lib/stats.js';
+import { DirectSender } from '../src/link/direct-send.js';
 
 /** What the slowest 1% of a process's turn-arounds share. */
 export interface SlowTurnarounds {
@@ -140,8 +141,8 @@ function install(out: string, skip: number, withCpu: boolean): void {
     }
     return emit.apply(this, a);
   };
-  const send = proto.send;
-  proto.send = function (this: unknown, ...a: unknown[]): void {
+  // An answer leaves by node:dgram's send or by the overlay's direct send (src/link/direct-send.ts).
+  const sending = (): void => {
     if (counting()) calls.sends++;
     if (received >= 0) {
       if (counting()) {
@@ -155,8 +156,20 @@ function install(out: string, skip: number, withCpu: boolean): void {
       }
       received = -1;
     }
+  };
+  const send = proto.send;
+  proto.send = function (this: unknown, ...a: unknown[]): void {
+    sending();
     send.apply(this, a);
     lastSend = performance.now();
+  };
+  const direct = DirectSender.prototype as unknown as { send: (...a: unknown[]) => number };
+  const directSend = direct.send;
+  direct.send = function (this: unknown, ...a: unknown[]): number {
+    sending();
+    const r = directSend.apply(this, a);
+    lastSend = performance.now();
+    return r;
   };
   const wrap = <F extends (...a: never[]) => unknown>(f: F, key: keyof typeof calls): F =>
     function (this: unknown, ...a: Parameters<F>) {

@@ -7,9 +7,11 @@
  * and back): what decides how often the young generation fills and a scavenge pauses a round,
  * and a figure load does not move.
  *
- *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--hist] [--probe [--probe-cpu]] [--keep-busy] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
+ *   node <out>/bench/latency.js [--rounds 20000] [--warmup 10000] [--repeat 1] [--no-direct] [--hist] [--probe [--probe-cpu]] [--keep-busy] [--no-pin] [--no-alloc | --alloc-only [--json]] [-- NODE_FLAGS for the children]
  *
  * --repeat N alternates N raw/overlay pairs and prints each pair's ratios and their median;
+ * --no-direct adds to each pair a third run, the overlay with direct sends off (node:dgram's
+ * send path: src/link/direct-send.ts), and prints its ratios too;
  * --hist prints each run's distribution of round trips; --probe preloads bench/latency-probe
  * into every ping process and prints each process's turn-around (from a datagram's arrival
  * to its answer's send) and its nextTick/setImmediate/timer calls and sends per message, and
@@ -293,15 +295,22 @@ if (isMain(import.meta.url)) {
       const ratios: Row[] = [];
       const probes: Row[] = [];
       const probe = argv.includes('--probe');
+      const noDirect = argv.includes('--no-direct');
+      const noDirectRatios: Row[] = [];
       for (let k = 0; k < repeat; k++) {
         const raw = await diagnose('raw dgram', here('./peers/dgram.js'), ['udp-recv'], ['udp-ping'], rounds, warmup, pins, nodeArgs, probe);
         const ov = await diagnose(`overlay TCP noDelay${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}`, here('./peers/overlay.js'), ['tcp-server', '--echo'], ['tcp-ping'], rounds, warmup, pins, nodeArgs, probe);
-        rows.push(raw.row, ov.row);
+        // With --no-direct, the same overlay with its datagrams sent through node:dgram (src/link/direct-send.ts's A/B).
+        const nd = noDirect ? await diagnose('overlay TCP noDelay, --no-direct', here('./peers/overlay.js'), ['tcp-server', '--echo', '--no-direct'], ['tcp-ping', '--no-direct'], rounds, warmup, pins, nodeArgs, probe) : undefined;
+        const runs = nd ? [raw, ov, nd] : [raw, ov];
+        rows.push(...runs.map((r) => r.row));
         ratios.push(pairRatios(k + 1, raw.row, ov.row));
-        for (const run of [raw, ov]) if (run.probes) probes.push(...probeRows(run.row['transport'] as string, run.probes));
+        if (nd) noDirectRatios.push(pairRatios(k + 1, raw.row, nd.row));
+        for (const run of runs) if (run.probes) probes.push(...probeRows(run.row['transport'] as string, run.probes));
       }
       process.stdout.write(formatTable(rows) + '\n');
       if (repeat > 1) process.stdout.write(formatTable([...ratios, medianRatios(ratios)]) + '\n');
+      if (repeat > 1 && noDirect) process.stdout.write('--no-direct against raw dgram:\n' + formatTable([...noDirectRatios, medianRatios(noDirectRatios)]) + '\n');
       if (probes.length > 0) process.stdout.write(formatTable(probes) + '\n');
     }
     if (!argv.includes('--no-alloc')) {

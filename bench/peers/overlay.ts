@@ -39,7 +39,8 @@ async function tcpServer(): Promise<void> {
   const echo = process.argv.includes('--echo');
   const offload = !process.argv.includes('--no-offload');
   const batchReads = offload && !process.argv.includes('--no-batch-reads');
-  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB, offload, batchReads });
+  const directSends = offload && !process.argv.includes('--no-direct');
+  const host = await Host.create({ address: '10.77.0.3', mtu, learn: true, recvBufferSize: 8 * MiB, sendBufferSize: 8 * MiB, offload, batchReads, directSends });
   const meter = new SteadyMeter();
   const gc = process.argv.includes('--gc') ? new GcRecorder(PerformanceObserver) : undefined;
   const server = createServer({ host, noDelay: echo }, (s: Socket) => {
@@ -113,7 +114,8 @@ async function tcpClient(): Promise<void> {
 async function tcpPing(): Promise<void> {
   const port = Number(arg('port'));
   const rounds = Number(arg('rounds'));
-  const host = await Host.create({ address: '10.77.0.2', connectPeer: true, peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
+  const directSends = !process.argv.includes('--no-direct');
+  const host = await Host.create({ address: '10.77.0.2', connectPeer: true, directSends, peers: [{ prefix: '10.77.0.3/32', endpoint: { address: '127.0.0.1', port } }] });
   const s = connect({ via: host, host: '10.77.0.3', port: 5001, noDelay: true });
   await once(s, 'connect');
   const msg = Buffer.alloc(64, 1);

@@ -6,7 +6,7 @@
  */
 import dgram, { type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { literalLookup } from '../link/udp-link.js';
+import { literalLookup } from '../link/lookup.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { resolveConfig, type ProxyConfig, type ResolvedConfig } from './config.js';
 import { DecisionLogWriter, readDecisionLog, replayTable } from './decision-log.js';

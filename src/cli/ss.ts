@@ -62,7 +62,8 @@ export function formatTable(entries: SocketEntry[], opts: { listening?: boolean;
       rows.push(['udp', 'UNCONN', bytes(e.rxQueue), '0', `${e.localAddress}:${e.localPort}`, '*:*']);
       info.push(`\t overlay_host:${e.host} rcvbuf:${e.recvBuffer} capacity:${e.receiveCapacity} kernel_drops:${bytes(e.kernelDrops)}` +
           ` gso:${e.gso > 0 ? e.gso : 'off'} gro:${e.gro ? 'on' : 'off'} trains_out:${e.trainsOut}/${e.trainDatagramsOut} trains_in:${e.trainsIn}/${e.trainDatagramsIn}` +
-          ` batch_reads:${e.batchReads ? `${e.batchReadCalls}/${e.batchDatagramsIn}` : 'off'}`);
+          ` batch_reads:${e.batchReads ? `${e.batchReadCalls}/${e.batchDatagramsIn}` : 'off'}` +
+          ` direct_out:${e.directSends ? e.directDatagramsOut : 'off'}`);
     } else {
       const peer = e.remoteAddress !== undefined ? `${e.remoteAddress}:${e.remotePort}` : '*:*';
       rows.push(['udp', e.remoteAddress !== undefined ? 'ESTAB' : 'UNCONN', '0', '0', `${e.localAddress}:${e.localPort}`, peer]);

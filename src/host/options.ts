@@ -78,7 +78,7 @@ export function validateHostOptions(opts: unknown, mtuRange: { min: number; max:
   if (address === undefined) throw optionError('ERR_INVALID_ARG_VALUE', 'options.address', o.address, 'must be an IPv4 address A.B.C.D');
   const udp = o.udp === undefined ? { address: '127.0.0.1', port: 0 } : endpointOption('options.udp', o.udp, true);
   const mtu = o.mtu === undefined ? mtuRange.default : integer('options.mtu', o.mtu, mtuRange.min, mtuRange.max);
-  for (const k of ['learn', 'connectPeer', 'allowPlain', 'offload', 'batchReads'] as const) {
+  for (const k of ['learn', 'connectPeer', 'allowPlain', 'offload', 'batchReads', 'directSends'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw optionError('ERR_INVALID_ARG_TYPE', `options.${k}`, o[k], 'of type boolean');
   }
   const peers: ValidHostOptions['peers'] = [];

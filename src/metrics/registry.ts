@@ -215,6 +215,11 @@ export function createMetrics(opts: MetricsOptions = {}): OverlayMetrics {
     'Datagrams read by those calls (divided by overlay_udp_batch_reads_total: datagrams per recvmmsg), by overlay address.',
     (l) => l.batchDatagramsIn,
   );
+  hostCounter(
+    'overlay_udp_direct_datagrams_total',
+    "Datagrams a host's link sent with a direct sendto(2) instead of node:dgram (direct sends), by overlay address.",
+    (l) => l.directDatagramsOut,
+  );
 
   /** A counter per host link and direction (`out`, `in`): `read` gives the two figures of one link. */
   const linkCounter = (name: string, help: string, read: (l: InventorySnapshot['links'][number]) => [number, number]): void => {

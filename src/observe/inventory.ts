@@ -85,6 +85,9 @@ export interface HostLinkSnapshot {
   batchReads: boolean;
   batchReadCalls: number;
   batchDatagramsIn: number;
+  /** Direct sends (sendto through koffi) on, and the datagrams they sent. */
+  directSends: boolean;
+  directDatagramsOut: number;
 }
 
 /** One registered source: any of the fields may be absent. */

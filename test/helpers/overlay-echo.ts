@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from '../../src/net.js';
-import { Host } from '../../src/host/host.js';
+import { Host, type HostOptions } from '../../src/host/host.js';
 import type { HostLike } from '../../src/host/types.js';
 
 /** Listens on `host` with TCP options `opts`; `onAccept` sees each socket. Resolves with the server and its port. */
@@ -20,9 +20,9 @@ export async function echoServer(host: HostLike, opts: Record<string, unknown> =
 }
 
 /** Two hosts on loopback UDP, each the other's peer: A at `addrA`, B at `addrB`. */
-export async function hostPair(addrA: string, addrB: string): Promise<[Host, Host]> {
-  const a = await Host.create({ address: addrA });
-  const b = await Host.create({ address: addrB });
+export async function hostPair(addrA: string, addrB: string, opts: Omit<HostOptions, 'address'> = {}): Promise<[Host, Host]> {
+  const a = await Host.create({ ...opts, address: addrA });
+  const b = await Host.create({ ...opts, address: addrB });
   a.addPeer(`${addrB}/32`, b.endpoint);
   b.addPeer(`${addrA}/32`, a.endpoint);
   return [a, b];

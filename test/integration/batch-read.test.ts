@@ -194,8 +194,8 @@ describe('batched reads (recvmmsg) on loopback', function () {
     closers.push(() => only.close());
     expect(on.offload().batch).to.equal(true);
     expect(off.offload().batch).to.equal(false);
-    expect(alone.offload()).to.deep.equal({ segment: 1472, gro: true, batch: false });
-    expect(only.offload()).to.deep.equal({ segment: 0, gro: false, batch: true });
+    expect(alone.offload()).to.deep.equal({ segment: 1472, gro: true, batch: false, direct: true });
+    expect(only.offload()).to.deep.equal({ segment: 0, gro: false, batch: true, direct: false });
     const bad = await Host.create({ address: '10.92.0.5', batchReads: 'yes' as unknown as boolean }).then(
       () => undefined,
       (e: Error & { code?: string }) => e,

@@ -24,6 +24,7 @@ interface Offload {
   segment: number;
   gro: boolean;
   batch: boolean;
+  direct: boolean;
   reason?: string;
 }
 
@@ -45,6 +46,7 @@ describe('without koffi (the optional dependency)', function () {
       expect(o.segment).to.equal(0);
       expect(o.gro).to.equal(false);
       expect(o.batch).to.equal(false);
+      expect(o.direct).to.equal(false);
       expect(o.reason).to.match(/koffi .*not loadable: Cannot find module 'koffi'/);
     }
     expect(r.link.packetsIn).to.be.greaterThan(5000);
@@ -56,7 +58,7 @@ describe('without koffi (the optional dependency)', function () {
   it('the same transfer with koffi has trains and batched reads (the hook is what takes them away)', async () => {
     const r = await run([]);
     expect(r.intact).to.equal(true);
-    expect(r.a).to.deep.equal({ segment: 1472, gro: true, batch: true });
+    expect(r.a).to.deep.equal({ segment: 1472, gro: true, batch: true, direct: true });
     expect(r.trainsOut).to.be.greaterThan(0);
   });
 });

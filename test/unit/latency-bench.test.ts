@@ -130,15 +130,19 @@ describe('ping-pong latency bench', function () {
     expect(r).to.deep.equal({ n: 2, p50: 145, slow: 1 });
   });
 
-  it('alternates raw and overlay runs, passes the warm-up to the ping processes and prints the probes', async () => {
-    const stdout = await run([LATENCY, '--rounds', '300', '--warmup', '100', '--repeat', '2', '--probe', '--no-alloc', '--no-pin']);
+  it('alternates raw and overlay runs (and with --no-direct the overlay without direct sends), passes the warm-up to the ping processes and prints the probes', async () => {
+    const stdout = await run([LATENCY, '--rounds', '300', '--warmup', '100', '--repeat', '2', '--probe', '--no-alloc', '--no-pin', '--no-direct']);
     const lines = stdout.split('\n');
-    const runs = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay) +\| [0-9]/.test(l));
-    expect(runs.map((l) => l.split('|')[1]!.trim())).to.deep.equal(['raw dgram', 'overlay TCP noDelay', 'raw dgram', 'overlay TCP noDelay']);
-    expect(lines.filter((l) => /^\| (1|2|median) +\|/.test(l))).to.have.length(3);
+    const runs = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay[^|]*) +\| [0-9]/.test(l));
+    const pair = ['raw dgram', 'overlay TCP noDelay', 'overlay TCP noDelay, --no-direct'];
+    expect(runs.map((l) => l.split('|')[1]!.trim())).to.deep.equal([...pair, ...pair]);
+    // Two tables of ratios: the overlay's and the overlay --no-direct's, each two pairs and their median.
+    expect(lines.filter((l) => /^\| (1|2|median) +\|/.test(l))).to.have.length(6);
+    expect(stdout).to.include('--no-direct against raw dgram:');
     // Probe rows: transport, process, messages counted after the warm-up (and the handshake).
-    const probes = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay) +\| (client|server) /.test(l)).map((l) => l.split('|').map((c) => c.trim()));
-    expect(probes).to.have.length(8);
+    // The probe sees an answer sent by node:dgram and one sent directly alike.
+    const probes = lines.filter((l) => /^\| (raw dgram|overlay TCP noDelay[^|]*) +\| (client|server) /.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+    expect(probes).to.have.length(12);
     for (const p of probes) {
       expect(Number(p[3])).to.be.within(297, 301);
       // One datagram answers each message: the reply carries the overlay's ACK.
