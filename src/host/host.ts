@@ -85,18 +85,13 @@ export interface PingOptions {
   timeoutMs: number;
 }
 
-/** Byte counts pass 2^31 after 2 GiB (src/util/wide.ts). */
-function wideStats(st: HostStats): HostStats {
-  widen(st, ['bytesIn', 'bytesOut']);
-  return st;
-}
-
 export class Host implements HostLike {
   readonly address: number;
   readonly addressString: string;
   readonly mtu: number;
   readonly learn: boolean;
-  readonly stats: HostStats = wideStats({ packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() });
+  /** (Byte counts pass 2^31 after 2 GiB: widened, src/util/wide.ts.) */
+  readonly stats: HostStats = widen({ packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, drops: new Map() }, ['bytesIn', 'bytesOut']);
   /** Datagrams that arrived on the link (each ends as exactly one packetsIn or one IP-level drop). */
   datagramsIn = 0;
   /** The header each received packet is decoded into (handlers get it for the call only), and the nesting depth of receive (a nested one decodes into its own). */

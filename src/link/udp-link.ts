@@ -501,7 +501,7 @@ export class UdpLink implements Link {
       if (length < this.segment) {
         // A lone short packet (an ACK, a request): no train to gather, out at once.
         if (body === undefined) this.outOne(packet, port, address, give ? packet : undefined);
-        else this.outParts(packet, body, port, address, give, giveBody);
+        else this.outList(packet, body, port, address, give ? packet : undefined, giveBody ? body : undefined);
         return;
       }
       this.trainPort = port;
@@ -558,12 +558,8 @@ export class UdpLink implements Link {
     if (seg > 0 && head.length + body.length <= seg && !this.closed) this.gather(head, body, port, address, give, giveBody);
     else {
       if (this.trainLen > 0) this.flush();
-      this.outParts(head, body, port, address, give, giveBody);
+      this.outList(head, body, port, address, give ? head : undefined, giveBody ? body : undefined);
     }
-  }
-
-  private outParts(head: Buffer, body: Buffer, port: number, address: string, give: boolean, giveBody: boolean): void {
-    this.outList(head, body, port, address, give ? head : undefined, giveBody ? body : undefined);
   }
 
   /** out() of the datagram `a` + `b` through the reused two-buffer list; `givenA`, `givenB` as out()'s `given`. */

@@ -10,9 +10,9 @@
  *
  * `widen` stores a double into each named field once, when the object is made (nothing has
  * been compiled against its class yet the first time), then puts the value back: the field
- * is a double from the start, and a large value later changes nothing.
+ * is a double from the start, and a large value later changes nothing. It returns the object.
  */
-export function widen(obj: object, keys: readonly string[]): void {
+export function widen<T extends object>(obj: T, keys: readonly string[]): T {
   const o = obj as Record<string, unknown>;
   for (const k of keys) {
     if (!(k in o)) throw new Error(`widen: no field ${k}`); // a misspelt name would add one
@@ -20,6 +20,7 @@ export function widen(obj: object, keys: readonly string[]): void {
     o[k] = 0.5;
     o[k] = v;
   }
+  return obj;
 }
 
 /**
