@@ -4,8 +4,9 @@
  *
  * dgram-as-promised handles the slow path (bind, close). The per-packet path uses the raw
  * node:dgram socket (`.socket`): the synchronous 'message' event for receive, and
- * `socket.send(packet, port, address)` without awaiting for send. Awaiting per packet
- * would starve timers and incoming packets (see the anchors: never await per packet).
+ * `socket.send(packet, port, address)` without awaiting for send, or a direct sendto(2) on
+ * the same socket for a single datagram (directSends, src/link/direct-send.ts). Awaiting per
+ * packet would starve timers and incoming packets (see the anchors: never await per packet).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
@@ -83,7 +84,7 @@ export interface LinkOffload {
   batch: boolean;
   /** Whether single datagrams leave by direct sends (sendto through koffi). */
   direct: boolean;
-  /** Why trains, GRO or batched reads are off, when they are. */
+  /** Why trains, GRO, batched reads or direct sends are off, when they are. */
   reason?: string;
 }
 
@@ -425,13 +426,21 @@ export class UdpLink implements Link {
     if (fds.length > 1) this.directPeer = DirectSender.of(fds[1]!, libc, true);
   }
 
-  /** The descriptors of the socket and of the connected peer socket (if any), or undefined if one is not found. */
+  /**
+   * The descriptors of the socket and of the connected peer socket (if any), or undefined if
+   * one is not found. Looked up once (each lookup reads /proc) for the offload, the batched
+   * reads and the direct sends.
+   */
   private fds(): number[] | undefined {
-    const local = this.local();
-    const fds = [socketFd(local.address, local.port, false)];
-    if (this.peerSocket) fds.push(socketFd(local.address, local.port, true));
-    return fds.every((fd) => fd !== undefined) ? (fds as number[]) : undefined;
+    if (this.fdList === null) {
+      const local = this.local();
+      const fds = [socketFd(local.address, local.port, false)];
+      if (this.peerSocket) fds.push(socketFd(local.address, local.port, true));
+      this.fdList = fds.every((fd) => fd !== undefined) ? (fds as number[]) : undefined;
+    }
+    return this.fdList;
   }
+  private fdList: number[] | undefined | null = null;
 
   /** Whether a read may be a train of datagrams (UDP GRO). */
   get readsTrains(): boolean {
