@@ -668,9 +668,7 @@ export class UdpLink implements Link {
     if (d === undefined) return false;
     if (toPeer ? this.peerViaDgram : this.viaDgram) {
       // node:dgram sent on this socket since the last direct send: go on with it until libuv's queue is empty.
-      const s = toPeer ? this.peerSocket! : this.socket;
-      if (s.getSendQueueCount() !== 0) return false;
-      this.drained(s, toPeer ? this.peerQueued : this.queued);
+      if (!this.drained(toPeer ? this.peerSocket! : this.socket, toPeer ? this.peerQueued : this.queued)) return false;
       if (toPeer) this.peerViaDgram = false;
       else this.viaDgram = false;
     }
@@ -700,11 +698,12 @@ export class UdpLink implements Link {
     else for (let i = 0; i < n && q.length < MAX_QUEUED_GIVEN; i++) q.push(given[i]!);
   }
 
-  /** Gives back the packets libuv queued on `s` once its queue is empty. */
-  private drained(s: Socket, q: Buffer[]): void {
-    if (s.getSendQueueCount() !== 0) return;
+  /** Gives back the packets libuv queued on `s` once its queue is empty; whether it is. */
+  private drained(s: Socket, q: Buffer[]): boolean {
+    if (s.getSendQueueCount() !== 0) return false;
     for (let i = 0; i < q.length; i++) releasePacket(q[i]!);
     q.length = 0;
+    return true;
   }
 
   /**
